@@ -1,0 +1,123 @@
+"""Command line: `bemidb serve | sync postgres|amplitude|attio | tables | vacuum | doctor | version`.
+
+Each subcommand names the settings it reads (see bemidb.config) and the function that runs it, as a dotted
+path imported only when that command runs, so `--help` and `version` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from dataclasses import dataclass
+
+from bemidb import __version__, config
+from bemidb.cli import output
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    settings: list[str]
+    target: str  # "module:function", called as function(config, args) -> exit code
+    defaults: dict | None = None  # per-command setting defaults (e.g. the destination schema)
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": Command("run the Postgres-compatible query server", config.STORAGE + config.SERVER,
+                     "bemidb.server.app:serve"),
+    "sync postgres": Command("sync tables from a Postgres database (full refresh or incremental)",
+                             config.STORAGE + config.SYNC_POSTGRES, "bemidb.sync.postgres:run",
+                             {"destination_schema": "public"}),
+    "sync amplitude": Command("sync Amplitude events incrementally", config.STORAGE + config.SYNC_AMPLITUDE,
+                              "bemidb.sync.amplitude:run", {"destination_schema": "amplitude"}),
+    "sync attio": Command("sync Attio companies, people and deals", config.STORAGE + config.SYNC_ATTIO,
+                          "bemidb.sync.attio:run", {"destination_schema": "attio"}),
+    "tables": Command("list synced tables: rows, size, last sync", config.STORAGE, "bemidb.cli.tables:run"),
+    "vacuum": Command("expire old snapshots and delete unreferenced files", config.STORAGE,
+                      "bemidb.storage.maintenance:run"),
+    "doctor": Command("check the configuration end to end", config.STORAGE + config.SERVER,
+                      "bemidb.cli.doctor:run"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bemidb",
+        description="Sync Postgres and SaaS data into Iceberg tables; query them with any Postgres client.",
+        epilog="Run `bemidb COMMAND --help` for a command's settings.",
+    )
+    parser.add_argument("--version", action="version", version=f"bemidb {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("version", help="print the version and bundled dependency versions")
+    sync = None
+    for name, command in COMMANDS.items():
+        if name.startswith("sync "):
+            if sync is None:
+                sync_parser = commands.add_parser("sync", help="sync a source into Iceberg tables")
+                sync = sync_parser.add_subparsers(dest="source", metavar="SOURCE")
+                sync_parser.set_defaults(parser=sync_parser)
+            sub = sync.add_parser(name.split()[1], help=command.help, description=command.help)
+        else:
+            sub = commands.add_parser(name, help=command.help, description=command.help)
+        config.add_arguments(sub, command.settings)
+        _add_command_flags(name, sub)
+        sub.set_defaults(command_name=name, parser=sub)
+    return parser
+
+
+def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
+    """Flags that are choices of one run, not settings (no environment variable)."""
+    if name == "sync postgres":
+        sub.add_argument("--delete-old-tables", action="store_true",
+                         help="drop destination tables that no longer exist in the source")
+        sub.add_argument("--full-refresh", action="store_true",
+                         help="ignore --incremental cursors this run and copy every table in full")
+    if name == "tables":
+        sub.add_argument("--schema", dest="only_schema", help="only this schema")
+    if name == "vacuum":
+        sub.add_argument("--keep-snapshots", type=int, default=3, help="snapshots to keep per table")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "version":
+        output.print_version()
+        return 0
+    if not getattr(args, "command_name", None):  # `bemidb sync` without a source
+        args.parser.print_help()
+        return 2
+    command = COMMANDS[args.command_name]
+    try:
+        cfg = config.resolve(args, command.settings)
+    except config.ConfigError as exc:
+        output.error(str(exc))
+        return 2
+    for name, value in (command.defaults or {}).items():
+        if cfg.values.get(name) is None:
+            cfg.values[name] = value
+    output.setup_logging(cfg)
+    module_name, func_name = command.target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("bemidb"):
+            output.error(f"`bemidb {args.command_name}` is not implemented yet")
+            return 2
+        raise
+    try:
+        return int(getattr(module, func_name)(cfg, args) or 0)
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+    except output.UserError as exc:  # an expected failure with a clear message: no traceback
+        output.error(str(exc))
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

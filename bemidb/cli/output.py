@@ -1,0 +1,79 @@
+"""Console output: errors on one line, rich when a terminal is attached, plain lines for logs and CI."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import metadata
+
+from rich.console import Console
+
+from bemidb import __version__
+
+# stderr for diagnostics so stdout stays clean for data (e.g. `bemidb tables` piped to a file).
+console = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
+
+BUNDLED = ["duckdb", "pyarrow", "pyiceberg", "pg8000", "sqlglot", "rich", "sqlalchemy"]
+
+
+class UserError(Exception):
+    """An expected failure (bad input, unreachable service): printed as one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def error(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def print_version() -> None:
+    stdout.print(f"bemidb {__version__}")
+    stdout.print(f"python {sys.version.split()[0]} ({sys.platform})")
+    for name in BUNDLED:
+        try:
+            stdout.print(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            stdout.print(f"{name} (missing)")
+
+
+class _Redact(logging.Filter):
+    """Replace every configured secret in log records by ***: secrets never reach a log line."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 3]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, "***")
+            record.msg, record.args = message, None
+        return True
+
+
+LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "INFO": logging.INFO, "DEBUG": logging.DEBUG,
+          "TRACE": logging.DEBUG}
+
+
+def setup_logging(cfg) -> None:
+    from bemidb.config import SETTINGS, url_password
+
+    secrets = []
+    for name, value in cfg.values.items():
+        if SETTINGS[name].secret and isinstance(value, str) and value:
+            secrets.append(value)
+            if "://" in value and url_password(value):
+                secrets.append(url_password(value))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_Redact(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(LEVELS.get(cfg.log_level, logging.INFO))
+    # Third-party libraries stay quiet unless we trace.
+    for noisy in ("pyiceberg", "sqlalchemy", "botocore", "urllib3", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if cfg.log_level == "TRACE" else logging.WARNING)

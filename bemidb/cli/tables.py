@@ -1,0 +1,41 @@
+"""`bemidb tables`: what is synced, how big, how fresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rich.table import Table
+
+from bemidb.cli.output import stdout
+from bemidb.storage.catalog import PROP_SOURCE, open_catalog
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def run(cfg, args) -> int:
+    catalog = open_catalog(cfg)
+    table = Table(title="Synced tables")
+    for column in ("schema", "table", "source", "rows", "size", "last sync (UTC)"):
+        table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    namespaces = sorted(ns[0] for ns in catalog.list_namespaces())
+    for namespace in namespaces:
+        if args.only_schema and namespace != args.only_schema:
+            continue
+        for identifier in sorted(catalog.list_tables(namespace)):
+            iceberg_table = catalog.load_table(identifier)
+            snapshot = iceberg_table.current_snapshot()
+            summary = snapshot.summary if snapshot else None
+            rows = int(summary["total-records"]) if summary and "total-records" in summary else 0
+            size = int(summary["total-files-size"]) if summary and "total-files-size" in summary else 0
+            when = (dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+                    if snapshot else "never")
+            source = iceberg_table.properties.get(PROP_SOURCE, "")
+            table.add_row(namespace, identifier[-1], source, f"{rows:,}", _size(size), when)
+    stdout.print(table)
+    return 0
