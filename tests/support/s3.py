@@ -41,7 +41,9 @@ class SeaweedS3:
         cmd = [self.weed, f"-logdir={self.root / 'logs'}", "server", f"-dir={self.root / 'data'}", "-s3", f"-s3.port={self.s3_port}",
                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={ports['master']}",
                f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-               "-volume.max=0", "-master.volumeSizeLimitMB=256"]
+               "-volume.max=0", "-master.volumeSizeLimitMB=256",
+               # fixed default ports (Iceberg REST 8181, Lance 9101) collide between parallel runs: off
+               "-s3.port.iceberg=0", "-s3.port.lance=0"]
         self.process = subprocess.Popen(cmd, stdout=open(self.root / "weed.out", "wb"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
