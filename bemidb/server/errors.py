@@ -1,0 +1,137 @@
+"""Exceptions -> what a Postgres client expects in an ErrorResponse: SQLSTATE, message, position.
+
+DuckDB's messages are reworded to Postgres's where clients or people match on them ("relation ... does not
+exist"); the DuckDB detail ("Did you mean ...") goes into the hint.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import duckdb
+from sqlglot.errors import ParseError
+
+
+@dataclass
+class PgError(Exception):
+    """An error to send to the client as is."""
+
+    sqlstate: str
+    message: str
+    severity: str = "ERROR"
+    position: int | None = None  # 1-based character offset into the statement the client sent
+    hint: str | None = None
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.sqlstate}: {self.message}"
+
+    def fields(self) -> dict[str, str]:
+        fields = {"S": self.severity, "V": self.severity, "C": self.sqlstate, "M": self.message}
+        if self.detail:
+            fields["D"] = self.detail
+        if self.hint:
+            fields["H"] = self.hint
+        if self.position:
+            fields["P"] = str(self.position)
+        return fields
+
+
+def fatal(sqlstate: str, message: str) -> PgError:
+    return PgError(sqlstate, message, severity="FATAL")
+
+
+CANCELED = "57014"
+READ_ONLY = "25006"
+INSUFFICIENT_PRIVILEGE = "42501"
+SYNTAX_ERROR = "42601"
+PROTOCOL_VIOLATION = "08P01"
+FEATURE_NOT_SUPPORTED = "0A000"
+
+# (DuckDB exception class name, message regex, SQLSTATE, Postgres-style message template or None to keep)
+_RULES: list[tuple[str, str, str, str | None]] = [
+    ("CatalogException", r"Table with name (\S+) does not exist", "42P01", 'relation "{0}" does not exist'),
+    ("CatalogException", r"Table Function with name (\S+) does not exist", "42883",
+     "function {0} does not exist"),
+    ("CatalogException", r"(?:Scalar |Aggregate )?Function with name (\S+) does not exist", "42883",
+     "function {0} does not exist"),
+    ("CatalogException", r"Schema with name (\S+) does not exist", "3F000", 'schema "{0}" does not exist'),
+    ("CatalogException", r"Type with name (\S+) does not exist", "42704", 'type "{0}" does not exist'),
+    ("CatalogException", r"", "42P01", None),
+    ("BinderException", r'Referenced column "([^"]+)" not found', "42703", 'column "{0}" does not exist'),
+    ("BinderException", r'Values list "[^"]*" does not have a column named "([^"]+)"', "42703",
+     'column "{0}" does not exist'),
+    ("BinderException", r"No function matches", "42883", None),
+    ("BinderException", r"must appear in the GROUP BY clause", "42803", None),
+    ("BinderException", r"", "42601", None),
+    ("ParserException", r"", "42601", None),
+    ("ConversionException", r"", "22P02", None),
+    ("OutOfRangeException", r"", "22003", None),
+    ("InvalidInputException", r"", "22023", None),
+    ("InterruptException", r"", CANCELED, "canceling statement due to user request"),
+    ("PermissionException", r"", INSUFFICIENT_PRIVILEGE, None),
+    ("NotImplementedException", r"", FEATURE_NOT_SUPPORTED, None),
+    ("OutOfMemoryException", r"", "53200", None),
+    ("IOException", r"", "58030", None),
+    ("HTTPException", r"", "58030", None),
+    ("TypeMismatchException", r"", "42804", None),
+    ("DivisionByZeroException", r"", "22012", "division by zero"),
+    ("ConstraintException", r"", "23000", None),
+]
+
+_PREFIX = re.compile(r"^[A-Za-z ]+ Error: ")
+_LINE = re.compile(r"\n*LINE (\d+): (.*)\n( *)\^", re.S)
+
+
+def _position(message: str, sql: str | None) -> int | None:
+    """DuckDB marks the spot as 'LINE n: <window of the line>' with a caret below; map it to an offset."""
+    if not sql:
+        return None
+    m = _LINE.search(message)
+    if not m:
+        return None
+    line_no, snippet, spaces = int(m.group(1)), m.group(2).split("\n")[0], m.group(3)
+    column_in_snippet = len(spaces) - len(f"LINE {line_no}: ")
+    lines = sql.split("\n")
+    if not 1 <= line_no <= len(lines) or column_in_snippet < 0:
+        return None
+    line = lines[line_no - 1]
+    start = line.find(snippet.removeprefix("...").removesuffix("..."))
+    if start < 0:
+        return None
+    offset = sum(len(x) + 1 for x in lines[:line_no - 1]) + start + column_in_snippet
+    if snippet.startswith("..."):
+        offset -= 3
+    return offset + 1 if 0 <= offset <= len(sql) else None
+
+
+def from_exception(exc: BaseException, sql: str | None = None) -> PgError:
+    """Any exception raised while running a statement -> PgError. `sql`: the text the position refers to."""
+    if isinstance(exc, PgError):
+        return exc
+    if isinstance(exc, ParseError):
+        first = (exc.errors or [{}])[0]
+        message = first.get("description") or str(exc).split("\n")[0]
+        return PgError(SYNTAX_ERROR, f"syntax error: {message}")
+    if isinstance(exc, duckdb.Error):
+        raw = str(exc)
+        position = _position(raw, sql)
+        text = _LINE.split(raw)[0] if _LINE.search(raw) else raw
+        text = _PREFIX.sub("", text.strip())
+        main, _, rest = text.partition("\n")
+        hint = rest.strip() or None
+        names = [cls.__name__ for cls in type(exc).__mro__]
+        for cls_name, pattern, sqlstate, template in _RULES:
+            if cls_name not in names:
+                continue
+            m = re.search(pattern, main)
+            if m:
+                message = template.format(*m.groups()) if template else main.rstrip("!")
+                return PgError(sqlstate, message, position=position, hint=hint)
+        return PgError("XX000", main.rstrip("!"), position=position, hint=hint)
+    if isinstance(exc, MemoryError):
+        return PgError("53200", "out of memory")
+    if isinstance(exc, UnicodeError):
+        return PgError("22021", f"invalid byte sequence for encoding \"UTF8\": {exc}")
+    return PgError("XX000", f"internal error: {type(exc).__name__}: {exc}")
