@@ -1,0 +1,1 @@
+"""TPC-H through bemidb's wire vs DuckDB in-process over the same Parquet files vs Postgres itself."""

@@ -1,0 +1,50 @@
+"""TPC-H data with DuckDB's own dbgen, offline: a venv of its own (duckdb 1.5.5 + duckdb-extension-tpch),
+because bemidb's duckdb 2.x has no tpch extension wheel. Data is cached per scale factor under bench/results/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+VENV = RESULTS / "tpch-venv"
+WORKER = Path(__file__).resolve().parent / "_dbgen.py"
+PINS = ["duckdb==1.5.5", "duckdb-extension-tpch==1.5.5"]
+TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
+
+
+def _venv_python() -> Path:
+    python = VENV / "bin" / "python"
+    if python.exists():
+        return python
+    shutil.rmtree(VENV, ignore_errors=True)
+    subprocess.run(["python3", "-m", "venv", str(VENV)], check=True, capture_output=True)
+    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PINS], capture_output=True, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(VENV, ignore_errors=True)
+        raise RuntimeError(f"could not install {' '.join(PINS)} into {VENV}:\n{result.stderr[-2000:]}")
+    return python
+
+
+def data_dir(sf: float) -> Path:
+    return RESULTS / "tpch" / f"sf{sf:g}"
+
+
+def generate(sf: float) -> Path:
+    """CSV files for every TPC-H table at scale factor sf ('|'-separated); reused when already generated."""
+    out = data_dir(sf)
+    done = out / ".complete"
+    if done.exists():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    subprocess.run([str(_venv_python()), str(WORKER), f"{sf:g}", str(out)], check=True)
+    done.touch()
+    return out
+
+
+if __name__ == "__main__":
+    print(generate(float(sys.argv[1]) if len(sys.argv) > 1 else 0.1))
