@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -38,12 +39,18 @@ class SeaweedS3:
         ports = {"master": free_port(True), "volume": free_port(True), "filer": free_port(True)}
         (self.root / "data").mkdir(exist_ok=True)
         (self.root / "logs").mkdir(exist_ok=True)
+        # An explicit identity for our key pair: without one SeaweedFS accepts most calls anonymously but
+        # rejects the signed UploadPart that pyarrow's S3 filesystem (pyiceberg's FileIO) always uses.
+        s3_config = self.root / "s3.json"
+        s3_config.write_text(json.dumps({"identities": [{
+            "name": "bemidb", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
         cmd = [self.weed, f"-logdir={self.root / 'logs'}", "server", f"-dir={self.root / 'data'}", "-s3", f"-s3.port={self.s3_port}",
                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={ports['master']}",
                f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
                "-volume.max=0", "-master.volumeSizeLimitMB=256",
                # fixed default ports (Iceberg REST 8181, Lance 9101) collide between parallel runs: off
-               "-s3.port.iceberg=0", "-s3.port.lance=0"]
+               "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={s3_config}"]
         self.process = subprocess.Popen(cmd, stdout=open(self.root / "weed.out", "wb"),
                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
