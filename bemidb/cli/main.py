@@ -36,7 +36,8 @@ COMMANDS: dict[str, Command] = {
     "tables": Command("list synced tables: rows, size, last sync", config.STORAGE, "bemidb.cli.tables:run"),
     "vacuum": Command("expire old snapshots and delete unreferenced files", config.STORAGE,
                       "bemidb.storage.maintenance:run"),
-    "doctor": Command("check the configuration end to end", config.STORAGE + config.SERVER,
+    "doctor": Command("check the configuration end to end: catalog, bucket, source, port",
+                      config.STORAGE + config.SERVER + ["source_postgres_database_url"],
                       "bemidb.cli.doctor:run"),
 }
 

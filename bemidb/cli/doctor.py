@@ -1,0 +1,230 @@
+"""`bemidb doctor`: check the configuration end to end and print a checklist.
+
+Each check does the real thing the other commands will do (open the catalog, write and delete an object where
+the warehouse lives, log in to the source, bind the port), so a green checklist means sync and serve can start.
+Exit code 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+from rich.table import Table
+
+from bemidb.cli.output import stdout
+from bemidb.config import Config, url_password
+
+CONNECT_TIMEOUT = 5.0  # seconds: an unreachable host fails the check quickly instead of hanging the checklist
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    detail: str
+
+
+class CheckFailed(Exception):
+    """A check's own clear reason for failing (no exception type prefix needed)."""
+
+
+def _where(url: str) -> str:
+    """host:port/db of a database URL, without the credentials (safe to print)."""
+    parsed = urlparse(url)
+    return f"{parsed.hostname}:{parsed.port or 5432}{parsed.path or '/'}"
+
+
+def _reach(host: str, port: int) -> None:
+    """A plain TCP connect with a timeout, so 'cannot reach' is told apart from 'login refused'."""
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise CheckFailed(f"cannot reach {host}:{port} ({exc.strerror or exc})") from None
+
+
+def check_catalog(cfg: Config) -> Result:
+    from bemidb.storage.catalog import open_catalog
+
+    if cfg.catalog_database_url:
+        parsed = urlparse(cfg.catalog_database_url)
+        _reach(parsed.hostname, parsed.port or 5432)
+        where = "Postgres " + _where(cfg.catalog_database_url)
+    else:
+        where = f"SQLite {cfg.data_path / 'catalog.db'}"
+    catalog = open_catalog(cfg)
+    try:
+        namespaces = catalog.list_namespaces()
+        tables = sum(len(catalog.list_tables(ns)) for ns in namespaces)
+    finally:
+        catalog.engine.dispose()
+    return Result(True, f"{where}: {len(namespaces)} schemas, {tables} tables")
+
+
+def _file_io(cfg: Config):
+    from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    from bemidb.storage.catalog import file_io_properties
+
+    props = file_io_properties(cfg)
+    if cfg.uses_s3:
+        props.update({"s3.connect-timeout": str(CONNECT_TIMEOUT), "s3.request-timeout": "30"})
+    return PyArrowFileIO(props)
+
+
+# pyarrow's S3 errors read "When ...: AWS Error CODE during OPERATION: ..."; the code names the setting to fix.
+_S3_HINTS = {
+    "SIGNATURE_DOES_NOT_MATCH": "check AWS_SECRET_ACCESS_KEY",
+    "INVALID_ACCESS_KEY_ID": "check AWS_ACCESS_KEY_ID",
+    "NO_SUCH_BUCKET": "check AWS_S3_BUCKET (the bucket must exist)",
+    "ACCESS_DENIED": "the key may not write to this bucket",
+}
+
+
+def _s3_reason(exc: OSError) -> str:
+    match = re.search(r"AWS Error (\w+) during (\w+) operation", str(exc))
+    if not match:
+        raise exc
+    code, operation = match.groups()
+    hint = _S3_HINTS.get(code, "check the AWS_* settings")
+    return f"S3 refused {operation}: {code}; {hint}"
+
+
+def check_warehouse(cfg: Config) -> Result:
+    """Put, read back and delete a probe object where the table files go."""
+    try:
+        return _probe_warehouse(cfg)
+    except OSError as exc:
+        if not cfg.uses_s3:
+            raise
+        raise CheckFailed(_s3_reason(exc)) from None
+
+
+def _probe_warehouse(cfg: Config) -> Result:
+    if cfg.uses_s3 and cfg.s3_endpoint_url:
+        endpoint = urlparse(cfg.s3_endpoint_url)
+        _reach(endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    if not cfg.uses_s3:
+        (cfg.data_path / "warehouse").mkdir(parents=True, exist_ok=True)
+    io = _file_io(cfg)
+    probe = f"{cfg.warehouse}/.bemidb-doctor-{uuid.uuid4().hex}"
+    payload = b"bemidb doctor probe"
+    with io.new_output(probe).create(overwrite=True) as out:
+        out.write(payload)
+    try:
+        with io.new_input(probe).open() as stream:
+            if stream.read() != payload:
+                raise CheckFailed("the probe object read back differs from what was written")
+    finally:
+        io.delete(probe)
+    where = f"s3://{cfg.aws_s3_bucket} via {cfg.s3_endpoint_url or 'AWS ' + cfg.aws_region}" if cfg.uses_s3 \
+        else str(cfg.data_path / "warehouse")
+    return Result(True, f"{where}: put, read and delete a probe object")
+
+
+def check_source_postgres(cfg: Config) -> Result:
+    import pg8000.dbapi
+
+    from bemidb.storage.catalog import _ssl_connect_args
+
+    url = cfg.source_postgres_database_url
+    parsed = urlparse(url)
+    _reach(parsed.hostname, parsed.port or 5432)
+    conn = pg8000.dbapi.connect(
+        user=unquote(parsed.username or "postgres"), password=url_password(url),
+        host=parsed.hostname, port=parsed.port or 5432, database=unquote(parsed.path.lstrip("/")) or None,
+        timeout=CONNECT_TIMEOUT, application_name="bemidb-doctor", **_ssl_connect_args(url))
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SELECT current_setting('server_version'), count(*) FROM information_schema.tables "
+                       "WHERE table_type = 'BASE TABLE' "
+                       "AND table_schema NOT IN ('pg_catalog', 'information_schema')")
+        version, tables = cursor.fetchone()
+    finally:
+        conn.close()
+    return Result(True, f"{_where(url)}: PostgreSQL {version}, {tables} tables visible")
+
+
+def check_port(cfg: Config) -> Result:
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # The server sets SO_REUSEADDR too: a socket in TIME_WAIT does not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((cfg.host, cfg.port))
+        except OSError as exc:
+            raise CheckFailed(f"cannot listen on {cfg.host}:{cfg.port} ({exc.strerror or exc}); "
+                              "is a bemidb serve already running? Use --port / BEMIDB_PORT") from None
+    return Result(True, f"{cfg.host}:{cfg.port} is free for `bemidb serve`")
+
+
+def check_tls(cfg: Config) -> Result:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    return Result(True, f"{cfg.tls_cert} and its key load")
+
+
+def checks(cfg: Config) -> list[tuple[str, Callable[[Config], Result] | None, str]]:
+    """(name, check or None when not configured, why it is skipped)."""
+    return [
+        ("catalog", check_catalog, ""),
+        ("warehouse", check_warehouse, ""),
+        ("source postgres", check_source_postgres if cfg.source_postgres_database_url else None,
+         "not configured (SOURCE_POSTGRES_DATABASE_URL)"),
+        ("server port", check_port, ""),
+        ("TLS", check_tls if cfg.tls_cert else None, "not configured (BEMIDB_TLS_CERT)"),
+    ]
+
+
+def _secrets(cfg: Config) -> list[str]:
+    from bemidb.config import SETTINGS
+
+    found = []
+    for name, value in cfg.values.items():
+        if SETTINGS[name].secret and isinstance(value, str) and value:
+            found.append(value)
+            if "://" in value and url_password(value):
+                found.append(url_password(value))
+    return sorted(found, key=len, reverse=True)
+
+
+def _reason(exc: BaseException, secrets: list[str]) -> str:
+    """One line, never a secret: the first line of the message, prefixed with the type when it is not ours."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not isinstance(exc, CheckFailed):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text[:300]
+
+
+def run(cfg: Config, args) -> int:
+    secrets = _secrets(cfg)
+    table = Table(title="bemidb doctor", show_header=True)
+    table.add_column("", width=4)
+    table.add_column("check")
+    table.add_column("result", overflow="fold")
+    failed = 0
+    for name, check, skip_reason in checks(cfg):
+        if check is None:
+            table.add_row("[dim]-[/]", name, f"[dim]{skip_reason}[/]")
+            continue
+        try:
+            result = check(cfg)
+        except Exception as exc:  # any failure is a red line in the checklist, never a traceback
+            result = Result(False, _reason(exc, secrets))
+        failed += not result.ok
+        mark = "[green]ok[/]" if result.ok else "[bold red]FAIL[/]"
+        table.add_row(mark, name, result.detail if result.ok else f"[red]{result.detail}[/]")
+    stdout.print(table)
+    if failed:
+        stdout.print(f"[bold red]{failed} check(s) failed.[/] Fix the setting named above and run "
+                     "`bemidb doctor` again.")
+        return 1
+    stdout.print("[green]All checks passed.[/]")
+    return 0
