@@ -1,0 +1,338 @@
+"""`bemidb sync amplitude`: Amplitude's export API -> `<schema>.events`, incrementally, one commit per run.
+
+Each run exports the hours after the last synced one, one request per UTC hour, streaming each zip to a temp
+file; DuckDB reads the gzipped JSON-lines members and turns them into typed Arrow batches (no Python object
+per event), and the writer appends them all in ONE Iceberg snapshot.
+
+Cursor: the table property `bemidb.amplitude.last-hour` (the last exported hour, e.g. 2025-01-01T05:00:00Z),
+committed in the same snapshot as the data. So a run that fails commits neither data nor cursor and the next
+run starts again at the same hour; an hour is never exported twice, hence no duplicates across runs. (Unlike
+max(server_upload_time), the property also moves past hours that had no data, so gaps cannot stall the sync.)
+
+Unknown event fields are kept: everything not mapped to a column lands in the `extra` JSON column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pyarrow as pa
+
+from bemidb.cli.output import UserError, console
+from bemidb.storage.catalog import PROP_SOURCE, open_catalog
+from bemidb.sync.http import AuthError, HttpClient, HttpError, basic_auth
+from bemidb.sync.progress import SyncProgress
+
+log = logging.getLogger(__name__)
+
+TABLE = "events"
+SOURCE = "amplitude"
+CURSOR_PROPERTY = "bemidb.amplitude.last-hour"
+COMPLETE_AFTER = dt.timedelta(hours=2)  # Amplitude's export of an hour is complete ~2 h after the hour ends
+HOUR = dt.timedelta(hours=1)
+BATCH_ROWS = 50_000
+UTC = dt.UTC
+
+# (column, JSON key in the export, kind). Order = the table's column order.
+COLUMNS: list[tuple[str, str, str]] = [
+    ("uuid", "uuid", "text"),
+    ("event_id", "event_id", "int"),
+    ("event_type", "event_type", "text"),
+    ("event_time", "event_time", "ts"),
+    ("server_upload_time", "server_upload_time", "ts"),
+    ("server_received_time", "server_received_time", "ts"),
+    ("client_event_time", "client_event_time", "ts"),
+    ("client_upload_time", "client_upload_time", "ts"),
+    ("processed_time", "processed_time", "ts"),
+    ("user_creation_time", "user_creation_time", "ts"),
+    ("user_id", "user_id", "text"),
+    ("device_id", "device_id", "text"),
+    ("amplitude_id", "amplitude_id", "bigint"),
+    ("session_id", "session_id", "bigint"),
+    ("app", "app", "int"),
+    ("platform", "platform", "text"),
+    ("os_name", "os_name", "text"),
+    ("os_version", "os_version", "text"),
+    ("device_brand", "device_brand", "text"),
+    ("device_manufacturer", "device_manufacturer", "text"),
+    ("device_model", "device_model", "text"),
+    ("device_family", "device_family", "text"),
+    ("device_type", "device_type", "text"),
+    ("device_carrier", "device_carrier", "text"),
+    ("country", "country", "text"),
+    ("region", "region", "text"),
+    ("city", "city", "text"),
+    ("dma", "dma", "text"),
+    ("language", "language", "text"),
+    ("library", "library", "text"),
+    ("ip_address", "ip_address", "text"),
+    ("location_lat", "location_lat", "double"),
+    ("location_lng", "location_lng", "double"),
+    ("paying", "paying", "bool"),
+    ("start_version", "start_version", "text"),
+    ("version_name", "version_name", "text"),
+    ("idfa", "idfa", "text"),
+    ("adid", "adid", "text"),
+    ("insert_id", "$insert_id", "text"),
+    ("insert_key", "$insert_key", "text"),
+    ("schema", "$schema", "text"),
+    ("data_type", "data_type", "text"),
+    ("sample_rate", "sample_rate", "double"),
+    ("source_id", "source_id", "text"),
+    ("partner_id", "partner_id", "text"),
+    ("is_attribution_event", "is_attribution_event", "bool"),
+    ("amplitude_attribution_ids", "amplitude_attribution_ids", "text"),  # a string, or an array as JSON text
+    ("amplitude_event_type", "amplitude_event_type", "text"),
+    ("event_properties", "event_properties", "json"),
+    ("user_properties", "user_properties", "json"),
+    ("global_user_properties", "global_user_properties", "json"),
+    ("group_properties", "group_properties", "json"),
+    ("groups", "groups", "json"),
+    ("data", "data", "json"),
+    ("plan", "plan", "json"),
+]
+
+# kind -> (Arrow type, Postgres type shown by the server, DuckDB expression over the JSON path {p})
+KINDS = {
+    "text": (pa.string(), "text", "json_extract_string(json, {p})"),
+    "int": (pa.int32(), "integer", "TRY_CAST(json_extract_string(json, {p}) AS INTEGER)"),
+    "bigint": (pa.int64(), "bigint", "TRY_CAST(json_extract_string(json, {p}) AS BIGINT)"),
+    "double": (pa.float64(), "double precision", "TRY_CAST(json_extract_string(json, {p}) AS DOUBLE)"),
+    # JSON true/false and Amplitude's string "true"/"false" both cast
+    "bool": (pa.bool_(), "boolean", "TRY_CAST(json_extract_string(json, {p}) AS BOOLEAN)"),
+    # 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) or ISO with T/Z/offset; "" is NULL
+    "ts": (pa.timestamp("us", tz="UTC"), "timestamp with time zone",
+           "TRY_CAST(NULLIF(json_extract_string(json, {p}), '') AS TIMESTAMPTZ)"),
+    # objects kept as JSON text; a JSON null is SQL NULL
+    "json": (pa.string(), "jsonb",
+             "CASE WHEN json_type(json, {p}) = 'NULL' THEN NULL ELSE CAST(json_extract(json, {p}) AS VARCHAR) END"),
+}
+
+
+def arrow_schema() -> pa.Schema:
+    fields = [pa.field(name, KINDS[kind][0], metadata={b"pg_type": KINDS[kind][1].encode()})
+              for name, _key, kind in COLUMNS]
+    fields.append(pa.field("extra", pa.string(), metadata={b"pg_type": b"jsonb"}))
+    return pa.schema(fields)
+
+
+def _json_path(key: str) -> str:
+    return "'$.\"" + key.replace("'", "''").replace('"', '\\"') + "\"'"
+
+
+def events_sql() -> str:
+    """One SELECT turning the JSON-lines files in $files into the table's columns, deduplicated by uuid."""
+    selects = [KINDS[kind][2].format(p=_json_path(key)) + f' AS "{name}"' for name, key, kind in COLUMNS]
+    known = "{" + ",".join(f'"{key}":null' for _name, key, _kind in COLUMNS) + "}"
+    # RFC 7386 merge patch with null values removes the mapped keys: what is left are the unknown fields.
+    extra = (f"NULLIF(CAST(json_merge_patch(json, '{known}') AS VARCHAR), '{{}}') AS extra")
+    return ("WITH lines AS (SELECT json, row_number() OVER () AS _line "
+            "FROM read_json_objects($files, format='newline_delimited')), "
+            f"events AS (SELECT {', '.join(selects)}, {extra}, _line FROM lines) "
+            "SELECT * EXCLUDE (_line) FROM events "
+            # Amplitude can list an event twice in one export; keep one copy (by uuid, else by $insert_id)
+            "QUALIFY row_number() OVER (PARTITION BY coalesce(\"uuid\", 'insert:' || insert_id, "
+            "'line:' || CAST(_line AS VARCHAR)) ORDER BY _line) = 1")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hours
+
+
+def floor_hour(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def last_complete_hour(now: dt.datetime) -> dt.datetime:
+    """The newest hour whose window ended at least COMPLETE_AFTER ago."""
+    return floor_hour(now - COMPLETE_AFTER) - HOUR
+
+
+def hour_param(hour: dt.datetime) -> str:
+    return hour.strftime("%Y%m%dT%H")
+
+
+def format_cursor(hour: dt.datetime) -> str:
+    return hour.strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def parse_cursor(value: str) -> dt.datetime:
+    return floor_hour(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def first_hour(table, start_date: str) -> dt.datetime:
+    """The hour to export next: after the stored cursor, else after max(server_upload_time), else start date."""
+    if table is not None:
+        stored = table.properties.get(CURSOR_PROPERTY)
+        if stored:
+            return parse_cursor(stored) + HOUR
+        latest = _max_upload_time(table)  # a table written before the cursor existed
+        if latest is not None:
+            return floor_hour(latest) + HOUR
+    return dt.datetime.fromisoformat(start_date).replace(tzinfo=UTC)
+
+
+def _max_upload_time(table) -> dt.datetime | None:
+    import pyarrow.compute as pc
+
+    column = table.scan(selected_fields=("server_upload_time",)).to_arrow().column("server_upload_time")
+    latest = pc.max(column).as_py() if len(column) else None
+    return latest.replace(tzinfo=latest.tzinfo or UTC) if latest else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Export
+
+
+class Exporter:
+    """Fetches hour windows and yields their events as Arrow batches of the events schema."""
+
+    def __init__(self, api_url: str, api_key: str, secret_key: str, workdir: Path, client: HttpClient | None = None):
+        self.api_url = api_url
+        self.client = client or HttpClient(timeout=300, headers=basic_auth(api_key, secret_key))
+        self.workdir = workdir
+        self.schema = arrow_schema()
+        self.sql = events_sql()
+        self.hours_with_data = 0
+        self.hours_empty = 0
+        self._con = None
+
+    def _duckdb(self):
+        if self._con is None:
+            import duckdb
+
+            self._con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB",
+                                               "temp_directory": str(self.workdir / "duckdb-spill"),
+                                               "preserve_insertion_order": "false"})
+            self._con.execute("SET TimeZone = 'UTC'")
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def batches(self, hours: list[dt.datetime], on_hour=None) -> Iterator[pa.RecordBatch]:
+        for hour in hours:
+            folder = self.workdir / hour_param(hour)
+            folder.mkdir()
+            try:
+                files = self.fetch_hour(hour, folder)
+                if files:
+                    self.hours_with_data += 1
+                    reader = self._duckdb().sql(self.sql, params={"files": [str(f) for f in files]}) \
+                        .to_arrow_reader(BATCH_ROWS)
+                    for batch in reader:
+                        yield pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+                else:
+                    self.hours_empty += 1
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            if on_hour:
+                on_hour(hour)
+
+    def fetch_hour(self, hour: dt.datetime, folder: Path) -> list[Path]:
+        """Download one hour's zip (streamed to disk) and unpack its members; [] when Amplitude has no data."""
+        url = f"{self.api_url}?{urlencode({'start': hour_param(hour), 'end': hour_param(hour)})}"
+        archive = folder / "export.zip"
+        with open(archive, "wb") as sink:
+            response = self.client.download(url, sink, accept={404})
+        if response.status == 404:  # "Raw data files were not found.": nothing was uploaded in that hour
+            return []
+        if response.status != 200:
+            raise HttpError(f"unexpected HTTP {response.status}", response.status)
+        try:
+            return _unpack(archive, folder)
+        except zipfile.BadZipFile as exc:
+            raise HttpError(f"the export for {hour_param(hour)} is not a valid zip archive ({exc})") from None
+        finally:
+            archive.unlink(missing_ok=True)
+
+
+def _unpack(archive: Path, folder: Path) -> list[Path]:
+    """Copy each member out of the zip, named so DuckDB sees which ones are gzip (by their magic bytes)."""
+    files = []
+    with zipfile.ZipFile(archive) as zf:
+        for number, member in enumerate(m for m in zf.infolist() if not m.is_dir()):
+            with zf.open(member) as source:
+                gzipped = source.read(2) == b"\x1f\x8b"
+            target = folder / f"{number:05d}.json{'.gz' if gzipped else ''}"
+            with zf.open(member) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+            if target.stat().st_size:
+                files.append(target)
+    return files
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Command
+
+
+def run(cfg, args) -> int:
+    if not (cfg.source_amplitude_api_key and cfg.source_amplitude_secret_key):
+        raise UserError("SOURCE_AMPLITUDE_API_KEY and SOURCE_AMPLITUDE_SECRET_KEY (--api-key, --secret-key) "
+                        "are required", exit_code=2)
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from bemidb.storage.writer import write_table
+
+    schema_name = cfg.destination_schema or SOURCE
+    identifier = (schema_name, TABLE)
+    catalog = open_catalog(cfg)
+    try:
+        table = catalog.load_table(identifier)
+    except NoSuchTableError:
+        table = None
+    if table is not None and table.properties.get(PROP_SOURCE, SOURCE) != SOURCE:
+        raise UserError(f"{schema_name}.{TABLE} exists and was not written by `sync amplitude`; "
+                        "choose another --schema")
+    start = first_hour(table, cfg.source_amplitude_start_date)
+    end = last_complete_hour(dt.datetime.now(UTC))
+    name = f"{schema_name}.{TABLE}"
+    if start > end:
+        console.print(f"{name}: up to date (the next hour, {format_cursor(start)}, is complete after "
+                      f"{format_cursor(start + HOUR + COMPLETE_AFTER)})", soft_wrap=True)
+        return 0
+    hours = []
+    hour = start
+    while hour <= end:
+        hours.append(hour)
+        hour += HOUR
+
+    import duckdb
+
+    with SyncProgress("sync amplitude") as progress, \
+            tempfile.TemporaryDirectory(prefix="bemidb-amplitude-") as workdir:
+        progress.note(f"{name}: exporting {len(hours)} hour(s), {format_cursor(start)} .. {format_cursor(end)}")
+        progress.table_started(name)
+        exporter = Exporter(cfg.source_amplitude_api_url, cfg.source_amplitude_api_key,
+                            cfg.source_amplitude_secret_key, Path(workdir))
+        failure = None
+        try:
+            result = write_table(catalog, identifier, exporter.schema, exporter.batches(hours), mode="append",
+                                 properties={PROP_SOURCE: SOURCE, CURSOR_PROPERTY: format_cursor(end)},
+                                 on_progress=lambda rows, size: progress.advance(name, rows, size))
+        except AuthError as exc:
+            failure = f"Amplitude rejected the API key / secret key ({exc}); nothing was changed"
+        except HttpError as exc:
+            failure = (f"Amplitude export failed: {exc}; nothing was committed, the next run starts again at "
+                       f"{format_cursor(start)}")
+        except duckdb.Error as exc:  # e.g. a malformed JSON line in an export file
+            failure = (f"cannot read the Amplitude export: {str(exc).splitlines()[0]}; nothing was committed, "
+                       f"the next run starts again at {format_cursor(start)}")
+        finally:
+            exporter.close()
+        if failure:
+            progress.table_done(name, 0, 0, error="nothing committed")
+            raise UserError(failure)
+        progress.table_done(name, result.rows, result.bytes)
+        progress.note(f"{name}: {exporter.hours_with_data} hour(s) with data, {exporter.hours_empty} empty; "
+                      f"synced through {format_cursor(end)}")
+    return 0
