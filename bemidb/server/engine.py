@@ -1,0 +1,293 @@
+"""The query engine: one shared in-memory DuckDB database, a cursor per session, a view per Iceberg table.
+
+Each Iceberg table is exposed as the view "schema"."table" over the Parquet files of its current snapshot.
+Live refresh: before a query (at most about once per second) the catalog's metadata locations are read with
+one small SQL query; tables whose location changed get their view replaced. A query already running keeps
+the files it bound to (DuckDB binds the view when the query starts).
+
+Sandbox: DuckDB may only read the warehouse (allowed_directories + enable_external_access=false, which
+DuckDB refuses to turn back on while running); statements that write or change settings are refused by the
+session before they reach DuckDB (see `check_statement`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import duckdb
+from pyiceberg.catalog.sql import IcebergTables
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DateType,
+    DecimalType,
+    DoubleType,
+    FixedType,
+    FloatType,
+    IntegerType,
+    ListType,
+    LongType,
+    MapType,
+    StringType,
+    StructType,
+    TimestampType,
+    TimestamptzType,
+    TimeType,
+    UUIDType,
+)
+from sqlalchemy import select
+
+from bemidb.config import Config
+from bemidb.server.errors import INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
+from bemidb.storage.catalog import CATALOG_NAME, TableInfo, open_catalog, table_info
+
+log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL = 1.0  # seconds between two looks at the catalog
+
+# Statement types a client may run on DuckDB. Everything else (writes, ATTACH, COPY, PRAGMA, SET, CALL,
+# EXPORT, LOAD/INSTALL, PREPARE ...) is refused with the SQLSTATE below.
+ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN", "RELATION"}
+_READ_ONLY_STATEMENTS = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "COPY", "MERGE_INTO",
+                         "CREATE_FUNC", "VACUUM", "ANALYZE", "COPY_DATABASE", "EXPORT", "TRANSACTION"}
+
+
+def _optional(module: str):
+    """A sibling module another engineer owns, if it is there yet."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def duckdb_type(iceberg_type) -> str:
+    """The DuckDB type of an Iceberg type (for typed empty views and casts)."""
+    simple = {BooleanType: "BOOLEAN", IntegerType: "INTEGER", LongType: "BIGINT", FloatType: "FLOAT",
+              DoubleType: "DOUBLE", DateType: "DATE", TimeType: "TIME", TimestampType: "TIMESTAMP",
+              TimestamptzType: "TIMESTAMPTZ", StringType: "VARCHAR", UUIDType: "UUID", BinaryType: "BLOB",
+              FixedType: "BLOB"}
+    for cls, name in simple.items():
+        if isinstance(iceberg_type, cls):
+            return name
+    if isinstance(iceberg_type, DecimalType):
+        return f"DECIMAL({iceberg_type.precision},{iceberg_type.scale})"
+    if isinstance(iceberg_type, ListType):
+        return duckdb_type(iceberg_type.element_type) + "[]"
+    if isinstance(iceberg_type, MapType):
+        return f"MAP({duckdb_type(iceberg_type.key_type)}, {duckdb_type(iceberg_type.value_type)})"
+    if isinstance(iceberg_type, StructType):
+        fields = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.field_type)}" for f in iceberg_type.fields)
+        return f"STRUCT({fields})"
+    return "VARCHAR"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
+    """A view column: the Parquet column, cast where the source type says more than Parquet can
+    (json/jsonb stored as text -> JSON, uuid stored as text -> UUID), so clients get the right type OID."""
+    ident = quote_ident(name)
+    base = pg_type.split("(")[0].strip().lower()
+    if isinstance(iceberg_type, StringType) and base in ("json", "jsonb"):
+        return f"CAST({ident} AS JSON) AS {ident}"
+    if isinstance(iceberg_type, StringType) and base == "uuid":
+        return f"TRY_CAST({ident} AS UUID) AS {ident}"
+    return ident
+
+
+def _duckdb_path(path: str) -> str:
+    """Iceberg file URIs -> what DuckDB opens: local paths plain, s3:// through the registered filesystem."""
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    if path.startswith(("s3a://", "s3n://")):
+        return "s3://" + path.split("://", 1)[1]
+    return path
+
+
+def view_sql(schema: str, name: str, table) -> str:
+    """CREATE OR REPLACE VIEW over the current snapshot's data files (typed and empty when there are none)."""
+    iceberg_schema = table.schema()
+    info = table_info(table, schema, name)
+    pg_types = [c.pg_type for c in info.columns]
+    tasks = list(table.scan().plan_files()) if table.current_snapshot() is not None else []
+    if any(task.delete_files for task in tasks):
+        log.warning("table %s.%s has delete files; they are not applied yet", schema, name)
+    target = f"{quote_ident(schema)}.{quote_ident(name)}"
+    if not tasks:
+        columns = ", ".join(f"CAST(NULL AS {duckdb_type(f.field_type)}) AS {quote_ident(f.name)}"
+                            for f in iceberg_schema.fields)
+        return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'} WHERE false"
+    files = ", ".join(quote_literal(_duckdb_path(task.file.file_path)) for task in tasks)
+    columns = ", ".join(_column_expr(f.name, f.field_type, pg_types[i] if i < len(pg_types) else "")
+                        for i, f in enumerate(iceberg_schema.fields))
+    # union_by_name: files written before a schema change lack later columns; they read as NULL.
+    return (f"CREATE OR REPLACE VIEW {target} AS SELECT {columns} "
+            f"FROM read_parquet([{files}], union_by_name = true)")
+
+
+def _s3_filesystem(cfg: Config):
+    """pyarrow's S3 filesystem behind fsspec's wrapper, registered in DuckDB under the s3:// protocol."""
+    from fsspec.implementations.arrow import ArrowFSWrapper
+    from pyarrow.fs import S3FileSystem
+
+    endpoint = cfg.s3_endpoint_url
+    kwargs = {"access_key": cfg.aws_access_key_id, "secret_key": cfg.aws_secret_access_key,
+              "region": cfg.aws_region}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host, scheme=scheme, force_virtual_addressing=False)
+
+    class S3Wrapper(ArrowFSWrapper):
+        protocol = "s3"
+
+    return S3Wrapper(S3FileSystem(**kwargs))
+
+
+class Engine:
+    def __init__(self, cfg: Config, user: str = ""):
+        self.cfg = cfg
+        self.catalog = open_catalog(cfg)
+        self.db = duckdb.connect(":memory:")
+        self._setup_sandbox()
+        self._internal = self.db.cursor()  # DDL for views; never handed to a client
+        self._ddl_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._checked_at = 0.0
+        self._locations: dict[tuple[str, str], str] = {}
+        self._infos: dict[tuple[str, str], TableInfo] = {}
+        self._schemas: set[str] = set()
+        self.generation = 0  # bumped when schemas appear or tables go: sessions re-resolve search_path
+        self.pg_catalog = _optional("bemidb.server.pg_catalog")
+        if self.pg_catalog is not None:
+            try:
+                self.pg_catalog.install(self._internal, cfg.database, user or "bemidb")
+            except Exception as exc:  # noqa: BLE001 - serve tables even when the catalog emulation breaks
+                log.warning("pg_catalog emulation unavailable: %s", exc)
+                self.pg_catalog = None
+        self.refresh(force=True)
+
+    def _setup_sandbox(self) -> None:
+        allowed = []
+        if self.cfg.uses_s3:
+            self.db.register_filesystem(_s3_filesystem(self.cfg))
+            allowed.append(f"s3://{self.cfg.aws_s3_bucket}/iceberg/")
+        else:
+            allowed.append(str(self.cfg.data_path / "warehouse") + "/")
+        self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
+        self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
+        self.db.execute("SET autoinstall_known_extensions = false")
+        self.db.execute("SET autoload_known_extensions = false")
+        # JSON and UUID come out as Arrow extension types, so the encoder can send their real type OIDs.
+        self.db.execute("SET arrow_lossless_conversion = true")
+
+    # -- sessions ------------------------------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.db.cursor()
+
+    def tables(self) -> list[TableInfo]:
+        return list(self._infos.values())
+
+    # -- live refresh --------------------------------------------------------------------------------------
+
+    def maybe_refresh(self) -> None:
+        """Look at the catalog if the last look is older than REFRESH_INTERVAL; never raises to the caller
+        (a catalog outage keeps the current views and is logged)."""
+        if time.monotonic() - self._checked_at < REFRESH_INTERVAL:
+            return
+        try:
+            self.refresh()
+        except Exception as exc:  # noqa: BLE001 - the catalog being down must not fail the query
+            log.warning("could not refresh tables from the catalog: %s", exc)
+
+    def _current_locations(self) -> dict[tuple[str, str], str]:
+        query = select(IcebergTables.table_namespace, IcebergTables.table_name,
+                       IcebergTables.metadata_location).where(IcebergTables.catalog_name == CATALOG_NAME)
+        with self.catalog.engine.connect() as conn:
+            return {(ns, name): location for ns, name, location in conn.execute(query) if location}
+
+    def refresh(self, force: bool = False) -> None:
+        with self._refresh_lock:
+            if not force and time.monotonic() - self._checked_at < REFRESH_INTERVAL:
+                return  # another session refreshed while we waited
+            locations = self._current_locations()
+            self._checked_at = time.monotonic()
+            if locations == self._locations:
+                return
+            changed = [key for key, loc in locations.items() if self._locations.get(key) != loc]
+            removed = [key for key in self._locations if key not in locations]
+            for schema, name in changed:
+                self._load_view(schema, name)
+            for schema, name in removed:
+                self._run_ddl(f"DROP VIEW IF EXISTS {quote_ident(schema)}.{quote_ident(name)}")
+                self._infos.pop((schema, name), None)
+                self._locations.pop((schema, name), None)
+            if removed:
+                self.generation += 1
+            log.info("tables refreshed: %d changed, %d removed, %d total", len(changed), len(removed),
+                     len(self._infos))
+            if self.pg_catalog is not None:
+                try:
+                    self.pg_catalog.refresh(self._internal, self.tables())
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("pg_catalog refresh failed: %s", exc)
+
+    def _load_view(self, schema: str, name: str) -> None:
+        try:
+            table = self.catalog.load_table((schema, name))
+            sql = view_sql(schema, name, table)
+            if schema not in self._schemas:
+                self._run_ddl(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+                self._schemas.add(schema)
+                self.generation += 1
+            self._run_ddl(sql)
+        except Exception as exc:  # noqa: BLE001 - one broken table must not hide the others
+            log.warning("table %s.%s is not available: %s", schema, name, exc)
+            return
+        self._infos[(schema, name)] = table_info(table, schema, name)
+        self._locations[(schema, name)] = table.metadata_location
+
+    def _run_ddl(self, sql: str) -> None:
+        with self._ddl_lock:
+            self._internal.execute(sql)
+
+
+def check_statement(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but reads before DuckDB runs it: 25006 for writes, 42501 for the rest."""
+    try:
+        statements = cursor.extract_statements(sql)
+    except duckdb.Error:
+        return  # DuckDB will report the syntax error itself, with a position
+    for statement in statements:
+        kind = statement.type.name
+        if kind in ALLOWED_STATEMENTS:
+            continue
+        if kind in _READ_ONLY_STATEMENTS:
+            raise PgError(READ_ONLY, f"cannot execute {kind.replace('_', ' ')} in a read-only transaction")
+        raise PgError(INSUFFICIENT_PRIVILEGE, f"permission denied: {kind} statements are not allowed")
+
+
+def interruptible(cursor: duckdb.DuckDBPyConnection, timeout: float | None,
+                  on_timeout: Callable[[], None]) -> threading.Timer | None:
+    """A timer that interrupts `cursor` after `timeout` seconds (statement_timeout); caller cancels it."""
+    if not timeout or timeout <= 0:
+        return None
+    def fire() -> None:
+        on_timeout()
+        cursor.interrupt()
+    timer = threading.Timer(timeout, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
