@@ -1,0 +1,5 @@
+import sys
+
+from bench.tpch.runner import cli
+
+sys.exit(cli())
