@@ -99,7 +99,7 @@ def test_first_sync_exports_complete_hours_with_types_extras_and_dedup(amplitude
     assert plain["amplitude_id"] == 900000000001 and plain["session_id"] == 1735689600001
     assert plain["location_lat"] == 52.52 and plain["app"] == 187520 and plain["groups"] == "{}"
 
-    pg_types = dict(zip(table.schema().column_names, json.loads(table.properties[PROP_PG_TYPES]), strict=True))
+    pg_types = dict(zip([f.name for f in table.schema().fields], json.loads(table.properties[PROP_PG_TYPES]), strict=True))
     assert pg_types["event_time"] == "timestamp with time zone"
     assert pg_types["event_properties"] == "jsonb" and pg_types["extra"] == "jsonb"
     assert pg_types["amplitude_id"] == "bigint" and pg_types["event_id"] == "integer"
