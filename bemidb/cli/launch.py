@@ -1,15 +1,111 @@
-"""Entry point of bemidb.pyz: refuse the wrong Python or platform with a clear message, then run the CLI."""
+"""Entry of bemidb.pyz: refuse the wrong Python or platform with a clear message, pick a writable cache, run.
 
+This file plays two parts. build_zipapp.sh copies it to the archive's root as `bemidb_pyz.py`, and the archive's
+__main__ calls `start()` BEFORE shiv's bootstrap unpacks the ~300 MB of dependencies: so a wrong Python or CPU
+gets a one-line message at once, and an unwritable home gets a cache in the temp folder instead of a crash.
+Shiv's bootstrap then calls `main()` from the unpacked copy. Keep it standard-library only and parseable by old
+Pythons (no match, no walrus, no `X | Y` at run time): it must get far enough to say it is the wrong version.
+"""
+
+import json
+import os
 import platform
 import sys
+import tempfile
+import zipfile
 
-BUILT_FOR = (3, 11)
+MIN_PYTHON = (3, 11)
+BUILD_FACTS = "bemidb_build.json"  # {"python": "3.11", "machine": "x86_64", "system": "Linux"}, by the build
+
+
+def _machine(name: str) -> str:
+    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(name.lower(), name.lower())
+
+
+def build_facts(archive: str) -> dict:
+    """What the pyz was built for, read from the archive itself (empty when not run from a pyz)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return json.loads(zf.read(BUILD_FACTS).decode())
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return {}
+
+
+def refusal(facts: dict) -> "str | None":
+    """Why this interpreter cannot run a pyz built with `facts`, or None."""
+    here = (f"this is Python {platform.python_version()} ({sys.executable}) on "
+            f"{platform.system()} {platform.machine()}")
+    if sys.version_info[:2] < MIN_PYTHON:
+        return f"bemidb.pyz needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+; {here}"
+    built = facts.get("python")
+    running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if built and built != running:
+        # duckdb and pyarrow inside are compiled for one CPython minor version only
+        return (f"this bemidb.pyz was built for Python {built} (its compiled libraries load only there); "
+                f"{here}. Run it with python{built}, or rebuild: PYTHON=python{running} ./build_zipapp.sh")
+    system, machine = facts.get("system"), facts.get("machine")
+    if (system and system != platform.system()) or (machine and _machine(machine) != _machine(platform.machine())):
+        return (f"this bemidb.pyz was built for {system} {machine}; {here}. Use the release asset for this "
+                f"machine, or rebuild: ./build_zipapp.sh --platform {_machine(platform.machine())}")
+    return None
+
+
+def _writable(path: str) -> bool:
+    """The folder, or the nearest existing parent it would be created in, is writable by us."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def _private_temp_root() -> str:
+    """A per-user cache folder in the temp dir: ours (not a symlink, not someone else's) or a fresh one."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    root = os.path.join(tempfile.gettempdir(), f"bemidb-shiv-{uid}")
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        info = os.lstat(root)
+        if not os.path.islink(root) and info.st_uid == uid and not info.st_mode & 0o022:
+            return root
+    except OSError:
+        pass
+    return tempfile.mkdtemp(prefix="bemidb-shiv-")
+
+
+def cache_root(environ) -> "str | None":
+    """SHIV_ROOT to use when shiv's default (~/.shiv) would fail: HOME unset, unknown or not writable."""
+    if environ.get("SHIV_ROOT"):
+        return None
+    try:
+        home_cache = os.path.join(os.path.expanduser("~"), ".shiv")
+    except (KeyError, RuntimeError):
+        home_cache = ""
+    if home_cache.startswith("~") or not os.path.isabs(home_cache) or not _writable(home_cache):
+        return _private_temp_root()
+    return None
+
+
+def start() -> None:
+    """The pyz's __main__: checks, then shiv's bootstrap (which unpacks once, then calls main())."""
+    message = refusal(build_facts(sys.argv[0]))
+    if message:
+        sys.stderr.write(message + "\n")
+        sys.exit(2)
+    root = cache_root(os.environ)
+    if root:
+        os.environ["SHIV_ROOT"] = root
+    import _bootstrap  # shiv's, at the archive root
+
+    _bootstrap.bootstrap()
 
 
 def main() -> int:
-    if sys.version_info[:2] < BUILT_FOR:  # noqa: UP036 - the message is the point
-        sys.stderr.write(f"bemidb.pyz needs Python {BUILT_FOR[0]}.{BUILT_FOR[1]}+, this is "
-                         f"{platform.python_version()} ({sys.executable})\n")
+    """Called by shiv's bootstrap once the dependencies are on sys.path."""
+    message = refusal({})
+    if message:
+        sys.stderr.write(message + "\n")
         return 2
     try:
         from bemidb.cli.main import main as cli_main
