@@ -21,6 +21,7 @@ from bemidb.server.text_format import (
     TS_INFINITY,
     binary_parts,
     fixed_width,
+    normalize,
     np_values,
     to_text,
     validity_of,
@@ -45,8 +46,11 @@ def to_binary(arr: pa.Array, t: PgType) -> pa.Array:
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         return pc.take(to_binary(arr.dictionary, t), arr.indices)
-    if isinstance(arr.type, pa.ExtensionType):
-        arr = arr.storage
+    if isinstance(arr.type, pa.BaseExtensionType):
+        plain = normalize(arr)
+        if plain is arr:  # opaque DuckDB types without a plain Arrow form
+            return _opaque(arr, t)
+        arr = plain
     name = t.name
     if t.is_array:
         return _arrays(arr, element_of(t))
@@ -133,6 +137,24 @@ def _uuids(arr: pa.Array) -> pa.Array:
     nibbles = _UNHEX[hexdigits]
     raw = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
     return fixed_width(raw, arr)
+
+
+def _opaque(arr: pa.Array, t: PgType) -> pa.Array:
+    """timetz (int64 micros, int32 seconds west of UTC) and varbit (int32 bit count, bits) from DuckDB's
+    opaque layouts; anything else as its text."""
+    kind = getattr(arr.type, "type_name", "")
+    if kind == "time_tz":
+        def timetz(raw: bytes) -> bytes:
+            bits = int.from_bytes(raw, "little")
+            return struct.pack(">qi", bits >> 24, -(57599 - (bits & 0xFFFFFF)))
+        return _python_each(arr.storage, timetz)
+    if kind == "bit":
+        def varbit(raw: bytes) -> bytes:
+            nbits = 8 * (len(raw) - 1) - raw[0] if raw else 0
+            value = int.from_bytes(raw[1:], "big") & ((1 << nbits) - 1) if nbits else 0
+            return struct.pack(">i", nbits) + (value << ((-nbits) % 8)).to_bytes((nbits + 7) // 8, "big")
+        return _python_each(arr.storage, varbit)
+    return to_text(arr, t).cast(pa.binary())
 
 
 def _python_each(arr: pa.Array, fmt) -> pa.Array:

@@ -243,7 +243,12 @@ def element_of(t: PgType) -> PgType:
     return BY_OID[t.elem] if t.is_array else t
 
 
-# Arrow type id -> Postgres type, for types where the Arrow type alone decides.
+# DuckDB types Arrow only carries as opaque bytes (type_name -> typname); the encoder decodes them.
+_OPAQUE = {"hugeint": "numeric", "uhugeint": "numeric", "bignum": "numeric", "varint": "numeric",
+           "time_tz": "timetz", "bit": "varbit"}
+
+
+# Arrow type -> Postgres type, for types where the Arrow type alone decides.
 def _arrow_base(arrow_type: pa.DataType) -> PgType:
     t = arrow_type
     if pa.types.is_dictionary(t):
@@ -265,13 +270,16 @@ def _arrow_base(arrow_type: pa.DataType) -> PgType:
         return BY_NAME["numeric"]
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
         return BY_NAME["text"]
-    if pa.types.is_fixed_size_binary(t) and t.byte_width == 16 and getattr(t, "extension_name", "") == "arrow.uuid":
-        return BY_NAME["uuid"]
-    if isinstance(t, pa.ExtensionType):
+    if isinstance(t, pa.BaseExtensionType):
+        # DuckDB with arrow_lossless_conversion: uuid/json extension types and "opaque" DuckDB types.
         if t.extension_name == "arrow.uuid":
             return BY_NAME["uuid"]
         if t.extension_name == "arrow.json":
             return BY_NAME["json"]
+        if t.extension_name == "arrow.bool8":
+            return BY_NAME["bool"]
+        if t.extension_name == "arrow.opaque":
+            return BY_NAME[_OPAQUE.get(getattr(t, "type_name", ""), "text")]
         return _arrow_base(t.storage_type)
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t) \
             or pa.types.is_binary_view(t):
@@ -305,7 +313,10 @@ def column_type(arrow_type: pa.DataType, pg_type_hint: str | None = None) -> tup
     It is honoured only when the Arrow values can be written as that type; otherwise the Arrow type decides.
     """
     base = _arrow_base(arrow_type)
-    mod = typmod("numeric", arrow_type.precision, arrow_type.scale) if pa.types.is_decimal(arrow_type) else -1
+    leaf = arrow_type
+    while hasattr(leaf, "value_type") and not pa.types.is_dictionary(leaf) and not pa.types.is_map(leaf):
+        leaf = leaf.value_type  # arrays carry their element's typmod, as in Postgres
+    mod = typmod("numeric", leaf.precision, leaf.scale) if pa.types.is_decimal(leaf) else -1
     if pg_type_hint:
         parsed = parse_type_name(pg_type_hint)
         if parsed is not None and _hint_fits(parsed[0], base):

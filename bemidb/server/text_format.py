@@ -36,8 +36,11 @@ def to_text(arr: pa.Array, t: PgType, timezone: str = "UTC") -> pa.Array:
     if pa.types.is_dictionary(typ):
         # Format the (small) dictionary once, then gather.
         return pc.take(to_text(arr.dictionary, t, timezone), arr.indices)
-    if isinstance(typ, pa.ExtensionType):
-        return to_text(arr.storage, t, timezone)
+    if isinstance(typ, pa.BaseExtensionType):
+        plain = normalize(arr)
+        if plain is not arr:
+            return to_text(plain, t, timezone)
+        return _python_each(arr, _OPAQUE_TEXT.get(getattr(typ, "type_name", ""), _opaque_hex))
     if pa.types.is_null(typ):
         return pa.nulls(len(arr), pa.string())
     if pa.types.is_boolean(typ):
@@ -67,6 +70,58 @@ def to_text(arr: pa.Array, t: PgType, timezone: str = "UTC") -> pa.Array:
     if pa.types.is_struct(typ) or pa.types.is_map(typ) or pa.types.is_union(typ):
         return _python_each(arr, json_text)
     return _python_each(arr, str)
+
+
+# --- DuckDB extension and opaque types ----------------------------------------------------------------
+
+def normalize(arr: pa.Array) -> pa.Array:
+    """Extension arrays as plain Arrow arrays where a plain type holds the same values: uuid -> its 16
+    bytes, json -> its text, bool8 -> boolean, DuckDB HUGEINT (16-byte little-endian two's complement, Arrow decimal128's own
+    layout) -> decimal128(38, 0) without copying. Other opaque types are returned unchanged."""
+    typ = arr.type
+    if not isinstance(typ, pa.BaseExtensionType):
+        return arr
+    if typ.extension_name in ("arrow.uuid", "arrow.json"):
+        return arr.storage
+    if typ.extension_name == "arrow.bool8":  # DuckDB BOOLEAN with lossless conversion: one int8 per value
+        return pc.not_equal(arr.storage, 0)
+    name = getattr(typ, "type_name", "")
+    storage = arr.storage
+    if name == "hugeint" or (name == "uhugeint" and not _top_bit_set(storage)):
+        return pa.Array.from_buffers(pa.decimal128(38, 0), len(storage), storage.buffers(), offset=storage.offset)
+    if name == "uhugeint":
+        return pa.array([None if v is None else Decimal(int.from_bytes(v, "little")) for v in storage.to_pylist()],
+                        pa.decimal256(39, 0))
+    return arr
+
+
+def _top_bit_set(storage: pa.Array) -> bool:
+    raw = np.frombuffer(storage.buffers()[1], np.uint8, count=16 * len(storage), offset=16 * storage.offset)
+    return bool((raw.reshape(-1, 16)[:, 15] & 0x80).any())
+
+
+def _time_tz_text(raw: bytes) -> str:
+    """DuckDB TIMETZ: uint64 = micros << 24 | (57599 - offset seconds)."""
+    bits = int.from_bytes(raw, "little")
+    micros, offset = bits >> 24, 57599 - (bits & 0xFFFFFF)
+    clock = (dt.datetime.min + dt.timedelta(microseconds=micros)).time().isoformat()
+    clock = clock.rstrip("0").rstrip(".") if "." in clock else clock
+    return clock + _offset_text(offset)
+
+
+def _bit_text(raw: bytes) -> str:
+    """DuckDB BIT: first byte = padding bits, then the bits (the padding at the front of the first byte)."""
+    if not raw:
+        return ""
+    bits = "".join(f"{b:08b}" for b in raw[1:])
+    return bits[raw[0]:]
+
+
+def _opaque_hex(raw: bytes) -> str:
+    return "\\x" + raw.hex()
+
+
+_OPAQUE_TEXT = {"time_tz": _time_tz_text, "bit": _bit_text}
 
 
 # --- building blocks -----------------------------------------------------------------------------------
@@ -141,6 +196,8 @@ def uuid_text(arr: pa.Array) -> pa.Array:
 
 def _python_each(arr: pa.Array, fmt) -> pa.Array:
     """The slow path: one Python call per non-null value (rare types only)."""
+    if isinstance(arr.type, pa.BaseExtensionType):
+        arr = arr.storage
     return pa.array([None if v is None else fmt(v) for v in arr.to_pylist()], pa.string())
 
 
@@ -243,10 +300,14 @@ def _timestamps(arr: pa.Array, timezone: str) -> pa.Array:
     special = (micros < _US_MIN) | (micros > _US_MAX)
     if special.any():
         unit_arr = pc.if_else(pa.array(special), pa.scalar(0, unit_arr.type), unit_arr)
+    zone = arrow_timezone(timezone) if arr.type.tz is not None else None
     if arr.type.tz is None:
         text = _trim_fraction(unit_arr.cast(pa.string()))
+    elif zone == "UTC":  # the common case: UTC wall clock + "+00", no zone conversion (Arrow would print Z)
+        text = _trim_fraction(unit_arr.cast(pa.timestamp("us")).cast(pa.string()))
+        text = pc.binary_join_element_wise(text, "+00", "")
     else:
-        local = unit_arr.cast(pa.timestamp("us", tz=arrow_timezone(timezone)))
+        local = unit_arr.cast(pa.timestamp("us", tz=zone))
         # `2024-01-02 08:34:05.120000+0530` -> `2024-01-02 08:34:05.12+05:30`; `+0100` -> `+01`.
         text = pc.replace_substring_regex(local.cast(pa.string()), r"(?:\.0+|(\.\d*[1-9])0+)?([+-]\d\d)(?:00|(\d\d))$",
                                           r"\1\2:\3")
@@ -341,7 +402,7 @@ def _arrays(arr: pa.Array, element: PgType, timezone: str) -> pa.Array:
         arr = arr.cast(pa.large_list(arr.type.value_type))
     values = arr.values
     offsets = arr.offsets
-    inner = to_text(values, element, timezone)
+    inner = to_text(values, element, timezone).cast(pa.string())
     nested = pa.types.is_list(values.type) or pa.types.is_large_list(values.type) \
         or pa.types.is_fixed_size_list(values.type)
     if not nested and element.name not in _NO_QUOTES:
