@@ -1,0 +1,34 @@
+"""Which source tables a run syncs, and what they are called in the destination (BemiDB's naming)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def destination_name(schema: str, table: str) -> str:
+    """`public.t` -> `t`, `s.t` -> `s_t` (BemiDB's rule, so its users' queries keep working)."""
+    return table if schema == "public" else f"{schema}_{table}"
+
+
+def matches(pattern: str, schema: str, table: str) -> bool:
+    pattern_schema, pattern_table = pattern.split(".", 1)
+    return pattern_schema == schema and pattern_table in ("*", table)
+
+
+@dataclass
+class Selection:
+    selected: list[tuple[str, str]]  # (schema, table) in source order
+    unknown: list[str]  # --include entries naming no table (wildcards matching nothing are just notes)
+    empty_wildcards: list[str]
+
+
+def select_tables(tables: list[tuple[str, str]], include: list[str], exclude: list[str]) -> Selection:
+    """All tables when `include` is empty; `exclude` always wins."""
+    selected = [t for t in tables
+                if (not include or any(matches(p, *t) for p in include))
+                and not any(matches(p, *t) for p in exclude)]
+    unknown, empty = [], []
+    for pattern in include:
+        if not any(matches(pattern, *t) for t in tables):
+            (empty if pattern.endswith(".*") else unknown).append(pattern)
+    return Selection(selected, unknown, empty)

@@ -1,0 +1,216 @@
+"""`bemidb sync postgres`: full refresh of source tables into Iceberg, one consistent snapshot for the run.
+
+Each table is read with COPY inside one REPEATABLE READ READ ONLY transaction (a SAVEPOINT per table, so one
+failing table does not abort the others' snapshot), streamed as Arrow batches into the writer, and committed as
+one Iceberg snapshot: readers see the previous content until the swap. Tables not in this run are left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from bemidb.cli.output import UserError
+from bemidb.storage import maintenance
+from bemidb.storage.catalog import PROP_COMMENT, PROP_SOURCE, open_catalog
+from bemidb.storage.types import ColumnPlan, plan_column
+from bemidb.storage.writer import write_table
+from bemidb.sync import postgres_source as source
+from bemidb.sync.naming import destination_name, select_tables
+from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
+from bemidb.sync.progress import SyncProgress
+
+log = logging.getLogger(__name__)
+
+SOURCE_NAME = "postgres"
+KEEP_SNAPSHOTS_AFTER_SYNC = 3  # readers mid-query on a recent snapshot keep their files
+
+
+class SourceLost(Exception):
+    """The source connection broke: the run's snapshot is gone, the remaining tables cannot be read."""
+
+
+@dataclass
+class TableOutcome:
+    rows: int
+    bytes: int
+
+
+def run(cfg, args) -> int:
+    url = cfg.source_postgres_database_url
+    if not url:
+        raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
+    if cfg.source_postgres_incremental and not getattr(args, "full_refresh", False):
+        raise UserError("--incremental / SOURCE_POSTGRES_INCREMENTAL is not supported yet; "
+                        "run without it for a full refresh", 2)
+    namespace = cfg.destination_schema or "public"
+    catalog = _open_catalog(cfg)
+    conn = source.connect(url)
+    try:
+        source.begin_snapshot(conn)
+        return _sync(cfg, args, catalog, conn, namespace)
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            pass
+
+
+def _open_catalog(cfg):
+    try:
+        return open_catalog(cfg)
+    except Exception as exc:  # noqa: BLE001 - any driver error: one line, no traceback
+        where = "catalog database (CATALOG_DATABASE_URL)" if cfg.catalog_database_url else "catalog"
+        raise UserError(f"cannot open the {where}: {_one_line(exc)}") from None
+
+
+def _sync(cfg, args, catalog, conn, namespace: str) -> int:
+    relations = source.list_relations(conn)
+    by_name = {(r.schema, r.name): r for r in relations}
+    tables = [(r.schema, r.name) for r in relations if r.kind in ("r", "p")]
+    include = cfg.source_postgres_include_tables or []
+    exclude = cfg.source_postgres_exclude_tables or []
+    selection = select_tables([(r.schema, r.name) for r in relations], include, exclude)
+    resolver = source.TypeResolver(conn)
+    synced: list[tuple[str, str]] = []
+    destinations: dict[str, str] = {}
+    with SyncProgress(f"sync postgres -> {namespace}") as progress:
+        for pattern in selection.empty_wildcards:
+            progress.note(f"--include {pattern} matches no table")
+        for pattern in selection.unknown:
+            progress.table_done(pattern, 0, 0, error="no such table in the source (from --include)")
+        lost: str | None = None
+        for key in selection.selected:
+            relation = by_name[key]
+            name = relation.qualified
+            if relation.kind not in ("r", "p"):
+                kind = {"v": "view", "m": "materialized view", "f": "foreign table"}[relation.kind]
+                progress.note(f"skipped {kind} {name}: only tables are synced")
+                continue
+            if not relation.can_select:
+                progress.table_done(name, 0, 0, error="no SELECT privilege for the source user")
+                continue
+            target = destination_name(relation.schema, relation.name)
+            if target in destinations:
+                progress.table_done(name, 0, 0, error=f"its destination {namespace}.{target} is already "
+                                                      f"taken by {destinations[target]} in this run")
+                continue
+            destinations[target] = name
+            if lost:
+                progress.table_done(name, 0, 0, error=f"not synced: {lost}")
+                continue
+            progress.table_started(name)
+            try:
+                outcome = _sync_table(conn, catalog, relation, (namespace, target), resolver, progress)
+            except SourceLost as exc:
+                lost = f"source connection lost ({exc})"
+                progress.table_done(name, 0, 0, error=lost)
+            except Exception as exc:  # noqa: BLE001 - one table's failure never stops the others
+                log.debug("table %s failed", name, exc_info=True)
+                progress.table_done(name, 0, 0, error=_one_line(exc))
+            else:
+                synced.append((namespace, target))
+                progress.table_done(name, outcome.rows, outcome.bytes)
+        if getattr(args, "delete_old_tables", False) and not lost:
+            source_targets = {destination_name(s, t) for s, t in tables}
+            _delete_old_tables(catalog, namespace, source_targets, progress)
+    _vacuum(catalog, synced)
+    return 1 if progress.failed else 0
+
+
+def _sync_table(conn, catalog, relation, identifier, resolver, progress) -> TableOutcome:
+    name = relation.qualified
+    _run(conn, "SAVEPOINT bemidb_table")
+    try:
+        columns = source.table_columns(conn, relation, resolver)
+        if not columns:
+            raise CopyError("the table has no columns")
+        scans = source.scan_numerics(conn, relation, columns)
+        for safe in (False, True):
+            plans = [plan_column(column, scans.get(column.name), safe=safe) for column in columns]
+            if not safe:
+                for plan in plans:
+                    if plan.note:
+                        progress.note(f"{name}: {plan.note}")
+            try:
+                result = _copy_into(conn, catalog, relation, identifier, plans, progress)
+                break
+            except UnsafeValues as exc:
+                if safe:
+                    raise CopyError(f"column {exc} has values that cannot be decoded") from None
+                _run(conn, "ROLLBACK TO SAVEPOINT bemidb_table")  # the cancelled COPY aborted it
+                log.info("%s: column %s has BC/infinite/5-digit-year values; re-reading it exactly", name, exc)
+        _run(conn, "RELEASE SAVEPOINT bemidb_table")
+        return TableOutcome(result.rows, result.bytes)
+    except BaseException:
+        try:
+            _run(conn, "ROLLBACK TO SAVEPOINT bemidb_table")
+        except SourceLost:
+            pass
+        raise
+
+
+def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress):
+    schema = pa.schema([plan.arrow_field for plan in plans])
+    select = f"SELECT {', '.join(plan.select_sql for plan in plans)} FROM {relation.sql_name}"
+    properties = {PROP_SOURCE: SOURCE_NAME}
+    if relation.comment:
+        properties[PROP_COMMENT] = relation.comment
+    batches = decode_chunks(copy_csv_chunks(conn, select), plans, schema)
+    try:
+        return write_table(catalog, identifier, schema, batches, mode="overwrite", properties=properties,
+                           on_progress=lambda rows, size: progress.advance(relation.qualified, rows, size))
+    except CopyError as exc:
+        if exc.sqlstate is None and "connection" in str(exc):
+            raise SourceLost(str(exc)) from None
+        raise
+    finally:
+        batches.close()  # a failed write cancels the COPY and returns the connection to idle
+
+
+def _run(conn, sql: str):
+    try:
+        return conn.run(sql)
+    except InterfaceError as exc:
+        raise SourceLost(_one_line(exc)) from None
+    except DatabaseError as exc:
+        raise CopyError(source.describe_error(exc)) from None
+
+
+def _delete_old_tables(catalog, namespace: str, source_targets: set[str], progress) -> None:
+    """Drop destination tables this syncer made whose source table no longer exists."""
+    try:
+        identifiers = catalog.list_tables(namespace)
+    except Exception:  # noqa: BLE001 - no namespace yet: nothing to delete
+        return
+    for identifier in identifiers:
+        name = identifier[-1]
+        if name in source_targets:
+            continue
+        try:
+            table = catalog.load_table(identifier)
+            if table.properties.get(PROP_SOURCE) != SOURCE_NAME:
+                continue  # a matview or another source's table in the same schema: not ours to drop
+            catalog.purge_table(identifier)
+            progress.note(f"deleted {namespace}.{name}: its source table no longer exists")
+        except Exception as exc:  # noqa: BLE001
+            progress.note(f"could not delete {namespace}.{name}: {_one_line(exc)}")
+
+
+def _vacuum(catalog, identifiers) -> None:
+    for identifier in identifiers:
+        try:
+            maintenance.vacuum_table(catalog.load_table(identifier), keep_snapshots=KEEP_SNAPSHOTS_AFTER_SYNC)
+        except Exception as exc:  # noqa: BLE001 - housekeeping never fails a sync
+            log.warning("vacuum of %s skipped: %s", ".".join(identifier), _one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, DatabaseError):
+        return source.describe_error(exc)
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    return message[:500]

@@ -1,0 +1,244 @@
+"""Fast `COPY (SELECT ...) TO STDOUT (FORMAT csv)` over a pg8000 connection, decoded into Arrow batches.
+
+Postgres sends one CopyData message per row. pg8000's generic message loop costs a few Python calls per
+message, which made the copy ~2x slower than psql; here one tight loop strips the 5-byte framing from big
+socket reads and hands ~8 MB slices of pure CSV (always whole rows) to pyarrow.csv, which parses them in C++
+with explicit column types. Memory: one slice plus the Arrow table decoded from it.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from bemidb.storage.types import ColumnPlan
+
+CHUNK_BYTES = 8 * 1024 * 1024  # CSV handed to pyarrow at once
+READ_BYTES = 1024 * 1024
+
+_HEADER = struct.Struct("!ci")
+_LENGTH = struct.Struct("!i")
+
+
+class UnsafeValues(Exception):
+    """An optimistic column met a value it cannot parse (BC date, infinity...): re-run with safe plans."""
+
+
+class CopyError(Exception):
+    """The COPY failed on the server (message from its ErrorResponse) or the connection broke."""
+
+    def __init__(self, message: str, sqlstate: str | None = None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def _error_fields(payload: bytes) -> dict[str, str]:
+    return {part[:1].decode("ascii"): part[1:].decode("utf-8", "replace")
+            for part in payload.split(b"\x00") if part}
+
+
+def copy_csv_chunks(conn, select_sql: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """Yield CSV bytes of `COPY (select_sql) TO STDOUT`, each chunk ending on a row boundary.
+
+    On early exit (the consumer failed) the query is cancelled and the connection drained back to idle,
+    so the transaction (and its snapshot) can go on with the next table after ROLLBACK TO SAVEPOINT.
+    """
+    sql = f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv)".encode()
+    sock = conn._sock  # pg8000's buffered socket file: we speak the simple-query protocol ourselves
+    try:
+        sock.write(b"Q" + _LENGTH.pack(len(sql) + 5) + sql + b"\x00")
+        sock.flush()
+    except OSError as exc:
+        raise CopyError(f"connection to the source lost: {exc}") from None
+    reader = _MessageReader(sock)
+    finished = False
+    try:
+        error: dict[str, str] | None = None
+        while True:
+            rows, other = reader.copy_data(chunk_bytes)
+            if rows:
+                yield b"".join(rows)
+                del rows
+            if other is None:
+                continue
+            code, payload = other
+            if code == b"E":
+                error = _error_fields(bytes(payload))
+            elif code == b"Z":
+                finished = True
+                break
+            # H (CopyOutResponse), c (CopyDone), C (CommandComplete), N (notice), S (parameter): nothing to do
+        if error is not None:
+            raise CopyError(error.get("M", "COPY failed"), error.get("C"))
+    finally:
+        if not finished:
+            _cancel_and_drain(conn, reader)
+
+
+class _MessageReader:
+    """Iterates (code, payload) over backend messages, reading the socket in big blocks."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.data = b""
+        self.pos = 0
+
+    def _fill(self, need: int) -> None:
+        """Make data[pos:] at least `need` bytes long."""
+        pieces = [self.data[self.pos:]]
+        have = len(pieces[0])
+        while have < need:
+            try:
+                block = self.sock.read1(max(READ_BYTES, need - have))
+            except OSError as exc:
+                raise CopyError(f"connection to the source lost: {exc}") from None
+            if not block:
+                raise CopyError("connection to the source closed during COPY")
+            pieces.append(block)
+            have += len(block)
+        self.data = b"".join(pieces)
+        self.pos = 0
+
+    def copy_data(self, limit: int):
+        """CopyData payloads joined (~limit bytes), stopping at the first other message: (pieces, other)."""
+        pieces: list = []
+        size = 0
+        length_at = _LENGTH.unpack_from
+        while True:
+            data, pos = self.data, self.pos
+            available = len(data)
+            first = pos
+            starts: list[int] = []
+            mark = starts.append
+            other = None
+            # The hot loop: per row only find where the next message starts; headers are cut out below in
+            # one vectorised step.
+            while pos + 5 <= available:
+                end = pos + 1 + length_at(data, pos + 1)[0]
+                if end > available:
+                    break
+                if data[pos] != 100:  # not CopyData ('d')
+                    other = (data[pos:pos + 1], memoryview(data)[pos + 5:end])
+                    break
+                mark(pos)
+                pos = end
+            if starts:
+                piece = _strip_headers(data, first, pos, starts)
+                pieces.append(piece)
+                size += len(piece)
+            if other is not None:
+                self.pos = pos + 1 + len(other[1]) + 4
+                return pieces, other
+            self.pos = pos
+            if size >= limit:
+                return pieces, None
+            need = 5 if pos + 5 > available else 1 + length_at(data, pos + 1)[0]
+            self._fill(need)
+
+    def __iter__(self):
+        while True:
+            _rows, other = self.copy_data(1 << 62)
+            if other is not None:
+                yield other
+
+
+def _strip_headers(data: bytes, first: int, stop: int, starts: list[int]) -> np.ndarray:
+    """data[first:stop] without the 5-byte message header at each of `starts`."""
+    block = np.frombuffer(data, dtype=np.uint8, count=stop - first, offset=first)
+    keep = np.ones(stop - first, dtype=bool)
+    headers = np.asarray(starts, dtype=np.int64) - first
+    for k in range(5):
+        keep[headers + k] = False
+    return block[keep]
+
+
+def _cancel_and_drain(conn, reader: _MessageReader) -> None:
+    """Ask the server to stop this COPY (CancelRequest) and read until ReadyForQuery."""
+    key = getattr(conn, "_backend_key_data", None)
+    address = getattr(conn, "_bemidb_address", None)
+    if key and address:
+        try:
+            with socket.create_connection(address, timeout=5) as cancel:
+                cancel.sendall(struct.pack("!ii", 16, 80877102) + key)
+        except OSError:
+            pass  # draining still works, it only takes longer
+    try:
+        for code, _payload in reader:
+            if code == b"Z":
+                return
+    except CopyError:
+        pass
+
+
+def csv_options(plans: list[ColumnPlan]):
+    names = [f"c{i}" for i in range(len(plans))]  # positional: column names may repeat case-insensitively
+    read = pa_csv.ReadOptions(column_names=names, block_size=4 * 1024 * 1024)
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    convert = pa_csv.ConvertOptions(
+        column_types={name: plan.csv_type for name, plan in zip(names, plans, strict=True)},
+        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+        true_values=["t"], false_values=["f"])
+    return read, parse, convert
+
+
+def decode_chunks(chunks: Iterator[bytes], plans: list[ColumnPlan], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """CSV chunks -> Arrow record batches of `schema`, every conversion vectorised."""
+    read, parse, convert = csv_options(plans)
+    try:
+        yield from _decode(chunks, plans, schema, read, parse, convert)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # cancels an unfinished COPY now, not when garbage collected
+
+
+def _decode(chunks, plans, schema, read, parse, convert):
+    for chunk in chunks:
+        try:
+            table = pa_csv.read_csv(pa.py_buffer(chunk), read_options=read, parse_options=parse,
+                                    convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            plan = _failed_plan(str(exc), plans)
+            if plan is not None and plan.optimistic:
+                raise UnsafeValues(plan.column.name) from None
+            raise CopyError(_explain_parse_error(str(exc), plans)) from None
+        del chunk
+        columns = []
+        for index, plan in enumerate(plans):
+            column = table.column(index)
+            if plan.convert is not None:
+                column = pa.chunked_array([plan.convert(c) for c in column.chunks], plan.arrow_type)
+            columns.append(column)
+        decoded = pa.Table.from_arrays(columns, schema=schema)
+        del table, columns
+        yield from decoded.to_batches()
+
+
+def _failed_plan(message: str, plans: list[ColumnPlan]) -> ColumnPlan | None:
+    match = re.search(r"column #?(\d+)|'c(\d+)'", message)
+    if match:
+        index = int(match.group(1) or match.group(2))
+        if 0 <= index < len(plans):
+            return plans[index]
+    return None
+
+
+def _explain_parse_error(message: str, plans: list[ColumnPlan]) -> str:
+    """pyarrow names our positional column (c3): say which source column and type it was."""
+    first_line = message.splitlines()[0] if message else "CSV parse error"
+    plan = _failed_plan(message, plans)
+    if plan is None:
+        return first_line
+    hint = " (NaN or Infinity cannot be stored as a decimal)" if plan.column.base == "numeric" else ""
+    detail = first_line.split(": ", 1)[-1]
+    return f"column {plan.column.name} ({plan.column.pg_type}): {detail}{hint}"
+
+
+__all__ = ["UnsafeValues", "CopyError", "copy_csv_chunks", "decode_chunks", "DatabaseError", "InterfaceError"]

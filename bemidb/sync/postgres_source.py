@@ -1,0 +1,143 @@
+"""The source Postgres: one pg8000 connection, one REPEATABLE READ READ ONLY snapshot, and what is in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from bemidb.cli.output import UserError
+from bemidb.storage.catalog import _ssl_connect_args
+from bemidb.storage.types import NumericScan, PgColumn, needs_numeric_scan, numeric_scan_sql, quote_ident
+
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+# Session settings that make every value print in the one form the decoder expects, whatever the server's
+# or the role's defaults are.
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, YMD",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+    "client_encoding": "UTF8",
+    "statement_timeout": "0",
+    "idle_in_transaction_session_timeout": "0",
+    "lock_timeout": "60s",
+}
+
+
+@dataclass(frozen=True)
+class Relation:
+    schema: str
+    name: str
+    kind: str  # r table, p partitioned table, v view, m materialized view, f foreign table
+    comment: str | None
+    can_select: bool
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def sql_name(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """pg8000 errors carry a dict of ErrorResponse fields: keep the message (and the hint) on one line."""
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        fields = exc.args[0]
+        message = fields.get("M", str(exc))
+        return message + (f" ({fields['H']})" if fields.get("H") else "")
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def connect(url: str, timeout: float = 15) -> pg8000.native.Connection:
+    parsed = urlparse(url)
+    dbname = unquote(parsed.path.lstrip("/")) or "postgres"
+    host, port = parsed.hostname, parsed.port or 5432
+    application_name = parse_qs(parsed.query).get("application_name", ["bemidb"])[0]
+    try:
+        conn = pg8000.native.Connection(
+            unquote(parsed.username or "postgres"), host=host, port=port, database=dbname,
+            password=unquote(parsed.password) if parsed.password else None, timeout=timeout,
+            application_name=application_name, **_ssl_connect_args(url))
+    except DatabaseError as exc:  # wrong password, unknown database, no pg_hba entry...
+        raise UserError(f"source Postgres {host}:{port}/{dbname}: {describe_error(exc)}") from None
+    except (InterfaceError, OSError) as exc:
+        cause = exc.__cause__ or exc
+        raise UserError(f"cannot reach source Postgres at {host}:{port}: {describe_error(cause)}") from None
+    conn._bemidb_address = (host, port)  # for CancelRequest (see postgres_copy)
+    # The timeout guards the connect only: a COPY may wait long for its first row on a big query.
+    conn._usock.settimeout(None)
+    return conn
+
+
+def begin_snapshot(conn) -> None:
+    for name, value in SESSION_SETTINGS.items():
+        conn.run(f"SET {name} = '{value}'")
+    conn.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+
+def list_relations(conn) -> list[Relation]:
+    """Tables, partitioned tables (partitions are read through their parent), views, matviews, foreign."""
+    rows = conn.run("""
+        SELECT n.nspname, c.relname, c.relkind::text, obj_description(c.oid, 'pg_class'),
+               has_table_privilege(c.oid, 'SELECT')
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+          AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+          AND has_schema_privilege(n.oid, 'USAGE')
+        ORDER BY 1, 2""")
+    return [Relation(*row) for row in rows]
+
+
+class TypeResolver:
+    """pg_type, read once: domains resolved to their base, arrays to their element."""
+
+    def __init__(self, conn):
+        self.types = {row[0]: row[1:] for row in conn.run("""
+            SELECT t.oid, t.typname, n.nspname, t.typtype::text, t.typelem, t.typbasetype, t.typtypmod,
+                   t.typcategory::text
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace""")}
+
+    def resolve(self, oid: int, typmod: int) -> tuple[str, bool, int]:
+        """(base typname or '' for non-built-in, is_array, typmod of the base)."""
+        is_array = False
+        for _ in range(10):  # domains of arrays of domains...
+            name, namespace, typtype, elem, basetype, domain_typmod, category = self.types[oid]
+            if typtype == "d":
+                oid, typmod = basetype, (domain_typmod if domain_typmod != -1 else typmod)
+            elif category == "A" and elem and not is_array:
+                oid, is_array = elem, True
+            else:
+                return (name if namespace == "pg_catalog" else ""), is_array, typmod
+        return "", is_array, typmod
+
+
+def table_columns(conn, relation: Relation, resolver: TypeResolver) -> list[PgColumn]:
+    rows = conn.run("""
+        SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               col_description(a.attrelid, a.attnum), a.atttypid, a.atttypmod
+        FROM pg_attribute a
+        WHERE a.attrelid = CAST(:name AS regclass) AND a.attnum > 0 AND NOT a.attisdropped
+        ORDER BY a.attnum""", name=relation.sql_name)
+    columns = []
+    for name, pg_type, not_null, comment, type_oid, typmod in rows:
+        base, is_array, base_typmod = resolver.resolve(type_oid, typmod)
+        columns.append(PgColumn(name, pg_type, base, is_array, base_typmod, bool(not_null), comment))
+    return columns
+
+
+def scan_numerics(conn, relation: Relation, columns: list[PgColumn]) -> dict[str, NumericScan]:
+    """One aggregate query over the unconstrained numeric columns (same snapshot as the COPY)."""
+    targets = [c for c in columns if needs_numeric_scan(c)]
+    if not targets:
+        return {}
+    row = conn.run(f"SELECT {', '.join(numeric_scan_sql(c) for c in targets)} FROM {relation.sql_name}")[0]
+    return {c.name: NumericScan(int(row[3 * i]), int(row[3 * i + 1]), bool(row[3 * i + 2]))
+            for i, c in enumerate(targets)}
