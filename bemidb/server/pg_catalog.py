@@ -1,0 +1,780 @@
+"""pg_catalog and information_schema for Postgres clients, as DuckDB tables we fill ourselves.
+
+DuckDB's own pg_catalog describes DuckDB (its types, its internal schemas, its OIDs); clients need Postgres's.
+So every relation a client reads lives in two DuckDB schemas of ours (CATALOG_SCHEMA, INFO_SCHEMA) with
+Postgres 16's column names, and rewrite.py points `pg_catalog.X` / `information_schema.X` / bare catalog names
+there. Rows are built in Python from the synced tables' TableInfo (SOURCE Postgres types, nullability, order)
+and swapped in one DuckDB transaction by `refresh`, so a query sees the old or the new catalog, never half.
+
+OIDs: built-in types and catalog relations keep their real Postgres OIDs; schemas, tables, indexes and row
+types get an OID hashed from their name, so the same table has the same OID across restarts and servers.
+Per-session values (search_path, settings, user, pid) come from DuckDB variables that SessionSettings.apply
+sets on the session's cursor (see settings.py), with defaults when unset.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+
+import pyarrow as pa
+
+from bemidb.server import pg_types
+from bemidb.server.pg_catalog_columns import COLUMNS
+from bemidb.server.settings import SERVER_VERSION, SETTINGS
+from bemidb.storage.catalog import TableInfo
+
+CATALOG_SCHEMA = "bemidb_pg_catalog"
+INFO_SCHEMA = "bemidb_information_schema"
+
+PG_CATALOG_RELATIONS = frozenset(name for schema, name in COLUMNS if schema == "pg_catalog")
+INFORMATION_SCHEMA_RELATIONS = frozenset(name for schema, name in COLUMNS if schema == "information_schema")
+
+NS_PG_CATALOG, NS_PUBLIC, NS_INFORMATION_SCHEMA, NS_PG_TOAST = 11, 2200, 13212, 99
+OWNER_OID = 10
+DATABASE_OID = 16384
+HEAP_AM, BTREE_AM = 2, 403
+DEFAULT_COLLATION = 100
+PG_CLASS_OID = 1259
+_FIRST_HASHED_OID = 1 << 24  # far above what a real Postgres has used for its own objects
+_HASHED_SPAN = (1 << 31) - _FIRST_HASHED_OID
+
+# Real OIDs of catalog relations clients look up by OID (classoid columns, regclass of catalog names).
+_CATALOG_OIDS = {
+    "pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": 1259, "pg_authid": 1260,
+    "pg_auth_members": 1261, "pg_database": 1262, "pg_foreign_server": 1417, "pg_user_mapping": 1418,
+    "pg_tablespace": 1213, "pg_shdepend": 1214, "pg_shdescription": 2396, "pg_aggregate": 2600,
+    "pg_am": 2601, "pg_attrdef": 2604, "pg_cast": 2605, "pg_constraint": 2606, "pg_conversion": 2607,
+    "pg_depend": 2608, "pg_description": 2609, "pg_index": 2610, "pg_inherits": 2611, "pg_language": 2612,
+    "pg_namespace": 2615, "pg_opclass": 2616, "pg_operator": 2617, "pg_rewrite": 2618, "pg_trigger": 2620,
+    "pg_sequence": 2224, "pg_foreign_data_wrapper": 2328, "pg_default_acl": 826,
+    "pg_largeobject_metadata": 2995, "pg_extension": 3079, "pg_foreign_table": 3118, "pg_policy": 3256,
+    "pg_partitioned_table": 3350, "pg_statistic_ext": 3381, "pg_init_privs": 3394, "pg_statistic_ext_data": 3429,
+    "pg_collation": 3456, "pg_event_trigger": 3466, "pg_enum": 3501, "pg_range": 3541, "pg_transform": 3576,
+    "pg_seclabel": 3596, "pg_ts_dict": 3600, "pg_ts_config": 3602, "pg_subscription": 6100,
+    "pg_publication": 6104, "pg_publication_rel": 6106, "pg_publication_namespace": 6237,
+}
+# Catalog relations that are views in Postgres (relkind 'v'); the rest are tables.
+_CATALOG_VIEWS = {"pg_roles", "pg_user", "pg_settings", "pg_tables", "pg_views", "pg_matviews", "pg_indexes",
+                  "pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables", "pg_stat_activity",
+                  "pg_shadow", "pg_sequences", "pg_stat_database", "pg_locks", "pg_replication_slots",
+                  "pg_stat_replication", "pg_available_extensions", "pg_timezone_names", "pg_prepared_statements",
+                  "pg_stat_gssapi", "pg_stat_ssl", "pg_group", "pg_stats"}
+
+
+def stable_oid(kind: str, *names: str) -> int:
+    """An OID for a user object that depends only on its kind and name: same on every server, every restart."""
+    digest = hashlib.blake2b(f"{kind}:{'.'.join(names)}".encode(), digest_size=8).digest()
+    return _FIRST_HASHED_OID + int.from_bytes(digest, "big") % _HASHED_SPAN
+
+
+def namespace_oid(schema: str) -> int:
+    return {"pg_catalog": NS_PG_CATALOG, "public": NS_PUBLIC, "information_schema": NS_INFORMATION_SCHEMA,
+            "pg_toast": NS_PG_TOAST}.get(schema) or stable_oid("namespace", schema)
+
+
+def relation_oid(schema: str, name: str) -> int:
+    if schema == "pg_catalog" and name in _CATALOG_OIDS:
+        return _CATALOG_OIDS[name]
+    return stable_oid("relation", schema, name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Postgres type text: format_type() and information_schema's spellings, in Python (rows) and SQL (macro).
+
+_SQL_NAMES = {"bool": "boolean", "int2": "smallint", "int4": "integer", "int8": "bigint", "float4": "real",
+              "float8": "double precision", "varchar": "character varying", "timestamp":
+              "timestamp without time zone", "timestamptz": "timestamp with time zone",
+              "time": "time without time zone", "timetz": "time with time zone", "varbit": "bit varying",
+              "char": '"char"'}
+# How a typmod is printed: numeric(p,s); length (n) from typmod-4; precision (p) as is.
+_MOD_KIND = {"numeric": "numeric", "varchar": "len", "bpchar": "len", "bit": "prec", "varbit": "prec",
+             "timestamp": "prec", "timestamptz": "prec", "time": "prec", "timetz": "prec", "interval": "prec"}
+
+
+def _format_parts(t: pg_types.PgType) -> tuple[str, str, str, str]:
+    """(plain name, name before the modifier, text after it, modifier kind) for a non-array type."""
+    plain = _SQL_NAMES.get(t.name, t.name)
+    if t.name == "bpchar":
+        return "bpchar", "character", "", "len"
+    kind = _MOD_KIND.get(t.name, "none")
+    if t.name in ("timestamp", "timestamptz", "time", "timetz"):
+        head, _, tail = plain.partition(" ")
+        return plain, head, " " + tail, kind
+    return plain, plain, "", kind
+
+
+def _apply_mod(pre: str, post: str, kind: str, mod: int) -> str:
+    if kind == "numeric":
+        return f"{pre}({((mod - 4) >> 16) & 0xFFFF},{(mod - 4) & 0xFFFF}){post}"
+    if kind == "len":
+        return f"{pre}({mod - 4}){post}"
+    return f"{pre}({mod}){post}"
+
+
+def format_type(t: pg_types.PgType, mod: int = -1) -> str:
+    """Postgres format_type(oid, typmod) for a built-in type."""
+    elem, suffix = (pg_types.element_of(t), "[]") if t.is_array else (t, "")
+    plain, pre, post, kind = _format_parts(elem)
+    if mod is None or mod < 0 or kind == "none":
+        return plain + suffix
+    return _apply_mod(pre, post, kind, mod) + suffix
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Column types: Postgres catalog types -> Arrow (DuckDB takes the Arrow types as they are).
+
+_ARROW = {"oid": pa.int64(), "xid": pa.int64(), "int8": pa.int64(), "int4": pa.int32(), "int2": pa.int16(),
+          "float4": pa.float32(), "float8": pa.float64(), "numeric": pa.float64(), "bool": pa.bool_(),
+          "timestamptz": pa.timestamp("us", tz="UTC"), "interval": pa.month_day_nano_interval(),
+          "_oid": pa.list_(pa.int64()), "_regtype": pa.list_(pa.int64()), "oidvector": pa.list_(pa.int64()),
+          "int2vector": pa.list_(pa.int16()), "_int2": pa.list_(pa.int16()), "_float4": pa.list_(pa.float32()),
+          "_text": pa.list_(pa.string()), "_aclitem": pa.list_(pa.string()), "_char": pa.list_(pa.string())}
+
+
+def _arrow_schema(relation: tuple[str, str]) -> pa.Schema:
+    return pa.schema([(name, _ARROW.get(typ, pa.string())) for name, typ in COLUMNS[relation]])
+
+
+def _arrow_table(relation: tuple[str, str], rows: list[dict]) -> pa.Table:
+    schema = _arrow_schema(relation)
+    return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}, schema=schema)
+
+
+def _target(relation: tuple[str, str]) -> str:
+    schema = CATALOG_SCHEMA if relation[0] == "pg_catalog" else INFO_SCHEMA
+    return f'{schema}."{relation[1]}"'
+
+
+def _replace(cursor, relation: tuple[str, str], rows: list[dict]) -> None:
+    table = _arrow_table(relation, rows)
+    view = f"bemidb_rows_{relation[1]}"
+    cursor.register(view, table)
+    try:
+        cursor.execute(f"CREATE OR REPLACE TABLE {_target(relation)} AS SELECT * FROM {view}")
+    finally:
+        cursor.unregister(view)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Static rows (the same on every server): types, access methods, collations, ranges, tablespaces ...
+
+def _type_row(t: pg_types.PgType) -> dict:
+    base = pg_types.element_of(t).name
+    collation = 950 if base == "name" else (DEFAULT_COLLATION if base in ("text", "varchar", "bpchar") else 0)
+    return {"oid": t.oid, "typname": t.name, "typnamespace": NS_PG_CATALOG, "typowner": OWNER_OID,
+            "typlen": t.typlen, "typbyval": t.byval, "typtype": t.typtype, "typcategory": t.category,
+            "typispreferred": t.preferred, "typisdefined": True, "typdelim": t.delim, "typrelid": 0,
+            "typsubscript": "array_subscript_handler" if t.is_array else "-", "typelem": t.elem,
+            "typarray": t.array_oid, "typinput": t.input, "typoutput": t.output, "typreceive": t.receive or "-",
+            "typsend": t.send or "-", "typmodin": "-", "typmodout": "-", "typanalyze": "-", "typalign": t.align,
+            "typstorage": t.storage, "typnotnull": False, "typbasetype": 0, "typtypmod": -1, "typndims": 0,
+            "typcollation": collation}
+
+
+def _static_rows(database: str, user: str) -> dict[tuple[str, str], list[dict]]:
+    pgc = "pg_catalog"
+    return {
+        (pgc, "pg_am"): [{"oid": oid, "amname": name, "amhandler": handler, "amtype": kind}
+                         for oid, name, kind, handler in (
+                             (HEAP_AM, "heap", "t", "heap_tableam_handler"), (BTREE_AM, "btree", "i", "bthandler"),
+                             (405, "hash", "i", "hashhandler"), (783, "gist", "i", "gisthandler"),
+                             (2742, "gin", "i", "ginhandler"), (3580, "brin", "i", "brinhandler"))],
+        (pgc, "pg_collation"): [
+            {"oid": oid, "collname": name, "collnamespace": NS_PG_CATALOG, "collowner": OWNER_OID,
+             "collprovider": prov, "collisdeterministic": True, "collencoding": -1, "collcollate": coll,
+             "collctype": coll} for oid, name, prov, coll in (
+                (100, "default", "d", None), (950, "C", "c", "C"), (951, "POSIX", "c", "POSIX"))],
+        (pgc, "pg_range"): [
+            {"rngtypid": a, "rngsubtype": b, "rngmultitypid": c, "rngcollation": 0, "rngsubopc": d,
+             "rngcanonical": e, "rngsubdiff": f} for a, b, c, d, e, f in (
+                (3904, 23, 4451, 1978, "int4range_canonical", "int4range_subdiff"),
+                (3906, 1700, 4532, 3125, "-", "numrange_subdiff"), (3908, 1114, 4533, 3128, "-", "tsrange_subdiff"),
+                (3910, 1184, 4534, 3127, "-", "tstzrange_subdiff"),
+                (3912, 1082, 4535, 3122, "daterange_canonical", "daterange_subdiff"),
+                (3926, 20, 4536, 3124, "int8range_canonical", "int8range_subdiff"))],
+        (pgc, "pg_tablespace"): [{"oid": 1663, "spcname": "pg_default", "spcowner": OWNER_OID},
+                                 {"oid": 1664, "spcname": "pg_global", "spcowner": OWNER_OID}],
+        (pgc, "pg_database"): [{
+            "oid": DATABASE_OID, "datname": database, "datdba": OWNER_OID, "encoding": 6, "datlocprovider": "c",
+            "datistemplate": False, "datallowconn": True, "datconnlimit": -1, "datfrozenxid": 722,
+            "datminmxid": 1, "dattablespace": 1663, "datcollate": "C.UTF-8", "datctype": "C.UTF-8",
+            "datcollversion": None, "datacl": None}],
+        (pgc, "pg_extension"): [{"oid": 13_500, "extname": "plpgsql", "extowner": OWNER_OID,
+                                 "extnamespace": NS_PG_CATALOG, "extrelocatable": False, "extversion": "1.0"}],
+        (pgc, "pg_language"): [{"oid": oid, "lanname": name, "lanowner": OWNER_OID, "lanispl": pl,
+                                "lanpltrusted": trusted, "lanplcallfoid": 0, "laninline": 0, "lanvalidator": 0}
+                               for oid, name, pl, trusted in ((12, "internal", False, False),
+                                                              (13, "c", False, False), (14, "sql", False, True))],
+        (pgc, "pg_authid"): [{
+            "oid": OWNER_OID, "rolname": user, "rolsuper": False, "rolinherit": True, "rolcreaterole": False,
+            "rolcreatedb": False, "rolcanlogin": True, "rolreplication": False, "rolbypassrls": False,
+            "rolconnlimit": -1, "rolpassword": None, "rolvaliduntil": None}],
+        (pgc, "pg_roles"): [{
+            "rolname": user, "rolsuper": False, "rolinherit": True, "rolcreaterole": False, "rolcreatedb": False,
+            "rolcanlogin": True, "rolreplication": False, "rolconnlimit": -1, "rolpassword": "********",
+            "rolvaliduntil": None, "rolbypassrls": False, "rolconfig": None, "oid": OWNER_OID}],
+        (pgc, "pg_user"): [{"usename": user, "usesysid": OWNER_OID, "usecreatedb": False, "usesuper": False,
+                            "userepl": False, "usebypassrls": False, "passwd": "********", "valuntil": None,
+                            "useconfig": None}],
+        (pgc, "pg_shadow"): [{"usename": user, "usesysid": OWNER_OID, "usecreatedb": False, "usesuper": False,
+                              "userepl": False, "usebypassrls": False, "passwd": "********"}],
+        ("information_schema", "character_sets"): [{
+            "character_set_catalog": None, "character_set_schema": None, "character_set_name": "UTF8",
+            "character_repertoire": "UCS", "form_of_use": "UTF8", "default_collate_catalog": database,
+            "default_collate_schema": None, "default_collate_name": None}],
+        ("information_schema", "enabled_roles"): [{"role_name": user}],
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dynamic rows: namespaces, relations, attributes, types, descriptions, from the synced tables.
+
+def _catalog_relation_rows() -> list[tuple[str, str, int, str, list[tuple[str, str]]]]:
+    """(schema, name, oid, relkind, columns) of our own emulated catalog relations, so `\\d pg_class` works."""
+    out = []
+    for (schema, name), cols in COLUMNS.items():
+        kind = "v" if schema == "information_schema" or name in _CATALOG_VIEWS else "r"
+        out.append((schema, name, relation_oid(schema, name), kind, cols))
+    return out
+
+
+class _Builder:
+    """Accumulates the rows of every dynamic relation for one refresh."""
+
+    def __init__(self, database: str):
+        self.database = database
+        self.rows: dict[tuple[str, str], list[dict]] = {}
+        self.extra_types: dict[str, dict] = {}
+        self.defs: list[dict] = []  # bemidb_defs: oid -> definition text for pg_get_*def macros
+        self.used_oids: set[int] = set()
+
+    def add(self, relation: str, row: dict, schema: str = "pg_catalog") -> None:
+        self.rows.setdefault((schema, relation), []).append(row)
+
+    def unique(self, oid: int) -> int:
+        # A hash collision (~1e-6 for thousands of tables) is resolved by probing, in sorted-name order.
+        while oid in self.used_oids:
+            oid += 1
+        self.used_oids.add(oid)
+        return oid
+
+    def column_type(self, text: str) -> tuple[int, int, pg_types.PgType | None]:
+        """(type oid, typmod, built-in type or None) for a SOURCE type text; unknown names get a pg_type row."""
+        parsed = pg_types.parse_type_name(text)
+        if parsed is not None:
+            return parsed[0].oid, parsed[1], parsed[0]
+        name = text.strip()
+        is_array = name.endswith("[]")
+        base = name[:-2].strip() if is_array else name
+        schema, _, short = base.rpartition(".")
+        key = base.lower()
+        if key not in self.extra_types:
+            oid = stable_oid("type", base)
+            array_oid = stable_oid("type", base + "[]")
+            nsp = namespace_oid(schema.strip('"')) if schema else NS_PUBLIC
+            short = short.strip('"')
+            row = {**_type_row(pg_types.BY_NAME["text"]), "oid": oid, "typname": short, "typnamespace": nsp,
+                   "typcategory": "U", "typispreferred": False, "typarray": array_oid, "typinput": "textin",
+                   "typcollation": DEFAULT_COLLATION}
+            array_row = {**_type_row(pg_types.BY_NAME["_text"]), "oid": array_oid, "typname": "_" + short,
+                         "typnamespace": nsp, "typelem": oid, "typarray": 0}
+            self.extra_types[key] = row
+            self.extra_types[key + "[]"] = array_row
+        row = self.extra_types[key + ("[]" if is_array else "")]
+        return row["oid"], -1, None
+
+
+def _attribute_row(relid: int, attnum: int, name: str, type_oid: int, mod: int, t: pg_types.PgType | None,
+                   notnull: bool) -> dict:
+    t = t or pg_types.BY_NAME["text"]
+    collatable = pg_types.element_of(t).name in ("text", "varchar", "bpchar") if t else True
+    return {"attrelid": relid, "attname": name, "atttypid": type_oid, "attstattarget": -1, "attlen": t.typlen,
+            "attnum": attnum, "attndims": 1 if t.is_array else 0, "attcacheoff": -1, "atttypmod": mod,
+            "attbyval": t.byval, "attalign": t.align, "attstorage": t.storage, "attcompression": "",
+            "attnotnull": notnull, "atthasdef": False, "atthasmissing": False, "attidentity": "",
+            "attgenerated": "", "attisdropped": False, "attislocal": True, "attinhcount": 0,
+            "attcollation": DEFAULT_COLLATION if collatable else 0, "attacl": None, "attoptions": None,
+            "attfdwoptions": None, "attmissingval": None}
+
+
+def _class_row(oid: int, name: str, nsp: int, kind: str, natts: int, reltype: int = 0,
+               has_index: bool = False) -> dict:
+    return {"oid": oid, "relname": name, "relnamespace": nsp, "reltype": reltype, "reloftype": 0,
+            "relowner": OWNER_OID, "relam": HEAP_AM if kind in ("r", "m") else (BTREE_AM if kind == "i" else 0),
+            "relfilenode": oid if kind in ("r", "m", "i") else 0, "reltablespace": 0, "relpages": 0,
+            "reltuples": -1.0, "relallvisible": 0, "reltoastrelid": 0, "relhasindex": has_index,
+            "relisshared": False, "relpersistence": "p", "relkind": kind, "relnatts": natts, "relchecks": 0,
+            "relhasrules": False, "relhastriggers": False, "relhassubclass": False, "relrowsecurity": False,
+            "relforcerowsecurity": False, "relispopulated": True, "relreplident": "d" if kind != "v" else "n",
+            "relispartition": False, "relrewrite": 0, "relfrozenxid": 0, "relminmxid": 0, "relacl": None,
+            "reloptions": None, "relpartbound": None}
+
+
+def _info_column_row(database: str, schema: str, table: str, position: int, name: str, type_oid: int,
+                     mod: int, t: pg_types.PgType | None, nullable: bool, udt_name: str) -> dict:
+    """information_schema.columns the way Postgres derives it from the type and typmod."""
+    elem = pg_types.element_of(t) if t else None
+    if t is None:
+        data_type = "ARRAY" if udt_name.startswith("_") else "USER-DEFINED"
+    elif t.is_array:
+        data_type = "ARRAY"
+    else:
+        data_type = format_type(t, -1) if t.name != "bpchar" else "character"
+    base = elem.name if elem is not None and not (t and t.is_array) else None
+    char_len = mod - 4 if base in ("varchar", "bpchar") and mod >= 0 else None
+    precision = radix = scale = dt_precision = None
+    if base in ("int2", "int4", "int8"):
+        precision, radix, scale = {"int2": 16, "int4": 32, "int8": 64}[base], 2, 0
+    elif base in ("float4", "float8"):
+        precision, radix = {"float4": 24, "float8": 53}[base], 2
+    elif base == "numeric":
+        radix = 10
+        if mod >= 0:
+            precision, scale = ((mod - 4) >> 16) & 0xFFFF, (mod - 4) & 0xFFFF
+    if base in ("date",):
+        dt_precision = 0
+    elif base in ("time", "timetz", "timestamp", "timestamptz", "interval"):
+        dt_precision = mod if mod >= 0 else 6
+    return {"table_catalog": database, "table_schema": schema, "table_name": table, "column_name": name,
+            "ordinal_position": position, "column_default": None, "is_nullable": "YES" if nullable else "NO",
+            "data_type": data_type, "character_maximum_length": char_len,
+            "character_octet_length": (char_len * 4 if char_len else (1073741824 if base in (
+                "text", "varchar", "bpchar") else None)),
+            "numeric_precision": precision, "numeric_precision_radix": radix, "numeric_scale": scale,
+            "datetime_precision": dt_precision, "interval_type": None, "interval_precision": None,
+            "character_set_catalog": None, "character_set_schema": None, "character_set_name": None,
+            "collation_catalog": None, "collation_schema": None, "collation_name": None,
+            "domain_catalog": None, "domain_schema": None, "domain_name": None,
+            "udt_catalog": database, "udt_schema": "pg_catalog", "udt_name": udt_name, "scope_catalog": None,
+            "scope_schema": None, "scope_name": None, "maximum_cardinality": None, "dtd_identifier": str(position),
+            "is_self_referencing": "NO", "is_identity": "NO", "identity_generation": None,
+            "identity_start": None, "identity_increment": None, "identity_maximum": None,
+            "identity_minimum": None, "identity_cycle": "NO", "is_generated": "NEVER", "generation_expression": None,
+            "is_updatable": "NO"}
+
+
+def _build(database: str, tables: Iterable[TableInfo]) -> _Builder:
+    b = _Builder(database)
+    tables = sorted(tables, key=lambda t: (t.schema, t.name))
+    schemas = ["pg_catalog", "public", "information_schema", "pg_toast"]
+    schemas += sorted({t.schema for t in tables} - set(schemas))
+    for schema in schemas:
+        b.add("pg_namespace", {"oid": b.unique(namespace_oid(schema)), "nspname": schema,
+                               "nspowner": OWNER_OID, "nspacl": None})
+        if schema not in ("pg_toast",):
+            b.add("schemata", {"catalog_name": database, "schema_name": schema, "schema_owner": "bemidb",
+                               "default_character_set_catalog": None, "default_character_set_schema": None,
+                               "default_character_set_name": None, "sql_path": None}, "information_schema")
+
+    # Our catalog relations first: their OIDs are fixed or hashed from fixed names.
+    for schema, name, oid, kind, cols in _catalog_relation_rows():
+        b.used_oids.add(oid)
+        b.add("pg_class", _class_row(oid, name, namespace_oid(schema), kind, len(cols)))
+        for attnum, (col, typ) in enumerate(cols, start=1):
+            t = pg_types.BY_NAME.get(typ) or pg_types.BY_NAME["text"]
+            b.add("pg_attribute", _attribute_row(oid, attnum, col, t.oid, -1, t, False))
+
+    for info in tables:
+        nsp = namespace_oid(info.schema)
+        kind = "m" if info.source == "matview" else "r"
+        oid = b.unique(relation_oid(info.schema, info.name))
+        rowtype = b.unique(stable_oid("rowtype", info.schema, info.name))
+        pk = tuple(getattr(info, "primary_key", ()) or ())
+        b.add("pg_class", _class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=bool(pk)))
+        b.add("pg_type", {**_type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name,
+                          "typnamespace": nsp, "typtype": "c", "typcategory": "C", "typrelid": oid,
+                          "typinput": "record_in", "typoutput": "record_out", "typreceive": "record_recv",
+                          "typsend": "record_send", "typarray": 0, "typalign": "d", "typstorage": "x"}
+              if "record" in pg_types.BY_NAME else {"oid": rowtype, "typname": info.name, "typnamespace": nsp,
+                                                    "typtype": "c", "typrelid": oid})
+        if info.comment:
+            b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": 0,
+                                     "description": info.comment})
+        table_type = "BASE TABLE"
+        b.add("tables", {"table_catalog": database, "table_schema": info.schema, "table_name": info.name,
+                         "table_type": table_type, "self_referencing_column_name": None, "reference_generation":
+                         None, "user_defined_type_catalog": None, "user_defined_type_schema": None,
+                         "user_defined_type_name": None, "is_insertable_into": "NO", "is_typed": "NO",
+                         "commit_action": None}, "information_schema")
+        for attnum, col in enumerate(info.columns, start=1):
+            type_oid, mod, t = b.column_type(col.pg_type)
+            udt = t.name if t else next(r["typname"] for r in b.extra_types.values() if r["oid"] == type_oid)
+            b.add("pg_attribute", _attribute_row(oid, attnum, col.name, type_oid, mod, t, not col.nullable))
+            b.add("columns", _info_column_row(database, info.schema, info.name, attnum, col.name, type_oid, mod,
+                                              t, col.nullable, udt), "information_schema")
+            if col.comment:
+                b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": attnum,
+                                         "description": col.comment})
+        if pk:
+            _add_primary_key(b, info, oid, nsp, pk)
+        stat = {"relid": oid, "schemaname": info.schema, "relname": info.name, "seq_scan": 0, "seq_tup_read": 0,
+                "idx_scan": 0 if pk else None, "idx_tup_fetch": 0 if pk else None, "n_tup_ins": 0, "n_tup_upd": 0,
+                "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
+                "n_ins_since_vacuum": 0, "vacuum_count": 0, "autovacuum_count": 0, "analyze_count": 0,
+                "autoanalyze_count": 0, "n_tup_newpage_upd": 0}
+        b.add("pg_stat_user_tables", stat)
+        b.add("pg_stat_all_tables", stat)
+        b.add("pg_statio_user_tables", {"relid": oid, "schemaname": info.schema, "relname": info.name,
+                                        "heap_blks_read": 0, "heap_blks_hit": 0})
+        if kind == "r":
+            b.add("pg_tables", {"schemaname": info.schema, "tablename": info.name, "tableowner": "bemidb",
+                                "tablespace": None, "hasindexes": bool(pk), "hasrules": False,
+                                "hastriggers": False, "rowsecurity": False})
+        else:
+            definition = getattr(info, "definition", None) or ""
+            b.defs.append({"oid": oid, "def": definition})
+            b.add("pg_matviews", {"schemaname": info.schema, "matviewname": info.name, "matviewowner": "bemidb",
+                                  "tablespace": None, "hasindexes": False, "ispopulated": True,
+                                  "definition": definition})
+    for row in b.extra_types.values():
+        b.add("pg_type", row)
+    return b
+
+
+def _add_primary_key(b: _Builder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
+    names = [c.name for c in info.columns]
+    keys = [names.index(k) + 1 for k in pk if k in names]
+    if not keys:
+        return
+    index_name = f"{info.name}_pkey"
+    index_oid = b.unique(stable_oid("index", info.schema, index_name))
+    con_oid = b.unique(stable_oid("constraint", info.schema, info.name, index_name))
+    cols = ", ".join(_quote_ident(k) for k in pk)
+    b.add("pg_class", _class_row(index_oid, index_name, nsp, "i", len(keys)))
+    b.add("pg_index", {"indexrelid": index_oid, "indrelid": relid, "indnatts": len(keys), "indnkeyatts": len(keys),
+                       "indisunique": True, "indnullsnotdistinct": False, "indisprimary": True,
+                       "indisexclusion": False, "indimmediate": True, "indisclustered": False, "indisvalid": True,
+                       "indcheckxmin": False, "indisready": True, "indislive": True, "indisreplident": False,
+                       "indkey": keys, "indcollation": [0] * len(keys), "indclass": [0] * len(keys),
+                       "indoption": [0] * len(keys), "indexprs": None, "indpred": None})
+    b.add("pg_constraint", {"oid": con_oid, "conname": index_name, "connamespace": nsp, "contype": "p",
+                            "condeferrable": False, "condeferred": False, "convalidated": True, "conrelid": relid,
+                            "contypid": 0, "conindid": index_oid, "conparentid": 0, "confrelid": 0,
+                            "confupdtype": " ", "confdeltype": " ", "confmatchtype": " ", "conislocal": True,
+                            "coninhcount": 0, "connoinherit": True, "conkey": keys})
+    for position, attnum in enumerate(keys, start=1):
+        b.add("pg_attribute", _attribute_row(index_oid, position, names[attnum - 1], 0, -1, None, False))
+    b.defs.append({"oid": con_oid, "def": f"PRIMARY KEY ({cols})"})
+    b.defs.append({"oid": index_oid, "def": f"CREATE UNIQUE INDEX {_quote_ident(index_name)} ON "
+                                            f"{_quote_ident(info.schema)}.{_quote_ident(info.name)} "
+                                            f"USING btree ({cols})"})
+    b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": index_name,
+                         "tablespace": None, "indexdef": b.defs[-1]["def"]})
+    base = {"constraint_catalog": b.database, "constraint_schema": info.schema, "constraint_name": index_name,
+            "table_catalog": b.database, "table_schema": info.schema, "table_name": info.name}
+    b.add("table_constraints", {**base, "constraint_type": "PRIMARY KEY", "is_deferrable": "NO",
+                                "initially_deferred": "NO", "enforced": "YES", "nulls_distinct": None},
+          "information_schema")
+    for position, name in enumerate(pk, start=1):
+        b.add("key_column_usage", {**base, "column_name": name, "ordinal_position": position,
+                                   "position_in_unique_constraint": None}, "information_schema")
+
+
+_PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def _quote_ident(name: str) -> str:
+    return name if _PLAIN_IDENT.match(name) else '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Functions (DuckDB macros in CATALOG_SCHEMA; rewrite.py qualifies calls to them).
+
+def _macros(database: str, user: str) -> list[str]:
+    s = CATALOG_SCHEMA
+    guc = "getvariable('bemidb_gucs')"
+    path = "coalesce(getvariable('bemidb_search_path'), ['public'])"
+    version = (f"PostgreSQL {SERVER_VERSION} (bemidb) on x86_64-pc-linux-gnu, compiled by bemidb, 64-bit")
+    defaults = ", ".join(f"'{k}': '{v.default.replace(chr(39), chr(39) * 2)}'" for k, v in SETTINGS.items())
+    db = database.replace("'", "''")
+    usr = user.replace("'", "''")
+    started = _dt.datetime.now(_dt.UTC).isoformat()
+    return [
+        f"CREATE OR REPLACE MACRO {s}.bemidb_setting_defaults() AS MAP {{{defaults}}}",
+        f"CREATE OR REPLACE MACRO {s}.current_setting(name) AS coalesce({guc}[lower(name)], "
+        f"{s}.bemidb_setting_defaults()[lower(name)], error('unrecognized configuration parameter \"' || name "
+        "|| '\"')), (name, missing_ok) AS coalesce("
+        f"{guc}[lower(name)], {s}.bemidb_setting_defaults()[lower(name)], CASE WHEN missing_ok THEN NULL ELSE "
+        "error('unrecognized configuration parameter \"' || name || '\"') END)",
+        f"CREATE OR REPLACE MACRO {s}.set_config(name, value, is_local) AS value",
+        f"CREATE OR REPLACE MACRO {s}.version() AS '{version}'",
+        f"CREATE OR REPLACE MACRO {s}.current_database() AS '{db}'",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_user() AS coalesce(getvariable('bemidb_user'), '{usr}')",
+        f"CREATE OR REPLACE MACRO {s}.current_schema() AS (SELECT _bn.nspname FROM {s}.pg_namespace _bn "
+        f"JOIN unnest({path}) WITH ORDINALITY AS _bp(_bname, _bi) ON _bp._bname = _bn.nspname ORDER BY _bi LIMIT 1)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_existing_path() AS (SELECT coalesce(list(_bn.nspname ORDER BY _bi), []) "
+        f"FROM {s}.pg_namespace _bn JOIN unnest({path}) WITH ORDINALITY AS _bp(_bname, _bi) ON _bp._bname = _bn.nspname)",
+        f"CREATE OR REPLACE MACRO {s}.current_schemas(implicit) AS CASE WHEN implicit THEN "
+        f"list_prepend('pg_catalog', {s}.bemidb_existing_path()) ELSE {s}.bemidb_existing_path() END",
+        f"CREATE OR REPLACE MACRO {s}.pg_backend_pid() AS coalesce(getvariable('bemidb_pid'), 0)::INTEGER",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_userbyid(roleid) AS CASE WHEN roleid = {OWNER_OID} THEN "
+        f"'{usr}' ELSE 'unknown (OID=' || roleid || ')' END",
+        f"CREATE OR REPLACE MACRO {s}.pg_encoding_to_char(enc) AS CASE WHEN enc = 6 THEN 'UTF8' "
+        "WHEN enc = 0 THEN 'SQL_ASCII' ELSE '' END",
+        f"CREATE OR REPLACE MACRO {s}.pg_char_to_encoding(name) AS CASE WHEN upper(name) IN ('UTF8', 'UTF-8') "
+        "THEN 6 ELSE -1 END",
+        f"CREATE OR REPLACE MACRO {s}.pg_is_in_recovery() AS false",
+        f"CREATE OR REPLACE MACRO {s}.pg_postmaster_start_time() AS TIMESTAMPTZ '{started}'",
+        f"CREATE OR REPLACE MACRO {s}.pg_conf_load_time() AS TIMESTAMPTZ '{started}'",
+        f"CREATE OR REPLACE MACRO {s}.pg_table_is_visible(reloid) AS (SELECT list_contains(list_prepend("
+        f"'pg_catalog', {path}), _bn.nspname) FROM {s}.pg_class _bc JOIN {s}.pg_namespace _bn ON _bn.oid = "
+        "_bc.relnamespace WHERE _bc.oid = reloid)",
+        f"CREATE OR REPLACE MACRO {s}.pg_type_is_visible(typoid) AS (SELECT list_contains(list_prepend("
+        f"'pg_catalog', {path}), _bn.nspname) FROM {s}.pg_type _bt JOIN {s}.pg_namespace _bn ON _bn.oid = "
+        "_bt.typnamespace WHERE _bt.oid = typoid)",
+        f"CREATE OR REPLACE MACRO {s}.pg_function_is_visible(funcoid) AS true",
+        f"CREATE OR REPLACE MACRO {s}.format_type(typoid, typmod) AS (SELECT CASE WHEN typmod IS NULL OR "
+        "typmod < 0 OR _bf.mod_kind = 'none' THEN _bf.plain ELSE _bf.pre || '(' || CASE _bf.mod_kind WHEN 'numeric' "
+        "THEN ((((typmod - 4) >> 16) & 65535)::VARCHAR || ',' || ((typmod - 4) & 65535)::VARCHAR) WHEN 'len' "
+        "THEN (typmod - 4)::VARCHAR ELSE typmod::VARCHAR END || ')' || _bf.post END || _bf.suffix "
+        f"FROM {s}.bemidb_type_format _bf WHERE _bf.oid = typoid)",
+        f"CREATE OR REPLACE MACRO {s}.obj_description(p_objoid) AS (SELECT min(_bd.description) FROM "
+        f"{s}.pg_description _bd WHERE _bd.objoid = p_objoid AND _bd.objsubid = 0), (p_objoid, catalog) AS "
+        f"(SELECT min(_bd.description) FROM {s}.pg_description _bd WHERE _bd.objoid = p_objoid AND _bd.objsubid = 0)",
+        f"CREATE OR REPLACE MACRO {s}.col_description(reloid, colnum) AS (SELECT min(_bd.description) FROM "
+        f"{s}.pg_description _bd WHERE _bd.objoid = reloid AND _bd.objsubid = colnum)",
+        f"CREATE OR REPLACE MACRO {s}.shobj_description(objoid, catalog) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_expr(expr, relid) AS NULL::VARCHAR, "
+        "(expr, relid, pretty) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_constraintdef(conoid) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
+        f"WHERE _bd.oid = conoid), (conoid, pretty) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
+        "WHERE _bd.oid = conoid)",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_indexdef(idxoid) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
+        f"WHERE _bd.oid = idxoid), (idxoid, col, pretty) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
+        "WHERE _bd.oid = idxoid AND (col = 0 OR col IS NULL))",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_viewdef(viewoid) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
+        f"WHERE _bd.oid = viewoid), (viewoid, pretty) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
+        "WHERE _bd.oid = viewoid)",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_function_result(funcoid) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_function_arguments(funcoid) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_function_identity_arguments(funcoid) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_partkeydef(reloid) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_triggerdef(trigoid) AS NULL::VARCHAR, (trigoid, pretty) AS "
+        "NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_serial_sequence(tbl, col) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_statisticsobjdef_columns(oid) AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_relation_is_publishable(rel) AS false",
+        f"CREATE OR REPLACE MACRO {s}.pg_tablespace_location(spcoid) AS ''",
+        # Sizes: the data lives in Iceberg files, not in relation forks; Postgres reports 0 for empty ones.
+        f"CREATE OR REPLACE MACRO {s}.pg_total_relation_size(rel) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_relation_size(rel) AS 0::BIGINT, (rel, fork) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_table_size(rel) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_indexes_size(rel) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_database_size(db) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_size_pretty(bytes) AS CASE "
+        "WHEN abs(bytes) < 10240 THEN bytes::BIGINT::VARCHAR || ' bytes' "
+        "WHEN abs(bytes) < 10485760 THEN round(bytes / 1024)::BIGINT::VARCHAR || ' kB' "
+        "WHEN abs(bytes) < 10737418240 THEN round(bytes / 1048576)::BIGINT::VARCHAR || ' MB' "
+        "WHEN abs(bytes) < 10995116277760 THEN round(bytes / 1073741824)::BIGINT::VARCHAR || ' GB' "
+        "ELSE round(bytes / 1099511627776)::BIGINT::VARCHAR || ' TB' END",
+        f"CREATE OR REPLACE MACRO {s}.quote_ident(name) AS CASE WHEN regexp_full_match(name, "
+        "'[a-z_][a-z0-9_$]*') THEN name ELSE '\"' || replace(name, '\"', '\"\"') || '\"' END",
+        f"CREATE OR REPLACE MACRO {s}.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || ''''",
+        f"CREATE OR REPLACE MACRO {s}.quote_nullable(val) AS CASE WHEN val IS NULL THEN 'NULL' ELSE "
+        "'''' || replace(val::VARCHAR, '''', '''''') || '''' END",
+        f"CREATE OR REPLACE MACRO {s}.array_upper(arr, dim) AS CASE WHEN dim = 1 AND len(arr) > 0 THEN "
+        "len(arr) END",
+        f"CREATE OR REPLACE MACRO {s}.array_lower(arr, dim) AS CASE WHEN dim = 1 AND len(arr) > 0 THEN 1 END",
+        f"CREATE OR REPLACE MACRO {s}.cardinality(arr) AS len(arr)",
+        # Privileges: everything is readable, nothing is writable (matviews aside).
+        *[f"CREATE OR REPLACE MACRO {s}.{fn}(a, b) AS {s}.bemidb_read_privilege(b), (a, b, c) AS "
+          f"{s}.bemidb_read_privilege(c)" for fn in (
+              "has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_column_privilege",
+              "has_function_privilege", "has_sequence_privilege", "has_any_column_privilege",
+              "has_foreign_data_wrapper_privilege", "has_server_privilege", "has_tablespace_privilege",
+              "has_type_privilege", "has_language_privilege")],
+        f"CREATE OR REPLACE MACRO {s}.bemidb_read_privilege(priv) AS list_bool_and(list_transform("
+        "string_split(upper(replace(priv::VARCHAR, ' WITH GRANT OPTION', '')), ','), "
+        "lambda p: trim(p) IN ('SELECT', 'USAGE', 'CONNECT', 'EXECUTE', 'TEMPORARY', 'TEMP', 'REFERENCES')))",
+        f"CREATE OR REPLACE MACRO {s}.pg_has_role(a, b) AS true, (a, b, c) AS true",
+        f"CREATE OR REPLACE MACRO {s}.txid_current() AS 1::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_current_xact_id() AS 1::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.pg_cancel_backend(pid) AS false",
+        f"CREATE OR REPLACE MACRO {s}.pg_terminate_backend(pid) AS false",
+        f"CREATE OR REPLACE MACRO {s}.inet_server_addr() AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.inet_server_port() AS NULL::INTEGER",
+        f"CREATE OR REPLACE MACRO {s}.inet_client_addr() AS NULL::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.pg_stat_get_numscans(reloid) AS 0::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.obj_is_visible(x) AS true",
+        # reg* casts: rewrite.py turns 'name'::regclass into bemidb_regclass('name') and oid::regclass into
+        # the name, like Postgres's input and output functions.
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regclass(name) AS (SELECT _bc.oid FROM {s}.pg_class _bc JOIN "
+        f"{s}.pg_namespace _bn ON _bn.oid = _bc.relnamespace WHERE _bc.relname = {s}.bemidb_unqualified(name) AND "
+        f"(_bn.nspname = {s}.bemidb_qualifier(name) OR ({s}.bemidb_qualifier(name) IS NULL AND list_contains("
+        f"list_prepend('pg_catalog', {path}), _bn.nspname))) ORDER BY list_position(list_prepend('pg_catalog', "
+        f"{path}), _bn.nspname) LIMIT 1)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_unqualified(name) AS CASE WHEN name IS NULL THEN NULL "
+        "WHEN regexp_matches(name::VARCHAR, '^\\s*\\d+\\s*$') THEN NULL ELSE "
+        "regexp_replace(string_split(name::VARCHAR, '.')[-1], '^\"|\"$', '', 'g') END",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_qualifier(name) AS CASE WHEN len(string_split(name::VARCHAR, '.')) "
+        "> 1 THEN regexp_replace(string_split(name::VARCHAR, '.')[-2], '^\"|\"$', '', 'g') END",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regclass_name(reloid) AS (SELECT CASE WHEN list_contains("
+        f"list_prepend('pg_catalog', {path}), _bn.nspname) THEN {s}.quote_ident(_bc.relname) ELSE "
+        f"{s}.quote_ident(_bn.nspname) || '.' || {s}.quote_ident(_bc.relname) END FROM {s}.pg_class _bc "
+        f"JOIN {s}.pg_namespace _bn ON _bn.oid = _bc.relnamespace WHERE _bc.oid = reloid)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regtype(name) AS (SELECT _bt.oid FROM {s}.pg_type _bt "
+        f"WHERE _bt.typname = {s}.bemidb_unqualified(lower(name)) OR _bt.oid = (SELECT _bf.oid FROM "
+        f"{s}.bemidb_type_format _bf WHERE _bf.plain = lower(name) AND _bf.suffix = '' LIMIT 1) ORDER BY _bt.oid LIMIT 1)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regtype_name(typoid) AS {s}.format_type(typoid, NULL)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace(name) AS (SELECT _bn.oid FROM {s}.pg_namespace _bn "
+        "WHERE _bn.nspname = name)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace_name(nspoid) AS (SELECT _bn.nspname FROM "
+        f"{s}.pg_namespace _bn WHERE _bn.oid = nspoid)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regrole_name(roleoid) AS {s}.pg_get_userbyid(roleoid)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regproc(name) AS {s}.bemidb_unqualified(name)",
+        # jsonb on JSON stored as text: the key-exists operator and jsonb_typeof's lower-case names.
+        f"CREATE OR REPLACE MACRO {s}.bemidb_json_has_key(j, k) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
+        "list_contains(json_keys(j::JSON), k) WHEN 'ARRAY' THEN list_contains(json_extract_string(j::JSON, "
+        "'$[*]'), k) ELSE json_extract_string(j::JSON, '$') = k END",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
+        "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
+        "WHEN 'NULL' THEN 'null' ELSE 'number' END",
+    ]
+
+
+def _type_format_rows(extra: Iterable[dict] = ()) -> list[tuple]:
+    rows = []
+    for t in pg_types.ALL_TYPES:
+        elem = pg_types.element_of(t)
+        plain, pre, post, kind = _format_parts(elem)
+        rows.append((t.oid, plain, pre, post, kind, "[]" if t.is_array else ""))
+    for row in extra:
+        is_array = row["typname"].startswith("_") and row.get("typelem")
+        name = row["typname"][1:] if is_array else row["typname"]
+        rows.append((row["oid"], name, name, "", "none", "[]" if is_array else ""))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public API.
+
+_SESSION_VIEWS = {
+    # Per-session values read from the variables SessionSettings.apply sets (defaults when unset).
+    "pg_settings": """SELECT d.name, coalesce(getvariable('bemidb_gucs')[lower(d.name)], d.setting) AS setting,
+        NULL::VARCHAR AS unit, d.category, d.short_desc, NULL::VARCHAR AS extra_desc,
+        CASE WHEN d.readonly THEN 'internal' ELSE 'user' END AS context, d.vartype, 'default' AS source,
+        NULL::VARCHAR AS min_val, NULL::VARCHAR AS max_val, NULL::VARCHAR[] AS enumvals, d.setting AS boot_val,
+        d.setting AS reset_val, NULL::VARCHAR AS sourcefile, NULL::INTEGER AS sourceline, false AS pending_restart
+        FROM {s}.bemidb_settings d""",
+    "pg_stat_activity": """SELECT {db_oid}::BIGINT AS datid, '{db}' AS datname,
+        {s}.pg_backend_pid() AS pid, NULL::INTEGER AS leader_pid, {owner}::BIGINT AS usesysid,
+        {s}.bemidb_user() AS usename, coalesce(getvariable('bemidb_gucs')['application_name'], '')
+        AS application_name, NULL::VARCHAR AS client_addr, NULL::VARCHAR AS client_hostname,
+        NULL::INTEGER AS client_port, {s}.pg_postmaster_start_time() AS backend_start,
+        NULL::TIMESTAMPTZ AS xact_start, now() AS query_start, now() AS state_change,
+        NULL::VARCHAR AS wait_event_type, NULL::VARCHAR AS wait_event, 'active' AS state,
+        NULL::BIGINT AS backend_xid, NULL::BIGINT AS backend_xmin, NULL::BIGINT AS query_id, '' AS query,
+        'client backend' AS backend_type""",
+}
+
+
+def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
+    """Create the catalog schemas, static rows, functions and per-session views. Once, at server boot."""
+    cursor = con.cursor()
+    try:
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {CATALOG_SCHEMA}")
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {INFO_SCHEMA}")
+        static = _static_rows(database, user)
+        for relation in COLUMNS:
+            if relation[1] in _SESSION_VIEWS:
+                continue
+            _replace(cursor, relation, static.get(relation, []))
+        cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_settings AS SELECT * FROM (VALUES "
+                       + ", ".join("(" + ", ".join(_sql_literal(v) for v in (
+                           s.name, s.default, s.category, s.description, s.vartype, s.read_only)) + ")"
+                           for s in SETTINGS.values())
+                       + ") AS t(name, setting, category, short_desc, vartype, readonly)")
+        cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs (oid BIGINT, def VARCHAR)")
+        _replace_type_format(cursor, [])
+        _create_in_dependency_order(cursor, _macros(database, user))
+        for name, body in _SESSION_VIEWS.items():
+            sql = body.format(s=CATALOG_SCHEMA, db=database.replace("'", "''"), db_oid=DATABASE_OID,
+                              owner=OWNER_OID)
+            cursor.execute(f'CREATE OR REPLACE VIEW {CATALOG_SCHEMA}."{name}" AS {sql}')
+        cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_database AS SELECT "
+                       f"{_sql_literal(database)} AS name")
+    finally:
+        cursor.close()
+    refresh(con, [])
+
+
+def _create_in_dependency_order(cursor, statements: list[str]) -> None:
+    """Macros refer to each other; DuckDB binds them at creation, so retry until each one's callees exist."""
+    import duckdb
+
+    pending = list(statements)
+    while pending:
+        failed = []
+        for statement in pending:
+            try:
+                cursor.execute(statement)
+            except duckdb.CatalogException:
+                failed.append(statement)
+        if len(failed) == len(pending):
+            cursor.execute(failed[0])  # raises the real error
+        pending = failed
+
+
+def _replace_type_format(cursor, extra: list[dict]) -> None:
+    table = pa.table(list(zip(*_type_format_rows(extra), strict=True)),
+                     names=["oid", "plain", "pre", "post", "mod_kind", "suffix"])
+    cursor.register("bemidb_rows_type_format", table)
+    try:
+        cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_type_format AS "
+                       "SELECT * FROM bemidb_rows_type_format")
+    finally:
+        cursor.unregister("bemidb_rows_type_format")
+
+
+def _sql_literal(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_DYNAMIC = [("pg_catalog", n) for n in ("pg_namespace", "pg_class", "pg_attribute", "pg_type", "pg_description",
+                                        "pg_index", "pg_constraint", "pg_tables", "pg_matviews", "pg_indexes",
+                                        "pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables")]
+_DYNAMIC += [("information_schema", n) for n in ("schemata", "tables", "columns", "table_constraints",
+                                                  "key_column_usage")]
+
+
+def refresh(con, tables: list[TableInfo]) -> None:
+    """Swap in the catalog rows for this set of synced tables (and materialized views), atomically."""
+    database = con.execute(f"SELECT name FROM {CATALOG_SCHEMA}.bemidb_database").fetchone()[0] \
+        if _has_table(con, "bemidb_database") else "bemidb"
+    built = _build(database, tables)
+    built.rows.setdefault(("pg_catalog", "pg_type"), []).extend(_type_row(t) for t in pg_types.ALL_TYPES)
+    cursor = con.cursor()
+    try:
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            for relation in _DYNAMIC:
+                _replace(cursor, relation, built.rows.get(relation, []))
+            defs = pa.table({"oid": pa.array([d["oid"] for d in built.defs], pa.int64()),
+                             "def": pa.array([d["def"] for d in built.defs], pa.string())})
+            cursor.register("bemidb_rows_defs", defs)
+            cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs AS SELECT * FROM bemidb_rows_defs")
+            cursor.unregister("bemidb_rows_defs")
+            _replace_type_format(cursor, list(built.extra_types.values()))
+            cursor.execute("COMMIT")
+        except Exception:
+            cursor.execute("ROLLBACK")
+            raise
+    finally:
+        cursor.close()
+
+
+def _has_table(con, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                            [CATALOG_SCHEMA, name]).fetchone()[0])
+
+
+def describe(tables: list[TableInfo]) -> str:
+    """A JSON summary (schema.table -> [(column, type, nullable)]) for logs and debugging."""
+    return json.dumps({f"{t.schema}.{t.name}": [(c.name, c.pg_type, c.nullable) for c in t.columns]
+                       for t in tables})
