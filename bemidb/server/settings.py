@@ -285,6 +285,10 @@ def canonical_name(name: str) -> str:
     return setting.name if setting else key
 
 
+def _sql_string(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 class SessionSettings:
     """The GUCs of one client session. Values are stored already normalised (as SHOW prints them)."""
 
@@ -301,7 +305,8 @@ class SessionSettings:
         self.database = database
         self._values: dict[str, str] = dict(self._defaults)
         self._custom: dict[str, str] = {}
-        self._applied: dict[int, dict[str, str]] = {}  # id(cursor) -> values last pushed to it
+        self._applied: dict[int, dict[str, Any]] = {}  # id(cursor) -> values last pushed to it
+        self.backend_pid = 0  # the session sets it: pg_backend_pid() and pg_stat_activity show it
 
     # -- lookup ---------------------------------------------------------------------------------------
     @staticmethod
@@ -439,6 +444,20 @@ class SessionSettings:
         search_path keeps only schemas DuckDB knows (DuckDB refuses unknown ones; Postgres ignores them);
         `existing_schemas` lets the caller pass that set (lower-case names), else DuckDB is asked."""
         last = self._applied.setdefault(id(cursor), {})
+        # The catalog functions (current_setting, pg_table_is_visible, current_user ...) read these variables.
+        gucs = {**self._values, **self._custom}
+        if last.get("gucs") != gucs:
+            entries = ", ".join(f"{_sql_string(k)}: {_sql_string(v)}" for k, v in gucs.items())
+            cursor.execute(f"SET VARIABLE bemidb_gucs = MAP {{{entries}}}")
+            last["gucs"] = gucs
+        if last.get("search_path_list") != self._values["search_path"]:
+            names = ", ".join(_sql_string(s) for s in self.search_path_schemas())
+            cursor.execute(f"SET VARIABLE bemidb_search_path = [{names}]::VARCHAR[]")
+            last["search_path_list"] = self._values["search_path"]
+        if last.get("user") != (self.user, self.backend_pid):
+            cursor.execute(f"SET VARIABLE bemidb_user = {_sql_string(self.user)}")
+            cursor.execute(f"SET VARIABLE bemidb_pid = {int(self.backend_pid)}")
+            last["user"] = (self.user, self.backend_pid)
         tz = self._values["timezone"]
         if last.get("timezone") != tz:
             cursor.execute(f"SET TimeZone = '{tz}'")
