@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.client
 import json
 import logging
 import random
@@ -119,6 +120,10 @@ class HttpClient:
                 sink.truncate()
                 shutil.copyfileobj(raw, sink, CHUNK)
                 sink.flush()
+                # http.client returns a short body silently when the peer hangs up early: check the length.
+                expected = headers.get("Content-Length")
+                if expected and expected.isdigit() and sink.tell() != int(expected):
+                    raise _Retryable(f"body cut short ({sink.tell()} of {expected} bytes)")
                 return Response(raw.status, headers)
         except urllib.error.HTTPError as exc:
             body = _read_error_body(exc)
@@ -136,8 +141,8 @@ class HttpClient:
                             status, text) from None
         except urllib.error.URLError as exc:  # refused, DNS, TLS: often transient
             raise _Retryable(f"cannot connect: {exc.reason}") from None
-        except (TimeoutError, ConnectionError, OSError) as exc:  # timeout or reset mid-body
-            raise _Retryable(f"connection failed: {exc}") from None
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:  # timeout, reset, body cut short
+            raise _Retryable(f"connection failed: {exc!r}") from None
 
     def _wait(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
