@@ -253,3 +253,17 @@ def test_workflow_sync_steps_run_against_local_postgres_and_s3(pg, s3, bucket, t
     assert _rows_by_table(secrets) == expected
     for secret in (pg.password, s3.env(bucket)["AWS_SECRET_ACCESS_KEY"]):
         assert secret not in result.stdout + result.stderr
+
+
+def test_release_builds_both_cpus_and_publishes_the_names_the_example_downloads():
+    release = load_yaml((REPO / ".github" / "workflows" / "release.yml").read_text())
+    build = release["jobs"]["build"]
+    assert build["strategy"]["matrix"]["platform"] == ["x86_64", "aarch64"]
+    runs = "\n".join(str(step.get("run", "")) for step in build["steps"])
+    assert "./build_zipapp.sh --platform ${{ matrix.platform }} -o bemidb-linux-${{ matrix.platform }}.pyz" in runs
+    assert "cmp " in runs  # the reproducibility check
+    publish = "\n".join(str(step.get("run", "")) for step in release["jobs"]["publish"]["steps"])
+    assert "bemidb-linux-x86_64.pyz bemidb-linux-aarch64.pyz SHA256SUMS" in publish
+    example = WORKFLOW.read_text()
+    assert '--pattern "bemidb-linux-$(uname -m).pyz" --pattern SHA256SUMS' in example
+    assert "tomllib" in runs and "pyproject.toml" in runs  # tag must equal the package version
