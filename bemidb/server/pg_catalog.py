@@ -149,12 +149,13 @@ def _target(relation: tuple[str, str]) -> str:
     return f'{schema}."{relation[1]}"'
 
 
-def _replace(cursor, relation: tuple[str, str], rows: list[dict]) -> None:
+def _replace(cursor, relation: tuple[str, str], rows: list[dict], name: str | None = None) -> None:
     table = _arrow_table(relation, rows)
     view = f"bemidb_rows_{relation[1]}"
+    target = _target(relation) if name is None else f'{CATALOG_SCHEMA}."{name}"'
     cursor.register(view, table)
     try:
-        cursor.execute(f"CREATE OR REPLACE TABLE {_target(relation)} AS SELECT * FROM {view}")
+        cursor.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {view}")
     finally:
         cursor.unregister(view)
 
@@ -512,7 +513,7 @@ def _macros(database: str, user: str) -> list[str]:
         f"list_prepend('pg_catalog', {s}.bemidb_existing_path()) ELSE {s}.bemidb_existing_path() END",
         f"CREATE OR REPLACE MACRO {s}.pg_backend_pid() AS coalesce(getvariable('bemidb_pid'), 0)::INTEGER",
         f"CREATE OR REPLACE MACRO {s}.pg_get_userbyid(roleid) AS CASE WHEN roleid = {OWNER_OID} THEN "
-        f"'{usr}' ELSE 'unknown (OID=' || roleid || ')' END",
+        f"{s}.bemidb_user() ELSE 'unknown (OID=' || roleid || ')' END",
         f"CREATE OR REPLACE MACRO {s}.pg_encoding_to_char(enc) AS CASE WHEN enc = 6 THEN 'UTF8' "
         "WHEN enc = 0 THEN 'SQL_ASCII' ELSE '' END",
         f"CREATE OR REPLACE MACRO {s}.pg_char_to_encoding(name) AS CASE WHEN upper(name) IN ('UTF8', 'UTF-8') "
@@ -652,6 +653,10 @@ def _type_format_rows(extra: Iterable[dict] = ()) -> list[tuple]:
 # ---------------------------------------------------------------------------------------------------------
 # Public API.
 
+_ROLE_COLUMNS = {("pg_catalog", "pg_authid"): "rolname", ("pg_catalog", "pg_roles"): "rolname",
+                 ("pg_catalog", "pg_user"): "usename", ("pg_catalog", "pg_shadow"): "usename",
+                 ("information_schema", "enabled_roles"): "role_name"}
+
 _SESSION_VIEWS = {
     # Per-session values read from the variables SessionSettings.apply sets (defaults when unset).
     "pg_settings": """SELECT d.name, coalesce(getvariable('bemidb_gucs')[lower(d.name)], d.setting) AS setting,
@@ -682,6 +687,9 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
         for relation in COLUMNS:
             if relation[1] in _SESSION_VIEWS:
                 continue
+            if relation in _ROLE_COLUMNS:  # the role is whoever logged in: a view over the static row
+                _replace(cursor, relation, static[relation], f"bemidb_static_{relation[1]}")
+                continue
             _replace(cursor, relation, static.get(relation, []))
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_settings AS SELECT * FROM (VALUES "
                        + ", ".join("(" + ", ".join(_sql_literal(v) for v in (
@@ -691,6 +699,10 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs (oid BIGINT, def VARCHAR)")
         _replace_type_format(cursor, [])
         _create_in_dependency_order(cursor, _macros(database, user))
+        for relation, column in _ROLE_COLUMNS.items():
+            cursor.execute(f'CREATE OR REPLACE VIEW {_target(relation)} AS SELECT * REPLACE '
+                           f'({CATALOG_SCHEMA}.bemidb_user() AS {column}) FROM '
+                           f'{CATALOG_SCHEMA}."bemidb_static_{relation[1]}"')
         for name, body in _SESSION_VIEWS.items():
             sql = body.format(s=CATALOG_SCHEMA, db=database.replace("'", "''"), db_oid=DATABASE_OID,
                               owner=OWNER_OID)
