@@ -20,6 +20,7 @@ from tests.support.fake_apis import (
     company_id,
     person_id,
 )
+from tests.support.server import bemidb_server  # noqa: F401 - fixture
 
 UTC = dt.UTC
 
@@ -176,3 +177,42 @@ def test_missing_object_is_skipped_and_missing_token_is_a_setting_error(attio, d
     missing = run_bemidb("sync", "attio", "--api-url", attio.url, env={"BEMIDB_DATA_DIR": str(data_dir)})
     assert missing.returncode == 2
     assert "SOURCE_ATTIO_API_ACCESS_TOKEN" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_synced_saas_tables_are_served_with_postgres_types(attio, data_dir, bemidb_server):  # noqa: F811
+    """Both SaaS sources into one data dir, then read through the real server with psycopg."""
+    import psycopg
+
+    from bemidb.sync.amplitude import last_complete_hour
+    from tests.support.fake_apis import FakeAmplitude, amplitude_event
+
+    attio.records["companies"] = attio.records["companies"][:3]
+    assert sync(attio, data_dir).returncode == 0
+    with FakeAmplitude() as amplitude:
+        h = last_complete_hour(dt.datetime.now(UTC))
+        amplitude.add([amplitude_event(n, h - dt.timedelta(hours=n % 2, minutes=-n)) for n in range(10)])
+        env = {"BEMIDB_DATA_DIR": str(data_dir), "SOURCE_AMPLITUDE_API_KEY": "amp-key",
+               "SOURCE_AMPLITUDE_SECRET_KEY": "amp-secret"}
+        result = run_bemidb("sync", "amplitude", "--api-url", amplitude.url, "--start-date",
+                            (h - dt.timedelta(hours=2)).date().isoformat(), env=env)
+        assert result.returncode == 0, result.stderr
+
+    server = bemidb_server(data_dir)
+    with psycopg.connect(server.dsn()) as conn:
+        cur = conn.execute("SELECT id, domains, primary_location->>'locality', renewal_at, custom_score "
+                           "FROM attio.companies ORDER BY id")
+        # text, text[], text, timestamptz, bigint
+        assert [d.type_code for d in cur.description] == [25, 1009, 25, 1184, 20]
+        first = cur.fetchall()[0]
+        assert first[0] == company_id(0) and first[1] == ["c0.example", "www.c0.example"]
+        assert first[2] == "Springfield" and first[4] == 0
+        assert first[3] == dt.datetime(2025, 6, 30, 23, 59, 59, 999999, tzinfo=UTC)
+
+        cur = conn.execute("SELECT event_type, count(*), min(event_time) < max(server_upload_time) "
+                           "FROM amplitude.events GROUP BY event_type ORDER BY event_type")
+        assert cur.fetchall() == [("page_view", 5, True), ("signup", 5, True)]
+        types = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'amplitude' AND table_name = 'events'").fetchall())
+        assert types["event_time"] == "timestamp with time zone" and types["event_properties"] == "jsonb"
+        assert types["amplitude_id"] == "bigint" and types["extra"] == "jsonb" and len(types) == 56
