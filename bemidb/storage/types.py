@@ -104,7 +104,8 @@ def quote_ident(name: str) -> str:
 
 
 def _to_bool(text: pa.Array) -> pa.Array:
-    return pc.equal(text, "t")
+    # bool::text is 'true'/'false' (COPY prints t/f, but array elements go through ::text)
+    return pc.if_else(pc.is_null(text), None, pc.is_in(text, pa.array(["t", "true"])))
 
 
 def _cast(to: pa.DataType) -> Callable[[pa.Array], pa.Array]:
@@ -270,8 +271,8 @@ def plan_column(column: PgColumn, scan: NumericScan | None = None, safe: bool = 
         sql = kind.sql(x) if kind.sql else x
         return ColumnPlan(column, kind.arrow_type, sql, kind.csv_type, kind.from_csv, reported, note)
     element_sql = f"({kind.sql('u.x')})::text" if kind.sql else "u.x::text"
-    sql = (f"array_to_json(ARRAY(SELECT {element_sql} FROM unnest({x}) WITH ORDINALITY AS u(x, n) "
-           f"ORDER BY u.n))::text")
+    sql = (f"CASE WHEN {x} IS NOT NULL THEN array_to_json(ARRAY(SELECT {element_sql} "
+           f"FROM unnest({x}) WITH ORDINALITY AS u(x, n) ORDER BY u.n))::text END")
     list_type = pa.list_(kind.arrow_type)
     return ColumnPlan(column, list_type, sql, pa.string(), _json_list_converter(kind), reported, note)
 
@@ -284,10 +285,11 @@ def _json_list_converter(kind: _Kind) -> Callable[[pa.Array], pa.Array]:
         if isinstance(text, pa.ChunkedArray):
             text = pa.concat_arrays(text.chunks) if text.num_chunks else pa.array([], pa.string())
         rows = pc.binary_join_element_wise('{"v":', pc.fill_null(text, "null"), "}\n", "")
-        rows = pa.concat_arrays([rows])  # one contiguous buffer: exactly the NDJSON document
-        start = rows.offsets[0].as_py()
-        end = rows.offsets[-1].as_py()
-        body = rows.buffers()[2][start:end]
+        if len(rows) == 0:
+            return pa.array([], pa.list_(kind.arrow_type))
+        # The data buffer between the first and last offsets is exactly the NDJSON document.
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset: rows.offset + len(rows) + 1]
+        body = rows.buffers()[2][int(offsets[0]):int(offsets[-1])]
         lists = pa_json.read_json(pa.BufferReader(body),
                                   parse_options=pa_json.ParseOptions(explicit_schema=schema)).column("v")
         lists = pa.concat_arrays(lists.chunks) if lists.num_chunks != 1 else lists.chunk(0)

@@ -291,8 +291,15 @@ class _RollingParquetWriter:
         writer.close()
         size = stream.tell()
         stream.close()
-        stats = data_file_statistics_from_parquet_metadata(writer.writer.metadata, self.stats_plan,
-                                                           self.id_mapping)
+        try:
+            stats = data_file_statistics_from_parquet_metadata(writer.writer.metadata, self.stats_plan,
+                                                               self.id_mapping)
+        except (ValueError, OverflowError):
+            # Bounds Python cannot hold (infinity dates/timestamps, BC years): keep counts, drop min/max
+            # for temporal columns of this file. Readers then just cannot prune this file by them.
+            stats = data_file_statistics_from_parquet_metadata(writer.writer.metadata,
+                                                               _counts_only_for_temporal(self.stats_plan),
+                                                               self.id_mapping)
         self.closed_bytes += size
         self.data_files.append(DataFile.from_args(
             content=DataFileContent.DATA, file_path=path, file_format=FileFormat.PARQUET, partition=Record(),
@@ -318,6 +325,17 @@ class _RollingParquetWriter:
                 self.io.delete(path)
             except Exception as exc:  # noqa: BLE001 - leftovers are unreferenced; vacuum removes them
                 log.debug("could not delete partial file %s: %s", path, exc)
+
+
+def _counts_only_for_temporal(plan: dict) -> dict:
+    from pyiceberg.io.pyarrow import StatisticsCollector, match_metrics_mode
+    from pyiceberg.types import DateType, TimestampType, TimestamptzType, TimeType
+
+    counts = match_metrics_mode("counts")
+    return {field_id: (StatisticsCollector(c.field_id, c.iceberg_type, counts, c.column_name)
+                       if isinstance(c.iceberg_type, DateType | TimeType | TimestampType | TimestamptzType)
+                       else c)
+            for field_id, c in plan.items()}
 
 
 def _ensure_namespace(catalog, namespace: str) -> None:
