@@ -85,7 +85,8 @@ class DataRowEncoder:
                  pg_types: Sequence[str | None] = ()):
         self.schema = schema
         self.columns = column_types(schema, formats, pg_types)
-        self.fields = describe(schema, formats, pg_types)
+        self.fields = [Field(f.name, 0, 0, t.oid, t.typlen, mod, fmt)
+                       for f, (t, mod, fmt) in zip(schema, self.columns, strict=True)]
         self.timezone = arrow_timezone(timezone)
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
@@ -116,8 +117,13 @@ def _as_binary(values: pa.Array) -> pa.Array:
     return values.cast(pa.binary())
 
 
+_SMALL = 64  # rows below which a plain loop over the few values beats a dozen Arrow kernel calls
+
+
 def data_rows(values: list[pa.Array], n: int) -> bytes:
     """Columns of wire values (binary arrays, null = SQL NULL) -> n DataRow messages."""
+    if n <= _SMALL:
+        return _data_rows_small(values, n)
     total = np.full(n, 6 + 4 * len(values), dtype=np.int64)  # Int32 length + Int16 count + Int32 per column
     pieces: list[pa.Array] = []
     for v in values:
@@ -151,6 +157,25 @@ def data_rows(values: list[pa.Array], n: int) -> bytes:
         arrays.append(fixed_width(pending))
     joined = pc.binary_join_element_wise(*arrays, b"") if len(arrays) > 1 else arrays[0]
     return _concatenated_bytes(joined)
+
+
+def _data_rows_small(values: list[pa.Array], n: int) -> bytes:
+    columns = [v.to_pylist() for v in values]
+    count = struct.pack(">h", len(values))
+    out = []
+    for i in range(n):
+        parts = [count]
+        for column in columns:
+            v = column[i]
+            if v is None:
+                parts.append(b"\xff\xff\xff\xff")
+            else:
+                v = v.encode() if isinstance(v, str) else v
+                parts.append(struct.pack(">i", len(v)))
+                parts.append(v)
+        body = b"".join(parts)
+        out.append(b"D" + struct.pack(">i", len(body) + 4) + body)
+    return b"".join(out)
 
 
 def _concatenated_bytes(arr: pa.Array) -> bytes:

@@ -9,6 +9,7 @@ as JSON) take a Python path, and only for the values that need it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from decimal import Decimal
 
@@ -59,7 +60,8 @@ def to_text(arr: pa.Array, t: PgType, timezone: str = "UTC") -> pa.Array:
     if pa.types.is_date(typ):
         return _dates(arr.cast(pa.date32()))
     if pa.types.is_time(typ):
-        return _trim_fraction(arr.cast(pa.time64("us"), safe=False).cast(pa.string()))
+        micros = np_values(arr.cast(pa.time64("us"), safe=False).cast(pa.int64()), 0)
+        return datetime_text(micros, date=False, offsets=None, nulls_from=arr)
     if pa.types.is_timestamp(typ):
         return _timestamps(arr, timezone)
     if pa.types.is_interval(typ) or pa.types.is_duration(typ):
@@ -255,11 +257,6 @@ def float_style(shortest: str, exponent: bool) -> str:
 
 # --- dates and times -----------------------------------------------------------------------------------
 
-def _trim_fraction(text: pa.Array) -> pa.Array:
-    """`03:04:05.120000` -> `03:04:05.12`, `03:04:05.000000` -> `03:04:05` (Postgres drops trailing zeros)."""
-    return pc.replace_substring_regex(text, r"\.0+$|(\.\d*[1-9])0+$", r"\1")
-
-
 def _dates(arr: pa.Array) -> pa.Array:
     days = np_values(arr.cast(pa.int32()), 0)
     special = (days < _DATE_MIN) | (days > _DATE_MAX)
@@ -299,24 +296,103 @@ def _timestamps(arr: pa.Array, timezone: str) -> pa.Array:
     micros = np_values(unit_arr.cast(pa.int64()), 0)
     special = (micros < _US_MIN) | (micros > _US_MAX)
     if special.any():
-        unit_arr = pc.if_else(pa.array(special), pa.scalar(0, unit_arr.type), unit_arr)
+        micros = np.where(special, 0, micros)
     zone = arrow_timezone(timezone) if arr.type.tz is not None else None
-    if arr.type.tz is None:
-        text = _trim_fraction(unit_arr.cast(pa.string()))
-    elif zone == "UTC":  # the common case: UTC wall clock + "+00", no zone conversion (Arrow would print Z)
-        text = _trim_fraction(unit_arr.cast(pa.timestamp("us")).cast(pa.string()))
-        text = pc.binary_join_element_wise(text, "+00", "")
+    if zone is None:
+        text = datetime_text(micros, date=True, offsets=None, nulls_from=arr)
+    elif zone == "UTC":  # the common case: no zone conversion, every offset is +00
+        text = datetime_text(micros, date=True, offsets=np.zeros(1, np.int64), nulls_from=arr)
     else:
-        local = unit_arr.cast(pa.timestamp("us", tz=zone))
-        # `2024-01-02 08:34:05.120000+0530` -> `2024-01-02 08:34:05.12+05:30`; `+0100` -> `+01`.
-        text = pc.replace_substring_regex(local.cast(pa.string()), r"(?:\.0+|(\.\d*[1-9])0+)?([+-]\d\d)(?:00|(\d\d))$",
-                                          r"\1\2:\3")
-        text = pc.replace_substring_regex(text, ":$", "")
+        utc = pa.array(micros, pa.timestamp("us", tz=zone))
+        local = np_values(pc.local_timestamp(utc).cast(pa.int64()), 0)
+        text = datetime_text(local, date=True, offsets=(local - micros) // 1_000_000, nulls_from=arr)
     if special.any():
         valid = special & (np.asarray(arr.is_valid()) if arr.null_count else True)
+        originals = np_values(unit_arr.cast(pa.int64()), 0)
         text = _patch(text, valid, [timestamp_text(int(us), arr.type.tz is not None, timezone)
-                                    for us in micros[valid]])
+                                    for us in originals[valid]])
     return text
+
+
+def _put_digits(matrix: np.ndarray, column: int, values: np.ndarray, width: int) -> None:
+    """Zero-padded decimal digits of `values` into matrix[:, column:column + width]."""
+    values = values.copy()
+    for k in range(width - 1, -1, -1):
+        matrix[:, column + k] = 48 + values % 10
+        values //= 10
+
+
+def _civil_from_days_np(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised `_civil_from_days`."""
+    z = z + 719468
+    era = np.floor_divide(z, 146097)
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    y = yoe + era * 400 + (m <= 2)
+    return y, m, d
+
+
+def datetime_text(micros: np.ndarray, date: bool, offsets: np.ndarray | None, nulls_from: pa.Array) -> pa.Array:
+    """`YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]]` (date=False: the clock part only) from microseconds,
+    with Postgres's trimming of fractional zeros, built as a byte matrix and compacted with a keep-mask.
+    `offsets`: UTC offset seconds per value (or one for all); None for no zone suffix."""
+    n = len(micros)
+    days, clock = np.divmod(micros, 86_400_000_000)
+    width = (11 if date else 0) + 15 + (9 if offsets is not None else 0)
+    matrix = np.empty((n, width), np.uint8)
+    keep = np.ones((n, width), bool)
+    col = 0
+    if date:
+        y, m, d = _civil_from_days_np(days)
+        _put_digits(matrix, 0, y, 4)
+        _put_digits(matrix, 5, m, 2)
+        _put_digits(matrix, 8, d, 2)
+        matrix[:, 4] = matrix[:, 7] = ord("-")
+        matrix[:, 10] = ord(" ")
+        col = 11
+    seconds, fraction = np.divmod(clock, 1_000_000)
+    _put_digits(matrix, col, seconds // 3600, 2)
+    _put_digits(matrix, col + 3, seconds // 60 % 60, 2)
+    _put_digits(matrix, col + 6, seconds % 60, 2)
+    matrix[:, col + 2] = matrix[:, col + 5] = ord(":")
+    matrix[:, col + 8] = ord(".")
+    _put_digits(matrix, col + 9, fraction, 6)
+    # Keep the fraction up to its last non-zero digit; no fraction at all drops the dot too.
+    digits_kept = np.full(n, 6, np.int64)
+    for k in range(1, 7):
+        digits_kept -= fraction % (10**k) == 0
+    frac_cols = np.arange(7)[None, :]
+    keep[:, col + 8:col + 15] = (frac_cols <= digits_kept[:, None]) & (digits_kept[:, None] > 0)
+    if offsets is not None:
+        z = col + 15
+        offsets = np.broadcast_to(offsets, (n,))
+        matrix[:, z] = np.where(offsets < 0, ord("-"), ord("+"))
+        magnitude = np.abs(offsets)
+        _put_digits(matrix, z + 1, magnitude // 3600, 2)
+        matrix[:, z + 3] = matrix[:, z + 6] = ord(":")
+        _put_digits(matrix, z + 4, magnitude // 60 % 60, 2)
+        _put_digits(matrix, z + 7, magnitude % 60, 2)
+        has_seconds = magnitude % 60 != 0
+        keep[:, z + 3:z + 6] = ((magnitude % 3600 != 0) | has_seconds)[:, None]
+        keep[:, z + 6:z + 9] = has_seconds[:, None]
+    return compact(matrix, keep, nulls_from)
+
+
+def compact(matrix: np.ndarray, keep: np.ndarray, nulls_from: pa.Array | None = None) -> pa.Array:
+    """Row i of the binary result = the bytes of matrix[i] where keep[i] (row-major boolean indexing
+    concatenates exactly those, in order)."""
+    lengths = keep.sum(axis=1)
+    offsets = np.zeros(len(matrix) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = matrix[keep]
+    offsets_type = (pa.large_binary(), np.int64) if len(data) >= 2**31 else (pa.binary(), np.int32)
+    validity = validity_of(nulls_from) if nulls_from is not None else None
+    return pa.Array.from_buffers(offsets_type[0], len(matrix), [validity, pa.py_buffer(offsets.astype(offsets_type[1])),
+                                                                pa.py_buffer(data)])
 
 
 def timestamp_text(micros: int, with_zone: bool, timezone: str) -> str:
@@ -338,6 +414,7 @@ def timestamp_text(micros: int, with_zone: bool, timezone: str) -> str:
     return f"{date.removesuffix(' BC')} {clock}{offset}{' BC' if bc else ''}"
 
 
+@functools.lru_cache(maxsize=256)
 def arrow_timezone(timezone: str) -> str:
     """The session TimeZone as Arrow accepts it (IANA names, UTC, +hh:mm); unknown names fall back to UTC."""
     if not timezone or timezone.upper() in ("UTC", "GMT", "Z", "ZULU"):
