@@ -127,6 +127,16 @@ def _array_literal(text: str, element_type: str | None) -> exp.Expression | None
     return array
 
 
+def _is_json(text: str) -> bool:
+    """'{"a":1}' is JSON, '{1,2}' is a Postgres array literal."""
+    import json
+
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except ValueError:
+        return False
+
+
 def _similar_to_regex(pattern: str) -> str:
     """SQL SIMILAR TO pattern -> an anchored regular expression (% -> .*, _ -> ., the rest is regex)."""
     out, i = [], 0
@@ -206,8 +216,10 @@ def _cast(node: exp.Cast) -> exp.Expression:
         if array is not None:
             return array
     if target in ("text", "varchar", "character varying") and isinstance(inner, exp.Dot) and \
-            isinstance(inner.expression, exp.Anonymous) and inner.expression.name.endswith("_name"):
-        return inner  # x::regclass::text: already the name
+            isinstance(inner.expression, exp.Anonymous) and inner.expression.name.startswith("bemidb_reg"):
+        fn = inner.expression.name
+        # x::regclass::text: the name ('t'::regclass::text too, after the lookup)
+        return inner if fn.endswith("_name") or fn == "bemidb_regproc" else _call(fn + "_name", inner)
     mapped = _TYPE_MAP.get(target)
     if mapped is None and target.endswith("[]") and target[:-2] in _TYPE_MAP:
         mapped = _TYPE_MAP[target[:-2]] + "[]"
@@ -268,8 +280,7 @@ def _json_operator(node: exp.Expression) -> exp.Expression:
         return _func(fn, node.this, path)
     if isinstance(node, exp.ArrayContainsAll):
         right = node.expression
-        if isinstance(right, exp.Literal) and right.is_string and right.this.lstrip()[:1] in "{[\"" and \
-                _pg_array_items(right.this) is None:
+        if isinstance(right, exp.Literal) and right.is_string and _is_json(right.this):
             return _func("json_contains", node.this, right)  # jsonb @> '{"a":1}'
         if isinstance(right, exp.Literal) and right.is_string:
             array = _array_literal(right.this, None)

@@ -199,7 +199,7 @@ def _utility(text: str) -> Translated | None:
             if re.fullmatch(r"INTERVAL\s+.*", value, re.I | re.S):
                 raise PgError(FEATURE_NOT_SUPPORTED, "SET TIME ZONE INTERVAL is not supported; use a zone name")
             return Translated("set", "SET", name="TimeZone", value=_setting_value(value))
-        if re.match(r"(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\b", rest, re.I):
+        if re.match(r"(?:(?:SESSION\s+)?CHARACTERISTICS\s+AS\s+)?TRANSACTION\b", rest, re.I):
             return Translated("noop", "SET")  # isolation/read-only: every transaction here is read-only
         if re.match(r"(?:SESSION\s+AUTHORIZATION|ROLE)\b", rest, re.I):
             return Translated("noop", "SET")
