@@ -575,6 +575,13 @@ class Session:
             self.run_show(plan, portal, describe)
         elif plan.kind == "transaction":
             self.run_transaction(portal.statement.sql, plan.tag)
+        elif plan.kind == "matview":  # CREATE/REFRESH/DROP MATERIALIZED VIEW (compat layer: matviews.py)
+            from bemidb.server import matviews
+
+            self._before_query()
+            self.send(wire.command_complete(matviews.execute(plan, self.ctx.engine, self.cursor, self.settings,
+                                                             lambda msg, code: self.send_notice(msg, code,
+                                                                                                "NOTICE"))))
         else:  # noop: answered with its tag, as Postgres would (DISCARD ALL, LISTEN, DEALLOCATE ...)
             if plan.tag == "DISCARD ALL":
                 self.send_parameter_statuses(self.settings.reset_all())

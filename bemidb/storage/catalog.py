@@ -24,6 +24,7 @@ PROP_SOURCE = "bemidb.source"  # postgres | amplitude | attio | matview
 PROP_PG_TYPES = "bemidb.pg-types"  # JSON list: the source Postgres type of each column, in order
 PROP_SYNCED_AT = "bemidb.synced-at"  # ISO-8601 UTC time of the last commit by a sync
 PROP_COMMENT = "comment"  # table comment, when the source has one
+PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
 
 
 class BemiCatalog(SqlCatalog):
@@ -110,6 +111,7 @@ class TableInfo:
     columns: tuple[ColumnInfo, ...]
     source: str = ""  # PROP_SOURCE
     comment: str | None = None
+    definition: str | None = None  # PROP_MATVIEW_DEFINITION, for materialized views
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -141,7 +143,8 @@ def table_info(table, schema: str, name: str) -> TableInfo:
         pg_type = pg_types[position] if position < len(pg_types) else _pg_type_of(field.field_type)
         columns.append(ColumnInfo(field.name, pg_type, not field.required, field.doc))
     return TableInfo(schema, name, table.metadata_location, tuple(columns),
-                     table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT))
+                     table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
+                     table.properties.get(PROP_MATVIEW_DEFINITION))
 
 
 def list_table_infos(catalog: Catalog) -> list[TableInfo]:
