@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 LAST = ["tpch"]  # the long one runs last, so the quick ones report first
 
-console = Console(highlight=False)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def discover() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -12,11 +13,17 @@ SCHEMA = Path(__file__).resolve().parent / "schema.sql"
 CHUNK = 1 << 20
 
 
-def load(database_url: str, csv_dir: Path) -> dict[str, int]:
+def schema_sql(char_as_varchar: bool = False) -> str:
+    """dss.ddl; char_as_varchar declares char(n) columns varchar(n) (same data, no blank-padding semantics)."""
+    ddl = SCHEMA.read_text()
+    return re.sub(r"\bchar\((\d+)\)", r"varchar(\1)", ddl) if char_as_varchar else ddl
+
+
+def load(database_url: str, csv_dir: Path, char_as_varchar: bool = False) -> dict[str, int]:
     """Create the tables and COPY each CSV in; returns the row count per table."""
     counts = {}
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(SCHEMA.read_text())
+        conn.execute(schema_sql(char_as_varchar))
         for table in TABLES:
             with conn.cursor() as cur:
                 with cur.copy(f"COPY {table} FROM STDIN WITH (FORMAT csv, DELIMITER '|')") as copy, \

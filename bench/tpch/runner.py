@@ -164,7 +164,7 @@ def print_table(timings: list[QueryTiming], totals: dict, sf: float, out: Consol
 
 
 def run(sf: float = 1.0, repeat: int = 3, postgres: bool = True, only: list[str] | None = None,
-        keep: bool = False, cluster=None) -> dict:
+        keep: bool = False, cluster=None, char_as_varchar: bool = False) -> dict:
     """The whole pipeline; returns the result dict (see bench/README.md) and prints the per-query table.
 
     cluster: a running tests.support.postgres.PostgresCluster to use (tests share theirs); by default a
@@ -190,7 +190,7 @@ def run(sf: float = 1.0, repeat: int = 3, postgres: bool = True, only: list[str]
         url = cluster.create_database(database)
         console.print(f"TPC-H SF{sf:g}: loading Postgres ...")
         started = time.perf_counter()
-        counts = load(url, csv_dir)
+        counts = load(url, csv_dir, char_as_varchar)
         stages["load_postgres_s"] = time.perf_counter() - started
 
         console.print("bemidb sync postgres ...")
@@ -235,7 +235,7 @@ def run(sf: float = 1.0, repeat: int = 3, postgres: bool = True, only: list[str]
             shutil.rmtree(work, ignore_errors=True)
 
     totals = _totals(timings)
-    print_table(timings, totals, sf, Console(highlight=False))
+    print_table(timings, totals, sf, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
     result = _result(sf, repeat, counts, stages, timings, totals)
     _save(result)
     return result
@@ -295,6 +295,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true", help="skip (3): check against DuckDB instead")
     parser.add_argument("--query", action="append", help="only this query (q01..q22); repeatable")
     parser.add_argument("--keep", action="store_true", help="keep the synced bemidb data dir")
+    parser.add_argument("--varchar", action="store_true",
+                        help="declare dss.ddl's char(n) columns as varchar(n) in the source Postgres")
     args = parser.parse_args(argv)
-    result = run(args.sf, max(1, args.repeat), not args.no_postgres, args.query, args.keep)
+    result = run(args.sf, max(1, args.repeat), not args.no_postgres, args.query, args.keep,
+                 char_as_varchar=args.varchar)
     return 0 if result["ok"] else 1
