@@ -1,8 +1,8 @@
 """Arrow column -> Postgres binary format (what asyncpg and PgJDBC ask for), one whole column at a time.
 
 `to_binary(array, pg_type)` returns a binary Arrow array with the same nulls. Fixed-width types are one
-numpy byte-order conversion; text-like types are their UTF-8 bytes; numeric and multi-dimensional arrays
-take a per-value Python path (numeric's base-10000 digits have no vectorised form worth its complexity).
+numpy byte-order conversion; text-like types are their UTF-8 bytes; numeric is vectorised for values
+below 10**15 (the rest, and multi-dimensional arrays' headers, take a per-value Python path).
 `BINARY_TYPES` lists the type names that can be sent in binary; the encoder falls back to text for others.
 """
 
@@ -245,7 +245,7 @@ def _arrays(arr: pa.Array, element: PgType) -> pa.Array:
     values = arr.values
     if pa.types.is_list(values.type) or pa.types.is_large_list(values.type) or \
             pa.types.is_fixed_size_list(values.type):
-        raise NotImplementedError("binary format of multi-dimensional arrays")
+        return _nested_arrays(arr, element)
     offsets = np.asarray(arr.offsets)
     start, end = int(offsets[0]), int(offsets[-1])
     inner = values.slice(start, end - start)
@@ -273,6 +273,47 @@ def _arrays(arr: pa.Array, element: PgType) -> pa.Array:
     if arr.null_count:
         out = pc.if_else(arr.is_valid(), out, pa.scalar(None, pa.binary()))
     return out
+
+
+def _nested_arrays(arr: pa.Array, element: PgType) -> pa.Array:
+    """Multi-dimensional arrays: dimensions from the nested list lengths (Python, per array), element bytes
+    vectorised over the flattened leaves. Ragged nesting is not a Postgres array: sent as its outer length."""
+    leaves, depth = arr, 0
+    while pa.types.is_list(leaves.type) or pa.types.is_large_list(leaves.type) \
+            or pa.types.is_fixed_size_list(leaves.type):
+        leaves, depth = leaves.flatten(), depth + 1
+    element_bytes = length_prefixed(to_binary(leaves, element)).to_pylist()
+    has_null = [v == b"\xff\xff\xff\xff" for v in element_bytes]
+    position = 0
+    out = []
+    for value in arr.to_pylist():
+        if value is None:
+            out.append(None)
+            continue
+        dims, level = [], value
+        while isinstance(level, list):
+            dims.append(len(level))
+            level = level[0] if level else None
+        count = _leaf_count(value, depth)  # the real count keeps later rows aligned even for ragged input
+        items = element_bytes[position:position + count]
+        nulls = any(has_null[position:position + count])
+        position += count
+        if not count:
+            out.append(struct.pack(">iii", 0, 0, element.oid))
+            continue
+        header = struct.pack(f">iii{2 * len(dims)}i", len(dims), int(nulls), element.oid,
+                             *[x for d in dims for x in (d, 1)])
+        out.append(header + b"".join(items))
+    return pa.array(out, pa.binary())
+
+
+def _leaf_count(value, depth: int) -> int:
+    """Leaf elements under a nested list `depth` levels deep (a null inner list holds none)."""
+    if depth == 0:
+        return 1
+    if value is None:
+        return 0
+    return sum(_leaf_count(v, depth - 1) for v in value)
 
 
 def length_prefixed(values: pa.Array) -> pa.Array:

@@ -82,8 +82,9 @@ class DataRowEncoder:
     """Encodes batches of one result into concatenated DataRow ('D') messages."""
 
     def __init__(self, schema: pa.Schema, formats: Sequence[int] = (), timezone: str = "UTC",
-                 pg_types: Sequence[str | None] = ()):
+                 pg_types: Sequence[str | None] = (), slice_bytes: int = _SLICE_BYTES):
         self.schema = schema
+        self.slice_bytes = slice_bytes
         self.columns = column_types(schema, formats, pg_types)
         self.fields = [Field(f.name, 0, 0, t.oid, t.typlen, mod, fmt)
                        for f, (t, mod, fmt) in zip(schema, self.columns, strict=True)]
@@ -100,7 +101,7 @@ class DataRowEncoder:
         if n == 0:
             return
         per_row = 8 + 4 * batch.num_columns + 4 * batch.nbytes / n  # text can be a few times the Arrow size
-        step = max(1024, int(_SLICE_BYTES / per_row))
+        step = max(1, int(self.slice_bytes / per_row))
         for start in range(0, n, step):
             part = batch.slice(start, step)
             values = [to_binary(col, t) if fmt else to_text(col, t, self.timezone)
@@ -201,7 +202,7 @@ def copy_out(batch: pa.RecordBatch, fmt: str = "text", header: bool = False, del
     lines = b""
     if header:
         names = pa.array([[f.name for f in batch.schema]], pa.list_(pa.string())).flatten()
-        names = _csv_escape(names, delimiter, None) if csv else _text_escape(names, delimiter)
+        names = _csv_escape(names, delimiter, None, False) if csv else _text_escape(names, delimiter)
         lines = delimiter.join(names.to_pylist()).encode() + b"\n"
     if batch.num_rows == 0:
         return lines
@@ -210,7 +211,8 @@ def copy_out(batch: pa.RecordBatch, fmt: str = "text", header: bool = False, del
         t, _ = column_type(col.type, _hint(pg_types, i))
         text = to_text(col, t, tz).cast(pa.string())
         if t.category not in ("N", "B"):  # numbers and booleans never need escaping
-            text = _csv_escape(text, delimiter, null) if csv else _text_escape(text, delimiter)
+            text = _csv_escape(text, delimiter, null, batch.num_columns == 1) if csv else \
+                _text_escape(text, delimiter)
         columns.append(text.fill_null(null))
     row = pc.binary_join_element_wise(*columns, delimiter) if columns else pa.array([""] * batch.num_rows)
     row = pc.binary_join_element_wise(row, "\n", "")
@@ -225,9 +227,10 @@ def _text_escape(text: pa.Array, delimiter: str) -> pa.Array:
     return escaped
 
 
-def _csv_escape(text: pa.Array, delimiter: str, null: str | None) -> pa.Array:
+def _csv_escape(text: pa.Array, delimiter: str, null: str | None, single_column: bool) -> pa.Array:
     special = "".join("\\" + c if c in "\\^$.|?*+()[]{}-" else c for c in delimiter)
-    needs = pc.match_substring_regex(text, f'[{special}"\\r\\n]|^\\\\\\.$')
+    # A lone `\.` would read back as end-of-data: Postgres quotes it when it is the only column.
+    needs = pc.match_substring_regex(text, f'[{special}"\\r\\n]' + ('|^\\\\\\.$' if single_column else ""))
     if null is not None:
         needs = pc.or_(needs, pc.equal(text, null))
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import struct
 import uuid
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from bemidb.server.pg_types import BY_OID, PgType
 
@@ -255,10 +255,12 @@ def numeric_from_binary(b: bytes) -> Decimal:
     for d in digits:
         value = value * 10000 + d
     exponent = (weight - ndigits + 1) * 4
-    result = Decimal(value).scaleb(exponent)
-    if sign == 0x4000:
-        result = -result
-    return result.quantize(Decimal(1).scaleb(-dscale)) if dscale or exponent < 0 else result
+    with localcontext() as ctx:
+        ctx.prec = 1000  # numeric has up to 131072 digits before and 16383 after the point
+        result = Decimal(value).scaleb(exponent)
+        if sign == 0x4000:
+            result = -result
+        return result.quantize(Decimal(1).scaleb(-dscale)) if dscale or exponent < 0 else result
 
 
 def _binary_array(b: bytes) -> list:

@@ -486,16 +486,11 @@ def _arrays(arr: pa.Array, element: PgType, timezone: str) -> pa.Array:
         inner = quote_elements(inner)
     inner = inner.cast(pa.string()).fill_null("NULL")
     list_type = pa.large_list(pa.string()) if offsets.type == pa.int64() else pa.list_(pa.string())
-    lists = pa.Array.from_buffers(list_type, len(arr), [validity_of(arr), offsets.buffers()[1]],
-                                  children=[inner], offset=0) if offsets.offset == 0 else \
-        _rebuild_lists(offsets, inner, arr)
+    fresh_offsets = np.ascontiguousarray(np.asarray(offsets))  # a sliced list's offsets start mid-buffer
+    lists = pa.Array.from_buffers(list_type, len(arr), [validity_of(arr), pa.py_buffer(fresh_offsets)],
+                                  children=[inner])
     joined = pc.binary_join(lists, ",")
     return pc.binary_join_element_wise("{", joined, "}", "")
-
-
-def _rebuild_lists(offsets: pa.Array, inner: pa.Array, arr: pa.Array) -> pa.Array:
-    cls = pa.LargeListArray if offsets.type == pa.int64() else pa.ListArray
-    return cls.from_arrays(offsets, inner, mask=pc.is_null(arr) if arr.null_count else None)
 
 
 def quote_elements(text: pa.Array) -> pa.Array:
