@@ -1,0 +1,166 @@
+"""bemidb.pyz as a user runs it: the right Python and CPU only (refused before unpacking), HOME unset, a
+read-only folder, an unprivileged user, and a build that gives the same bytes twice.
+
+Uses ./bemidb.pyz when it holds this checkout's sources (CI builds it first for the quickstart), otherwise
+builds one into a temp folder (about a minute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import pwd
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bemidb.cli import launch
+from tests.conftest import REPO
+
+OTHER_PYTHONS = {"3.10": "/root/.pyenv/versions/3.10.13/bin/python", "3.12": "/root/.pyenv/versions/3.12.1/bin/python"}
+SYSTEM_PYTHON = "/usr/bin/python3.11"  # Debian's, usable by any user (the pyenv ones live under /root)
+
+
+def _sources_match(pyz: Path) -> bool:
+    """The archive's bemidb package is byte-for-byte this checkout's."""
+    try:
+        with zipfile.ZipFile(pyz) as archive:
+            packed = {name[len("site-packages/"):]: archive.read(name) for name in archive.namelist()
+                      if name.startswith("site-packages/bemidb/") and name.endswith(".py")}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    here = {str(path.relative_to(REPO)): path.read_bytes() for path in (REPO / "bemidb").rglob("*.py")}
+    return packed == here
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory) -> Path:
+    built = REPO / "bemidb.pyz"
+    if built.exists() and _sources_match(built):
+        return built
+    target = tmp_path_factory.mktemp("pyz") / "bemidb.pyz"
+    result = subprocess.run([str(REPO / "build_zipapp.sh"), "-o", str(target)], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr
+    return target
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_", "SHIV_"))}
+    env.update(extra)
+    return env
+
+
+def test_archive_records_what_it_was_built_for_and_no_build_paths(pyz):
+    with zipfile.ZipFile(pyz) as archive:
+        facts = json.loads(archive.read("bemidb_build.json"))
+        names = archive.namelist()
+        assert b"bemidb_pyz" in archive.read("__main__.py")
+        assert archive.read("bemidb_pyz.py") == (REPO / "bemidb" / "cli" / "launch.py").read_bytes()
+    assert facts == {"python": "3.11", "machine": platform.machine(), "system": platform.system()}
+    # pip's path-dependent files are left out: they would make two builds in two folders differ
+    assert not [n for n in names if n.startswith("site-packages/bin/") or n.endswith("direct_url.json")]
+    pins = dict(line.split("==") for line in (REPO / "zipapp-constraints.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    for dist in ("duckdb", "pyarrow", "pyiceberg"):
+        assert f"site-packages/{dist}-{pins[dist]}.dist-info/METADATA" in names
+
+
+def test_version_prints_bundled_dependency_versions(pyz):
+    result = subprocess.run([str(pyz), "version"], capture_output=True, text=True, timeout=600,
+                            env=_clean_env(), cwd=pyz.parent)
+    assert result.returncode == 0, result.stderr
+    pins = (REPO / "zipapp-constraints.txt").read_text()
+    for line in result.stdout.splitlines()[2:]:
+        name, version = line.split()
+        assert f"{name}=={version}" in pins, line
+
+
+@pytest.mark.parametrize("version", sorted(OTHER_PYTHONS))
+def test_wrong_python_is_refused_before_unpacking(pyz, version, tmp_path):
+    python = OTHER_PYTHONS[version]
+    if not Path(python).exists():
+        pytest.skip(f"no Python {version} on this machine")
+    cache = tmp_path / "shiv"
+    result = subprocess.run([python, str(pyz), "serve"], capture_output=True, text=True, timeout=120,
+                            env=_clean_env(SHIV_ROOT=str(cache)))
+    assert result.returncode == 2
+    assert f"this is Python {version}." in result.stderr and "3.11" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not cache.exists()  # refused before shiv unpacked anything
+
+
+def test_other_cpu_is_refused_with_the_fix():
+    here = launch._machine(platform.machine())
+    other = "aarch64" if here == "x86_64" else "x86_64"
+    message = launch.refusal({"python": "3.11", "machine": other, "system": platform.system()})
+    assert message and f"built for {platform.system()} {other}" in message
+    assert f"./build_zipapp.sh --platform {here}" in message
+    assert launch.refusal({"python": "3.11", "machine": here, "system": platform.system()}) is None
+
+
+def test_cache_falls_back_to_a_private_temp_folder_when_home_is_unusable(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    not_a_folder = tmp_path / "home-is-a-file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("HOME", str(not_a_folder))  # ~/.shiv cannot be made there, not even by root
+    root = launch.cache_root({})
+    assert root == str(tmp_path / f"bemidb-shiv-{os.getuid()}")
+    assert (os.stat(root).st_mode & 0o777) == 0o700
+    assert launch.cache_root({"SHIV_ROOT": "/somewhere"}) is None  # an explicit choice always wins
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert launch.cache_root({}) is None  # a writable home: shiv's default ~/.shiv
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the pyz as the unprivileged user nobody")
+def test_runs_as_nobody_with_home_unset_from_a_read_only_folder(pyz):
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    if not Path(SYSTEM_PYTHON).exists() or not shutil.which("runuser"):
+        pytest.skip(f"{SYSTEM_PYTHON} or runuser missing")
+    base = Path(tempfile.mkdtemp(prefix="bemidb-ops-nobody-"))  # pytest's tmp_path is root-only (0700)
+    try:
+        base.chmod(0o755)
+        folder = base / "read-only"
+        folder.mkdir()
+        shutil.copy(pyz, folder / "bemidb.pyz")
+        (folder / "bemidb.pyz").chmod(0o755)
+        folder.chmod(0o555)  # owned by root: nobody can neither write here nor in its home (/nonexistent)
+        temp = base / "tmp"
+        temp.mkdir()
+        temp.chmod(0o1777)
+        command = ["runuser", "-u", "nobody", "--", "env", "-i", "PATH=/usr/bin:/bin", f"TMPDIR={temp}",
+                   SYSTEM_PYTHON, str(folder / "bemidb.pyz")]
+        results = [subprocess.run(command + args, capture_output=True, text=True, timeout=600, cwd=folder)
+                   for args in (["version"], ["--help"])]  # the first run unpacks, the second is warm
+        for result in results:
+            assert result.returncode == 0, result.stderr
+        assert "bemidb 0.1.0" in results[0].stdout and "sync" in results[1].stdout
+        cache = temp / f"bemidb-shiv-{nobody.pw_uid}"
+        assert cache.is_dir() and cache.stat().st_uid == nobody.pw_uid
+        assert sorted(p.name for p in folder.iterdir()) == ["bemidb.pyz"]  # nothing written beside the pyz
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_builds_of_one_checkout_give_the_same_bytes(tmp_path):
+    snapshot = tmp_path / "checkout"
+    snapshot.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(snapshot)], input=archive, check=True)
+    outputs = []
+    for name in ("one.pyz", "two.pyz"):
+        result = subprocess.run([str(snapshot / "build_zipapp.sh"), "-o", str(tmp_path / name)],
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
