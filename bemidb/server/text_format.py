@@ -347,24 +347,18 @@ def datetime_text(micros: np.ndarray, date: bool, offsets: np.ndarray | None, nu
     keep = np.ones((n, width), bool)
     col = 0
     if date:
-        y, m, d = _civil_from_days_np(days)
-        _put_digits(matrix, 0, y, 4)
-        _put_digits(matrix, 5, m, 2)
-        _put_digits(matrix, 8, d, 2)
-        matrix[:, 4] = matrix[:, 7] = ord("-")
+        matrix[:, 0:10] = _date_bytes(days)
         matrix[:, 10] = ord(" ")
         col = 11
     seconds, fraction = np.divmod(clock, 1_000_000)
-    _put_digits(matrix, col, seconds // 3600, 2)
-    _put_digits(matrix, col + 3, seconds // 60 % 60, 2)
-    _put_digits(matrix, col + 6, seconds % 60, 2)
-    matrix[:, col + 2] = matrix[:, col + 5] = ord(":")
+    matrix[:, col:col + 8] = _clock_table()[seconds]
     matrix[:, col + 8] = ord(".")
-    _put_digits(matrix, col + 9, fraction, 6)
+    high, low = np.divmod(fraction, 1000)
+    digits3, zeros3 = _triplet_tables()
+    matrix[:, col + 9:col + 12] = digits3[high]
+    matrix[:, col + 12:col + 15] = digits3[low]
     # Keep the fraction up to its last non-zero digit; no fraction at all drops the dot too.
-    digits_kept = np.full(n, 6, np.int64)
-    for k in range(1, 7):
-        digits_kept -= fraction % (10**k) == 0
+    digits_kept = np.where(low != 0, 6 - zeros3[low], 3 - zeros3[high])
     frac_cols = np.arange(7)[None, :]
     keep[:, col + 8:col + 15] = (frac_cols <= digits_kept[:, None]) & (digits_kept[:, None] > 0)
     if offsets is not None:
@@ -380,6 +374,47 @@ def datetime_text(micros: np.ndarray, date: bool, offsets: np.ndarray | None, nu
         keep[:, z + 3:z + 6] = ((magnitude % 3600 != 0) | has_seconds)[:, None]
         keep[:, z + 6:z + 9] = has_seconds[:, None]
     return compact(matrix, keep, nulls_from)
+
+
+@functools.cache
+def _clock_table() -> np.ndarray:
+    """`HH:MM:SS` for each second of the day (86400 x 8 bytes, built once)."""
+    seconds = np.arange(86400)
+    table = np.empty((86400, 8), np.uint8)
+    _put_digits(table, 0, seconds // 3600, 2)
+    _put_digits(table, 3, seconds // 60 % 60, 2)
+    _put_digits(table, 6, seconds % 60, 2)
+    table[:, 2] = table[:, 5] = ord(":")
+    return table
+
+
+@functools.cache
+def _triplet_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Three zero-padded digits of 0..999, and how many of them are trailing zeros (3 for 0)."""
+    values = np.arange(1000)
+    digits = np.empty((1000, 3), np.uint8)
+    _put_digits(digits, 0, values, 3)
+    zeros = (values % 10 == 0).astype(np.int64) + (values % 100 == 0) + (values % 1000 == 0)
+    return digits, zeros
+
+
+def _date_bytes(days: np.ndarray) -> np.ndarray:
+    """`YYYY-MM-DD` rows for days since 1970; a value range that is not huge is formatted once per day."""
+    low, high = int(days.min()), int(days.max())
+    if high - low < 4 * len(days) + 1000:
+        table = _format_days(np.arange(low, high + 1))
+        return table[days - low]
+    return _format_days(days)
+
+
+def _format_days(days: np.ndarray) -> np.ndarray:
+    out = np.empty((len(days), 10), np.uint8)
+    y, m, d = _civil_from_days_np(days)
+    _put_digits(out, 0, y, 4)
+    _put_digits(out, 5, m, 2)
+    _put_digits(out, 8, d, 2)
+    out[:, 4] = out[:, 7] = ord("-")
+    return out
 
 
 def compact(matrix: np.ndarray, keep: np.ndarray, nulls_from: pa.Array | None = None) -> pa.Array:
