@@ -193,3 +193,33 @@ def test_big_batches_are_encoded_in_bounded_slices_with_identical_bytes():
     assert sliced.encode(batch) == whole
     rows = parse_data_rows(whole)
     assert len(rows) == 20000 and rows[3] == [b"3", None, b"2024-01-01 00:00:03.703701"]
+
+
+def test_declared_types_refine_arrow_types():
+    """Hints (the source column's declared type) give real OIDs/typmods and the matching binary form."""
+    con = duckdb.connect()  # without lossless conversion uuids arrive as plain strings
+    batch = con.sql("""SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::UUID AS u, 7::INTEGER AS small,
+                              '{"a": 1}' AS j, 'abc' AS v""").to_arrow_table().to_batches()[0]
+    hints = ["uuid", "int2", "jsonb", "varchar(10)"]
+    encoder = DataRowEncoder(batch.schema, [1], pg_types=hints)
+    assert [(f.type_oid, f.typmod) for f in encoder.fields] == [(2950, -1), (21, -1), (3802, -1), (1043, 14)]
+    row = parse_data_rows(encoder.encode(batch))[0]
+    assert row == [uuid.UUID("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").bytes, b"\x00\x07", b'\x01{"a": 1}', b"abc"]
+    text_row = parse_data_rows(DataRowEncoder(batch.schema, [], pg_types=hints).encode(batch))[0]
+    assert text_row == [b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", b"7", b'{"a": 1}', b"abc"]
+    # A hint that cannot hold the values' type is ignored; a value too wide for a hinted width is an error.
+    assert describe(batch.schema, [], ["date", "int8", None, "bool"])[0].type_oid == 25
+    too_big = pa.record_batch([pa.array([70000], pa.int32())], names=["n"])
+    with pytest.raises(ValueError, match="out of range"):
+        DataRowEncoder(too_big.schema, [1], pg_types=["int2"]).encode(too_big)
+
+
+def test_string_layout_variants_encode_the_same():
+    values = ["a", None, "b c", ""]
+    expected = [[b"a"], [None], [b"b c"], [b""]]
+    for typ in (pa.string(), pa.large_string(), pa.string_view()):
+        batch = pa.record_batch([pa.array(values, typ)], names=["s"])
+        assert parse_data_rows(DataRowEncoder(batch.schema).encode(batch)) == expected
+        assert DataRowEncoder(batch.schema).fields[0].type_oid == 25
+    dictionary = pa.record_batch([pa.array(values).dictionary_encode()], names=["s"])
+    assert parse_data_rows(DataRowEncoder(dictionary.schema).encode(dictionary)) == expected

@@ -57,6 +57,10 @@ def to_binary(arr: pa.Array, t: PgType) -> pa.Array:
         return _arrays(arr, element_of(t))
     if name in _INT:
         values = np_values(arr.cast(pa.int64()) if not pa.types.is_integer(arr.type) else arr, 0)
+        limits = np.iinfo(np.dtype(_INT[name]))
+        if len(values) and (values.min() < limits.min or values.max() > limits.max):
+            # A column declared narrower than its values (hint): never send wrapped-around bytes.
+            raise ValueError(f"value out of range for type {name}")
         return _fixed(values, _INT[name], arr)
     if name == "bool":
         return fixed_width(np_values(arr, False).astype(np.uint8)[:, None], arr)
