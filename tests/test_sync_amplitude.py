@@ -133,7 +133,7 @@ def test_next_run_appends_only_hours_after_the_cursor_in_one_commit(amplitude, d
     rewound = dt.datetime.fromisoformat(end.replace("Z", "+00:00")) - 3 * HOUR
     with table.transaction() as txn:
         txn.set_properties({CURSOR_PROPERTY: format_cursor(rewound)})
-    amplitude.events.clear()
+    amplitude.clear()
     amplitude.add([amplitude_event(100 + n, at(rewound + n * HOUR, 7)) for n in (1, 2, 3)])
     amplitude.add([amplitude_event(200, at(rewound, 7))])  # an hour at/before the cursor: never asked for
     amplitude.requests.clear()

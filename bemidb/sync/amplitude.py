@@ -15,6 +15,7 @@ Unknown event fields are kept: everything not mapped to a column lands in the `e
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 import tempfile
@@ -99,20 +100,20 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("plan", "plan", "json"),
 ]
 
-# kind -> (Arrow type, Postgres type shown by the server, DuckDB expression over the JSON path {p})
+# kind -> (Arrow type, Postgres type shown by the server, DuckDB expression over the parsed value {v}).
+# The JSON is parsed once per event by json_transform: every field as VARCHAR (numbers and booleans as their
+# JSON text, arrays/objects in a text field as JSON text), the object fields as JSON; then cast here.
 KINDS = {
-    "text": (pa.string(), "text", "json_extract_string(json, {p})"),
-    "int": (pa.int32(), "integer", "TRY_CAST(json_extract_string(json, {p}) AS INTEGER)"),
-    "bigint": (pa.int64(), "bigint", "TRY_CAST(json_extract_string(json, {p}) AS BIGINT)"),
-    "double": (pa.float64(), "double precision", "TRY_CAST(json_extract_string(json, {p}) AS DOUBLE)"),
+    "text": (pa.string(), "text", "{v}"),
+    "int": (pa.int32(), "integer", "TRY_CAST({v} AS INTEGER)"),
+    "bigint": (pa.int64(), "bigint", "TRY_CAST({v} AS BIGINT)"),
+    "double": (pa.float64(), "double precision", "TRY_CAST({v} AS DOUBLE)"),
     # JSON true/false and Amplitude's string "true"/"false" both cast
-    "bool": (pa.bool_(), "boolean", "TRY_CAST(json_extract_string(json, {p}) AS BOOLEAN)"),
+    "bool": (pa.bool_(), "boolean", "TRY_CAST({v} AS BOOLEAN)"),
     # 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) or ISO with T/Z/offset; "" is NULL
-    "ts": (pa.timestamp("us", tz="UTC"), "timestamp with time zone",
-           "TRY_CAST(NULLIF(json_extract_string(json, {p}), '') AS TIMESTAMPTZ)"),
-    # objects kept as JSON text; a JSON null is SQL NULL
-    "json": (pa.string(), "jsonb",
-             "CASE WHEN json_type(json, {p}) = 'NULL' THEN NULL ELSE CAST(json_extract(json, {p}) AS VARCHAR) END"),
+    "ts": (pa.timestamp("us", tz="UTC"), "timestamp with time zone", "TRY_CAST(NULLIF({v}, '') AS TIMESTAMPTZ)"),
+    # objects kept as JSON text (a JSON null is already SQL NULL)
+    "json": (pa.string(), "jsonb", "CAST({v} AS VARCHAR)"),
 }
 
 
@@ -123,23 +124,27 @@ def arrow_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-def _json_path(key: str) -> str:
-    return "'$.\"" + key.replace("'", "''").replace('"', '\\"') + "\"'"
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def events_sql() -> str:
     """One SELECT turning the JSON-lines files in $files into the table's columns, deduplicated by uuid."""
-    selects = [KINDS[kind][2].format(p=_json_path(key)) + f' AS "{name}"' for name, key, kind in COLUMNS]
-    known = "{" + ",".join(f'"{key}":null' for _name, key, _kind in COLUMNS) + "}"
+    structure = json.dumps({key: "JSON" if kind == "json" else "VARCHAR" for _name, key, kind in COLUMNS})
+    selects = [KINDS[kind][2].format(v="e." + _quote(key)) + " AS " + _quote(name) for name, key, kind in COLUMNS]
+    known = json.dumps({key: None for _name, key, _kind in COLUMNS})
     # RFC 7386 merge patch with null values removes the mapped keys: what is left are the unknown fields.
-    extra = (f"NULLIF(CAST(json_merge_patch(json, '{known}') AS VARCHAR), '{{}}') AS extra")
-    return ("WITH lines AS (SELECT json, row_number() OVER () AS _line "
-            "FROM read_json_objects($files, format='newline_delimited')), "
-            f"events AS (SELECT {', '.join(selects)}, {extra}, _line FROM lines) "
-            "SELECT * EXCLUDE (_line) FROM events "
+    extra = f"NULLIF(CAST(json_merge_patch(json, {_sql_string(known)}) AS VARCHAR), '{{}}') AS extra"
+    return (f"WITH parsed AS (SELECT json, json_transform(json, {_sql_string(structure)}) AS e "
+            "FROM read_json_objects($files, format='newline_delimited')) "
+            f"SELECT {', '.join(selects)}, {extra} FROM parsed "
             # Amplitude can list an event twice in one export; keep one copy (by uuid, else by $insert_id)
-            "QUALIFY row_number() OVER (PARTITION BY coalesce(\"uuid\", 'insert:' || insert_id, "
-            "'line:' || CAST(_line AS VARCHAR)) ORDER BY _line) = 1")
+            "QUALIFY (uuid IS NULL AND insert_id IS NULL) "
+            "OR row_number() OVER (PARTITION BY coalesce(uuid, 'insert:' || insert_id)) = 1")
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 # ---------------------------------------------------------------------------------------------------------
