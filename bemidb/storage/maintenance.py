@@ -63,7 +63,7 @@ def _referenced_files(table) -> set[str]:
         files.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(table.io):
             files.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
                 files.add(entry.data_file.file_path)
     return {_key(path) for path in files}
 
