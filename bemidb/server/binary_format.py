@@ -19,6 +19,7 @@ from bemidb.server.pg_types import BY_NAME, PgType, element_of
 from bemidb.server.text_format import (
     DATE_INFINITY,
     TS_INFINITY,
+    bignum_text,
     binary_parts,
     compact,
     fixed_width,
@@ -160,6 +161,8 @@ def _opaque(arr: pa.Array, t: PgType) -> pa.Array:
             value = int.from_bytes(raw[1:], "big") & ((1 << nbits) - 1) if nbits else 0
             return struct.pack(">i", nbits) + (value << ((-nbits) % 8)).to_bytes((nbits + 7) // 8, "big")
         return _python_each(arr.storage, varbit)
+    if kind in ("bignum", "varint"):
+        return _python_each(arr.storage, lambda raw: numeric_binary(Decimal(bignum_text(raw))))
     return to_text(arr, t).cast(pa.binary())
 
 
