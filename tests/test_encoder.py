@@ -57,7 +57,7 @@ CASES = [
     ("-INTERVAL '14 months'", "INTERVAL '-1 year -2 months'"), ("INTERVAL '100 hours'", "INTERVAL '100 hours'"),
     ("INTERVAL '1 month' - INTERVAL '3 days'", "INTERVAL '1 month -3 days'"),
     ("INTERVAL '-1 day' + INTERVAL '2 hours'", "INTERVAL '-1 day +2 hours'"),
-    ("INTERVAL '1 month'", "INTERVAL '1 month'"), ("INTERVAL '0.000001 seconds'", "INTERVAL '1 microsecond'"),
+    ("INTERVAL '1 month'", "INTERVAL '1 month'"), ("-INTERVAL '1.5 microseconds'", "INTERVAL '-1 microsecond'"), ("INTERVAL '0.000001 seconds'", "INTERVAL '1 microsecond'"),
     ("[1, 2, NULL]::INTEGER[]", "ARRAY[1, 2, NULL]::int4[]"), ("[]::INTEGER[]", "'{}'::int4[]"),
     ("['a b', 'c,d', '\"q\"', NULL, '', 'NULL', 'x\\y', 'plain', 'nULl', ' lead']",
      "ARRAY['a b', 'c,d', '\"q\"', NULL, '', 'NULL', E'x\\\\y', 'plain', 'nULl', ' lead']::text[]"),
@@ -81,7 +81,7 @@ CASES += [(f"'{v}'::DOUBLE", f"'{v}'::float8") for v in FLOAT8]
 CASES += [(f"'{v}'::FLOAT", f"'{v}'::float4") for v in FLOAT4]
 
 TIMESTAMPTZ = ["2024-01-02 03:04:05.123+00", "2024-03-10 06:59:59+00", "2024-03-10 07:00:00+00",
-               "2024-10-27 00:30:00+00", "2024-10-27 01:30:00+00", "2024-07-01 12:00:00.5+00", "1970-01-01 00:00:00+00",
+               "2024-10-27 00:30:00+00", "2024-10-27 01:30:00+00", "2024-07-01 12:00:00.5+00", "1970-01-01 00:00:00+00", "1850-06-01 12:00:00+00",
                "infinity", "-infinity"]
 ZONES = ["UTC", "Asia/Kolkata", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe"]
 

@@ -35,7 +35,8 @@ _INT = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "oid": ">u4", "regclass": "
         "regproc": ">u4", "regnamespace": ">u4", "regrole": ">u4", "xid": ">u4", "cid": ">u4", "xid8": ">u8"}
 _AS_TEXT = {"text", "varchar", "bpchar", "name", "json", "xml", "unknown", "char"}
 BINARY_TYPES = frozenset(_INT) | _AS_TEXT | {"bool", "float4", "float8", "numeric", "bytea", "date", "time",
-                                             "timestamp", "timestamptz", "interval", "uuid", "jsonb"}
+                                             "timestamp", "timestamptz", "interval", "uuid", "jsonb", "timetz",
+                                             "varbit"}
 
 
 def supports_binary(t: PgType) -> bool:
@@ -109,15 +110,23 @@ def _intervals(arr: pa.Array) -> pa.Array:
         micros = np_values(arr.cast(pa.duration("us"), safe=False).cast(pa.int64()), 0)
         days = months = np.zeros(n, np.int64)
     else:
-        filled = arr.fill_null(pa.scalar((0, 0, 0), arr.type)) if arr.null_count else arr
-        parts = filled.to_pylist()  # MonthDayNano tuples; intervals are rare in wide results
-        months = np.fromiter((p.months for p in parts), np.int64, n)
-        days = np.fromiter((p.days for p in parts), np.int64, n)
-        micros = np.fromiter((int(p.nanoseconds / 1000) for p in parts), np.int64, n)
+        months, days, nanos = month_day_nano(arr)
+        micros = np.where(nanos < 0, -(-nanos // 1000), nanos // 1000)  # truncate toward zero
     out[:, 0:8] = micros.astype(">i8").view(np.uint8).reshape(n, 8)
     out[:, 8:12] = days.astype(">i4").view(np.uint8).reshape(n, 4)
     out[:, 12:16] = months.astype(">i4").view(np.uint8).reshape(n, 4)
     return fixed_width(out, arr)
+
+
+_MDN = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
+
+
+def month_day_nano(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three fields of a month_day_nano_interval array straight from its buffer (nulls read as 0)."""
+    fields = np.frombuffer(arr.buffers()[1], _MDN, count=len(arr), offset=16 * arr.offset)
+    valid = np.asarray(arr.is_valid()) if arr.null_count else True
+    return (np.where(valid, fields["months"], 0).astype(np.int64), np.where(valid, fields["days"], 0).astype(np.int64),
+            np.where(valid, fields["nanos"], 0))
 
 
 _UNHEX = np.full(256, 0, np.uint8)
