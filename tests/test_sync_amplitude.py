@@ -60,7 +60,9 @@ def test_first_sync_exports_complete_hours_with_types_extras_and_dedup(amplitude
                    amplitude_event(4, at(h - 2 * HOUR, 31))])  # the same event listed twice
     amplitude.fail_once[hour_key(h - HOUR)] = 500  # a transient server error, retried
     amplitude.add([amplitude_event(5, at(h - HOUR, 0))])
-    amplitude.add([amplitude_event(6, at(h, 59))])
+    full = amplitude_event(6, at(h, 59))
+    sparse = {key: full[key] for key in ("uuid", "event_id", "event_type", "server_upload_time")}
+    amplitude.add([sparse])  # only a few of the known fields
     now_hour = dt.datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     amplitude.add([amplitude_event(98, at(now_hour - HOUR, 1)), amplitude_event(99, at(now_hour, 0))])  # too new
 
@@ -98,6 +100,9 @@ def test_first_sync_exports_complete_hours_with_types_extras_and_dedup(amplitude
     assert plain["extra"] is None and plain["paying"] is None and plain["is_attribution_event"] is False
     assert plain["amplitude_id"] == 900000000001 and plain["session_id"] == 1735689600001
     assert plain["location_lat"] == 52.52 and plain["app"] == 187520 and plain["groups"] == "{}"
+    few = rows[sparse["uuid"]]
+    assert few["extra"] is None and few["city"] is None and few["event_properties"] is None
+    assert few["event_type"] == "signup" and few["server_upload_time"] == at(h, 59)
 
     pg_types = dict(zip([f.name for f in table.schema().fields], json.loads(table.properties[PROP_PG_TYPES]), strict=True))
     assert pg_types["event_time"] == "timestamp with time zone"

@@ -132,9 +132,12 @@ def events_sql() -> str:
     """One SELECT turning the JSON-lines files in $files into the table's columns, deduplicated by uuid."""
     structure = json.dumps({key: "JSON" if kind == "json" else "VARCHAR" for _name, key, kind in COLUMNS})
     selects = [KINDS[kind][2].format(v="e." + _quote(key)) + " AS " + _quote(name) for name, key, kind in COLUMNS]
-    known = json.dumps({key: None for _name, key, _kind in COLUMNS})
-    # RFC 7386 merge patch with null values removes the mapped keys: what is left are the unknown fields.
-    extra = f"NULLIF(CAST(json_merge_patch(json, {_sql_string(known)}) AS VARCHAR), '{{}}') AS extra"
+    keys = "[" + ", ".join(_sql_string(key) for _name, key, _kind in COLUMNS) + "]"
+    patch = _sql_string(json.dumps({key: None for _name, key, _kind in COLUMNS}))
+    # Most events carry only known keys: a cheap key check first; for the others an RFC 7386 merge patch with
+    # null values removes the mapped keys, and what is left are the unknown fields.
+    extra = (f"CASE WHEN len(list_filter(json_keys(json), lambda k: NOT contains({keys}, k))) = 0 THEN NULL "
+             f"ELSE CAST(json_merge_patch(json, {patch}) AS VARCHAR) END AS extra")
     return (f"WITH parsed AS (SELECT json, json_transform(json, {_sql_string(structure)}) AS e "
             "FROM read_json_objects($files, format='newline_delimited')) "
             f"SELECT {', '.join(selects)}, {extra} FROM parsed "
