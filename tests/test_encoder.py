@@ -125,10 +125,14 @@ def _postgres(conn: psycopg.Connection, expr: str, binary: bool) -> tuple[bytes 
 
 
 def _ours(duck, expr: str, fmt: int, timezone: str = "UTC") -> tuple[bytes | None, int, int]:
+    """Our bytes for the value, after checking the few-rows path and the vectorised path agree."""
     batch = duck.sql(f"SELECT {expr} AS v").to_arrow_table().to_batches()[0]
     encoder = DataRowEncoder(batch.schema, [fmt], timezone)
+    vectorised = DataRowEncoder(batch.schema, [fmt], timezone, small_rows=0)
+    data = encoder.encode(batch)
+    assert data == vectorised.encode(batch)
     field = encoder.fields[0]
-    return parse_data_rows(encoder.encode(batch))[0][0], field.type_oid, field.typmod
+    return parse_data_rows(data)[0][0], field.type_oid, field.typmod
 
 
 @pytest.mark.parametrize(("duck_expr", "pg_expr"), CASES, ids=[c[1][:60] for c in CASES])
@@ -150,6 +154,8 @@ def test_timestamptz_in_session_zone_matches_postgres(pg_url, duck, zone):
     values = ", ".join(f"'{v}'::TIMESTAMPTZ" for v in TIMESTAMPTZ)
     batch = duck.sql(f"SELECT unnest([{values}]) AS v").to_arrow_table().to_batches()[0]
     ours = [r[0] for r in parse_data_rows(DataRowEncoder(batch.schema, [], zone).encode(batch))]
+    assert DataRowEncoder(batch.schema, [], zone, small_rows=0).encode(batch) == \
+        DataRowEncoder(batch.schema, [], zone).encode(batch)
     ours_binary = [r[0] for r in parse_data_rows(DataRowEncoder(batch.schema, [1], zone).encode(batch))]
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"SET TimeZone = '{zone}'")

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from bemidb.server.binary_format import supports_binary, to_binary
 from bemidb.server.parameters import decode_parameter, infer_parameter_type  # noqa: F401 - part of the API
 from bemidb.server.pg_types import BY_OID, PgType, column_type
-from bemidb.server.text_format import arrow_timezone, binary_parts, fixed_width, to_text
+from bemidb.server.text_format import arrow_timezone, binary_parts, fixed_width, small_text, to_text
 
 # Keep each assembled slice far below Arrow's 2 GiB binary-offset limit and the peak memory modest.
 _SLICE_BYTES = 64 * 1024 * 1024
@@ -82,9 +82,10 @@ class DataRowEncoder:
     """Encodes batches of one result into concatenated DataRow ('D') messages."""
 
     def __init__(self, schema: pa.Schema, formats: Sequence[int] = (), timezone: str = "UTC",
-                 pg_types: Sequence[str | None] = (), slice_bytes: int = _SLICE_BYTES):
+                 pg_types: Sequence[str | None] = (), slice_bytes: int = _SLICE_BYTES, small_rows: int = 64):
         self.schema = schema
         self.slice_bytes = slice_bytes
+        self.small_rows = small_rows  # up to this many rows: per-value Python (cheaper than kernel set-up)
         self.columns = column_types(schema, formats, pg_types)
         self.fields = [Field(f.name, 0, 0, t.oid, t.typlen, mod, fmt)
                        for f, (t, mod, fmt) in zip(schema, self.columns, strict=True)]
@@ -100,6 +101,9 @@ class DataRowEncoder:
         n = batch.num_rows
         if n == 0:
             return
+        if n <= self.small_rows:
+            yield self._encode_small(batch)
+            return
         per_row = 8 + 4 * batch.num_columns + 4 * batch.nbytes / n  # text can be a few times the Arrow size
         step = max(1, int(self.slice_bytes / per_row))
         for start in range(0, n, step):
@@ -107,6 +111,15 @@ class DataRowEncoder:
             values = [to_binary(col, t) if fmt else to_text(col, t, self.timezone)
                       for col, (t, _mod, fmt) in zip(part.columns, self.columns, strict=True)]
             yield data_rows(values, part.num_rows)
+
+    def _encode_small(self, batch: pa.RecordBatch) -> bytes:
+        values: list = []
+        for col, (t, _mod, fmt) in zip(batch.columns, self.columns, strict=True):
+            text = None if fmt else small_text(col, t, self.timezone)
+            if text is None:
+                text = (to_binary(col, t) if fmt else to_text(col, t, self.timezone)).to_pylist()
+            values.append(text)
+        return _data_rows_small(values, batch.num_rows)
 
 
 def _as_binary(values: pa.Array) -> pa.Array:
@@ -118,13 +131,8 @@ def _as_binary(values: pa.Array) -> pa.Array:
     return values.cast(pa.binary())
 
 
-_SMALL = 64  # rows below which a plain loop over the few values beats a dozen Arrow kernel calls
-
-
 def data_rows(values: list[pa.Array], n: int) -> bytes:
     """Columns of wire values (binary arrays, null = SQL NULL) -> n DataRow messages."""
-    if n <= _SMALL:
-        return _data_rows_small(values, n)
     total = np.full(n, 6 + 4 * len(values), dtype=np.int64)  # Int32 length + Int16 count + Int32 per column
     pieces: list[pa.Array] = []
     for v in values:
@@ -160,9 +168,9 @@ def data_rows(values: list[pa.Array], n: int) -> bytes:
     return _concatenated_bytes(joined)
 
 
-def _data_rows_small(values: list[pa.Array], n: int) -> bytes:
-    columns = [v.to_pylist() for v in values]
-    count = struct.pack(">h", len(values))
+def _data_rows_small(columns: list[list], n: int) -> bytes:
+    """DataRows from per-column Python lists of str/bytes/None (the few-rows path)."""
+    count = struct.pack(">h", len(columns))
     out = []
     for i in range(n):
         parts = [count]
