@@ -229,3 +229,41 @@ def test_unreachable_s3_is_a_clear_error_and_stores_nothing(source, data_dir):
     assert "public.users" in result.stderr and "Traceback" not in result.stderr
     catalog = _catalog(data_dir)
     assert all(catalog.list_tables(ns) == [] for ns in catalog.list_namespaces())
+
+
+def test_odd_names_quotes_dots_unicode_and_case(source, data_dir):
+    url, execute = source
+    execute('''CREATE SCHEMA "Odd_Ü";
+        CREATE TABLE "Odd_Ü"."My""Table" ("Id" int, "a.b" text, "my col" text, "ünï" int, "select" bool);
+        INSERT INTO "Odd_Ü"."My""Table" VALUES (1, 'dot', 'space', 7, true)''')
+    result = _sync(url, data_dir, "--include", "Odd_Ü.*")
+    assert result.returncode == 0, result.stderr
+    catalog = _catalog(data_dir)
+    assert catalog.list_tables("public") == [("public", 'Odd_Ü_My"Table')]
+    rows = catalog.load_table(("public", 'Odd_Ü_My"Table')).scan().to_arrow().to_pylist()
+    assert rows == [{"Id": 1, "a.b": "dot", "my col": "space", "ünï": 7, "select": True}]
+
+
+def test_progress_plain_lines_when_not_a_terminal_and_summary_table_on_one():
+    from rich.console import Console
+
+    from bemidb.sync.progress import SyncProgress
+
+    plain = Console(record=True, force_terminal=False, width=120)
+    with SyncProgress("sync test", console=plain) as progress:
+        progress.table_started("public.a")
+        progress.advance("public.a", 10, 2048)
+        progress.table_done("public.a", 10, 2048)
+        progress.table_started("public.b")
+        progress.table_done("public.b", 0, 0, error="boom")
+    text = plain.export_text()
+    assert "public.a: done, 10 rows, 2.0 kB" in text and "public.b: FAILED: boom" in text
+    assert "sync test: 1 synced, 1 failed, 10 rows" in text
+    assert progress.failed == ["public.b"] and progress.succeeded == ["public.a"]
+
+    live = Console(record=True, force_terminal=True, width=120)
+    with SyncProgress("sync test", console=live) as progress:
+        progress.table_started("public.a")
+        progress.table_done("public.a", 1234, 10)
+    text = live.export_text()
+    assert "sync test: 1 synced, 0 failed" in text and "1,234" in text and "ok" in text

@@ -41,7 +41,7 @@ FIELD_ID_KEY = b"PARQUET:field_id"
 
 # A row group is flushed when either bound is reached: big enough for fast scans (DuckDB parallelises per row
 # group), small enough to keep the sync's memory flat.
-ROW_GROUP_BYTES = 64 * 1024 * 1024
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 ROW_GROUP_ROWS = 1_000_000
 
 # Every table keeps its metadata history short: pyiceberg deletes older metadata JSON files on commit.

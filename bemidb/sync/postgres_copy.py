@@ -2,7 +2,7 @@
 
 Postgres sends one CopyData message per row. pg8000's generic message loop costs a few Python calls per
 message, which made the copy ~2x slower than psql; here one tight loop strips the 5-byte framing from big
-socket reads and hands ~8 MB slices of pure CSV (always whole rows) to pyarrow.csv, which parses them in C++
+socket reads and hands ~4 MB slices of pure CSV (always whole rows) to pyarrow.csv, which parses them in C++
 with explicit column types. Memory: one slice plus the Arrow table decoded from it.
 """
 
@@ -20,7 +20,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 
 from bemidb.storage.types import ColumnPlan
 
-CHUNK_BYTES = 8 * 1024 * 1024  # CSV handed to pyarrow at once
+CHUNK_BYTES = 4 * 1024 * 1024  # CSV handed to pyarrow at once
 READ_BYTES = 1024 * 1024
 
 _HEADER = struct.Struct("!ci")
@@ -179,7 +179,9 @@ def _cancel_and_drain(conn, reader: _MessageReader) -> None:
 
 def csv_options(plans: list[ColumnPlan]):
     names = [f"c{i}" for i in range(len(plans))]  # positional: column names may repeat case-insensitively
-    read = pa_csv.ReadOptions(column_names=names, block_size=4 * 1024 * 1024)
+    # One thread: on a small machine that also runs Postgres, pyarrow's parallel CSV parsing with
+    # newlines_in_values costs twice the CPU for no wall-clock gain (measured, bench/sync.py).
+    read = pa_csv.ReadOptions(column_names=names, block_size=4 * 1024 * 1024, use_threads=False)
     parse = pa_csv.ParseOptions(newlines_in_values=True)
     convert = pa_csv.ConvertOptions(
         column_types={name: plan.csv_type for name, plan in zip(names, plans, strict=True)},

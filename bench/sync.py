@@ -1,0 +1,107 @@
+"""Benchmark `bemidb sync postgres` against psql's `\\copy (select * from t) to /dev/null` on the same table,
+measured in the same run on a throwaway Postgres, and the sync's peak RSS at 1M vs 5M rows.
+
+    .venv/bin/python bench/sync.py            # 1M and 5M rows (~1 GB of CSV for 5M)
+    .venv/bin/python bench/sync.py --rows 200000,1000000
+
+Targets (issue 3): sync rows/s >= 0.6x psql's \\copy rows/s; peak RSS <= 400 MB and flat as rows grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.postgres import PostgresCluster, find_bin_dir  # noqa: E402
+
+# A mixed-type row of ~200 bytes of CSV: ints, text, timestamptz, numeric, bool, float, date, jsonb, uuid.
+TABLE_SQL = """
+CREATE TABLE {name} AS
+SELECT g::int8 AS id,
+       (g * 7 % 100000)::int4 AS account_id,
+       'user ' || g || ' ' || repeat(chr(97 + g % 26), g % 20) AS name,
+       timestamptz '2020-01-01 00:00:00+00' + (g || ' seconds')::interval AS created_at,
+       ((g % 1000000) / 100.0)::numeric(12,2) AS amount,
+       g % 3 = 0 AS active,
+       (g % 997) / 7.0::float8 AS score,
+       date '2000-01-01' + (g % 9000) AS day,
+       jsonb_build_object('k', g % 50, 'tag', 't' || (g % 7)) AS props,
+       md5(g::text)::uuid AS ref
+FROM generate_series(1, {rows}) g
+"""
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (bytes) of exactly this child, stderr."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr_path = process.stderr
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    stderr = stderr_path.read().decode(errors="replace")
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} failed ({process.returncode}):\n{stderr[-3000:]}")
+    return elapsed, usage.ru_maxrss * 1024, stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default="1000000,5000000", help="comma-separated table sizes")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is reported)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.rows.split(",")]
+    bin_dir = find_bin_dir()
+    if bin_dir is None or not shutil.which("psql"):
+        raise SystemExit("needs PostgreSQL server binaries and psql")
+    cluster = PostgresCluster(bin_dir).start()
+    work = Path(tempfile.mkdtemp(prefix="bemidb-bench-sync-"))
+    try:
+        url = cluster.url()
+        print(f"Postgres {cluster.port}; generating tables {sizes} ...", flush=True)
+        for rows in sizes:
+            cluster.execute("postgres", TABLE_SQL.format(name=f"t{rows}", rows=rows))
+            cluster.execute("postgres", f"VACUUM ANALYZE t{rows}")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
+        env["PYTHONPATH"] = str(REPO)
+        results = []
+        for rows in sizes:
+            table = f"t{rows}"
+            copy_s = min(timed(["psql", url, "-q", "-c", f"\\copy (select * from {table}) to /dev/null"], env)[0]
+                         for _ in range(args.repeat))
+            best = None
+            for attempt in range(args.repeat):
+                data_dir = work / f"data-{rows}-{attempt}"
+                sync = timed([sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url,
+                              "--data-dir", str(data_dir), "--include", f"public.{table}"], env)
+                if best is None or sync[0] < best[0]:
+                    best = sync
+            sync_s, rss, stderr = best
+            table_line = next((line for line in stderr.splitlines() if f"public.{table}: done" in line), "")
+            results.append((rows, copy_s, sync_s, rss, table_line))
+            print(f"{rows:>10,} rows: psql \\copy {copy_s:6.2f}s ({rows / copy_s:>10,.0f} rows/s) | "
+                  f"bemidb sync {sync_s:6.2f}s ({rows / sync_s:>10,.0f} rows/s) | "
+                  f"ratio {copy_s / sync_s:4.2f}x | peak RSS {rss / 2**20:6.0f} MB", flush=True)
+            print(f"           {table_line.split(' ', 1)[-1]}", flush=True)
+        if len(results) > 1:
+            small, large = results[0], results[-1]
+            print(f"peak RSS {small[3] / 2**20:.0f} MB at {small[0]:,} rows vs {large[3] / 2**20:.0f} MB at "
+                  f"{large[0]:,} rows (x{large[3] / small[3]:.2f} for x{large[0] / small[0]:.0f} rows)")
+        print("targets: ratio >= 0.6x, peak RSS <= 400 MB and flat")
+    finally:
+        cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
