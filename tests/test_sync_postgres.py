@@ -226,7 +226,8 @@ def test_unreachable_s3_is_a_clear_error_and_stores_nothing(source, data_dir):
            "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
     result = _sync(url, data_dir, "--include", "public.users", env=env)
     assert result.returncode == 1
-    assert "public.users" in result.stderr and "Traceback" not in result.stderr
+    assert "cannot write to the warehouse s3://nobucket/iceberg" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     catalog = _catalog(data_dir)
     assert all(catalog.list_tables(ns) == [] for ns in catalog.list_namespaces())
 

@@ -124,6 +124,25 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
     return WriteResult(rows, files.bytes_written, len(data_files), snapshot.snapshot_id if snapshot else None)
 
 
+def check_warehouse_writable(catalog) -> None:
+    """Write and delete a tiny object in the warehouse: a sync fails in a second, not after reading a table,
+    when the bucket is unreachable, missing or read-only. Raises OSError with the storage's reason."""
+    from pyiceberg.io import load_file_io
+
+    warehouse = catalog.properties.get("warehouse", "").rstrip("/")
+    if not warehouse:
+        return
+    io = load_file_io(catalog.properties, warehouse)
+    probe = f"{warehouse}/.bemidb-write-check-{uuid.uuid4().hex}"
+    try:
+        with io.new_output(probe).create(overwrite=True) as stream:
+            stream.write(b"ok")
+        io.delete(probe)
+    except Exception as exc:  # noqa: BLE001 - any storage error becomes one clear line
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise OSError(f"cannot write to the warehouse {warehouse}: {reason}") from None
+
+
 def table_io(catalog, table, txn):
     """The FileIO for this table: the loaded table's, else the catalog's (new table)."""
     if table is not None:

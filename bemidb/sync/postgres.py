@@ -17,7 +17,7 @@ from bemidb.cli.output import UserError
 from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_COMMENT, PROP_SOURCE, open_catalog
 from bemidb.storage.types import ColumnPlan, plan_column
-from bemidb.storage.writer import write_table
+from bemidb.storage.writer import check_warehouse_writable, write_table
 from bemidb.sync import postgres_source as source
 from bemidb.sync.naming import destination_name, select_tables
 from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
@@ -48,6 +48,10 @@ def run(cfg, args) -> int:
                         "run without it for a full refresh", 2)
     namespace = cfg.destination_schema or "public"
     catalog = _open_catalog(cfg)
+    try:
+        check_warehouse_writable(catalog)
+    except OSError as exc:
+        raise UserError(str(exc)) from None
     conn = source.connect(url)
     try:
         source.begin_snapshot(conn)
