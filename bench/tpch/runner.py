@@ -237,6 +237,7 @@ def run(sf: float = 1.0, repeat: int = 3, postgres: bool = True, only: list[str]
     totals = _totals(timings)
     print_table(timings, totals, sf, Console(highlight=False, width=None if sys.stdout.isatty() else 140))
     result = _result(sf, repeat, counts, stages, timings, totals)
+    result["details"]["schema"] = "dss.ddl, char(n) as varchar(n)" if char_as_varchar else "dss.ddl"
     _save(result)
     return result
 
