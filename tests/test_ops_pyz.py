@@ -63,7 +63,9 @@ def test_archive_records_what_it_was_built_for_and_no_build_paths(pyz):
         names = archive.namelist()
         assert b"bemidb_pyz" in archive.read("__main__.py")
         assert archive.read("bemidb_pyz.py") == (REPO / "bemidb" / "cli" / "launch.py").read_bytes()
-    assert facts == {"python": "3.11", "machine": platform.machine(), "system": platform.system()}
+    built_with = subprocess.run(["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                capture_output=True, text=True, check=True).stdout.strip()  # the build's python3
+    assert facts == {"python": built_with, "machine": platform.machine(), "system": platform.system()}
     # pip's path-dependent files are left out: they would make two builds in two folders differ
     assert not [n for n in names if n.startswith("site-packages/bin/") or n.endswith("direct_url.json")]
     pins = dict(line.split("==") for line in (REPO / "zipapp-constraints.txt").read_text().splitlines()
