@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+
+import pytest
 
 from tests.conftest import run_bemidb
 from tests.support.ports import free_port
@@ -68,3 +72,22 @@ def test_each_failure_is_a_red_line_and_exit_1(pg, s3, data_dir):
     assert "4 check(s) failed" in result.stdout
     for secret in ("catalog-secret", "wrong-secret", "wrong-s3-secret"):
         assert secret not in out
+
+
+def _self_signed(folder, name: str):
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_tls_pair_is_loaded_and_a_mismatch_fails(data_dir, tmp_path):
+    cert, key = _self_signed(tmp_path, "one")
+    _other_cert, other_key = _self_signed(tmp_path, "two")
+    base = ["doctor", "--data-dir", str(data_dir), "--port", str(free_port())]
+    good = run_bemidb(*base, "--tls-cert", str(cert), "--tls-key", str(key), env=WIDE)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"{cert} and its key load" in _row(good.stdout, "TLS")
+    bad = run_bemidb(*base, "--tls-cert", str(cert), "--tls-key", str(other_key), env=WIDE)
+    assert bad.returncode == 1 and "FAIL" in _row(bad.stdout, "TLS") and "Traceback" not in bad.stdout
