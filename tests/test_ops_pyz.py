@@ -120,34 +120,50 @@ def test_cache_falls_back_to_a_private_temp_folder_when_home_is_unusable(tmp_pat
     assert launch.cache_root({}) is None  # a writable home: shiv's default ~/.shiv
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the pyz as the unprivileged user nobody")
-def test_runs_as_nobody_with_home_unset_from_a_read_only_folder(pyz):
-    try:
-        nobody = pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("no user nobody")
-    if not Path(SYSTEM_PYTHON).exists() or not shutil.which("runuser"):
-        pytest.skip(f"{SYSTEM_PYTHON} or runuser missing")
-    base = Path(tempfile.mkdtemp(prefix="bemidb-ops-nobody-"))  # pytest's tmp_path is root-only (0700)
+def _uid_without_account() -> int:
+    uid = 12345
+    while True:
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+        uid += 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the pyz as another, unprivileged user")
+@pytest.mark.parametrize("who", ["nobody", "uid-without-account"])
+def test_runs_unprivileged_with_home_unset_from_a_read_only_folder(pyz, who):
+    """nobody: a real account whose home (/nonexistent) cannot be written; a bare uid with no passwd entry at
+    all, as containers run with --user 12345 (no home can even be looked up)."""
+    if who == "nobody":
+        try:
+            uid = pwd.getpwnam("nobody").pw_uid
+        except KeyError:
+            pytest.skip("no user nobody")
+    else:
+        uid = _uid_without_account()
+    if not Path(SYSTEM_PYTHON).exists() or not shutil.which("setpriv"):
+        pytest.skip(f"{SYSTEM_PYTHON} or setpriv missing")
+    base = Path(tempfile.mkdtemp(prefix="bemidb-ops-unprivileged-"))  # pytest's tmp_path is root-only (0700)
     try:
         base.chmod(0o755)
         folder = base / "read-only"
         folder.mkdir()
         shutil.copy(pyz, folder / "bemidb.pyz")
         (folder / "bemidb.pyz").chmod(0o755)
-        folder.chmod(0o555)  # owned by root: nobody can neither write here nor in its home (/nonexistent)
+        folder.chmod(0o555)  # owned by root: the user cannot write here, nor has a home it could write
         temp = base / "tmp"
         temp.mkdir()
         temp.chmod(0o1777)
-        command = ["runuser", "-u", "nobody", "--", "env", "-i", "PATH=/usr/bin:/bin", f"TMPDIR={temp}",
-                   SYSTEM_PYTHON, str(folder / "bemidb.pyz")]
+        command = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "env", "-i",
+                   "PATH=/usr/bin:/bin", f"TMPDIR={temp}", SYSTEM_PYTHON, str(folder / "bemidb.pyz")]
         results = [subprocess.run(command + args, capture_output=True, text=True, timeout=600, cwd=folder)
                    for args in (["version"], ["--help"])]  # the first run unpacks, the second is warm
         for result in results:
             assert result.returncode == 0, result.stderr
         assert "bemidb 0.1.0" in results[0].stdout and "sync" in results[1].stdout
-        cache = temp / f"bemidb-shiv-{nobody.pw_uid}"
-        assert cache.is_dir() and cache.stat().st_uid == nobody.pw_uid
+        cache = temp / f"bemidb-shiv-{uid}"
+        assert cache.is_dir() and cache.stat().st_uid == uid and (cache.stat().st_mode & 0o777) == 0o700
         assert sorted(p.name for p in folder.iterdir()) == ["bemidb.pyz"]  # nothing written beside the pyz
     finally:
         shutil.rmtree(base, ignore_errors=True)
