@@ -112,3 +112,41 @@ def test_sigkill_mid_table_on_s3(pg, s3, bucket, data_dir):
     result = run_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir), env=env)
     assert result.returncode == 0, result.stderr
     assert catalog.load_table(("public", "big")).scan().to_arrow().num_rows == 600000
+
+
+def test_source_restarted_mid_copy_fails_clearly_and_keeps_old_data(data_dir):
+    """Its own Postgres (restarting the shared one would disturb other tests)."""
+    from tests.support.postgres import PostgresCluster, find_bin_dir
+
+    cluster = PostgresCluster(find_bin_dir()).start()
+    try:
+        url = cluster.url()
+        cluster.execute("postgres", "CREATE TABLE big AS SELECT g::int8 AS id FROM generate_series(1, 10) g;"
+                                    "CREATE TABLE later (id int)")
+        result = run_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir))
+        assert result.returncode == 0, result.stderr
+        cluster.execute("postgres", "INSERT INTO big SELECT g FROM generate_series(11, 3000000) g")
+
+        def copy_running() -> bool:
+            return bool(cluster.execute("postgres", "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY%big%'"))
+
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url, "--data-dir", str(data_dir)],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_"))},
+                 "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _wait_for(copy_running, process, "the COPY")
+        cluster.restart()
+        _stdout, stderr = process.communicate(timeout=120)
+        stderr = stderr.decode()
+        assert process.returncode == 1, stderr
+        assert "public.big: FAILED" in stderr and "connection" in stderr
+        assert "public.later: FAILED: not synced: source connection lost" in stderr
+        assert "Traceback" not in stderr
+        catalog = open_catalog(Config({"data_dir": str(data_dir)}))
+        assert catalog.load_table(("public", "big")).scan().to_arrow().num_rows == 10
+        # and the next run, with the source back, succeeds
+        result = run_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir))
+        assert result.returncode == 0, result.stderr
+        assert catalog.load_table(("public", "big")).scan().to_arrow().num_rows == 3000000
+    finally:
+        cluster.destroy()

@@ -56,6 +56,8 @@ def run(cfg, args) -> int:
     try:
         source.begin_snapshot(conn)
         return _sync(cfg, args, catalog, conn, namespace)
+    except (DatabaseError, InterfaceError) as exc:  # while listing tables: the run cannot start
+        raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
         try:
             conn.close()
