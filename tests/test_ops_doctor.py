@@ -36,6 +36,7 @@ def test_s3_postgres_catalog_and_source_pass(pg, s3, bucket, data_dir):
     catalog_url = pg.create_database("ops_doctor_catalog")
     source_url = pg.create_database("ops_doctor_source")
     pg.execute("ops_doctor_source", "CREATE TABLE users (id int PRIMARY KEY, name text)")
+    pg.execute("ops_doctor_source", "CREATE TABLE orders (id int PRIMARY KEY)")
     env = {**WIDE, **s3.env(bucket), "CATALOG_DATABASE_URL": catalog_url,
            "SOURCE_POSTGRES_DATABASE_URL": source_url, "BEMIDB_PORT": str(free_port())}
     result = run_bemidb("doctor", "--data-dir", str(data_dir), env=env)
@@ -43,7 +44,7 @@ def test_s3_postgres_catalog_and_source_pass(pg, s3, bucket, data_dir):
     assert f"Postgres 127.0.0.1:{pg.port}/ops_doctor_catalog" in _row(result.stdout, "catalog")
     assert f"s3://{bucket} via {s3.endpoint}" in _row(result.stdout, "warehouse")
     source = _row(result.stdout, "source postgres")
-    assert "PostgreSQL 15" in source and "1 tables visible" in source
+    assert "PostgreSQL 15." in source and "2 of 2 tables to sync" in source
     keys = [o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert not [key for key in keys if "bemidb-doctor" in key], keys  # the probe was deleted
     assert pg.password not in result.stdout + result.stderr
@@ -91,3 +92,20 @@ def test_tls_pair_is_loaded_and_a_mismatch_fails(data_dir, tmp_path):
     assert f"{cert} and its key load" in _row(good.stdout, "TLS")
     bad = run_bemidb(*base, "--tls-cert", str(cert), "--tls-key", str(other_key), env=WIDE)
     assert bad.returncode == 1 and "FAIL" in _row(bad.stdout, "TLS") and "Traceback" not in bad.stdout
+
+
+def test_source_selection_problems_are_caught_before_a_sync(pg, data_dir):
+    source_url = pg.create_database("ops_doctor_grants")
+    pg.execute("ops_doctor_grants", "CREATE TABLE public.visible (id int); CREATE TABLE public.secret (id int); "
+                                    "DROP ROLE IF EXISTS ops_doctor_reader; "
+                                    "CREATE ROLE ops_doctor_reader LOGIN PASSWORD 'reader-pw'; "
+                                    "GRANT SELECT ON public.visible TO ops_doctor_reader")
+    reader_url = source_url.replace(f"{pg.user}:{pg.password}@", "ops_doctor_reader:reader-pw@")
+    base = ["doctor", "--data-dir", str(data_dir), "--port", str(free_port()), "--database-url", reader_url]
+
+    result = run_bemidb(*base, env=WIDE)
+    assert result.returncode == 1 and "no SELECT privilege on public.secret" in _row(result.stdout, "source postgres")
+    result = run_bemidb(*base, env={**WIDE, "SOURCE_POSTGRES_EXCLUDE_TABLES": "public.secret"})
+    assert result.returncode == 0 and "1 of 2 tables to sync" in _row(result.stdout, "source postgres")
+    result = run_bemidb(*base, env={**WIDE, "SOURCE_POSTGRES_INCLUDE_TABLES": "public.visible,public.gone"})
+    assert result.returncode == 1 and "does not have: public.gone" in _row(result.stdout, "source postgres")

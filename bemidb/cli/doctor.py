@@ -12,11 +12,11 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from rich.table import Table
 
-from bemidb.cli.output import stdout
+from bemidb.cli.output import UserError, stdout
 from bemidb.config import Config, url_password
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable host fails the check quickly instead of hanging the checklist
@@ -126,26 +126,30 @@ def _probe_warehouse(cfg: Config) -> Result:
 
 
 def check_source_postgres(cfg: Config) -> Result:
-    import pg8000.dbapi
-
-    from bemidb.storage.catalog import _ssl_connect_args
+    """Log in as `sync postgres` does and list what it would sync: every selected table must be readable."""
+    from bemidb.sync import postgres_source as source
+    from bemidb.sync.naming import select_tables
 
     url = cfg.source_postgres_database_url
     parsed = urlparse(url)
     _reach(parsed.hostname, parsed.port or 5432)
-    conn = pg8000.dbapi.connect(
-        user=unquote(parsed.username or "postgres"), password=url_password(url),
-        host=parsed.hostname, port=parsed.port or 5432, database=unquote(parsed.path.lstrip("/")) or None,
-        timeout=CONNECT_TIMEOUT, application_name="bemidb-doctor", **_ssl_connect_args(url))
+    conn = source.connect(url, timeout=CONNECT_TIMEOUT)
     try:
-        cursor = conn.cursor()
-        cursor.execute("SELECT current_setting('server_version'), count(*) FROM information_schema.tables "
-                       "WHERE table_type = 'BASE TABLE' "
-                       "AND table_schema NOT IN ('pg_catalog', 'information_schema')")
-        version, tables = cursor.fetchone()
+        version = conn.run("SHOW server_version")[0][0]
+        relations = {(r.schema, r.name): r for r in source.list_relations(conn) if r.kind in ("r", "p")}
     finally:
         conn.close()
-    return Result(True, f"{_where(url)}: PostgreSQL {version}, {tables} tables visible")
+    selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
+                              cfg.source_postgres_exclude_tables or [])
+    if selection.unknown:
+        raise CheckFailed(f"SOURCE_POSTGRES_INCLUDE_TABLES names tables the source does not have: "
+                          f"{', '.join(selection.unknown)}")
+    unreadable = [relations[key].qualified for key in selection.selected if not relations[key].can_select]
+    if unreadable:
+        raise CheckFailed(f"no SELECT privilege on {', '.join(unreadable[:5])}"
+                          f"{' and more' if len(unreadable) > 5 else ''}: GRANT SELECT, or exclude them")
+    return Result(True, f"{_where(url)}: PostgreSQL {version.split()[0]}, "
+                        f"{len(selection.selected)} of {len(relations)} tables to sync")
 
 
 def check_port(cfg: Config) -> Result:
@@ -196,7 +200,7 @@ def _secrets(cfg: Config) -> list[str]:
 def _reason(exc: BaseException, secrets: list[str]) -> str:
     """One line, never a secret: the first line of the message, prefixed with the type when it is not ours."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if not isinstance(exc, CheckFailed):
+    if not isinstance(exc, (CheckFailed, UserError)):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     for secret in secrets:
         text = text.replace(secret, "***")

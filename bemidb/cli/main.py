@@ -37,7 +37,8 @@ COMMANDS: dict[str, Command] = {
     "vacuum": Command("expire old snapshots and delete unreferenced files", config.STORAGE,
                       "bemidb.storage.maintenance:run"),
     "doctor": Command("check the configuration end to end: catalog, bucket, source, port",
-                      config.STORAGE + config.SERVER + ["source_postgres_database_url"],
+                      config.STORAGE + config.SERVER + ["source_postgres_database_url",
+                      "source_postgres_include_tables", "source_postgres_exclude_tables"],
                       "bemidb.cli.doctor:run"),
 }
 
