@@ -20,6 +20,7 @@ import pytest
 
 from bemidb import config
 from tests.conftest import REPO
+from tests.support.ports import free_port
 
 WORKFLOW = REPO / "examples" / "github-actions" / "bemidb-sync.yml"
 
@@ -171,6 +172,7 @@ def test_workflow_schedules_two_independent_table_sets_that_never_overlap_themse
     hourly = _sync_step(jobs["hourly"])["env"]["SOURCE_POSTGRES_INCLUDE_TABLES"]
     daily = _sync_step(jobs["daily"])["env"]["SOURCE_POSTGRES_EXCLUDE_TABLES"]
     assert hourly == daily  # the daily set is everything but the hourly set
+    assert _doctor_step(jobs["hourly"])["env"]["SOURCE_POSTGRES_INCLUDE_TABLES"] == hourly  # checks that set
 
 
 def test_every_secret_and_env_name_is_one_bemidb_reads():
@@ -200,7 +202,14 @@ def _mini_pyz(folder: Path) -> Path:
     return target
 
 
-def _run_step(step: dict, workflow_env: dict, secrets: dict, cwd: Path) -> subprocess.CompletedProcess:
+def _doctor_step(job: dict) -> dict:
+    steps = [step for step in job["steps"] if "bemidb.pyz doctor" in str(step.get("run", ""))]
+    assert len(steps) == 1, job["steps"]
+    return steps[0]
+
+
+def _run_step(step: dict, workflow_env: dict, secrets: dict, cwd: Path,
+              **extra: str) -> subprocess.CompletedProcess:
     def fill(value: str) -> str:
         return SECRET_REF.sub(lambda m: secrets[m.group(1)], str(value))
 
@@ -209,6 +218,7 @@ def _run_step(step: dict, workflow_env: dict, secrets: dict, cwd: Path) -> subpr
     env.update({k: fill(v) for k, v in workflow_env.items()})
     env.update({k: fill(v) for k, v in step["env"].items()})
     env["COLUMNS"] = "200"
+    env.update(extra)
     assert "${{" not in step["run"]
     return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -241,6 +251,12 @@ def test_workflow_sync_steps_run_against_local_postgres_and_s3(pg, s3, bucket, t
     secrets = {"SOURCE_POSTGRES_DATABASE_URL": source_url,
                "CATALOG_DATABASE_URL": pg.create_database("ops_gha_catalog"), **s3.env(bucket)}
     _mini_pyz(tmp_path)
+
+    # the doctor step first, as the job runs it (a free port: 54321 may be taken on a shared test machine)
+    doctor = _run_step(_doctor_step(workflow["jobs"]["hourly"]), workflow["env"], secrets, tmp_path,
+                       BEMIDB_PORT=str(free_port()))
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert f"{len(hourly_tables)} of {len(hourly_tables) + len(daily_tables)} tables to sync" in doctor.stdout
 
     result = _run_step(hourly_step, workflow["env"], secrets, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
