@@ -7,6 +7,7 @@ period, interrupt the rest, exit 0.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 import socket
@@ -151,6 +152,7 @@ def serve(cfg: Config, args=None) -> int:  # noqa: ANN001 - argparse namespace, 
         log.info("received %s: shutting down", signal.Signals(signum).name)
         stop.set()
 
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every thread's stack
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="accept",

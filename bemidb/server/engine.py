@@ -159,7 +159,8 @@ class Engine:
     def __init__(self, cfg: Config, user: str = ""):
         self.cfg = cfg
         self.catalog = open_catalog(cfg)
-        self.db = duckdb.connect(":memory:")
+        # No replacement scans: a client's `FROM name` must never resolve to a Python object of the server.
+        self.db = duckdb.connect(":memory:", config={"python_enable_replacements": False})
         self._setup_sandbox()
         self._internal = self.db.cursor()  # DDL for views; never handed to a client
         self._ddl_lock = threading.Lock()
@@ -189,8 +190,6 @@ class Engine:
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
         self.db.execute("SET autoinstall_known_extensions = false")
         self.db.execute("SET autoload_known_extensions = false")
-        # JSON and UUID come out as Arrow extension types, so the encoder can send their real type OIDs.
-        self.db.execute("SET arrow_lossless_conversion = true")
 
     # -- sessions ------------------------------------------------------------------------------------------
 

@@ -11,15 +11,15 @@ import logging
 import re
 import secrets
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
 
 import duckdb
+import pyarrow as pa
 from sqlglot.errors import ParseError
 
-from bemidb.server import auth, pg_types, rewrite, wire
+from bemidb.server import auth, encoder, parameters, pg_types, rewrite, wire
 from bemidb.server.engine import check_statement, interruptible
 from bemidb.server.errors import (
     CANCELED,
@@ -69,6 +69,7 @@ class Portal:
     done: bool = False
     described: bool = False
     timer: threading.Timer | None = None
+    duck_types: list = field(default_factory=list)  # DuckDB column types of the running result
 
 
 @dataclass
@@ -346,6 +347,7 @@ class Session:
             self.status = "E"
         if extended:
             self.skip_until_sync = True
+            self.flush()  # as Postgres: the error goes out now, a Flush after it would be discarded
         else:
             self.send_ready_for_query()
 
@@ -391,6 +393,8 @@ class Session:
             raise PgError(SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement")
         statement = self.prepare(parts[0] if parts else "")
         statement.param_oids = oids
+        # Bound now, as Postgres analyses at Parse: an unknown table fails here, and the types are kept.
+        statement.param_oids = self.parameter_types(statement)
         self.statements[name] = statement
         self.send(wire.PARSE_COMPLETE)
 
@@ -413,7 +417,7 @@ class Session:
         if len(formats) not in (0, 1, len(values)):
             raise PgError(PROTOCOL_VIOLATION,
                           f"bind message has {len(formats)} parameter formats but {len(values)} parameters")
-        oids = self.parameter_types(statement)
+        oids = statement.param_oids
         if len(values) != len(oids):
             raise PgError(PROTOCOL_VIOLATION, f"bind message supplies {len(values)} parameters, but prepared "
                                               f'statement "{statement_name}" requires {len(oids)}')
@@ -431,10 +435,10 @@ class Session:
             statement = self.statements.get(name)
             if statement is None:
                 raise PgError("26000", f'prepared statement "{name}" does not exist')
-            oids = self.parameter_types(statement)
+            oids = statement.param_oids
             self.send(wire.message(b"t", wire.int16(len(oids)) + b"".join(wire.uint32(o) for o in oids)))
-            encoder = self.describe(statement, None, [])
-            self.send(encoder.row_description() if encoder else wire.NO_DATA)
+            shape = self.describe(statement, None, [])
+            self.send(shape.row_description() if shape else wire.NO_DATA)
         elif what == b"P":
             portal = self.portals.get(name)
             if portal is None:
@@ -524,7 +528,11 @@ class Session:
         given = statement.param_oids
         if statement.plan.kind != "query" or statement.copy:
             return given
-        inferred = parameter_oids(self.cursor, statement.plan.sql)
+        self._before_query()
+        try:
+            inferred = parameter_oids(self.cursor, statement.plan.sql)
+        except duckdb.Error as exc:  # e.g. an unknown table: Postgres reports it at Parse/Describe too
+            raise from_exception(exc) from None
         if len(inferred) < len(given):
             inferred += [25] * (len(given) - len(inferred))
         return [g or i for g, i in zip(given + [0] * (len(inferred) - len(given)), inferred, strict=True)]
@@ -537,7 +545,7 @@ class Session:
         if plan.kind != "query" or statement.copy:
             return None
         self._before_query()
-        return ResultEncoder.from_bind(self.cursor, plan.sql, params, formats)
+        return ResultEncoder.from_bind(self.cursor, plan.sql, params, formats, self.settings.timezone)
 
     def _show_header(self, name: str | None) -> str:
         return "all" if (name or "").lower() == "all" else canonical_name(name or "")
@@ -600,15 +608,15 @@ class Session:
         try:
             if name.lower() == "all":
                 rows = [(n, v, d) for n, v, d in self.settings.show_all()]
-                encoder = ResultEncoder.text_columns(["name", "setting", "description"], portal.result_formats)
+                shape = ResultEncoder.text_columns(["name", "setting", "description"], portal.result_formats)
             else:
                 rows = [(self.settings.show(name),)]
-                encoder = ResultEncoder.text_columns([self._show_header(name)], portal.result_formats)
+                shape = ResultEncoder.text_columns([self._show_header(name)], portal.result_formats)
         except SettingError as exc:
             raise PgError(exc.sqlstate, exc.message) from None
         if describe:
-            self.send(encoder.row_description())
-        self.send(encoder.text_rows(rows))
+            self.send(shape.row_description())
+        self.send(shape.text_rows(rows))
         self.send(wire.command_complete(plan.tag or "SHOW"))
 
     def run_transaction(self, sql: str, tag: str) -> None:
@@ -643,11 +651,24 @@ class Session:
         try:
             relation = self.cursor.sql(sql, params=portal.params or None)
             portal.reader = relation.to_arrow_reader(BATCH_ROWS) if relation is not None else None
+            portal.duck_types = relation.types if relation is not None else []
         except Exception:
             self._stop(portal)
             raise
         log.debug("pid %d query started in %.1f ms: %.200s", self.pid, (time.monotonic() - started) * 1000,
                   sql)
+
+    def _locate_error(self, sql: str) -> int | None:
+        """DuckDB's relation API drops the 'LINE n: ... ^' marker; binding the statement once more through
+        PREPARE (never run) gets it back, so clients can point at the mistake."""
+        prefix = "PREPARE bemidb_error_position AS "
+        try:
+            self.cursor.execute(prefix + sql)
+            self.cursor.execute("DEALLOCATE bemidb_error_position")
+        except duckdb.Error as exc:
+            position = from_exception(exc, prefix + sql).position
+            return position - len(prefix) if position and position > len(prefix) else None
+        return None
 
     def _on_timeout(self) -> None:
         self.timed_out = True
@@ -684,6 +705,9 @@ class Session:
 
     def _query_error(self, exc: BaseException, portal: Portal | None = None) -> PgError:
         error = from_exception(exc, portal.statement.plan.sql if portal else None)
+        if portal is not None and error.position is None and isinstance(
+                exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
+            error.position = self._locate_error(portal.statement.plan.sql)
         if portal is not None and error.position:
             error.position = _map_position(portal.statement.plan.sql, portal.statement.sql, error.position)
         if error.sqlstate == CANCELED or self.canceled or self.timed_out:
@@ -709,7 +733,8 @@ class Session:
                     self.send(wire.command_complete(portal.statement.plan.tag))
                     return
                 if portal.encoder is None:
-                    portal.encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats)
+                    portal.encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats,
+                                                               self.settings.timezone, portal.duck_types)
                 if describe:
                     self.send(portal.encoder.row_description())
             sent = 0
@@ -718,7 +743,8 @@ class Session:
                     keep = max_rows - sent
                     portal.leftover = batch.slice(keep)
                     batch = batch.slice(0, keep)
-                self.send(portal.encoder.data_rows(batch))
+                for chunk in portal.encoder.data_rows(batch):
+                    self.send(chunk)
                 sent += batch.num_rows
                 if max_rows and sent >= max_rows:
                     break
@@ -744,16 +770,16 @@ class Session:
         except Exception as exc:  # noqa: BLE001
             raise self._query_error(exc) from None
         try:
-            encoder = copy_encoder(portal.reader.schema, options)
-            n_cols = len(portal.reader.schema)
+            copier = copy_encoder(options, self.settings.timezone)
+            schema = portal.reader.schema
+            n_cols = len(schema)
             self.send(wire.message(b"H", b"\0" + wire.int16(n_cols) + wire.int16(0) * n_cols))
-            header = encoder.header()
-            if header:
-                self.send(wire.message(b"d", header))
             rows = 0
             for batch in self._batches(portal):
-                self.send(wire.message(b"d", encoder.encode(batch)))
+                self.send(wire.message(b"d", copier.encode(batch)))
                 rows += batch.num_rows
+            if copier.want_header:  # an empty result still gets its header line
+                self.send(wire.message(b"d", copier.encode(pa.RecordBatch.from_pylist([], schema=schema))))
             self.send(wire.COPY_DONE)
             self.send(wire.command_complete(f"COPY {rows}"))
         finally:
@@ -825,174 +851,87 @@ _HANDLERS = {
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Result and parameter encoding. A minimal version (text everywhere, binary for the scalar types drivers ask
-# for); bemidb.server.encoder replaces it with the vectorised encoder when it lands.
-
-
-def _formats_for(formats: list[int], n: int) -> list[int]:
-    if not formats:
-        return [0] * n
-    if len(formats) == 1:
-        return formats * n
-    if len(formats) != n:
-        raise PgError(PROTOCOL_VIOLATION, f"bind message has {len(formats)} result formats but query has {n} "
-                                          "columns")
-    return list(formats)
-
-
-_BINARY_SEND = {
-    "bool": lambda v: b"\x01" if v else b"\x00",
-    "int2": lambda v: struct.pack("!h", v),
-    "int4": lambda v: struct.pack("!i", v),
-    "int8": lambda v: struct.pack("!q", v),
-    "float4": lambda v: struct.pack("!f", v),
-    "float8": lambda v: struct.pack("!d", v),
-    "text": lambda v: v.encode("utf-8"),
-    "varchar": lambda v: v.encode("utf-8"),
-    "bytea": bytes,
-}
+# Result and parameter encoding: thin adapters over bemidb.server.encoder / parameters (vectorised).
 
 
 class ResultEncoder:
-    def __init__(self, names: list[str], types: list[tuple], formats: list[int], timezone: str = "UTC"):
-        self.names = names
-        self.types = types  # (PgType, typmod)
-        self.formats = [f if f == 0 or t.name in _BINARY_SEND else 0
-                        for f, (t, _mod) in zip(_formats_for(formats, len(names)), types, strict=True)]
-        self.timezone = timezone
+    """RowDescription + DataRows of one result, in the formats the client asked for."""
+
+    def __init__(self, schema: pa.Schema, formats: list[int], timezone: str = "UTC", duck_types=()):
+        # DuckDB's column types are the hints that tell JSON and UUID apart from text (Arrow says string).
+        hints = [str(t) if str(t) in ("JSON", "UUID") else None for t in duck_types]
+        try:
+            self.encoder = encoder.DataRowEncoder(schema, formats, timezone, hints)
+        except ValueError as exc:  # wrong number of result formats
+            raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
 
     @classmethod
-    def from_schema(cls, schema, formats: list[int], timezone: str = "UTC") -> ResultEncoder:
-        return cls(schema.names, [pg_types.column_type(f.type) for f in schema], formats, timezone)
+    def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
+                    duck_types=()) -> ResultEncoder:
+        return cls(schema, formats, timezone, duck_types)
 
     @classmethod
-    def from_bind(cls, cursor, sql: str, params: list | None, formats: list[int]) -> ResultEncoder | None:
+    def from_bind(cls, cursor, sql: str, params: list | None, formats: list[int],
+                  timezone: str = "UTC") -> ResultEncoder | None:
+        """The result shape of `sql` from DuckDB's binder, without running it."""
         from duckdb import _seam
 
         check_statement(cursor, sql)
-        n = len(_seam.bind(cursor, sql).parameters)
-        signature = _seam.bind(cursor, sql, values=list(params) if params else [None] * n or None)
+        if params is None:
+            params = [None] * len(_seam.bind(cursor, sql).parameters)
+        signature = _seam.bind(cursor, sql, values=list(params) if params else None)
         if signature.return_type != "query_result":
             return None
         varchar = cursor.sqltype("VARCHAR")
-        types = [varchar if str(t) == "UNKNOWN" else t for t in signature.types]
-        return cls.from_schema(_seam.arrow_schema(cursor, signature.names, types), formats)
+        types = [varchar if str(t) in ("UNKNOWN", '"NULL"', "NULL") else t for t in signature.types]
+        return cls(_seam.arrow_schema(cursor, signature.names, types), formats, timezone, types)
 
     @classmethod
     def text_columns(cls, names: list[str], formats: list[int]) -> ResultEncoder:
-        text = pg_types.lookup("text")
-        return cls(names, [(text, -1)] * len(names), [0] * len(names))
+        return cls(pa.schema([pa.field(n, pa.string()) for n in names]), formats)
 
     def row_description(self) -> bytes:
-        parts = [wire.int16(len(self.names))]
-        for name, (t, mod), fmt in zip(self.names, self.types, self.formats, strict=True):
-            parts.append(wire.cstr(name) + wire.uint32(0) + wire.int16(0) + wire.uint32(t.oid)
-                         + wire.int16(t.typlen) + wire.int32(mod) + wire.int16(fmt))
-        return wire.message(b"T", b"".join(parts))
+        return encoder.row_description(self.encoder.fields)
 
-    def _columns(self, batch) -> list[list]:
-        from bemidb.server.text_format import to_text
-
-        columns = []
-        for column, (t, _mod), fmt in zip(batch.columns, self.types, self.formats, strict=True):
-            if fmt == 1:
-                send = _BINARY_SEND[t.name]
-                columns.append([None if v is None else send(v) for v in column.to_pylist()])
-            else:
-                text = to_text(column, t, self.timezone)
-                columns.append([None if v is None else (v if isinstance(v, bytes) else v.encode("utf-8"))
-                                for v in text.to_pylist()])
-        return columns
-
-    def data_rows(self, batch) -> bytes:
-        columns = self._columns(batch)
-        out = bytearray()
-        header = b"D"
-        n = wire.int16(len(columns))
-        for row in zip(*columns, strict=True):
-            body = bytearray(n)
-            for value in row:
-                if value is None:
-                    body += b"\xff\xff\xff\xff"
-                else:
-                    body += wire.int32(len(value)) + value
-            out += header + wire.int32(len(body) + 4) + body
-        return bytes(out)
+    def data_rows(self, batch: pa.RecordBatch):
+        """DataRow bytes of `batch`, in bounded chunks."""
+        return self.encoder.encode_chunks(batch)
 
     def text_rows(self, rows: list[tuple]) -> bytes:
-        out = bytearray()
-        for row in rows:
-            body = wire.int16(len(row)) + b"".join(
-                b"\xff\xff\xff\xff" if v is None else wire.int32(len(v.encode())) + v.encode() for v in row)
-            out += wire.message(b"D", body)
-        return bytes(out)
+        schema = self.encoder.schema
+        batch = pa.RecordBatch.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows],
+                                           schema=schema)
+        return self.encoder.encode(batch)
 
 
 class _CopyEncoder:
-    def __init__(self, schema, options: dict):
-        self.options = options
-        self.csv = options.get("format") == "csv"
-        self.delimiter = options.get("delimiter", "," if self.csv else "\t")
-        self.null = options.get("null", "" if self.csv else "\\N")
-        self.quote = options.get("quote", '"')
-        self.names = schema.names
-        self.encoder = ResultEncoder.from_schema(schema, [])
+    def __init__(self, options: dict, timezone: str):
+        self.format = options.get("format", "text")
+        self.want_header = self.format == "csv" and options.get("header") in ("true", "on", "1")
+        self.delimiter = options.get("delimiter")
+        self.null = options.get("null")
+        self.timezone = timezone
 
-    def header(self) -> bytes:
-        if not (self.csv and self.options.get("header") in ("true", "on", "1")):
-            return b""
-        return (self.delimiter.join(self._csv_field(n) for n in self.names) + "\n").encode()
-
-    def _csv_field(self, value: str) -> str:
-        if value == "" or any(c in value for c in (self.delimiter, self.quote, "\n", "\r")) or value == self.null:
-            return self.quote + value.replace(self.quote, self.quote * 2) + self.quote
-        return value
-
-    def _text_field(self, value: str) -> str:
-        return (value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-                .replace(self.delimiter, "\\" + self.delimiter) if self.delimiter != "\t" else
-                value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r"))
-
-    def encode(self, batch) -> bytes:
-        columns = self.encoder._columns(batch)
-        field = self._csv_field if self.csv else self._text_field
-        lines = []
-        for row in zip(*columns, strict=True):
-            lines.append(self.delimiter.join(self.null if v is None else field(v.decode("utf-8")) for v in row))
-        return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    def encode(self, batch: pa.RecordBatch) -> bytes:
+        header, self.want_header = self.want_header, False
+        return encoder.copy_out(batch, self.format, header, self.delimiter, self.null, self.timezone)
 
 
-def copy_encoder(schema, options: dict) -> _CopyEncoder:
-    return _CopyEncoder(schema, options)
-
-
-_BINARY_RECV = {
-    16: lambda b: b != b"\x00", 21: lambda b: struct.unpack("!h", b)[0], 23: lambda b: struct.unpack("!i", b)[0],
-    20: lambda b: struct.unpack("!q", b)[0], 700: lambda b: struct.unpack("!f", b)[0],
-    701: lambda b: struct.unpack("!d", b)[0], 17: bytes, 25: lambda b: b.decode("utf-8"),
-    1043: lambda b: b.decode("utf-8"), 26: lambda b: struct.unpack("!I", b)[0],
-}
+def copy_encoder(options: dict, timezone: str) -> _CopyEncoder:
+    return _CopyEncoder(options, timezone)
 
 
 def decode_parameters(values: list, formats: list[int], oids: list[int]) -> list:
-    formats = _formats_for(formats, len(values)) if values else []
+    try:
+        formats = encoder.result_formats(formats, len(values))
+    except ValueError as exc:
+        raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
     out = []
     for value, fmt, oid in zip(values, formats, oids, strict=True):
-        if value is None:
-            out.append(None)
-        elif fmt == 0:
-            try:
-                out.append(value.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise PgError("22021", 'invalid byte sequence for encoding "UTF8"') from None
-        else:
-            recv = _BINARY_RECV.get(oid)
-            if recv is None:
-                raise PgError(FEATURE_NOT_SUPPORTED, f"binary format for parameter type {oid} is not supported")
-            try:
-                out.append(recv(value))
-            except (struct.error, UnicodeDecodeError):
-                raise PgError("22P03", f"incorrect binary data format in bind parameter {len(out) + 1}") from None
+        try:
+            out.append(parameters.decode_parameter(value, oid, fmt))
+        except ValueError as exc:
+            raise PgError("22P03" if fmt else "22P02", str(exc)) from None
     return out
 
 
@@ -1000,10 +939,7 @@ def parameter_oids(cursor, sql: str) -> list[int]:
     """What DuckDB's binder infers for $1..$n; unknown -> text."""
     from duckdb import _seam
 
-    try:
-        signature = _seam.bind(cursor, sql)
-    except duckdb.Error:
-        return []
+    signature = _seam.bind(cursor, sql)
     oids = []
     for _name, duck_type in signature.parameters:
         if str(duck_type) == "UNKNOWN":
