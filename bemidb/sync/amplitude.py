@@ -216,7 +216,7 @@ class Exporter:
         if self._con is None:
             import duckdb
 
-            self._con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB",
+            self._con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB",
                                                "temp_directory": str(self.workdir / "duckdb-spill"),
                                                "preserve_insertion_order": "false"})
             self._con.execute("SET TimeZone = 'UTC'")
