@@ -15,7 +15,10 @@ to the final type. Rules worth knowing:
 | numeric (no typmod), numeric(p>38)| decimal128(38, s)             | s = the largest scale found in the column by a |
 |                                  |                                | pre-scan in the same snapshot; if integer      |
 |                                  |                                | digits + s > 38 or NaN/Infinity occur: text    |
-|                                  |                                | (exact digits kept), reported as a note        |
+|                                  |                                | (exact digits kept), reported as a note. The   |
+|                                  |                                | pre-scan is one extra aggregate pass, only for |
+|                                  |                                | tables with such columns                       |
+| numeric[] without typmod         | list<string>                   | exact text, reported as a note                 |
 | date                             | date32 / date                  | BC and 5-digit years exact; +-infinity stored  |
 |                                  |                                | as +-INT32_MAX days = DuckDB's infinity        |
 | timestamp                        | timestamp[us] / timestamp      | same, +-INT64_MAX us for +-infinity            |
