@@ -52,8 +52,10 @@ ROWS = [
 ]
 OPTIONS = [
     ("text", None, None, False), ("csv", None, None, True), ("csv", None, None, False),
-    ("text", "|", "NA", False), ("csv", ";", "NA", True), ("text", None, None, True),
+    ("text", "|", "NA", False), ("csv", ";", "NA", True), ("text", None, None, True), ("csv", "-", None, False),
 ]
+# (QUOTE, ESCAPE, FORCE_QUOTE): backslash spelled as one character
+CSV_QUOTING = [("'", None, False), ('"', "\\", False), ("'", "\\", ["t", "n"]), ('"', None, True)]
 
 
 def _duck_batch(pg_url: str) -> pa.RecordBatch:
@@ -76,6 +78,23 @@ def test_copy_out_matches_postgres_copy(pg_url, fmt, delimiter, null, header):
         with conn.cursor().copy(f"COPY (SELECT * FROM tricky ORDER BY id) TO STDOUT ({', '.join(options)})") as copy:
             expected = b"".join(bytes(chunk) for chunk in copy)
     ours = copy_out(_duck_batch(pg_url), fmt, header, delimiter, null, "UTC", pg_types=[None] * 8 + ["json"])
+    assert ours.decode() == expected.decode()
+
+
+@pytest.mark.parametrize(("quote", "escape", "force"), CSV_QUOTING)
+def test_copy_out_csv_quote_escape_force_quote_match_postgres(pg_url, quote, escape, force):
+    def literal(char: str) -> str:
+        return "E'" + char.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    options = ["FORMAT csv", "HEADER", f"QUOTE {literal(quote)}"] + ([f"ESCAPE {literal(escape)}"] if escape else [])
+    if force:
+        options.append("FORCE_QUOTE *" if force is True else f"FORCE_QUOTE ({', '.join(force)})")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        with conn.cursor().copy(f"COPY (SELECT * FROM tricky ORDER BY id) TO STDOUT ({', '.join(options)})") as copy:
+            expected = b"".join(bytes(chunk) for chunk in copy)
+    ours = copy_out(_duck_batch(pg_url), "csv", True, None, None, "UTC", [None] * 8 + ["json"], quote=quote,
+                    escape=escape, force_quote=force)
     assert ours.decode() == expected.decode()
 
 

@@ -195,22 +195,34 @@ def _concatenated_bytes(arr: pa.Array) -> bytes:
 
 # --- COPY ... TO STDOUT ---------------------------------------------------------------------------------
 
+_NUMBER_CHARS = set("0123456789+-.eEInfinityNaN tf")  # what int/float/numeric/bool text can contain
+
+
 def copy_out(batch: pa.RecordBatch, fmt: str = "text", header: bool = False, delimiter: str | None = None,
-             null: str | None = None, timezone: str = "UTC", pg_types: Sequence[str | None] = ()) -> bytes:
+             null: str | None = None, timezone: str = "UTC", pg_types: Sequence[str | None] = (),
+             quote: str = '"', escape: str | None = None, force_quote: bool | Sequence[str] = False) -> bytes:
     """COPY TO STDOUT data for `batch` (the CopyData payload; send it as one or more 'd' messages).
 
     text: tab-separated, `\\N` for NULL, backslash escapes; csv: comma-separated, empty NULL, values quoted
-    when they hold the delimiter, a quote, CR/LF, equal the NULL string or are `\\.`. Pass header=True only
-    with the first batch of a result.
+    when they hold the delimiter, the quote, CR/LF, equal the NULL string (or are a lone `\\.`), with
+    `escape` (default: the quote) before quote and escape characters; FORCE_QUOTE (True = all columns, or
+    column names) quotes every non-NULL value. Pass header=True only with the first batch of a result.
     """
     csv = fmt.lower() == "csv"
     delimiter = delimiter if delimiter is not None else ("," if csv else "\t")
     null = null if null is not None else ("" if csv else "\\N")
+    escape = escape if escape is not None else quote
+    forced = set(batch.schema.names) if force_quote is True else set(force_quote or ())
     tz = arrow_timezone(timezone)
+
+    def escaped(text: pa.Array, null_string: str | None, force: bool) -> pa.Array:
+        if not csv:
+            return _text_escape(text, delimiter)
+        return _csv_escape(text, delimiter, null_string, batch.num_columns == 1, quote, escape, force)
+
     lines = b""
     if header:
-        names = pa.array([[f.name for f in batch.schema]], pa.list_(pa.string())).flatten()
-        names = _csv_escape(names, delimiter, None, False) if csv else _text_escape(names, delimiter)
+        names = escaped(pa.array(batch.schema.names, pa.string()), None, False)
         lines = delimiter.join(names.to_pylist()).encode() + b"\n"
     if batch.num_rows == 0:
         return lines
@@ -218,9 +230,9 @@ def copy_out(batch: pa.RecordBatch, fmt: str = "text", header: bool = False, del
     for i, col in enumerate(batch.columns):
         t, _ = column_type(col.type, _hint(pg_types, i))
         text = to_text(col, t, tz).cast(pa.string())
-        if t.category not in ("N", "B"):  # numbers and booleans never need escaping
-            text = _csv_escape(text, delimiter, null, batch.num_columns == 1) if csv else \
-                _text_escape(text, delimiter)
+        force = batch.schema.names[i] in forced
+        if force or t.category not in ("N", "B") or set(delimiter + quote) & _NUMBER_CHARS:
+            text = escaped(text, null, force)
         columns.append(text.fill_null(null))
     row = pc.binary_join_element_wise(*columns, delimiter) if columns else pa.array([""] * batch.num_rows)
     row = pc.binary_join_element_wise(row, "\n", "")
@@ -235,14 +247,25 @@ def _text_escape(text: pa.Array, delimiter: str) -> pa.Array:
     return escaped
 
 
-def _csv_escape(text: pa.Array, delimiter: str, null: str | None, single_column: bool) -> pa.Array:
-    special = "".join("\\" + c if c in "\\^$.|?*+()[]{}-" else c for c in delimiter)
+def _regex_class(chars: str) -> str:
+    return "".join("\\" + c if c in "\\^$.|?*+()[]{}-" else c for c in chars)
+
+
+def _csv_escape(text: pa.Array, delimiter: str, null: str | None, single_column: bool, quote: str = '"',
+                escape: str = '"', force: bool = False) -> pa.Array:
+    specials = _regex_class(delimiter + quote)  # the escape character alone does not force quotes
     # A lone `\.` would read back as end-of-data: Postgres quotes it when it is the only column.
-    needs = pc.match_substring_regex(text, f'[{special}"\\r\\n]' + ('|^\\\\\\.$' if single_column else ""))
+    needs = pc.match_substring_regex(text, f"[{specials}\\r\\n]" + ("|^\\\\\\.$" if single_column else ""))
     if null is not None:
         needs = pc.or_(needs, pc.equal(text, null))
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-    return pc.if_else(needs, quoted, text)
+    # Postgres puts the escape character before every quote and escape character inside quoted values.
+    inner = pc.replace_substring_regex(text, f"([{_regex_class(quote + escape)}])", _rewrite_escape(escape) + "\\1")
+    quoted = pc.binary_join_element_wise(quote, inner, quote, "")
+    return quoted if force else pc.if_else(needs, quoted, text)
+
+
+def _rewrite_escape(char: str) -> str:
+    return "\\\\" if char == "\\" else char
 
 
 __all__ = ["BY_OID", "DataRowEncoder", "Field", "copy_out", "data_rows", "decode_parameter", "describe",
