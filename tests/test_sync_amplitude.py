@@ -154,6 +154,16 @@ def test_next_run_appends_only_hours_after_the_cursor_in_one_commit(amplitude, d
     assert sorted(r["event_id"] for r in rows) == [0, 1, 2, 3, 4, 5, 101, 102, 103]
     assert len(table.snapshots()) == snapshots_before + 1  # exactly one commit for the run
 
+    # A table without the cursor property (written before it existed): max(server_upload_time) decides
+    with table.transaction() as txn:
+        txn.remove_properties(CURSOR_PROPERTY)
+    amplitude.requests.clear()
+    again = sync(amplitude, env)
+    assert again.returncode == 0, again.stderr
+    newest = at(rewound + 3 * HOUR, 7)  # the newest event stored: its hour is done, nothing is asked again
+    assert all(start > hour_key(newest) for start, _ in amplitude.requests)
+    assert len(events_table(env).scan().to_arrow()) == 9
+
 
 def test_failure_mid_run_commits_nothing_and_next_run_resumes(amplitude, data_dir):
     env = {"BEMIDB_DATA_DIR": str(data_dir)}
@@ -202,6 +212,18 @@ def test_bad_credentials_on_s3_are_one_line_and_change_nothing(amplitude, s3, bu
     assert table.current_snapshot().snapshot_id == snapshot
     assert len(table.scan().to_arrow()) == 3
     assert table.properties[CURSOR_PROPERTY] == format_cursor(h - 5 * HOUR)
+
+
+def test_a_wrong_api_url_is_an_error_not_an_empty_hour(amplitude, data_dir):
+    env = {"BEMIDB_DATA_DIR": str(data_dir), "SOURCE_AMPLITUDE_API_KEY": "amp-key",
+           "SOURCE_AMPLITUDE_SECRET_KEY": "amp-secret"}
+    start = (dt.datetime.now(UTC) - dt.timedelta(hours=4)).date().isoformat()
+    result = run_bemidb("sync", "amplitude", "--api-url", amplitude.base + "/api/2/exprot", "--start-date", start,
+                        env=env)
+    assert result.returncode == 1
+    assert "not Amplitude's \"no data\" answer (check --api-url" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not table_exists(env)
 
 
 def test_missing_keys_is_a_setting_error(amplitude, data_dir):

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 TABLE = "events"
 SOURCE = "amplitude"
 CURSOR_PROPERTY = "bemidb.amplitude.last-hour"
+NO_DATA_MARKERS = (b"Raw data files were not found", b"404: Not Found")  # the bodies of Amplitude's empty 404
 COMPLETE_AFTER = dt.timedelta(hours=2)  # Amplitude's export of an hour is complete ~2 h after the hour ends
 HOUR = dt.timedelta(hours=1)
 BATCH_ROWS = 50_000
@@ -252,8 +253,13 @@ class Exporter:
         archive = folder / "export.zip"
         with open(archive, "wb") as sink:
             response = self.client.download(url, sink, accept={404})
-        if response.status == 404:  # "Raw data files were not found.": nothing was uploaded in that hour
-            return []
+        if response.status == 404:
+            # Amplitude's "no data in this range". Any other 404 (a wrong --api-url) must not pass for an empty
+            # hour, or the cursor would move past hours that do have data.
+            if any(marker in response.body for marker in NO_DATA_MARKERS):
+                return []
+            raise HttpError(f"HTTP 404 from {self.api_url} that is not Amplitude's \"no data\" answer "
+                            f"(check --api-url / SOURCE_AMPLITUDE_API_URL): {response.body[:200]!r}", 404)
         if response.status != 200:
             raise HttpError(f"unexpected HTTP {response.status}", response.status)
         try:

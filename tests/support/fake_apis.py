@@ -123,8 +123,8 @@ class FakeAmplitude(_Server):
 
     def handle(self, handler) -> None:
         parsed = urlparse(handler.path)
-        if parsed.path != "/api/2/export":
-            return self.reply(handler, 404, b"404: Not Found", "text/plain")
+        if parsed.path != "/api/2/export":  # what a wrong URL gets from a web server
+            return self.reply(handler, 404, b"<html><body>Not Found</body></html>", "text/html")
         expected = base64.b64encode(f"{self.api_key}:{self.secret_key}".encode()).decode()
         if handler.headers.get("Authorization") != f"Basic {expected}":
             return self.reply(handler, 401, b"Invalid API key", "text/plain")
