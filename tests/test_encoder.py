@@ -198,3 +198,21 @@ def test_many_rows_with_nulls_match_postgres_row_by_row(pg_url, duck):
             expected = [[res.get_value(r, c) for c in range(6)] for r in range(res.ntuples)]
             assert ours == expected
             assert [f.type_oid for f in encoder.fields] == [res.ftype(c) for c in range(6)]
+
+
+def test_many_intervals_match_postgres(pg_url, duck):
+    """Interval text for a big column (each distinct value formatted once) equals Postgres's."""
+    duck_sql = """SELECT CASE WHEN i % 17 = 0 THEN NULL ELSE
+                      to_months((i % 29) - 14) + to_days((i * 7) % 61 - 30) + to_microseconds((i * 7919) % 200000000 - 100000000)
+                  END AS v FROM range(2000) t(i) ORDER BY i"""
+    pg_sql = """SELECT CASE WHEN i % 17 = 0 THEN NULL ELSE
+                    make_interval(months => (i % 29) - 14, days => (i * 7) % 61 - 30)
+                    + ((i * 7919) % 200000000 - 100000000) * INTERVAL '1 microsecond'
+                END FROM generate_series(0, 1999) i ORDER BY i"""
+    batch = duck.sql(duck_sql).to_arrow_table().combine_chunks().to_batches()[0]
+    ours = [r[0] for r in parse_data_rows(DataRowEncoder(batch.schema).encode(batch))]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        cur = conn.cursor(binary=False)
+        cur.execute(pg_sql)
+        expected = [cur.pgresult.get_value(i, 0) for i in range(cur.pgresult.ntuples)]
+    assert ours == expected

@@ -74,7 +74,7 @@ def _to_text(arr: pa.Array, t: PgType, timezone: str) -> pa.Array:
     if pa.types.is_timestamp(typ):
         return _timestamps(arr, timezone)
     if pa.types.is_interval(typ) or pa.types.is_duration(typ):
-        return _python_each(arr, interval_text)
+        return _intervals(arr)
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ) \
             or pa.types.is_list_view(typ) or pa.types.is_large_list_view(typ):
         return _arrays(arr, element_of(t), timezone)
@@ -498,6 +498,27 @@ def _offset_text(seconds: int) -> str:
     h, rem = divmod(abs(seconds), 3600)
     m, s = divmod(rem, 60)
     return f"{sign}{h:02d}" + (f":{m:02d}" if m or s else "") + (f":{s:02d}" if s else "")
+
+
+def _intervals(arr: pa.Array) -> pa.Array:
+    """Intervals: each distinct value formatted once in Python, then gathered (results repeat a lot)."""
+    if len(arr) <= 64 or not pa.types.is_interval(arr.type):
+        return _python_each(arr, interval_text)
+    fields = np.frombuffer(arr.buffers()[1], np.dtype([("m", "<i4"), ("d", "<i4"), ("ns", "<i8")]),
+                           count=len(arr), offset=16 * arr.offset)
+    keys = fields.view(np.dtype((np.void, 16)))
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    values = distinct.view(fields.dtype)
+    texts = pa.array([interval_text(_MonthDayNano(int(v["m"]), int(v["d"]), int(v["ns"]))) for v in values],
+                     pa.string())
+    return pc.if_else(arr.is_valid(), pc.take(texts, pa.array(inverse.ravel())), pa.scalar(None, pa.string()))
+
+
+class _MonthDayNano:
+    __slots__ = ("months", "days", "nanoseconds")
+
+    def __init__(self, months: int, days: int, nanoseconds: int):
+        self.months, self.days, self.nanoseconds = months, days, nanoseconds
 
 
 def interval_text(value) -> str:
