@@ -8,11 +8,11 @@ import time
 import pytest
 
 from bemidb.sync.http import AuthError, HttpClient, HttpError
-from tests.support.fake_apis import _Server
+from tests.support.fake_apis import LocalHTTPServer
 from tests.support.ports import free_port
 
 
-class Scripted(_Server):
+class Scripted(LocalHTTPServer):
     """Answers each request with the next scripted (status, headers, body, cut) entry; the last one repeats."""
 
     def __init__(self, script):

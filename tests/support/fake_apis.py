@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 UTC = dt.UTC
 
 
-class _Server:
+class LocalHTTPServer:
     """A ThreadingHTTPServer on a free loopback port, serving `self.handle(handler)` in a daemon thread."""
 
     def __init__(self):
@@ -92,7 +92,7 @@ def amplitude_time(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-class FakeAmplitude(_Server):
+class FakeAmplitude(LocalHTTPServer):
     """GET /api/2/export?start=YYYYMMDDTHH&end=YYYYMMDDTHH with Basic auth."""
 
     def __init__(self, api_key: str = "amp-key", secret_key: str = "amp-secret"):
@@ -235,7 +235,7 @@ def amplitude_event(n: int, uploaded: dt.datetime, **overrides) -> dict:
 # Attio
 
 
-class FakeAttio(_Server):
+class FakeAttio(LocalHTTPServer):
     """POST /v2/objects/{object}/records/query with Bearer auth and {"limit", "offset"} paging."""
 
     def __init__(self, token: str = "attio-token"):
