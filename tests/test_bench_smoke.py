@@ -80,13 +80,24 @@ def test_a_failing_benchmark_is_reported_not_raised(monkeypatch):
     assert "RuntimeError: disk full" in text and "FAIL" in text
 
 
+def test_a_script_without_the_convention_is_skipped_with_the_reason(monkeypatch):
+    import types
+
+    script = types.ModuleType("bench.cli_only_for_test")
+    script.main = lambda: pytest.fail("a CLI main() must not be called by `python -m bench`")
+    monkeypatch.setitem(sys.modules, "bench.cli_only_for_test", script)
+    result = run_one("cli_only_for_test", quick=True)
+    assert result["ok"] is True and "main(quick)" in result["skipped"]
+
+
 # --- TPC-H end to end ----------------------------------------------------------------------------------------
 
 
 def test_tpch_tiny_runs_three_ways_and_bemidb_matches_postgres(pg):
     from bench.tpch.runner import run
 
-    result = run(sf=0.01, repeat=1, cluster=pg)
+    # varchar(n) for dss.ddl's char(n): the char(n) gap has its own test below.
+    result = run(sf=0.01, repeat=1, cluster=pg, char_as_varchar=True)
     queries_run = result["details"]["queries"]
     assert len(queries_run) == 22
     failures = {q["query"]: q["check"] for q in queries_run if q["check"] != "ok"}
@@ -97,6 +108,16 @@ def test_tpch_tiny_runs_three_ways_and_bemidb_matches_postgres(pg):
     assert result["details"]["rows_loaded"]["lineitem"] > 50_000
     # Most queries return rows even at this tiny size: the comparison is not between empty answers.
     assert sum(1 for q in queries_run if q["rows"]) >= 18
+
+
+@pytest.mark.xfail(strict=True, reason="sync stores char(n) blank-padded, so `r_name = 'EUROPE'` finds nothing "
+                                        "through bemidb (bench/README.md, 'char(n)'); drop this mark once fixed")
+def test_tpch_with_char_n_columns_matches_postgres(pg):
+    from bench.tpch.runner import run
+
+    result = run(sf=0.01, repeat=1, cluster=pg, only=["q02", "q03", "q12"])
+    failures = {q["query"]: q["check"] for q in result["details"]["queries"] if q["check"] != "ok"}
+    assert failures == {}, failures
 
 
 @pytest.mark.slow
