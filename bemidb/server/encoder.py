@@ -16,10 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bemidb.server.arrow_bytes import binary_parts, fixed_width
 from bemidb.server.binary_format import supports_binary, to_binary
+from bemidb.server.datetime_text import arrow_timezone
 from bemidb.server.parameters import decode_parameter, infer_parameter_type  # noqa: F401 - part of the API
 from bemidb.server.pg_types import BY_OID, PgType, column_type
-from bemidb.server.text_format import arrow_timezone, binary_parts, fixed_width, small_text, to_text
+from bemidb.server.text_format import small_text, to_text
 
 # Keep each assembled slice far below Arrow's 2 GiB binary-offset limit and the peak memory modest.
 _SLICE_BYTES = 64 * 1024 * 1024
