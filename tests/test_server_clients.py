@@ -16,7 +16,7 @@ import pytest
 from bemidb import config
 from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import write_table
-from tests.support.server import bemidb_server  # noqa: F401 - fixture
+from tests.support.server import start_server
 
 UTC = dt.UTC
 
@@ -58,10 +58,14 @@ def write_items(data_dir: Path, schema: str = "public", name: str = "items") -> 
     write_table(catalog_for(data_dir), (schema, name), ITEMS_SCHEMA, [batch])
 
 
-@pytest.fixture
-def server(data_dir, bemidb_server):  # noqa: F811
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for the module: every test here only reads."""
+    data_dir = tmp_path_factory.mktemp("bemidb-data")
     write_items(data_dir)
-    return bemidb_server(data_dir)
+    process = start_server(data_dir)
+    yield process
+    process.stop()
 
 
 # -- psql ------------------------------------------------------------------------------------------------------
