@@ -164,7 +164,8 @@ def test_decode_parameter_types_and_errors():
 def test_row_description_bytes_and_formats():
     schema = pa.schema([("id", pa.int64()), ("name", pa.string()), ("amount", pa.decimal128(10, 2)),
                         ("tags", pa.list_(pa.string())), ("price", pa.float64())])
-    fields = describe(schema, [1], ["int8", "varchar(20)", None, None, None])
+    fields = describe(schema, [1], ["int8", "varchar(20)", None, None, None], sources=[(3_000_000_000, 1), (16384, 2)])
+    assert [(f.table_oid, f.column) for f in fields] == [(3_000_000_000, 1), (16384, 2), (0, 0), (0, 0), (0, 0)]
     message = row_description(fields)
     assert message[:1] == b"T" and struct.unpack(">i", message[1:5])[0] == len(message) - 1
     (count,) = struct.unpack(">h", message[5:7])
@@ -172,7 +173,8 @@ def test_row_description_bytes_and_formats():
     for _ in range(count):
         end = message.index(b"\0", pos)
         name = message[pos:end].decode()
-        table, column, oid, typlen, typmod, fmt = struct.unpack(">ihihih", message[end + 1:end + 19])
+        table, column, oid, typlen, typmod, fmt = struct.unpack(">IhIhih", message[end + 1:end + 19])
+        assert (table, column) == ((fields[len(parsed)].table_oid, fields[len(parsed)].column))
         parsed.append((name, oid, typlen, typmod, fmt))
         pos = end + 19
     assert pos == len(message)

@@ -65,9 +65,20 @@ def column_types(schema: pa.Schema, formats: Sequence[int] = (), pg_types: Seque
     return out
 
 
-def describe(schema: pa.Schema, formats: Sequence[int] = (), pg_types: Sequence[str | None] = ()) -> list[Field]:
-    return [Field(f.name, 0, 0, t.oid, t.typlen, mod, fmt)
-            for f, (t, mod, fmt) in zip(schema, column_types(schema, formats, pg_types), strict=True)]
+def describe(schema: pa.Schema, formats: Sequence[int] = (), pg_types: Sequence[str | None] = (),
+             sources: Sequence[tuple[int, int] | None] = ()) -> list[Field]:
+    """RowDescription fields. `sources`: per column (table OID, attribute number) when the column is a plain
+    table column (JDBC's ResultSetMetaData reads them); else 0, 0."""
+    return _fields(schema, column_types(schema, formats, pg_types), sources)
+
+
+def _fields(schema: pa.Schema, columns: list[tuple[PgType, int, int]],
+            sources: Sequence[tuple[int, int] | None]) -> list[Field]:
+    out = []
+    for i, (f, (t, mod, fmt)) in enumerate(zip(schema, columns, strict=True)):
+        table_oid, attnum = (sources[i] if i < len(sources) else None) or (0, 0)
+        out.append(Field(f.name, table_oid, attnum, t.oid, t.typlen, mod, fmt))
+    return out
 
 
 def row_description(fields: list[Field]) -> bytes:
@@ -75,7 +86,7 @@ def row_description(fields: list[Field]) -> bytes:
     parts = [struct.pack(">h", len(fields))]
     for f in fields:
         parts.append(f.name.replace("\0", "").encode() + b"\0")
-        parts.append(struct.pack(">ihihih", f.table_oid, f.column, f.type_oid, f.typlen, f.typmod, f.format))
+        parts.append(struct.pack(">IhIhih", f.table_oid, f.column, f.type_oid, f.typlen, f.typmod, f.format))
     body = b"".join(parts)
     return b"T" + struct.pack(">i", len(body) + 4) + body
 
@@ -84,13 +95,13 @@ class DataRowEncoder:
     """Encodes batches of one result into concatenated DataRow ('D') messages."""
 
     def __init__(self, schema: pa.Schema, formats: Sequence[int] = (), timezone: str = "UTC",
-                 pg_types: Sequence[str | None] = (), slice_bytes: int = _SLICE_BYTES, small_rows: int = 64):
+                 pg_types: Sequence[str | None] = (), slice_bytes: int = _SLICE_BYTES, small_rows: int = 64,
+                 sources: Sequence[tuple[int, int] | None] = ()):
         self.schema = schema
         self.slice_bytes = slice_bytes
         self.small_rows = small_rows  # up to this many rows: per-value Python (cheaper than kernel set-up)
         self.columns = column_types(schema, formats, pg_types)
-        self.fields = [Field(f.name, 0, 0, t.oid, t.typlen, mod, fmt)
-                       for f, (t, mod, fmt) in zip(schema, self.columns, strict=True)]
+        self.fields = _fields(schema, self.columns, sources)
         self.timezone = arrow_timezone(timezone)
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
