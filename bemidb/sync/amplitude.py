@@ -228,7 +228,7 @@ class Exporter:
             self._con.close()
             self._con = None
 
-    def batches(self, hours: list[dt.datetime], on_hour=None) -> Iterator[pa.RecordBatch]:
+    def batches(self, hours: list[dt.datetime]) -> Iterator[pa.RecordBatch]:
         for hour in hours:
             folder = self.workdir / hour_param(hour)
             folder.mkdir()
@@ -244,8 +244,6 @@ class Exporter:
                     self.hours_empty += 1
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-            if on_hour:
-                on_hour(hour)
 
     def fetch_hour(self, hour: dt.datetime, folder: Path) -> list[Path]:
         """Download one hour's zip (streamed to disk) and unpack its members; [] when Amplitude has no data."""
