@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 import duckdb
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 
 @dataclass
@@ -130,6 +130,10 @@ def from_exception(exc: BaseException, sql: str | None = None) -> PgError:
                 message = template.format(*m.groups()) if template else main.rstrip("!")
                 return PgError(sqlstate, message, position=position, hint=hint)
         return PgError("XX000", main.rstrip("!"), position=position, hint=hint)
+    if isinstance(exc, TokenError):  # unterminated quote, comment or dollar string: a syntax error, not XX000
+        return PgError(SYNTAX_ERROR, f"syntax error: {exc}")
+    if isinstance(exc, RecursionError):  # deeply nested SQL exhausts the parser's recursion, as Postgres's stack
+        return PgError("54001", "stack depth limit exceeded", hint="The statement is nested too deeply.")
     if isinstance(exc, MemoryError):
         return PgError("53200", "out of memory")
     if isinstance(exc, UnicodeError):
