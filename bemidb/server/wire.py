@@ -112,8 +112,13 @@ class Reader:
         self.pos = end + 1
         try:
             return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProtocolError("invalid byte sequence for encoding \"UTF8\"") from None
+        except UnicodeDecodeError as exc:
+            # The frame is sound, only its text is not UTF-8: 22021 for this statement (as Postgres), and the
+            # connection goes on; a ProtocolError would drop the client.
+            from bemidb.server.errors import PgError
+
+            bad = " ".join(f"0x{b:02x}" for b in raw[exc.start:exc.end])
+            raise PgError("22021", f'invalid byte sequence for encoding "UTF8": {bad}') from None
 
     def rest(self) -> bytes:
         chunk = self.data[self.pos:]
