@@ -185,17 +185,21 @@ class Outcome:
 
 
 def _drain_nowait(sock: socket.socket) -> int:
+    """Read whatever replies are already there, without waiting (so our sends never deadlock on a full
+    socket buffer). A socket with a timeout polls before recv even with MSG_DONTWAIT: go non-blocking."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
     total = 0
-    while True:
-        try:
-            chunk = sock.recv(65536, socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return total
-        except OSError:
-            return total
-        if not chunk:
-            return total
-        total += len(chunk)
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return total
+            total += len(chunk)
+    except (BlockingIOError, InterruptedError, OSError):
+        return total
+    finally:
+        sock.settimeout(timeout)
 
 
 def run_session(host: str, port: int, session: Session, timeout: float = 20) -> Outcome:

@@ -187,7 +187,11 @@ class RawClient:
         """Messages up to and including the first one whose tag is in `tags`."""
         out = []
         while True:
-            message = self.read()
+            try:
+                message = self.read()
+            except ServerClosed as exc:
+                exc.messages = out  # what arrived before the close: often the ErrorResponse that explains it
+                raise
             out.append(message)
             if message.tag in tags:
                 return out
