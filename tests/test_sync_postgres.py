@@ -268,3 +268,26 @@ def test_progress_plain_lines_when_not_a_terminal_and_summary_table_on_one():
         progress.table_done("public.a", 1234, 10)
     text = live.export_text()
     assert "sync test: 1 synced, 0 failed" in text and "1,234" in text and "ok" in text
+
+
+def test_sslmode_is_honoured(source, data_dir):
+    """The test server has no TLS: sslmode=require must refuse to go on in clear text; disable connects."""
+    url, _ = source
+    result = _sync(url + "?sslmode=require", data_dir, "--include", "public.users")
+    assert result.returncode == 1
+    assert "SSL" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = _sync(url + "?sslmode=disable", data_dir, "--include", "public.users")
+    assert result.returncode == 0, result.stderr
+
+
+def test_tables_without_select_privilege(source, pg, data_dir):
+    url, execute = source
+    execute("DROP ROLE IF EXISTS h3_reader; CREATE ROLE h3_reader LOGIN PASSWORD 'pw';"
+            "GRANT USAGE ON SCHEMA sales TO h3_reader; GRANT SELECT ON users, sales.orders TO h3_reader")
+    reader_url = url.replace(f"{pg.user}:{pg.password}@", "h3_reader:pw@")
+    result = _sync(reader_url, data_dir, "--include", "public.*")
+    assert result.returncode == 0, result.stderr  # all tables: the unreadable ones are skipped with a note
+    assert "skipped public.events: no SELECT privilege" in result.stderr
+    assert _catalog(data_dir).list_tables("public") == [("public", "users")]
+    result = _sync(reader_url, data_dir, "--include", "public.events")
+    assert result.returncode == 1 and "public.events: FAILED: no SELECT privilege" in result.stderr

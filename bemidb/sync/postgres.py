@@ -92,22 +92,17 @@ def _sync(cfg, args, catalog, conn, namespace: str) -> int:
         for key in selection.selected:
             relation = by_name[key]
             name = relation.qualified
-            if relation.kind not in ("r", "p"):
-                kind = {"v": "view", "m": "materialized view", "f": "foreign table"}[relation.kind]
-                progress.note(f"skipped {kind} {name}: only tables are synced")
-                continue
-            if not relation.can_select:
-                progress.table_done(name, 0, 0, error="no SELECT privilege for the source user")
-                continue
             target = destination_name(relation.schema, relation.name)
-            if target in destinations:
-                progress.table_done(name, 0, 0, error=f"its destination {namespace}.{target} is already "
-                                                      f"taken by {destinations[target]} in this run")
+            named = name in include  # asked for by exact name, not through a wildcard or by default
+            skip = _why_not(relation, target, destinations, namespace, lost, explicit=named)
+            if skip is not None:
+                is_error, message = skip
+                if is_error:
+                    progress.table_done(name, 0, 0, error=message)
+                else:
+                    progress.note(message)
                 continue
             destinations[target] = name
-            if lost:
-                progress.table_done(name, 0, 0, error=f"not synced: {lost}")
-                continue
             progress.table_started(name)
             try:
                 outcome = _sync_table(conn, catalog, relation, (namespace, target), resolver, progress)
@@ -125,6 +120,23 @@ def _sync(cfg, args, catalog, conn, namespace: str) -> int:
             _delete_old_tables(catalog, namespace, source_targets, progress)
     _vacuum(catalog, synced)
     return 1 if progress.failed else 0
+
+
+def _why_not(relation, target: str, destinations: dict[str, str], namespace: str, lost: str | None,
+             explicit: bool) -> tuple[bool, str] | None:
+    """(is_error, message) when this relation is not synced in this run, else None."""
+    if relation.kind not in ("r", "p"):
+        kind = {"v": "view", "m": "materialized view", "f": "foreign table"}[relation.kind]
+        return False, f"skipped {kind} {relation.qualified}: only tables are synced"
+    if not relation.can_select:
+        # Asked for by name: a failure. Part of "all tables": a note, as BemiDB skips them silently.
+        message = "no SELECT privilege for the source user"
+        return (True, message) if explicit else (False, f"skipped {relation.qualified}: {message}")
+    if target in destinations:
+        return True, f"its destination {namespace}.{target} is already taken by {destinations[target]} in this run"
+    if lost:
+        return True, f"not synced: {lost}"
+    return None
 
 
 def _sync_table(conn, catalog, relation, identifier, resolver, progress) -> TableOutcome:
