@@ -291,3 +291,17 @@ def test_tables_without_select_privilege(source, pg, data_dir):
     assert _catalog(data_dir).list_tables("public") == [("public", "users")]
     result = _sync(reader_url, data_dir, "--include", "public.events")
     assert result.returncode == 1 and "public.events: FAILED: no SELECT privilege" in result.stderr
+
+
+def test_huge_values_and_many_batches(source, data_dir):
+    """A 20 MB text value and a 3 MB array in single rows; 300k rows span many COPY chunks."""
+    url, execute = source
+    execute("CREATE TABLE huge (id int, t text, a int[]);"
+            "INSERT INTO huge VALUES (1, repeat('é,\"\n', 5000000), ARRAY(SELECT g FROM generate_series(1, 400000) g));"
+            "INSERT INTO huge SELECT g, 'row ' || g, NULL FROM generate_series(2, 300000) g")
+    result = _sync(url, data_dir, "--include", "public.huge")
+    assert result.returncode == 0, result.stderr
+    table = _catalog(data_dir).load_table(("public", "huge")).scan().to_arrow()
+    assert table.num_rows == 300000
+    first = table.filter(table.column("id").to_numpy() == 1).to_pylist()[0]
+    assert first["t"] == 'é,"\n' * 5000000 and first["a"] == list(range(1, 400001))

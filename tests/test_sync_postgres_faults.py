@@ -125,7 +125,7 @@ def test_source_restarted_mid_copy_fails_clearly_and_keeps_old_data(data_dir):
                                     "CREATE TABLE later (id int)")
         result = run_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir))
         assert result.returncode == 0, result.stderr
-        cluster.execute("postgres", "INSERT INTO big SELECT g FROM generate_series(11, 3000000) g")
+        cluster.execute("postgres", "INSERT INTO big SELECT g FROM generate_series(11, 1500000) g")
 
         def copy_running() -> bool:
             return bool(cluster.execute("postgres", "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY%big%'"))
@@ -147,6 +147,6 @@ def test_source_restarted_mid_copy_fails_clearly_and_keeps_old_data(data_dir):
         # and the next run, with the source back, succeeds
         result = run_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir))
         assert result.returncode == 0, result.stderr
-        assert catalog.load_table(("public", "big")).scan().to_arrow().num_rows == 3000000
+        assert catalog.load_table(("public", "big")).scan().to_arrow().num_rows == 1500000
     finally:
         cluster.destroy()

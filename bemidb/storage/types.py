@@ -294,6 +294,8 @@ def _json_list_converter(kind: _Kind) -> Callable[[pa.Array], pa.Array]:
         offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset: rows.offset + len(rows) + 1]
         body = rows.buffers()[2][int(offsets[0]):int(offsets[-1])]
         lists = pa_json.read_json(pa.BufferReader(body),
+                                  read_options=pa_json.ReadOptions(use_threads=False,
+                                                                   block_size=max(len(body) + 1, 1 << 20)),
                                   parse_options=pa_json.ParseOptions(explicit_schema=schema)).column("v")
         lists = pa.concat_arrays(lists.chunks) if lists.num_chunks != 1 else lists.chunk(0)
         values = kind.from_text(lists.values)

@@ -197,6 +197,8 @@ def decode_chunks(chunks: Iterator[bytes], plans: list[ColumnPlan], schema: pa.S
 def _decode(chunks, plans, schema, read, parse, convert):
     for chunk in chunks:
         try:
+            # One block per chunk: a row of any size (a 100 MB text value) parses, nothing straddles blocks.
+            read.block_size = max(len(chunk) + 1, 1 << 20)
             table = pa_csv.read_csv(pa.py_buffer(chunk), read_options=read, parse_options=parse,
                                     convert_options=convert)
         except pa.ArrowInvalid as exc:
