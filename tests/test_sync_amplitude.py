@@ -178,7 +178,18 @@ def test_failure_mid_run_commits_nothing_and_next_run_resumes(amplitude, data_di
     assert not table_exists(env)  # not even an empty table
     first_hour_asked = amplitude.requests[0][0]
 
+    # a line that is not JSON in an export file: a clear error naming the hour, nothing committed
     del amplitude.fail_always[hour_key(h - HOUR)]
+    amplitude.corrupt(hour_key(h - 2 * HOUR), b'{"uuid": "broken", ')
+    broken = sync(amplitude, env)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr
+    last = broken.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: the export of hour {format_cursor(h - 2 * HOUR)} cannot be read: ")
+    assert "nothing was committed" in last
+    assert not table_exists(env)
+
+    amplitude.clear()
+    amplitude.add([amplitude_event(n, at(h - n * HOUR, 5)) for n in range(4)])
     amplitude.requests.clear()
     resumed = sync(amplitude, env)
     assert resumed.returncode == 0, resumed.stderr

@@ -200,6 +200,10 @@ def _max_upload_time(table) -> dt.datetime | None:
 # Export
 
 
+class ExportFormatError(Exception):
+    """An export file that is not what Amplitude documents (not JSON lines)."""
+
+
 class Exporter:
     """Fetches hour windows and yields their events as Arrow batches of the events schema."""
 
@@ -236,14 +240,23 @@ class Exporter:
                 files = self.fetch_hour(hour, folder)
                 if files:
                     self.hours_with_data += 1
-                    reader = self._duckdb().sql(self.sql, params={"files": [str(f) for f in files]}) \
-                        .to_arrow_reader(BATCH_ROWS)
-                    for batch in reader:
-                        yield pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+                    yield from self._read(hour, files)
                 else:
                     self.hours_empty += 1
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _read(self, hour: dt.datetime, files: list[Path]) -> Iterator[pa.RecordBatch]:
+        import duckdb
+
+        try:
+            reader = self._duckdb().sql(self.sql, params={"files": [str(f) for f in files]}) \
+                .to_arrow_reader(BATCH_ROWS)
+            for batch in reader:
+                yield pa.RecordBatch.from_arrays(batch.columns, schema=self.schema)
+        except duckdb.Error as exc:  # e.g. a line that is not JSON
+            detail = str(exc).splitlines()[0].replace(str(self.workdir), "")
+            raise ExportFormatError(f"the export of hour {format_cursor(hour)} cannot be read: {detail}") from None
 
     def fetch_hour(self, hour: dt.datetime, folder: Path) -> list[Path]:
         """Download one hour's zip (streamed to disk) and unpack its members; [] when Amplitude has no data."""
@@ -318,8 +331,6 @@ def run(cfg, args) -> int:
         hours.append(hour)
         hour += HOUR
 
-    import duckdb
-
     with SyncProgress("sync amplitude") as progress, \
             tempfile.TemporaryDirectory(prefix="bemidb-amplitude-") as workdir:
         progress.note(f"{name}: exporting {len(hours)} hour(s), {format_cursor(start)} .. {format_cursor(end)}")
@@ -336,9 +347,8 @@ def run(cfg, args) -> int:
         except HttpError as exc:
             failure = (f"Amplitude export failed: {exc}; nothing was committed, the next run starts again at "
                        f"{format_cursor(start)}")
-        except duckdb.Error as exc:  # e.g. a malformed JSON line in an export file
-            failure = (f"cannot read the Amplitude export: {str(exc).splitlines()[0]}; nothing was committed, "
-                       f"the next run starts again at {format_cursor(start)}")
+        except ExportFormatError as exc:
+            failure = f"{exc}; nothing was committed, the next run starts again at {format_cursor(start)}"
         finally:
             exporter.close()
         if failure:

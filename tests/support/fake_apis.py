@@ -102,6 +102,7 @@ class FakeAmplitude(LocalHTTPServer):
         self.fail_once: dict[str, int] = {}  # hour key -> status returned once, then the data
         self.fail_always: dict[str, int] = {}  # hour key -> status returned every time
         self.requests: list[tuple[str, str]] = []  # (start, end) of every authorised request
+        self.garbage: dict[str, bytes] = {}  # hour key -> a line appended to that hour's first file
         self._zips: dict[tuple[str, ...], bytes] = {}  # built once per hour range (benchmarks repeat them)
 
     @property
@@ -111,6 +112,13 @@ class FakeAmplitude(LocalHTTPServer):
     def clear(self) -> None:
         with self.lock:
             self.events.clear()
+            self.garbage.clear()
+            self._zips.clear()
+
+    def corrupt(self, hour: str, line: bytes) -> None:
+        """Append a line that is not an event to that hour's first file."""
+        with self.lock:
+            self.garbage[hour] = line
             self._zips.clear()
 
     def add(self, events: list[dict]) -> None:
@@ -149,12 +157,12 @@ class FakeAmplitude(LocalHTTPServer):
             if not any(events for _, events in per_hour):
                 return self.reply(handler, 404, b"Raw data files were not found.", "text/plain")
             if tuple(hours) not in self._zips:
-                self._zips[tuple(hours)] = self._zip(per_hour)
+                self._zips[tuple(hours)] = self._zip(per_hour, self.garbage)
             body = self._zips[tuple(hours)]
         self.reply(handler, 200, body, "application/zip")
 
     @staticmethod
-    def _zip(per_hour: list[tuple[str, list[dict]]]) -> bytes:
+    def _zip(per_hour: list[tuple[str, list[dict]]], garbage: dict[str, bytes] | None = None) -> bytes:
         """One zip; per hour the events split over two gzip members, as Amplitude shards them."""
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
@@ -164,6 +172,8 @@ class FakeAmplitude(LocalHTTPServer):
                 for shard, part in enumerate((events[:half], events[half:])):
                     if part:
                         lines = "".join(json.dumps(e) + "\n" for e in part).encode()
+                        if shard == 0 and garbage and hour in garbage:
+                            lines += garbage[hour] + b"\n"
                         archive.writestr(f"187520/187520_{day}_{hh}#{shard}.json.gz", gzip.compress(lines))
         return buffer.getvalue()
 
