@@ -261,7 +261,11 @@ def _arrow_base(arrow_type: pa.DataType) -> PgType:
             return BY_NAME["int2"]
         if t.bit_width == 16 or (t.bit_width == 32 and pa.types.is_signed_integer(t)):
             return BY_NAME["int4"]
-        if t.bit_width == 32 or pa.types.is_signed_integer(t):
+        if t.bit_width == 32:
+            # Postgres's oid IS an unsigned 32-bit integer: DuckDB UINTEGER columns (the catalog's OIDs)
+            # are described as oid / oid[] as Postgres does, which asyncpg's type introspection needs.
+            return BY_NAME["oid"]
+        if pa.types.is_signed_integer(t):
             return BY_NAME["int8"]
         return BY_NAME["numeric"]  # uint64
     if pa.types.is_floating(t):
@@ -347,7 +351,7 @@ def _hint_fits(hinted: PgType, base: PgType) -> bool:
         return _hint_fits(element_of(hinted), element_of(base))
     if base.name == "text":
         return hinted.name in _TEXTUAL
-    if base.name in ("int2", "int4", "int8"):
+    if base.name in ("int2", "int4", "int8", "oid"):
         return hinted.name in _INTEGER or hinted.name == "numeric"
     if base.name == "float4":
         return hinted.name == "float8"
