@@ -30,8 +30,18 @@ BINARY_TYPES = frozenset(_INT) | _AS_TEXT | {"bool", "float4", "float8", "numeri
                                              "varbit"}
 
 
-def supports_binary(t: PgType) -> bool:
-    return element_of(t).name in BINARY_TYPES
+def supports_binary(t: PgType, arrow_type: pa.DataType | None = None) -> bool:
+    """Can values of `arrow_type` described as `t` be sent in binary? Text-held values (a declared
+    interval or inet stored as a string) only for types whose binary form is their text (or uuid/jsonb)."""
+    name = element_of(t).name
+    if name not in BINARY_TYPES:
+        return False
+    leaf = arrow_type
+    while leaf is not None and hasattr(leaf, "value_type") and not pa.types.is_dictionary(leaf):
+        leaf = leaf.value_type
+    if leaf is not None and (pa.types.is_string(leaf) or pa.types.is_large_string(leaf)):
+        return name in _AS_TEXT or name in ("jsonb", "uuid")
+    return True
 
 
 def to_binary(arr: pa.Array, t: PgType) -> pa.Array:

@@ -59,7 +59,7 @@ def column_types(schema: pa.Schema, formats: Sequence[int] = (), pg_types: Seque
     out = []
     for i, (field, fmt) in enumerate(zip(schema, result_formats(formats, len(schema)), strict=True)):
         t, mod = column_type(field.type, _hint(pg_types, i))
-        if fmt == 1 and not supports_binary(t):
+        if fmt == 1 and not supports_binary(t, field.type):
             t, mod = column_type(field.type)
         out.append((t, mod, fmt))
     return out

@@ -334,7 +334,8 @@ _TEXTUAL = {"text", "varchar", "bpchar", "name", "json", "jsonb", "xml", "uuid",
             "macaddr8", "money", "bit", "varbit", "char", "tsvector", "tsquery", "jsonpath", "point", "line",
             "lseg", "box", "path", "polygon", "circle", "int4range", "int8range", "numrange", "daterange",
             "tsrange", "tstzrange", "regclass", "regtype", "regproc", "regnamespace", "regrole", "tid",
-            "int2vector", "oidvector", "aclitem", "pg_lsn", "txid_snapshot", "refcursor"}
+            "int2vector", "oidvector", "aclitem", "pg_lsn", "txid_snapshot", "refcursor",
+            "interval", "timetz"}  # stored as Postgres's own text by the syncer
 # Integer-valued types: an integer column may be declared as any of them (the encoder range-checks).
 _INTEGER = {"int2", "int4", "int8", "oid", "xid", "cid", "regclass", "regtype", "regproc", "regnamespace",
             "regrole", "regprocedure", "regoper", "regoperator", "regconfig", "regdictionary", "regcollation",
