@@ -7,6 +7,7 @@ when the buffer is large), so a result streams out in big socket writes as DuckD
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
+from duckdb import _seam
 from sqlglot.errors import ParseError
 
 from bemidb.server import auth, encoder, parameters, pg_types, rewrite, wire
@@ -355,10 +357,7 @@ class Session:
 
     def handle_query(self, reader: wire.Reader) -> None:
         sql = reader.cstring()
-        try:
-            statements = rewrite.split(sql)
-        except Exception:  # noqa: BLE001 - the splitter is best effort; DuckDB reports real syntax errors
-            statements = [sql] if sql.strip() else []
+        statements = _split(sql)
         if not statements:
             self.send(wire.EMPTY_QUERY_RESPONSE)
         for text in statements:
@@ -385,10 +384,7 @@ class Session:
         oids = [reader.uint32() for _ in range(n)]
         if name and name in self.statements:
             raise PgError("42P05", f'prepared statement "{name}" already exists')
-        try:
-            parts = rewrite.split(sql)
-        except Exception:  # noqa: BLE001
-            parts = [sql]
+        parts = _split(sql)
         if len(parts) > 1:
             raise PgError(SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement")
         statement = self.prepare(parts[0] if parts else "")
@@ -535,6 +531,9 @@ class Session:
             raise from_exception(exc) from None
         if len(inferred) < len(given):
             inferred += [25] * (len(given) - len(inferred))
+        for index, oid in statement.plan.param_hints:  # $1::oid[] stays oid[] (DuckDB would say bigint[])
+            if index < len(inferred):
+                inferred[index] = oid
         return [g or i for g, i in zip(given + [0] * (len(inferred) - len(given)), inferred, strict=True)]
 
     def describe(self, statement: Statement, params: list | None, formats: list[int]) -> ResultEncoder | None:
@@ -649,9 +648,11 @@ class Session:
         self.running = True
         started = time.monotonic()
         try:
-            relation = self.cursor.sql(sql, params=portal.params or None)
-            portal.reader = relation.to_arrow_reader(BATCH_ROWS) if relation is not None else None
-            portal.duck_types = relation.types if relation is not None else []
+            # Straight to DuckDB's streaming result (the relation API would parse and bind it twice).
+            result = _seam.submit(self.cursor, sql, portal.params or None, "stream", BATCH_ROWS)
+            description = result.description
+            portal.reader = result.arrow_reader() if description else None
+            portal.duck_types = [column[1] for column in description or []]
         except Exception:
             self._stop(portal)
             raise
@@ -786,6 +787,15 @@ class Session:
             self._close_portal(portal)
 
 
+@functools.lru_cache(maxsize=2048)
+def _split(sql: str) -> list[str]:
+    """Statements of a query string (cached: clients repeat the same texts, and splitting means parsing)."""
+    try:
+        return rewrite.split(sql)
+    except Exception:  # noqa: BLE001 - the splitter is best effort; DuckDB reports real syntax errors
+        return [sql] if sql.strip() else []
+
+
 def _copy_options(text: str) -> dict:
     """COPY options, new style `WITH (FORMAT csv, HEADER true, DELIMITER ',')` or old style `CSV HEADER`."""
     text = (text or "").strip()
@@ -854,12 +864,16 @@ _HANDLERS = {
 # Result and parameter encoding: thin adapters over bemidb.server.encoder / parameters (vectorised).
 
 
+# UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
+_OID_HINTS = {"UINTEGER": "oid", "UINTEGER[]": "oid[]"}
+
+
 class ResultEncoder:
     """RowDescription + DataRows of one result, in the formats the client asked for."""
 
     def __init__(self, schema: pa.Schema, formats: list[int], timezone: str = "UTC", duck_types=()):
         # DuckDB's column types are the hints that tell JSON and UUID apart from text (Arrow says string).
-        hints = [str(t) if str(t) in ("JSON", "UUID") else None for t in duck_types]
+        hints = [str(t) if str(t) in ("JSON", "UUID") else _OID_HINTS.get(str(t)) for t in duck_types]
         try:
             self.encoder = encoder.DataRowEncoder(schema, formats, timezone, hints)
         except ValueError as exc:  # wrong number of result formats
@@ -874,8 +888,6 @@ class ResultEncoder:
     def from_bind(cls, cursor, sql: str, params: list | None, formats: list[int],
                   timezone: str = "UTC") -> ResultEncoder | None:
         """The result shape of `sql` from DuckDB's binder, without running it."""
-        from duckdb import _seam
-
         check_statement(cursor, sql)
         if params is None:
             params = [None] * len(_seam.bind(cursor, sql).parameters)
@@ -937,8 +949,6 @@ def decode_parameters(values: list, formats: list[int], oids: list[int]) -> list
 
 def parameter_oids(cursor, sql: str) -> list[int]:
     """What DuckDB's binder infers for $1..$n; unknown -> text."""
-    from duckdb import _seam
-
     signature = _seam.bind(cursor, sql)
     oids = []
     for _name, duck_type in signature.parameters:
