@@ -107,7 +107,6 @@ class Column:
     slug: str
     kind: str
     is_list: bool
-    extract: object = None  # entry -> scalar; None for JSON payloads
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -119,16 +118,30 @@ class Column:
         base = KINDS[self.kind][1]
         return base + "[]" if self.is_list and self.kind != "json" else base
 
-    def value(self, entries: list[dict]):
-        if self.extract is None:  # JSON payload(s)
-            if not entries:
+    def value(self, values: list):
+        """The cell, from the attribute's compact values (see compact())."""
+        if self.kind == "json":
+            if not values:
                 return None
-            data = [payload(e) for e in entries]
-            return json.dumps(data if self.is_list else data[0], separators=(",", ":"), ensure_ascii=False)
-        values = [v for v in (self.extract(e) for e in entries) if v is not None]
+            return json.dumps(values if self.is_list else values[0], separators=(",", ":"), ensure_ascii=False)
+        values = [v for v in values if v is not None]
         if self.is_list:
             return values
         return values[0] if values else None
+
+
+def compact(record: dict) -> tuple[dict, dict[str, str | None]]:
+    """A record reduced to what the table needs: per attribute, its active values as scalars (scalar types)
+    or payloads (other types); plus each attribute's type. Smaller to spill and to read back."""
+    values, types = {}, {}
+    for slug, entries in (record.get("values") or {}).items():
+        current = active(entries)
+        attribute_type = current[0].get("attribute_type") if current else None
+        types[slug] = attribute_type
+        extract = SCALAR_TYPES.get(attribute_type, (None, payload))[1]
+        values[slug] = [extract(e) for e in current]
+    return {"id": (record.get("id") or {}).get("record_id"), "created_at": record.get("created_at"),
+            "values": values}, types
 
 
 @dataclass
@@ -138,14 +151,14 @@ class ObjectScan:
     records: int = 0
     attributes: dict[str, AttributeSeen] = field(default_factory=dict)
 
-    def see(self, record: dict) -> None:
+    def see(self, record: dict, types: dict[str, str | None]) -> None:
+        """`record` and `types` as compact() returns them."""
         self.records += 1
-        for slug, entries in (record.get("values") or {}).items():
+        for slug, values in record["values"].items():
             seen = self.attributes.setdefault(slug, AttributeSeen())
-            current = active(entries)
-            seen.max_values = max(seen.max_values, len(current))
-            if seen.attribute_type is None and current:
-                seen.attribute_type = current[0].get("attribute_type")
+            seen.max_values = max(seen.max_values, len(values))
+            if seen.attribute_type is None:
+                seen.attribute_type = types.get(slug)
 
     def columns(self) -> list[Column]:
         columns = []
@@ -155,10 +168,9 @@ class ObjectScan:
             name = f"{slug}_attribute" if slug in FIXED else slug
             is_list = seen.max_values > 1 or seen.attribute_type in ALWAYS_LIST
             if seen.attribute_type in SCALAR_TYPES:
-                kind, extract = SCALAR_TYPES[seen.attribute_type]
-                columns.append(Column(name, slug, kind, is_list, extract))
+                columns.append(Column(name, slug, SCALAR_TYPES[seen.attribute_type][0], is_list))
             elif seen.attribute_type is None:  # never holds a value: keep the column, as text
-                columns.append(Column(name, slug, "text", False, _field("value")))
+                columns.append(Column(name, slug, "text", False))
             else:
                 columns.append(Column(name, slug, "json", is_list))
         return columns
@@ -185,11 +197,10 @@ def record_batches(spill: Path, columns: list[Column], schema: pa.Schema) -> Ite
 
 
 def _batch(records: list[dict], columns: list[Column], schema: pa.Schema) -> pa.RecordBatch:
-    ids = [(r.get("id") or {}).get("record_id") for r in records]
-    created = [r.get("created_at") for r in records]
-    arrays = [pa.array(ids, pa.string()), _typed(created, "ts", False)]
+    arrays = [pa.array([r["id"] for r in records], pa.string()),
+              _typed([r["created_at"] for r in records], "ts", False)]
     for column in columns:
-        values = [column.value(active((r.get("values") or {}).get(column.slug))) for r in records]
+        values = [column.value(r["values"].get(column.slug) or ()) for r in records]
         arrays.append(_typed(values, column.kind, column.is_list))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -261,7 +272,7 @@ class Fetcher:
         self.workdir = workdir
 
     def fetch(self, obj: str, on_page=None) -> tuple[Path, ObjectScan] | None:
-        """Every record of `obj`, paged until an empty page, spilled to a JSON-lines file (active values only).
+        """Every record of `obj`, paged until an empty page, spilled compacted to a JSON-lines file.
 
         None when the workspace has no such object (Attio answers 404, e.g. deals not enabled)."""
         spill = self.workdir / f"{obj}.jsonl"
@@ -280,11 +291,9 @@ class Fetcher:
                 if not page:
                     break
                 for record in page:
-                    record = {"id": record.get("id"), "created_at": record.get("created_at"),
-                              "values": {slug: active(entries)
-                                         for slug, entries in (record.get("values") or {}).items()}}
-                    scan.see(record)
-                    out.write(json.dumps(record, separators=(",", ":")) + "\n")
+                    record, types = compact(record)
+                    scan.see(record, types)
+                    out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
                 offset += len(page)
                 if on_page:
                     on_page(scan.records)
