@@ -127,10 +127,12 @@ def format_type(t: pg_types.PgType, mod: int = -1) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Column types: Postgres catalog types -> Arrow (DuckDB takes the Arrow types as they are).
 
-_ARROW = {"oid": pa.int64(), "xid": pa.int64(), "int8": pa.int64(), "int4": pa.int32(), "int2": pa.int16(),
+# oid columns are DuckDB UINTEGER (exactly Postgres's unsigned 32-bit oid): the session describes UINTEGER
+# result columns as oid / oid[], which clients such as asyncpg need to decode their own introspection.
+_ARROW = {"oid": pa.uint32(), "xid": pa.uint32(), "int8": pa.int64(), "int4": pa.int32(), "int2": pa.int16(),
           "float4": pa.float32(), "float8": pa.float64(), "numeric": pa.float64(), "bool": pa.bool_(),
           "timestamptz": pa.timestamp("us", tz="UTC"), "interval": pa.month_day_nano_interval(),
-          "_oid": pa.list_(pa.int64()), "_regtype": pa.list_(pa.int64()), "oidvector": pa.list_(pa.int64()),
+          "_oid": pa.list_(pa.uint32()), "_regtype": pa.list_(pa.uint32()), "oidvector": pa.list_(pa.uint32()),
           "int2vector": pa.list_(pa.int16()), "_int2": pa.list_(pa.int16()), "_float4": pa.list_(pa.float32()),
           "_text": pa.list_(pa.string()), "_aclitem": pa.list_(pa.string()), "_char": pa.list_(pa.string())}
 
@@ -498,10 +500,10 @@ def _macros(database: str, user: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_setting_defaults() AS MAP {{{defaults}}}",
         f"CREATE OR REPLACE MACRO {s}.current_setting(name) AS coalesce({guc}[lower(name)], "
         f"{s}.bemidb_setting_defaults()[lower(name)], error('unrecognized configuration parameter \"' || name "
-        "|| '\"')), (name, missing_ok) AS coalesce("
+        "|| '\"'))::VARCHAR, (name, missing_ok) AS coalesce("
         f"{guc}[lower(name)], {s}.bemidb_setting_defaults()[lower(name)], CASE WHEN missing_ok THEN NULL ELSE "
-        "error('unrecognized configuration parameter \"' || name || '\"') END)",
-        f"CREATE OR REPLACE MACRO {s}.set_config(name, value, is_local) AS value",
+        "error('unrecognized configuration parameter \"' || name || '\"') END)::VARCHAR",
+        f"CREATE OR REPLACE MACRO {s}.set_config(name, value, is_local) AS value::VARCHAR",
         f"CREATE OR REPLACE MACRO {s}.version() AS '{version}'",
         f"CREATE OR REPLACE MACRO {s}.current_database() AS '{db}'",
         f"CREATE OR REPLACE MACRO {s}.bemidb_user() AS coalesce(getvariable('bemidb_user'), '{usr}')",
@@ -620,13 +622,21 @@ def _macros(database: str, user: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_regtype(name) AS (SELECT _bt.oid FROM {s}.pg_type _bt "
         f"WHERE _bt.typname = {s}.bemidb_unqualified(lower(name)) OR _bt.oid = (SELECT _bf.oid FROM "
         f"{s}.bemidb_type_format _bf WHERE _bf.plain = lower(name) AND _bf.suffix = '' LIMIT 1) ORDER BY _bt.oid LIMIT 1)",
-        f"CREATE OR REPLACE MACRO {s}.bemidb_regtype_name(typoid) AS {s}.format_type(typoid, NULL)",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regtype_name(typoid) AS CASE WHEN typoid = 0 THEN '-' ELSE "
+        f"{s}.format_type(typoid, NULL) END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace(name) AS (SELECT _bn.oid FROM {s}.pg_namespace _bn "
         "WHERE _bn.nspname = name)",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace_name(nspoid) AS (SELECT _bn.nspname FROM "
         f"{s}.pg_namespace _bn WHERE _bn.oid = nspoid)",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regrole_name(roleoid) AS {s}.pg_get_userbyid(roleoid)",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regproc(name) AS {s}.bemidb_unqualified(name)",
+        f"CREATE OR REPLACE MACRO {s}.to_regtype(name) AS {s}.bemidb_regtype(name)",
+        f"CREATE OR REPLACE MACRO {s}.to_regclass(name) AS {s}.bemidb_regclass(name)",
+        f"CREATE OR REPLACE MACRO {s}.to_regnamespace(name) AS {s}.bemidb_regnamespace(name)",
+        f"CREATE OR REPLACE MACRO {s}.to_regrole(name) AS CASE WHEN name = {s}.bemidb_user() THEN "
+        f"{OWNER_OID} END",
+        f"CREATE OR REPLACE MACRO {s}.to_regproc(name) AS NULL::BIGINT",
+        f"CREATE OR REPLACE MACRO {s}.to_regprocedure(name) AS NULL::BIGINT",
         # jsonb on JSON stored as text: the key-exists operator and jsonb_typeof's lower-case names.
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_has_key(j, k) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "list_contains(json_keys(j::JSON), k) WHEN 'ARRAY' THEN list_contains(json_extract_string(j::JSON, "
@@ -767,7 +777,7 @@ def refresh(con, tables: list[TableInfo]) -> None:
         try:
             for relation in _DYNAMIC:
                 _replace(cursor, relation, built.rows.get(relation, []))
-            defs = pa.table({"oid": pa.array([d["oid"] for d in built.defs], pa.int64()),
+            defs = pa.table({"oid": pa.array([d["oid"] for d in built.defs], pa.uint32()),
                              "def": pa.array([d["def"] for d in built.defs], pa.string())})
             cursor.register("bemidb_rows_defs", defs)
             cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs AS SELECT * FROM bemidb_rows_defs")

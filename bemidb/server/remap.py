@@ -35,6 +35,7 @@ has_schema_privilege has_database_privilege has_column_privilege has_function_pr
 has_any_column_privilege has_foreign_data_wrapper_privilege has_server_privilege has_tablespace_privilege
 has_type_privilege has_language_privilege pg_has_role txid_current pg_current_xact_id pg_cancel_backend
 pg_terminate_backend inet_server_addr inet_server_port inet_client_addr pg_stat_get_numscans
+to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure
 """.split())
 
 # Postgres name -> DuckDB name, same arguments.
@@ -326,6 +327,14 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
             return node.expression  # pg_catalog.f(x) where f(x) already became our macro
         if isinstance(node.expression, exp.Func):
             return _json_operator(_function(node.expression))  # pg_catalog.f(x): the same f as unqualified
+    if isinstance(node, exp.Column) and node.args.get("db") is not None:  # pg_catalog.pg_class.relname
+        schema = node.args["db"].name.lower()
+        table = node.args["table"].name.lower() if node.args.get("table") is not None else ""
+        if schema == "pg_catalog" and table in PG_CATALOG_RELATIONS:
+            node.set("db", exp.to_identifier(CATALOG_SCHEMA))
+        elif schema == "information_schema" and table in INFORMATION_SCHEMA_RELATIONS:
+            node.set("db", exp.to_identifier(INFO_SCHEMA))
+        return node
     if isinstance(node, exp.Collate):
         collation = node.expression.sql("postgres").lower().replace('"', "")
         if collation in ("pg_catalog.default", "default", "c", "pg_catalog.c", "posix", "pg_catalog.posix"):
@@ -371,6 +380,67 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
     return fn(node)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Result column names: Postgres names an unaliased expression after its function, cast type or column
+# ("count", "current_schema", "int4", "?column?"); DuckDB after its text ("count_star()"). Clients read
+# columns by name, so the Postgres names are given as aliases before the tree is rewritten.
+
+_OPAQUE = (exp.Literal, exp.Null, exp.Binary, exp.Unary, exp.Not, exp.Bracket, exp.Any, exp.All, exp.Between,
+           exp.In, exp.Is, exp.Like, exp.ILike, exp.SimilarTo, exp.Operator, exp.Interval)
+
+
+def _colname(node: exp.Expression) -> str | None:
+    """What Postgres calls an unaliased select item, or None to leave DuckDB's name (plain columns, *)."""
+    if isinstance(node, exp.Column | exp.Star | exp.Subquery):
+        return None
+    if isinstance(node, exp.Paren):
+        return _colname(node.this)
+    if isinstance(node, exp.Boolean):
+        return "bool"
+    if isinstance(node, exp.Cast):
+        if isinstance(node.this, exp.Column):
+            return node.this.name
+        inner = _colname(node.this)
+        if inner and inner != "?column?":
+            return inner
+        target = _type_name(node.args["to"])
+        from bemidb.server import pg_types
+
+        parsed = pg_types.parse_type_name(target)
+        return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        return _colname(node.expression)
+    if isinstance(node, exp.Case):
+        return "case"
+    if isinstance(node, exp.Array):
+        return "array"
+    if isinstance(node, exp.Exists):
+        return "exists"
+    if isinstance(node, exp.Extract):
+        return "extract"
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    if isinstance(node, exp.Func):
+        text = node.sql("postgres")
+        name = text.split("(", 1)[0].strip().lower()
+        return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else "?column?"
+    if isinstance(node, _OPAQUE):
+        return "?column?"
+    return None
+
+
+def _name_columns(tree: exp.Expression) -> None:
+    for select in tree.find_all(exp.Select):
+        items = select.expressions
+        for i, item in enumerate(items):
+            if isinstance(item, exp.Alias):
+                continue
+            name = _colname(item)
+            if name is not None:
+                items[i] = exp.alias_(item, name, quoted=True)
+
+
 def transform(tree: exp.Expression) -> exp.Expression:
     ctes = _cte_names(tree)
+    _name_columns(tree)
     return _post_order(tree, lambda node: _node(node, ctes))

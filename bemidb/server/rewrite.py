@@ -34,6 +34,7 @@ class Translated:
     schema: str | None = None  # matview schema when written qualified (else the session's first schema)
     definition: str | None = None  # matview: the defining query as Postgres SQL (kept in the catalog)
     flags: frozenset[str] = field(default_factory=frozenset)  # matview: if_exists, if_not_exists, no_data ...
+    param_hints: tuple[tuple[int, int], ...] = ()  # (0-based parameter index, type OID) DuckDB cannot infer
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -307,14 +308,34 @@ def translate(statement: str) -> Translated:
     utility = _utility(text)
     if utility is not None:
         return utility
-    tree = sqlglot.parse_one(statement, read="postgres")
+    tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read="postgres")
     if tree is None:
         return Translated("empty", "")
     if isinstance(tree, exp.Command):
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Translated("query", _tag_of(text), sql=statement)
     tree = remap.transform(tree)
-    return Translated("query", _tag_of(text), sql=tree.sql(dialect="duckdb"))
+    return Translated("query", _tag_of(text), sql=tree.sql(dialect="duckdb"), param_hints=_param_hints(statement))
+
+
+# Parameter types Postgres clients rely on that DuckDB would infer differently (asyncpg binds its type
+# introspection query's $1 as oid[]; an int8[] there makes it introspect forever).
+_PARAM_CAST = re.compile(r"\$(\d+)\s*::\s*(?:pg_catalog\.)?(oid|regclass|regtype|name)\s*(\[\])?", re.I)
+_HINT_OIDS = {("oid", False): 26, ("oid", True): 1028, ("regclass", False): 2205, ("regtype", False): 2206,
+              ("name", False): 19, ("name", True): 1003}
+
+
+def _param_hints(statement: str) -> tuple[tuple[int, int], ...]:
+    hints = []
+    for m in _PARAM_CAST.finditer(statement):
+        oid = _HINT_OIDS.get((m.group(2).lower(), bool(m.group(3))))
+        if oid:
+            hints.append((int(m.group(1)) - 1, oid))
+    return tuple(hints)
+
+
+# sqlglot reads `oid[]` as the oid type indexed by [], not as an array type (asyncpg sends $1::oid[]).
+_OID_ARRAY = re.compile(r"::\s*(?:pg_catalog\.)?(?:oid|regtype|regclass)\s*\[\]", re.I)
 
 
 def _tag_of(text: str) -> str:

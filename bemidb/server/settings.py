@@ -267,6 +267,26 @@ _SETTINGS = [
     Setting("escape_string_warning", "on", _bool, vartype="bool",
             description="Warn about backslash escapes in ordinary string literals."),
     Setting("array_nulls", "on", _bool, vartype="bool", description="Enable input of NULL elements in arrays."),
+    Setting("default_table_access_method", "heap", description="Sets the default table access method for new tables."),
+    Setting("default_text_search_config", "pg_catalog.english",
+            description="Sets default text search configuration."),
+    Setting("shared_buffers", "128MB", read_only=True, vartype="integer",
+            description="Sets the number of shared memory buffers used by the server."),
+    Setting("max_parallel_workers_per_gather", "2", _int, vartype="integer",
+            description="Sets the maximum number of parallel processes per executor node."),
+    Setting("effective_cache_size", "4GB", vartype="integer",
+            description="Sets the planner's assumption about the total size of the data caches."),
+    Setting("wal_level", "replica", read_only=True, vartype="enum", description="Sets the level of information "
+            "written to the WAL."),
+    Setting("cluster_name", "", read_only=True, description="Sets the name of the cluster, which is included in "
+            "the process title."),
+    Setting("listen_addresses", "*", read_only=True, description="Sets the host name or IP address(es) to "
+            "listen to."),
+    Setting("port", "5432", read_only=True, vartype="integer", description="Sets the TCP port the server "
+            "listens on."),
+    Setting("allow_system_table_mods", "off", _bool, read_only=True, vartype="bool",
+            description="Allows modifications of the structure of system tables."),
+    Setting("log_timezone", "UTC", read_only=True, description="Sets the time zone to use in log messages."),
 ]
 SETTINGS: dict[str, Setting] = {s.name.lower(): s for s in _SETTINGS}
 
