@@ -147,36 +147,39 @@ def _as_binary(values: pa.Array) -> pa.Array:
 def data_rows(values: list[pa.Array], n: int) -> bytes:
     """Columns of wire values (binary arrays, null = SQL NULL) -> n DataRow messages."""
     total = np.full(n, 6 + 4 * len(values), dtype=np.int64)  # Int32 length + Int16 count + Int32 per column
-    pieces: list[pa.Array] = []
+    columns = []
     for v in values:
         v = _as_binary(v)
-        offsets, _ = binary_parts(v)
+        offsets, data = binary_parts(v)
         lengths = np.diff(offsets)
+        prefix = lengths
         if v.null_count:
             valid = np.asarray(v.is_valid())
             lengths = np.where(valid, lengths, 0)
             prefix = np.where(valid, lengths, -1)
             v = v.fill_null(b"")
-        else:
-            prefix = lengths
         total += lengths
-        pieces.append(prefix.astype(">i4").view(np.uint8).reshape(n, 4))
-        pieces.append(v)
+        width = int(lengths[0]) if n else 0
+        fixed = not v.null_count and n and len(data) == width * n and bool((lengths == width).all())
+        columns.append((prefix.astype(">i4").view(np.uint8).reshape(n, 4), data.reshape(n, width) if fixed else v))
     header = np.empty((n, 7), np.uint8)
     header[:, 0] = ord("D")
     header[:, 1:5] = total.astype(">i4").view(np.uint8).reshape(n, 4)
     header[:, 5:7] = np.frombuffer(struct.pack(">h", len(values)), np.uint8)
-    # Glue each fixed-width prefix to the fixed-width piece before it (header + first prefix, etc.) to
-    # halve the arrays the join walks.
+    # Consecutive fixed-width pieces (header, length prefixes, values of one width without nulls: binary
+    # ints, floats, dates, bools...) are glued into one byte matrix, so the final join walks few arrays.
     arrays: list[pa.Array] = []
-    pending = header
-    for i in range(0, len(pieces), 2):
-        pending = np.concatenate([pending, pieces[i]], axis=1)
-        arrays.append(fixed_width(pending))
-        arrays.append(pieces[i + 1])
-        pending = np.empty((n, 0), np.uint8)
-    if not arrays:
-        arrays.append(fixed_width(pending))
+    pending: list[np.ndarray] = [header]
+    for prefix, value in columns:
+        pending.append(prefix)
+        if isinstance(value, np.ndarray):
+            pending.append(value)
+        else:
+            arrays.append(fixed_width(np.concatenate(pending, axis=1)))
+            arrays.append(value)
+            pending = []
+    if pending:
+        arrays.append(fixed_width(np.concatenate(pending, axis=1)))
     joined = pc.binary_join_element_wise(*arrays, b"") if len(arrays) > 1 else arrays[0]
     return _concatenated_bytes(joined)
 
