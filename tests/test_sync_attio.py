@@ -174,6 +174,10 @@ def test_missing_object_is_skipped_and_missing_token_is_a_setting_error(attio, d
     assert catalog(data_dir).table_exists(("attio", "companies"))
     assert not catalog(data_dir).table_exists(("attio", "deals"))
 
+    attio.ignore_offset = True  # paging that never advances is an error, not an endless loop
+    looping = sync(attio, data_dir)
+    assert looping.returncode == 1 and "Attio returned the same page again at offset 2" in looping.stderr
+
     missing = run_bemidb("sync", "attio", "--api-url", attio.url, env={"BEMIDB_DATA_DIR": str(data_dir)})
     assert missing.returncode == 2
     assert "SOURCE_ATTIO_API_ACCESS_TOKEN" in missing.stderr and "Traceback" not in missing.stderr

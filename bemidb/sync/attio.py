@@ -278,6 +278,7 @@ class Fetcher:
         spill = self.workdir / f"{obj}.jsonl"
         scan = ObjectScan()
         offset = 0
+        previous_first = None
         with open(spill, "w", encoding="utf-8") as out:
             while True:
                 response = self.client.request("POST", f"{self.api_url}/objects/{obj}/records/query",
@@ -290,6 +291,10 @@ class Fetcher:
                     raise HttpError(f"unexpected response for {obj}: no 'data' list")
                 if not page:
                     break
+                first = json.dumps(page[0].get("id"), sort_keys=True) if isinstance(page[0], dict) else None
+                if first is not None and first == previous_first:  # an API ignoring offset would loop forever
+                    raise HttpError(f"Attio returned the same page again at offset {offset} for {obj}")
+                previous_first = first
                 for record in page:
                     record, types = compact(record)
                     scan.see(record, types)

@@ -256,6 +256,7 @@ class FakeAttio(LocalHTTPServer):
         self.fail_always: dict[str, int] = {}  # object -> status returned every time
         self.requests: list[tuple[str, int, int]] = []  # (object, limit, offset) of authorised queries
         self.rate_limited: list[tuple[str, int]] = []
+        self.ignore_offset = False  # a broken server that answers the first page forever
 
     @property
     def url(self) -> str:
@@ -287,7 +288,8 @@ class FakeAttio(LocalHTTPServer):
                 return self.reply(handler, 429, _attio_error(429, "rate_limit_exceeded", "Slow down"),
                                   headers={"Retry-After": "1"})
             self.requests.append((obj, limit, offset))
-            page = self.records[obj][offset:offset + limit]
+            start = 0 if self.ignore_offset else offset
+            page = self.records[obj][start:start + limit]
         self.reply(handler, 200, json.dumps({"data": page}).encode())
 
 
