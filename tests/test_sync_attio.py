@@ -220,3 +220,22 @@ def test_synced_saas_tables_are_served_with_postgres_types(attio, data_dir, bemi
             "WHERE table_schema = 'amplitude' AND table_name = 'events'").fetchall())
         assert types["event_time"] == "timestamp with time zone" and types["event_properties"] == "jsonb"
         assert types["amplitude_id"] == "bigint" and types["extra"] == "jsonb" and len(types) == 56
+
+
+def test_a_table_from_another_source_is_never_replaced(attio, data_dir):
+    import pyarrow as pa
+
+    from bemidb.storage.writer import write_table
+
+    rows = pa.table({"id": pa.array([1, 2], pa.int64())})
+    write_table(catalog(data_dir), ("public", "people"), rows.schema, rows.to_batches(),
+                properties={PROP_SOURCE: "postgres"})
+    before = catalog(data_dir).load_table(("public", "people")).current_snapshot().snapshot_id
+
+    result = run_bemidb("sync", "attio", "--api-url", attio.url, "--schema", "public",
+                        env={"BEMIDB_DATA_DIR": str(data_dir), "SOURCE_ATTIO_API_ACCESS_TOKEN": "attio-token"})
+    assert result.returncode == 1
+    assert "public.people exists and was written by `sync postgres`" in result.stderr
+    assert attio.requests == []
+    assert catalog(data_dir).load_table(("public", "people")).current_snapshot().snapshot_id == before
+    assert not catalog(data_dir).table_exists(("public", "companies"))

@@ -316,6 +316,7 @@ def run(cfg, args) -> int:
 
     schema_name = cfg.destination_schema or SOURCE
     catalog = open_catalog(cfg)
+    _refuse_foreign_tables(catalog, schema_name)
     with SyncProgress("sync attio") as progress, tempfile.TemporaryDirectory(prefix="bemidb-attio-") as workdir:
         fetcher = Fetcher(cfg.source_attio_api_url, cfg.source_attio_api_access_token, Path(workdir))
         fetched: dict[str, tuple[Path, ObjectScan]] = {}
@@ -344,3 +345,18 @@ def run(cfg, args) -> int:
                                   on_progress=lambda rows, size, name=name: progress.advance(name, rows, size))
             progress.table_done(name, written.rows, written.bytes)
     return 0
+
+
+def _refuse_foreign_tables(catalog, schema_name: str) -> None:
+    """A full refresh replaces the tables: never one that another sync wrote (e.g. --schema public)."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    for obj in OBJECTS:
+        try:
+            table = catalog.load_table((schema_name, obj))
+        except NoSuchTableError:
+            continue
+        source = table.properties.get(PROP_SOURCE, SOURCE)
+        if source != SOURCE:
+            raise UserError(f"{schema_name}.{obj} exists and was written by `sync {source}`, not `sync attio`; "
+                            "choose another --schema (nothing was changed)")
