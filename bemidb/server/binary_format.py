@@ -198,23 +198,27 @@ def _decimals(arr: pa.Array) -> pa.Array | None:
     pad = (-scale) % 4  # the fraction is padded to whole groups of 4 digits
     fraction_groups = (scale + pad) // 4
     magnitude = np.abs(unscaled) * 10**pad
-    groups = np.empty((len(arr), _GROUPS), np.int64)  # most significant first
-    for k in range(_GROUPS):
-        groups[:, _GROUPS - 1 - k] = magnitude // 10000**k % 10000
+    largest = int(magnitude.max())
+    count = 1
+    while count < _GROUPS and largest >= 10000**count:  # only as many groups as the largest value needs
+        count += 1
+    groups = np.empty((len(arr), count), np.int64)  # most significant first
+    for k in range(count):
+        groups[:, count - 1 - k] = magnitude // 10000**k % 10000
     nonzero = groups != 0
     any_digit = nonzero.any(axis=1)
     first = np.argmax(nonzero, axis=1)
-    last = _GROUPS - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+    last = count - 1 - np.argmax(nonzero[:, ::-1], axis=1)
     ndigits = np.where(any_digit, last - first + 1, 0)
-    weight = np.where(any_digit, _GROUPS - 1 - first - fraction_groups, 0)
+    weight = np.where(any_digit, count - 1 - first - fraction_groups, 0)
     n = len(arr)
-    matrix = np.empty((n, 8 + 2 * _GROUPS), np.uint8)
+    matrix = np.empty((n, 8 + 2 * count), np.uint8)
     matrix[:, 0:2] = ndigits.astype(">i2").view(np.uint8).reshape(n, 2)
     matrix[:, 2:4] = weight.astype(">i2").view(np.uint8).reshape(n, 2)
     matrix[:, 4:6] = np.where(unscaled < 0, 0x4000, 0).astype(">u2").view(np.uint8).reshape(n, 2)
     matrix[:, 6:8] = np.frombuffer(struct.pack(">h", scale), np.uint8)
-    matrix[:, 8:] = groups.astype(">u2").view(np.uint8).reshape(n, 2 * _GROUPS)
-    columns = np.arange(_GROUPS)[None, :]
+    matrix[:, 8:] = groups.astype(">u2").view(np.uint8).reshape(n, 2 * count)
+    columns = np.arange(count)[None, :]
     kept_groups = (columns >= first[:, None]) & (columns <= last[:, None]) & any_digit[:, None]
     keep = np.concatenate([np.ones((n, 8), bool), np.repeat(kept_groups, 2, axis=1)], axis=1)
     return compact(matrix, keep, arr)

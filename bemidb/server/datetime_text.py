@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.server.arrow_bytes import compact, np_values, patch, python_each
+from bemidb.server.arrow_bytes import compact, fixed_width, np_values, patch, python_each
 
 # DuckDB's +-infinity sentinels in Arrow date32 / timestamp values.
 DATE_INFINITY = 2**31 - 1
@@ -105,44 +105,55 @@ def _civil_from_days_np(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def datetime_text(micros: np.ndarray, date: bool, offsets: np.ndarray | None, nulls_from: pa.Array) -> pa.Array:
     """`YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM[:SS]]]` (date=False: the clock part only) from microseconds,
-    with Postgres's trimming of fractional zeros, built as a byte matrix and compacted with a keep-mask.
-    `offsets`: UTC offset seconds per value (or one for all); None for no zone suffix."""
+    with Postgres's trimming of fractional zeros. Built as byte-matrix blocks; blocks no value needs (no
+    fractions, whole-hour offsets) are left out, and when every row has the same width the matrix is the
+    result as is, else a keep-mask compacts it. `offsets`: UTC offset seconds per value (or one for all);
+    None for no zone suffix."""
     n = len(micros)
     days, clock = np.divmod(micros, 86_400_000_000) if date else (None, micros)
-    width = (11 if date else 0) + 15 + (9 if offsets is not None else 0)
-    matrix = np.empty((n, width), np.uint8)
-    keep = np.ones((n, width), bool)
-    col = 0
+    blocks: list[tuple[np.ndarray, np.ndarray | None]] = []  # (bytes, keep-mask or None = keep all)
     if date:
-        matrix[:, 0:10] = _date_bytes(days)
-        matrix[:, 10] = ord(" ")
-        col = 11
+        day_block = np.empty((n, 11), np.uint8)
+        day_block[:, 0:10] = _date_bytes(days)
+        day_block[:, 10] = ord(" ")
+        blocks.append((day_block, None))
     seconds, fraction = np.divmod(clock, 1_000_000)
     midnight = seconds >= 86400  # time '24:00:00' (Postgres and DuckDB allow it)
-    matrix[:, col:col + 8] = _clock_table()[np.where(midnight, 0, seconds)]
+    clock_block = _clock_table()[np.where(midnight, 0, seconds)]
     if midnight.any():
-        matrix[midnight, col:col + 2] = np.frombuffer(b"24", np.uint8)
-    matrix[:, col + 8] = ord(".")
-    high, low = np.divmod(fraction, 1000)
-    digits3, zeros3 = _triplet_tables()
-    matrix[:, col + 9:col + 12] = digits3[high]
-    matrix[:, col + 12:col + 15] = digits3[low]
-    # Keep the fraction up to its last non-zero digit; no fraction at all drops the dot too.
-    digits_kept = np.where(low != 0, 6 - zeros3[low], 3 - zeros3[high])
-    frac_cols = np.arange(7)[None, :]
-    keep[:, col + 8:col + 15] = (frac_cols <= digits_kept[:, None]) & (digits_kept[:, None] > 0)
+        clock_block[midnight, 0:2] = np.frombuffer(b"24", np.uint8)
+    blocks.append((clock_block, None))
+    if fraction.any():
+        high, low = np.divmod(fraction, 1000)
+        digits3, zeros3 = _triplet_tables()
+        fraction_block = np.empty((n, 7), np.uint8)
+        fraction_block[:, 0] = ord(".")
+        fraction_block[:, 1:4] = digits3[high]
+        fraction_block[:, 4:7] = digits3[low]
+        # Keep the fraction up to its last non-zero digit; no fraction at all drops the dot too.
+        digits_kept = np.where(low != 0, 6 - zeros3[low], 3 - zeros3[high])
+        keep = (np.arange(7)[None, :] <= digits_kept[:, None]) & (digits_kept[:, None] > 0)
+        blocks.append((fraction_block, keep))
     if offsets is not None:
-        z = col + 15
         offsets = np.broadcast_to(offsets, (n,))
-        matrix[:, z] = np.where(offsets < 0, ord("-"), ord("+"))
         magnitude = np.abs(offsets)
-        _put_digits(matrix, z + 1, magnitude // 3600, 2)
-        matrix[:, z + 3] = matrix[:, z + 6] = ord(":")
-        _put_digits(matrix, z + 4, magnitude // 60 % 60, 2)
-        _put_digits(matrix, z + 7, magnitude % 60, 2)
+        zone_block = np.empty((n, 9), np.uint8)
+        zone_block[:, 0] = np.where(offsets < 0, ord("-"), ord("+"))
+        _put_digits(zone_block, 1, magnitude // 3600, 2)
+        zone_block[:, 3] = zone_block[:, 6] = ord(":")
+        _put_digits(zone_block, 4, magnitude // 60 % 60, 2)
+        _put_digits(zone_block, 7, magnitude % 60, 2)
         has_seconds = magnitude % 60 != 0
-        keep[:, z + 3:z + 6] = ((magnitude % 3600 != 0) | has_seconds)[:, None]
-        keep[:, z + 6:z + 9] = has_seconds[:, None]
+        has_minutes = (magnitude % 3600 != 0) | has_seconds
+        blocks.append((zone_block[:, 0:3], None))
+        if has_minutes.any():
+            blocks.append((zone_block[:, 3:6], None if has_minutes.all() else np.repeat(has_minutes[:, None], 3, 1)))
+        if has_seconds.any():
+            blocks.append((zone_block[:, 6:9], None if has_seconds.all() else np.repeat(has_seconds[:, None], 3, 1)))
+    matrix = np.concatenate([b for b, _ in blocks], axis=1) if len(blocks) > 1 else blocks[0][0]
+    if all(k is None for _, k in blocks):
+        return fixed_width(matrix, nulls_from)
+    keep = np.concatenate([np.ones(b.shape, bool) if k is None else k for b, k in blocks], axis=1)
     return compact(matrix, keep, nulls_from)
 
 
