@@ -74,6 +74,29 @@ def test_describe_before_bind_row_limit_and_portal_suspended(server):
     client.close()
 
 
+def test_portal_fetched_in_chunks_across_batches_inside_a_transaction(server):
+    """What PgJDBC does with setFetchSize: Execute(n) + Sync again and again on one portal in a transaction;
+    the portal outlives each Sync, and rows come out whole and in order across DuckDB's batch boundaries."""
+    client = connect(server)
+    assert client.simple("BEGIN")[-1].payload == b"T"
+    client.send(raw.parse("SELECT range AS n, range::varchar AS s FROM range(150000)") + raw.bind(
+        portal="big", result_formats=[1, 0]) + raw.describe(b"P", "big") + raw.execute("big", 7000) + raw.sync())
+    messages = client.read_until_ready()
+    assert tags(messages[:3]) == b"12T" and messages[-2].tag == b"s" and messages[-1].payload == b"T"
+    seen = [m.data_row() for m in messages if m.tag == b"D"]
+    while True:
+        client.send(raw.execute("big", 7000) + raw.sync())
+        messages = client.read_until_ready()
+        seen += [m.data_row() for m in messages if m.tag == b"D"]
+        if messages[-2].tag == b"C":
+            break
+        assert messages[-2].tag == b"s"
+    assert len(seen) == 150000
+    assert all(row == [struct.pack("!q", i), str(i).encode()] for i, row in enumerate(seen))
+    assert client.simple("COMMIT")[-1].payload == b"I"
+    client.close()
+
+
 def test_error_discards_until_sync_and_transaction_status(server):
     client = connect(server)
     client.send(raw.parse("SELECT * FROM no_such_table") + raw.bind() + raw.execute()
