@@ -18,6 +18,7 @@ from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_COMMENT, PROP_SOURCE, open_catalog
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
+from bemidb.sync import incremental
 from bemidb.sync import postgres_source as source
 from bemidb.sync.naming import destination_name, select_tables
 from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
@@ -43,9 +44,7 @@ def run(cfg, args) -> int:
     url = cfg.source_postgres_database_url
     if not url:
         raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
-    if cfg.source_postgres_incremental and not getattr(args, "full_refresh", False):
-        raise UserError("--incremental / SOURCE_POSTGRES_INCREMENTAL is not supported yet; "
-                        "run without it for a full refresh", 2)
+    cursors = incremental.parse_cursors(cfg.source_postgres_incremental, getattr(args, "full_refresh", False))
     namespace = cfg.destination_schema or "public"
     catalog = _open_catalog(cfg)
     try:
@@ -55,7 +54,7 @@ def run(cfg, args) -> int:
     conn = source.connect(url)
     try:
         source.begin_snapshot(conn)
-        return _sync(cfg, args, catalog, conn, namespace)
+        return _sync(cfg, args, catalog, conn, namespace, cursors)
     except (DatabaseError, InterfaceError) as exc:  # while listing tables: the run cannot start
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
@@ -73,7 +72,7 @@ def _open_catalog(cfg):
         raise UserError(f"cannot open the {where}: {_one_line(exc)}") from None
 
 
-def _sync(cfg, args, catalog, conn, namespace: str) -> int:
+def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
     relations = source.list_relations(conn)
     by_name = {(r.schema, r.name): r for r in relations}
     tables = [(r.schema, r.name) for r in relations if r.kind in ("r", "p")]
@@ -105,7 +104,8 @@ def _sync(cfg, args, catalog, conn, namespace: str) -> int:
             destinations[target] = name
             progress.table_started(name)
             try:
-                outcome = _sync_table(conn, catalog, relation, (namespace, target), resolver, progress)
+                outcome = _sync_table(conn, catalog, relation, (namespace, target), resolver, progress,
+                                      cursor=(cursors or {}).get(name))
             except SourceLost as exc:
                 lost = f"source connection lost ({exc})"
                 progress.table_done(name, 0, 0, error=lost)
@@ -139,7 +139,7 @@ def _why_not(relation, target: str, destinations: dict[str, str], namespace: str
     return None
 
 
-def _sync_table(conn, catalog, relation, identifier, resolver, progress) -> TableOutcome:
+def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=None) -> TableOutcome:
     name = relation.qualified
     _run(conn, "SAVEPOINT bemidb_table")
     try:
@@ -154,7 +154,7 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress) -> Tabl
                     if plan.note:
                         progress.note(f"{name}: {plan.note}")
             try:
-                result = _copy_into(conn, catalog, relation, identifier, plans, progress)
+                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor)
                 break
             except UnsafeValues as exc:
                 if safe:
@@ -171,15 +171,20 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress) -> Tabl
         raise
 
 
-def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress):
+def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress, cursor=None):
     schema = pa.schema([plan.arrow_field for plan in plans])
     select = f"SELECT {', '.join(plan.select_sql for plan in plans)} FROM {relation.sql_name}"
     properties = {PROP_SOURCE: SOURCE_NAME}
     if relation.comment:
         properties[PROP_COMMENT] = relation.comment
+    write = write_table
+    if cursor is not None:  # hook: incremental sync (sync/incremental.py) narrows the SELECT and merges
+        step = incremental.prepare(conn, catalog, relation, identifier, plans, schema, cursor, progress)
+        select, write = select + step.where, step.write
+        properties.update(step.properties)
     batches = decode_chunks(copy_csv_chunks(conn, select), plans, schema)
     try:
-        return write_table(catalog, identifier, schema, batches, mode="overwrite", properties=properties,
+        return write(catalog, identifier, schema, batches, mode="overwrite", properties=properties,
                            on_progress=lambda rows, size: progress.advance(relation.qualified, rows, size))
     except CopyError as exc:
         if exc.sqlstate is None and "connection" in str(exc):
