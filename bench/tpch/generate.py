@@ -4,6 +4,7 @@ because bemidb's duckdb 2.x has no tpch extension wheel. Data is cached per scal
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -20,12 +21,20 @@ def _venv_python() -> Path:
     python = VENV / "bin" / "python"
     if python.exists():
         return python
-    shutil.rmtree(VENV, ignore_errors=True)
-    subprocess.run(["python3", "-m", "venv", str(VENV)], check=True, capture_output=True)
-    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PINS], capture_output=True, text=True)
+    # Built aside and renamed into place: two runs at once (a test and a bench) never see half a venv.
+    building = VENV.with_name(f"{VENV.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    subprocess.run(["python3", "-m", "venv", str(building)], check=True, capture_output=True)
+    result = subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--quiet", *PINS],
+                            capture_output=True, text=True)
     if result.returncode != 0:
-        shutil.rmtree(VENV, ignore_errors=True)
-        raise RuntimeError(f"could not install {' '.join(PINS)} into {VENV}:\n{result.stderr[-2000:]}")
+        shutil.rmtree(building, ignore_errors=True)
+        raise RuntimeError(f"could not install {' '.join(PINS)} into a venv:\n{result.stderr[-2000:]}")
+    # Renaming a venv is safe here: only its scripts hard-code the folder, and we only ever run bin/python.
+    try:
+        building.rename(VENV)
+    except OSError:  # another run won the race
+        shutil.rmtree(building, ignore_errors=True)
     return python
 
 
@@ -36,13 +45,19 @@ def data_dir(sf: float) -> Path:
 def generate(sf: float) -> Path:
     """CSV files for every TPC-H table at scale factor sf ('|'-separated); reused when already generated."""
     out = data_dir(sf)
-    done = out / ".complete"
-    if done.exists():
+    if (out / ".complete").exists():
         return out
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    subprocess.run([str(_venv_python()), str(WORKER), f"{sf:g}", str(out)], check=True)
-    done.touch()
+    # Generated aside and renamed into place, so a concurrent run never reads half-written files.
+    building = out.with_name(f"{out.name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    subprocess.run([str(_venv_python()), str(WORKER), f"{sf:g}", str(building)], check=True)
+    (building / ".complete").touch()
+    shutil.rmtree(out, ignore_errors=True)  # a leftover without .complete
+    try:
+        building.rename(out)
+    except OSError:  # another run finished first: use its files
+        shutil.rmtree(building, ignore_errors=True)
     return out
 
 
