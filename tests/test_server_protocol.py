@@ -252,8 +252,12 @@ def test_max_connections_and_graceful_shutdown(data_dir, bemidb_server):  # noqa
     import psycopg
 
     write_items(data_dir)
-    server = bemidb_server(data_dir, extra_args=["--max-connections", "2"])
-    first = psycopg.connect(server.dsn("a"))
+    server = bemidb_server(data_dir, extra_args=["--max-connections", "2", "--statement-timeout", "700ms"])
+    first = psycopg.connect(server.dsn("a"), autocommit=True)
+    assert first.execute("SHOW statement_timeout").fetchone() == ("700ms",)
+    with pytest.raises(psycopg.errors.QueryCanceled) as info:
+        first.execute(SLOW)
+    assert "statement timeout" in str(info.value)
     second = psycopg.connect(server.dsn("b"))
     with pytest.raises(psycopg.OperationalError) as info:
         psycopg.connect(server.dsn("c"))

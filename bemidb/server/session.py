@@ -344,6 +344,7 @@ class Session:
             self.fail(error, extended=kind != b"Q")
 
     def fail(self, error: PgError, extended: bool) -> None:
+        log.info("pid %d: error %s: %s", self.pid, error.sqlstate, error.message)
         self.send_error(error)
         if self.status == "T":
             self.status = "E"
@@ -369,6 +370,7 @@ class Session:
                 error = from_exception(exc, text)
                 if error.sqlstate == "XX000":
                     log.warning("internal error for %s: %s", self.address, exc, exc_info=True)
+                log.info("pid %d: error %s: %s", self.pid, error.sqlstate, error.message)
                 self.send_error(error)
                 if self.status == "T":
                     self.status = "E"
