@@ -523,35 +523,10 @@ def _macros(database: str, user: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.pg_is_in_recovery() AS false",
         f"CREATE OR REPLACE MACRO {s}.pg_postmaster_start_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_conf_load_time() AS TIMESTAMPTZ '{started}'",
-        f"CREATE OR REPLACE MACRO {s}.pg_table_is_visible(reloid) AS (SELECT list_contains(list_prepend("
-        f"'pg_catalog', {path}), _bn.nspname) FROM {s}.pg_class _bc JOIN {s}.pg_namespace _bn ON _bn.oid = "
-        "_bc.relnamespace WHERE _bc.oid = reloid)",
-        f"CREATE OR REPLACE MACRO {s}.pg_type_is_visible(typoid) AS (SELECT list_contains(list_prepend("
-        f"'pg_catalog', {path}), _bn.nspname) FROM {s}.pg_type _bt JOIN {s}.pg_namespace _bn ON _bn.oid = "
-        "_bt.typnamespace WHERE _bt.oid = typoid)",
         f"CREATE OR REPLACE MACRO {s}.pg_function_is_visible(funcoid) AS true",
-        f"CREATE OR REPLACE MACRO {s}.format_type(typoid, typmod) AS (SELECT CASE WHEN typmod IS NULL OR "
-        "typmod < 0 OR _bf.mod_kind = 'none' THEN _bf.plain ELSE _bf.pre || '(' || CASE _bf.mod_kind WHEN 'numeric' "
-        "THEN ((((typmod - 4) >> 16) & 65535)::VARCHAR || ',' || ((typmod - 4) & 65535)::VARCHAR) WHEN 'len' "
-        "THEN (typmod - 4)::VARCHAR ELSE typmod::VARCHAR END || ')' || _bf.post END || _bf.suffix "
-        f"FROM {s}.bemidb_type_format _bf WHERE _bf.oid = typoid)",
-        f"CREATE OR REPLACE MACRO {s}.obj_description(p_objoid) AS (SELECT min(_bd.description) FROM "
-        f"{s}.pg_description _bd WHERE _bd.objoid = p_objoid AND _bd.objsubid = 0), (p_objoid, catalog) AS "
-        f"(SELECT min(_bd.description) FROM {s}.pg_description _bd WHERE _bd.objoid = p_objoid AND _bd.objsubid = 0)",
-        f"CREATE OR REPLACE MACRO {s}.col_description(reloid, colnum) AS (SELECT min(_bd.description) FROM "
-        f"{s}.pg_description _bd WHERE _bd.objoid = reloid AND _bd.objsubid = colnum)",
         f"CREATE OR REPLACE MACRO {s}.shobj_description(objoid, catalog) AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {s}.pg_get_expr(expr, relid) AS NULL::VARCHAR, "
         "(expr, relid, pretty) AS NULL::VARCHAR",
-        f"CREATE OR REPLACE MACRO {s}.pg_get_constraintdef(conoid) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
-        f"WHERE _bd.oid = conoid), (conoid, pretty) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
-        "WHERE _bd.oid = conoid)",
-        f"CREATE OR REPLACE MACRO {s}.pg_get_indexdef(idxoid) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
-        f"WHERE _bd.oid = idxoid), (idxoid, col, pretty) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
-        "WHERE _bd.oid = idxoid AND (col = 0 OR col IS NULL))",
-        f"CREATE OR REPLACE MACRO {s}.pg_get_viewdef(viewoid) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
-        f"WHERE _bd.oid = viewoid), (viewoid, pretty) AS (SELECT min(_bd.def) FROM {s}.bemidb_defs _bd "
-        "WHERE _bd.oid = viewoid)",
         f"CREATE OR REPLACE MACRO {s}.pg_get_function_result(funcoid) AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {s}.pg_get_function_arguments(funcoid) AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {s}.pg_get_function_identity_arguments(funcoid) AS NULL::VARCHAR",
@@ -603,6 +578,40 @@ def _macros(database: str, user: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.inet_client_addr() AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {s}.pg_stat_get_numscans(reloid) AS 0::BIGINT",
         f"CREATE OR REPLACE MACRO {s}.obj_is_visible(x) AS true",
+        # Per-row lookups read one-row maps (bemidb_lookup, rebuilt by refresh): a correlated subquery per call
+        # costs DuckDB ~15 ms of planning, a map lookup microseconds. psql's \\d runs a dozen of these.
+        f"CREATE OR REPLACE MACRO {s}.pg_table_is_visible(reloid) AS list_contains(list_prepend('pg_catalog', "
+        f"{path}), (SELECT rel_nsp FROM {s}.bemidb_lookup)[reloid])",
+        f"CREATE OR REPLACE MACRO {s}.pg_type_is_visible(typoid) AS list_contains(list_prepend('pg_catalog', "
+        f"{path}), (SELECT type_nsp FROM {s}.bemidb_lookup)[typoid])",
+        # list_transform([x], lambda f: ...)[1] binds the looked-up value once (macro arguments are substituted
+        # textually: a plain parameter used five times would repeat the lookup five times).
+        f"CREATE OR REPLACE MACRO {s}.format_type(typoid, typmod) AS list_transform([(SELECT type_fmt FROM "
+        f"{s}.bemidb_lookup)[typoid]], lambda f: CASE WHEN f IS NULL THEN NULL WHEN typmod IS NULL OR typmod < 0 "
+        "OR f.kind = 'none' THEN f.plain || f.suffix ELSE f.pre || '(' || CASE f.kind WHEN 'numeric' THEN "
+        "((((typmod - 4) >> 16) & 65535)::VARCHAR || ',' || ((typmod - 4) & 65535)::VARCHAR) WHEN 'len' THEN "
+        "(typmod - 4)::VARCHAR ELSE typmod::VARCHAR END || ')' || f.post || f.suffix END)[1]",
+        f"CREATE OR REPLACE MACRO {s}.obj_description(p_objoid) AS (SELECT descr FROM {s}.bemidb_lookup)"
+        f"[p_objoid::UBIGINT * 4096], (p_objoid, catalog) AS (SELECT descr FROM {s}.bemidb_lookup)"
+        "[p_objoid::UBIGINT * 4096]",
+        f"CREATE OR REPLACE MACRO {s}.col_description(reloid, colnum) AS (SELECT descr FROM {s}.bemidb_lookup)"
+        "[reloid::UBIGINT * 4096 + colnum::UBIGINT]",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_constraintdef(conoid) AS (SELECT defs FROM {s}.bemidb_lookup)[conoid], "
+        f"(conoid, pretty) AS (SELECT defs FROM {s}.bemidb_lookup)[conoid]",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_indexdef(idxoid) AS (SELECT defs FROM {s}.bemidb_lookup)[idxoid], "
+        f"(idxoid, col, pretty) AS CASE WHEN col = 0 OR col IS NULL THEN (SELECT defs FROM {s}.bemidb_lookup)"
+        "[idxoid] END",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_viewdef(viewoid) AS (SELECT defs FROM {s}.bemidb_lookup)[viewoid], "
+        f"(viewoid, pretty) AS (SELECT defs FROM {s}.bemidb_lookup)[viewoid]",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regclass_name(reloid) AS list_transform([struct_pack(o := reloid, "
+        f"n := (SELECT rel_name FROM {s}.bemidb_lookup)[reloid], s := (SELECT rel_nsp FROM {s}.bemidb_lookup)"
+        f"[reloid])], lambda r: CASE WHEN r.o IS NULL THEN NULL WHEN r.n IS NULL THEN r.o::VARCHAR WHEN "
+        f"list_contains(list_prepend('pg_catalog', {path}), r.s) THEN {s}.quote_ident(r.n) ELSE "
+        f"{s}.quote_ident(r.s) || '.' || {s}.quote_ident(r.n) END)[1]",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regtype_name(typoid) AS CASE WHEN typoid = 0 THEN '-' ELSE "
+        f"{s}.format_type(typoid, NULL) END",
+        f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace_name(nspoid) AS (SELECT nsp_name FROM "
+        f"{s}.bemidb_lookup)[nspoid]",
         # reg* casts: rewrite.py turns 'name'::regclass into bemidb_regclass('name') and oid::regclass into
         # the name, like Postgres's input and output functions.
         f"CREATE OR REPLACE MACRO {s}.bemidb_regclass(name) AS (SELECT _bc.oid FROM {s}.pg_class _bc JOIN "
@@ -615,19 +624,11 @@ def _macros(database: str, user: str) -> list[str]:
         "regexp_replace(string_split(name::VARCHAR, '.')[-1], '^\"|\"$', '', 'g') END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_qualifier(name) AS CASE WHEN len(string_split(name::VARCHAR, '.')) "
         "> 1 THEN regexp_replace(string_split(name::VARCHAR, '.')[-2], '^\"|\"$', '', 'g') END",
-        f"CREATE OR REPLACE MACRO {s}.bemidb_regclass_name(reloid) AS (SELECT CASE WHEN list_contains("
-        f"list_prepend('pg_catalog', {path}), _bn.nspname) THEN {s}.quote_ident(_bc.relname) ELSE "
-        f"{s}.quote_ident(_bn.nspname) || '.' || {s}.quote_ident(_bc.relname) END FROM {s}.pg_class _bc "
-        f"JOIN {s}.pg_namespace _bn ON _bn.oid = _bc.relnamespace WHERE _bc.oid = reloid)",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regtype(name) AS (SELECT _bt.oid FROM {s}.pg_type _bt "
         f"WHERE _bt.typname = {s}.bemidb_unqualified(lower(name)) OR _bt.oid = (SELECT _bf.oid FROM "
         f"{s}.bemidb_type_format _bf WHERE _bf.plain = lower(name) AND _bf.suffix = '' LIMIT 1) ORDER BY _bt.oid LIMIT 1)",
-        f"CREATE OR REPLACE MACRO {s}.bemidb_regtype_name(typoid) AS CASE WHEN typoid = 0 THEN '-' ELSE "
-        f"{s}.format_type(typoid, NULL) END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace(name) AS (SELECT _bn.oid FROM {s}.pg_namespace _bn "
         "WHERE _bn.nspname = name)",
-        f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace_name(nspoid) AS (SELECT _bn.nspname FROM "
-        f"{s}.pg_namespace _bn WHERE _bn.oid = nspoid)",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regrole_name(roleoid) AS {s}.pg_get_userbyid(roleoid)",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regproc(name) AS {s}.bemidb_unqualified(name)",
         f"CREATE OR REPLACE MACRO {s}.to_regtype(name) AS {s}.bemidb_regtype(name)",
@@ -708,6 +709,7 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
                        + ") AS t(name, setting, category, short_desc, vartype, readonly)")
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs (oid BIGINT, def VARCHAR)")
         _replace_type_format(cursor, [])
+        _build_lookup(cursor)
         _create_in_dependency_order(cursor, _macros(database, user))
         for relation, column in _ROLE_COLUMNS.items():
             cursor.execute(f'CREATE OR REPLACE VIEW {_target(relation)} AS SELECT * REPLACE '
@@ -783,12 +785,30 @@ def refresh(con, tables: list[TableInfo]) -> None:
             cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs AS SELECT * FROM bemidb_rows_defs")
             cursor.unregister("bemidb_rows_defs")
             _replace_type_format(cursor, list(built.extra_types.values()))
+            _build_lookup(cursor)
             cursor.execute("COMMIT")
         except Exception:
             cursor.execute("ROLLBACK")
             raise
     finally:
         cursor.close()
+
+
+def _build_lookup(cursor) -> None:
+    """One row of maps (oid -> name, namespace, type format, definition, description) the macros read."""
+    s = CATALOG_SCHEMA
+    cursor.execute(f"""CREATE OR REPLACE TABLE {s}.bemidb_lookup AS SELECT
+        (SELECT map(list(c.oid), list(n.nspname)) FROM {s}.pg_class c JOIN {s}.pg_namespace n
+            ON n.oid = c.relnamespace) AS rel_nsp,
+        (SELECT map(list(c.oid), list(c.relname)) FROM {s}.pg_class c) AS rel_name,
+        (SELECT map(list(n.oid), list(n.nspname)) FROM {s}.pg_namespace n) AS nsp_name,
+        (SELECT map(list(t.oid), list(n.nspname)) FROM {s}.pg_type t JOIN {s}.pg_namespace n
+            ON n.oid = t.typnamespace) AS type_nsp,
+        (SELECT map(list(f.oid::UINTEGER), list(struct_pack(plain := f.plain, pre := f.pre, post := f.post,
+            kind := f.mod_kind, suffix := f.suffix))) FROM {s}.bemidb_type_format f) AS type_fmt,
+        (SELECT map(list(d.oid), list(d.def)) FROM {s}.bemidb_defs d) AS defs,
+        (SELECT map(list(d.objoid::UBIGINT * 4096 + d.objsubid::UBIGINT), list(d.description))
+            FROM {s}.pg_description d) AS descr""")
 
 
 def _has_table(con, name: str) -> bool:
