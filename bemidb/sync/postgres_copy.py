@@ -13,12 +13,12 @@ import socket
 import struct
 from collections.abc import Iterator
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from bemidb.storage.types import ColumnPlan
+from bemidb.storage.types import ColumnPlan, value_bytes
 
 CHUNK_BYTES = 4 * 1024 * 1024  # CSV handed to pyarrow at once
 READ_BYTES = 1024 * 1024
@@ -140,16 +140,16 @@ class _MessageReader:
                 yield other
 
 
-def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[int]) -> np.ndarray:
-    """buffer[first:stop] without the 5-byte message header at each of `starts` (a copy)."""
-    block = np.frombuffer(buffer, dtype=np.uint8, count=stop - first, offset=first)
-    keep = np.ones(stop - first, dtype=bool)
-    headers = np.asarray(starts, dtype=np.int64) - first
-    for k in range(5):
-        keep[headers + k] = False
-    rows = block[keep]
-    del block  # release the export so the bytearray can be resized
-    return rows
+def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[int]) -> pa.Buffer:
+    """buffer[first:stop] without the 5-byte message header at each of `starts` (a copy).
+
+    The messages are viewed as one Arrow binary array (value i = message i, header included), then one
+    vectorised binary_slice drops the first 5 bytes of every value: no Python work per row."""
+    offsets = pa.array([*starts, stop], pa.int32())
+    messages = pa.Array.from_buffers(pa.binary(), len(starts), [None, offsets.buffers()[1], pa.py_buffer(buffer)])
+    payloads = pc.binary_slice(messages, 5, 2**31 - 1)
+    del messages, offsets  # release the export so the bytearray can be resized
+    return value_bytes(payloads)
 
 
 def _cancel_and_drain(conn, reader: _MessageReader) -> None:
