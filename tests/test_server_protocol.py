@@ -356,3 +356,22 @@ def test_large_result_streams_with_flat_memory(data_dir, bemidb_server, rows):  
     assert mid - baseline < 100_000, (rows, baseline, mid, peak)
     assert peak - baseline < 150_000, (rows, baseline, mid, peak)
     print(f"{rows} rows: RSS baseline {baseline} kB, mid-stream {mid} kB, peak {peak} kB")
+
+
+def test_port_in_use_and_bad_tls_files_are_one_line_errors(data_dir, tmp_path):
+    from tests.conftest import run_bemidb
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_bemidb("serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+                            timeout=120)
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    (tmp_path / "bad.pem").write_text("not a certificate")
+    result = run_bemidb("serve", "--port", "0", "--data-dir", str(data_dir), "--tls-cert",
+                        str(tmp_path / "bad.pem"), "--tls-key", str(tmp_path / "bad.pem"), timeout=120)
+    assert result.returncode == 2 and "cannot load the certificate" in result.stderr
+    assert "Traceback" not in result.stderr

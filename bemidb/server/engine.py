@@ -188,6 +188,8 @@ class Engine:
             allowed.append(str(self.cfg.data_path / "warehouse") + "/")
         self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
+        # Iceberg data files never change once written: their Parquet footers can be cached across queries.
+        self.db.execute("SET parquet_metadata_cache = true")
         self.db.execute("SET autoinstall_known_extensions = false")
         self.db.execute("SET autoload_known_extensions = false")
 
