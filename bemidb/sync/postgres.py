@@ -18,7 +18,6 @@ from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_COMMENT, PROP_SOURCE, open_catalog
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
-from bemidb.sync import incremental
 from bemidb.sync import postgres_source as source
 from bemidb.sync.naming import destination_name, select_tables
 from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
@@ -44,7 +43,12 @@ def run(cfg, args) -> int:
     url = cfg.source_postgres_database_url
     if not url:
         raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
-    cursors = incremental.parse_cursors(cfg.source_postgres_incremental, getattr(args, "full_refresh", False))
+    cursors = {}
+    if cfg.source_postgres_incremental:
+        # Imported only when asked for: a full refresh needs none of the merge machinery (nor numpy).
+        from bemidb.sync import incremental
+
+        cursors = incremental.parse_cursors(cfg.source_postgres_incremental, getattr(args, "full_refresh", False))
     namespace = cfg.destination_schema or "public"
     catalog = _open_catalog(cfg)
     try:
@@ -179,6 +183,8 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
         properties[PROP_COMMENT] = relation.comment
     write = write_table
     if cursor is not None:  # hook: incremental sync (sync/incremental.py) narrows the SELECT and merges
+        from bemidb.sync import incremental
+
         step = incremental.prepare(conn, catalog, relation, identifier, plans, schema, cursor, progress)
         select, write = select + step.where, step.write
         properties.update(step.properties)
