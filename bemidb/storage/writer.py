@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.io.pyarrow import (
     _pyarrow_to_schema_without_ids,
     compute_statistics_plan,
@@ -116,10 +116,16 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
             with txn.update_snapshot().fast_append() as append:
                 for data_file in data_files:
                     append.append_data_file(data_file)
-        committed = txn.commit_transaction()
     except BaseException:
         files.abort()
         raise
+    try:
+        committed = txn.commit_transaction()
+    except CommitFailedException:
+        files.abort()  # definitely not committed (a concurrent commit won): our files are garbage
+        raise
+    # Any other error here may have happened after the catalog committed (the answer was lost): the files
+    # are kept, and `vacuum` deletes them later only if no snapshot references them.
     snapshot = committed.current_snapshot()
     return WriteResult(rows, files.bytes_written, len(data_files), snapshot.snapshot_id if snapshot else None)
 
