@@ -152,7 +152,7 @@ class RawClient:
         if source:
             self.sock.bind((source, 0))
         self.sock.connect((host, port))
-        self.buffer = b""
+        self.buffer = bytearray()  # appended in place: a 100 MB DataRow must not cost O(n^2) copies
         self.backend_key: tuple[int, int] | None = None
         self.parameters: dict[str, str] = {}
 
@@ -169,18 +169,19 @@ class RawClient:
 
     def read_byte(self) -> bytes:
         self._fill(1)
-        byte, self.buffer = self.buffer[:1], self.buffer[1:]
+        byte = bytes(self.buffer[:1])
+        del self.buffer[:1]
         return byte
 
     def read(self) -> Message:
         self._fill(5)
-        tag = self.buffer[:1]
+        tag = bytes(self.buffer[:1])
         (length,) = struct.unpack_from("!i", self.buffer, 1)
         if length < 4 or length > 1 << 30:
             raise ValueError(f"server sent a bad frame length {length} for tag {tag!r}")
         self._fill(1 + length)
-        payload = self.buffer[5:1 + length]
-        self.buffer = self.buffer[1 + length:]
+        payload = bytes(self.buffer[5:1 + length])
+        del self.buffer[:1 + length]
         return Message(tag, payload)
 
     def read_until(self, *tags: bytes) -> list[Message]:
