@@ -507,10 +507,11 @@ def _macros(database: str, user: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.version() AS '{version}'",
         f"CREATE OR REPLACE MACRO {s}.current_database() AS '{db}'",
         f"CREATE OR REPLACE MACRO {s}.bemidb_user() AS coalesce(getvariable('bemidb_user'), '{usr}')",
-        f"CREATE OR REPLACE MACRO {s}.current_schema() AS (SELECT _bn.nspname FROM {s}.pg_namespace _bn "
-        f"JOIN unnest({path}) WITH ORDINALITY AS _bp(_bname, _bi) ON _bp._bname = _bn.nspname ORDER BY _bi LIMIT 1)",
-        f"CREATE OR REPLACE MACRO {s}.bemidb_existing_path() AS (SELECT coalesce(list(_bn.nspname ORDER BY _bi), []) "
-        f"FROM {s}.pg_namespace _bn JOIN unnest({path}) WITH ORDINALITY AS _bp(_bname, _bi) ON _bp._bname = _bn.nspname)",
+        # The search_path schemas that exist, as SessionSettings.apply computed them (no subquery: JDBC
+        # passes current_schemas() to generate_series, and table functions refuse subqueries).
+        f"CREATE OR REPLACE MACRO {s}.bemidb_existing_path() AS coalesce(getvariable('bemidb_existing_path'), "
+        "['public'])::VARCHAR[]",
+        f"CREATE OR REPLACE MACRO {s}.current_schema() AS {s}.bemidb_existing_path()[1]",
         f"CREATE OR REPLACE MACRO {s}.current_schemas(implicit) AS CASE WHEN implicit THEN "
         f"list_prepend('pg_catalog', {s}.bemidb_existing_path()) ELSE {s}.bemidb_existing_path() END",
         f"CREATE OR REPLACE MACRO {s}.pg_backend_pid() AS coalesce(getvariable('bemidb_pid'), 0)::INTEGER",
@@ -524,6 +525,11 @@ def _macros(database: str, user: str) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.pg_postmaster_start_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_conf_load_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_function_is_visible(funcoid) AS true",
+        f"CREATE OR REPLACE MACRO {s}.pg_is_other_temp_schema(nspoid) AS false",
+        # information_schema._pg_expandarray: one (x, n) row per element (JDBC's getPrimaryKeys)
+        f"CREATE OR REPLACE MACRO {s}._pg_expandarray(arr) AS unnest(list_transform(list_zip(arr, "
+        "generate_series(1, len(arr))), lambda p: struct_pack(x := p[1], n := p[2])))",
+        f"CREATE OR REPLACE MACRO {s}.pg_my_temp_schema() AS 0::UINTEGER",
         f"CREATE OR REPLACE MACRO {s}.shobj_description(objoid, catalog) AS NULL::VARCHAR",
         f"CREATE OR REPLACE MACRO {s}.pg_get_expr(expr, relid) AS NULL::VARCHAR, "
         "(expr, relid, pretty) AS NULL::VARCHAR",

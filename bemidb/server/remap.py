@@ -35,7 +35,8 @@ has_schema_privilege has_database_privilege has_column_privilege has_function_pr
 has_any_column_privilege has_foreign_data_wrapper_privilege has_server_privilege has_tablespace_privilege
 has_type_privilege has_language_privilege pg_has_role txid_current pg_current_xact_id pg_cancel_backend
 pg_terminate_backend inet_server_addr inet_server_port inet_client_addr pg_stat_get_numscans
-to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure
+to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure pg_is_other_temp_schema
+pg_my_temp_schema _pg_expandarray
 """.split())
 
 # Postgres name -> DuckDB name, same arguments.
@@ -47,7 +48,7 @@ RENAMES = {
     "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
-    "timeofday": "now", "pg_sleep": "sleep_ms",
+    "timeofday": "now", "pg_sleep": "sleep_ms", "string_to_array": "string_split",
 }
 
 _REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper",
@@ -174,7 +175,9 @@ def _relation(node: exp.Table, ctes: set[str]) -> exp.Expression:
     if isinstance(node.this, exp.Func):  # FROM pg_catalog.unnest(...) / generate_series(...): DuckDB's own
         if node.args.get("db") is not None and node.args["db"].name.lower() in ("pg_catalog", "information_schema"):
             node.set("db", None)
-        return node
+        return _scalar_in_from(node)
+    if isinstance(node.this, exp.Dot) and isinstance(node.this.expression, exp.Func):
+        return _scalar_in_from(node)
     name = node.name.lower() if not node.this.args.get("quoted") else node.name
     db = node.args.get("db")
     schema = db.name.lower() if db is not None else None
@@ -187,6 +190,22 @@ def _relation(node: exp.Table, ctes: set[str]) -> exp.Expression:
     elif schema is None and name in PG_CATALOG_RELATIONS and name not in ctes:
         node.set("db", exp.to_identifier(CATALOG_SCHEMA))  # pg_catalog is implicitly first on search_path
     return node
+
+
+_TABLE_FUNCTIONS = {"generate_series", "range", "unnest", "generate_subscripts", "json_each", "json_tree",
+                    "explode", "read_parquet", "read_csv", "read_json"}
+
+
+def _scalar_in_from(node: exp.Table) -> exp.Expression:
+    """FROM string_to_array(...) s: Postgres makes a one-row relation of a scalar function's value, whose
+    column is named after the alias; DuckDB only takes table functions there, so wrap it in a subquery."""
+    func = node.this.expression if isinstance(node.this, exp.Dot) else node.this
+    name = (func.name if isinstance(func, exp.Anonymous) else func.sql("duckdb").split("(")[0]).lower()
+    if name in _TABLE_FUNCTIONS or isinstance(func, exp.Explode | exp.GenerateSeries | exp.Unnest):
+        return node
+    alias = node.alias or name
+    subquery = exp.select(exp.alias_(node.this, alias, quoted=True)).subquery(alias=exp.to_identifier(alias))
+    return subquery
 
 
 def _cast(node: exp.Cast) -> exp.Expression:
@@ -242,6 +261,8 @@ def _function(node: exp.Expression) -> exp.Expression:
         return _call("current_database")
     if isinstance(node, exp.CurrentUser | exp.SessionUser):
         return _call("bemidb_user")
+    if isinstance(node, exp.StringToArray):
+        return _func("string_split", node.this, node.expression)
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
         if name in MACROS:
@@ -327,6 +348,9 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
             return node.expression  # pg_catalog.f(x) where f(x) already became our macro
         if isinstance(node.expression, exp.Func):
             return _json_operator(_function(node.expression))  # pg_catalog.f(x): the same f as unqualified
+    if isinstance(node, exp.Column) and node.name == "user" and not node.table and \
+            not node.this.args.get("quoted"):
+        return _call("bemidb_user")  # bare USER is CURRENT_USER in Postgres (a reserved word, never a column)
     if isinstance(node, exp.Column) and node.args.get("db") is not None:  # pg_catalog.pg_class.relname
         schema = node.args["db"].name.lower()
         table = node.args["table"].name.lower() if node.args.get("table") is not None else ""

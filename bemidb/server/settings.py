@@ -493,6 +493,10 @@ class SessionSettings:
                 wanted.append("main")  # where DuckDB's own helper objects live; never shadows a user table
             value = ",".join('"' + s.replace('"', '""') + '"' for s in wanted) or "main"
             cursor.execute(f"SET search_path = '{value.replace(chr(39), chr(39) * 2)}'")
+            # current_schema()/current_schemas(): the path's schemas that exist (Postgres skips the others)
+            existing = [s for s in self.search_path_schemas() if s in existing_schemas and s != "main"]
+            names = ", ".join(_sql_string(s) for s in existing)
+            cursor.execute(f"SET VARIABLE bemidb_existing_path = [{names}]::VARCHAR[]")
             last["search_path"] = path
 
     def forget(self, cursor) -> None:
