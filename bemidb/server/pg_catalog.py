@@ -65,6 +65,17 @@ _CATALOG_VIEWS = {"pg_roles", "pg_user", "pg_settings", "pg_tables", "pg_views",
                   "pg_stat_gssapi", "pg_stat_ssl", "pg_group", "pg_stats"}
 
 
+_ELEMENTS: dict[int, pg_types.PgType] = {}
+
+
+def _element(t: pg_types.PgType) -> pg_types.PgType:
+    """pg_types.element_of, memoised: refresh calls it for every column of every table."""
+    elem = _ELEMENTS.get(t.oid)
+    if elem is None:
+        elem = _ELEMENTS[t.oid] = pg_types.element_of(t)
+    return elem
+
+
 def stable_oid(kind: str, *names: str) -> int:
     """An OID for a user object that depends only on its kind and name: same on every server, every restart."""
     digest = hashlib.blake2b(f"{kind}:{'.'.join(names)}".encode(), digest_size=8).digest()
@@ -166,7 +177,7 @@ def _replace(cursor, relation: tuple[str, str], rows: list[dict], name: str | No
 # Static rows (the same on every server): types, access methods, collations, ranges, tablespaces ...
 
 def _type_row(t: pg_types.PgType) -> dict:
-    base = pg_types.element_of(t).name
+    base = _element(t).name
     collation = 950 if base == "name" else (DEFAULT_COLLATION if base in ("text", "varchar", "bpchar") else 0)
     return {"oid": t.oid, "typname": t.name, "typnamespace": NS_PG_CATALOG, "typowner": OWNER_OID,
             "typlen": t.typlen, "typbyval": t.byval, "typtype": t.typtype, "typcategory": t.category,
@@ -245,6 +256,22 @@ def _catalog_relation_rows() -> list[tuple[str, str, int, str, list[tuple[str, s
     return out
 
 
+_STATIC_RELATIONS: tuple[list[dict], list[dict]] | None = None
+
+
+def _static_relation_rows() -> tuple[list[dict], list[dict]]:
+    global _STATIC_RELATIONS
+    if _STATIC_RELATIONS is None:
+        classes, attributes = [], []
+        for schema, name, oid, kind, cols in _catalog_relation_rows():
+            classes.append(_class_row(oid, name, namespace_oid(schema), kind, len(cols)))
+            for attnum, (col, typ) in enumerate(cols, start=1):
+                t = pg_types.BY_NAME.get(typ) or pg_types.BY_NAME["text"]
+                attributes.append(_attribute_row(oid, attnum, col, t.oid, -1, t, False))
+        _STATIC_RELATIONS = (classes, attributes)
+    return _STATIC_RELATIONS
+
+
 class _Builder:
     """Accumulates the rows of every dynamic relation for one refresh."""
 
@@ -294,7 +321,7 @@ class _Builder:
 def _attribute_row(relid: int, attnum: int, name: str, type_oid: int, mod: int, t: pg_types.PgType | None,
                    notnull: bool) -> dict:
     t = t or pg_types.BY_NAME["text"]
-    collatable = pg_types.element_of(t).name in ("text", "varchar", "bpchar") if t else True
+    collatable = _element(t).name in ("text", "varchar", "bpchar")
     return {"attrelid": relid, "attname": name, "atttypid": type_oid, "attstattarget": -1, "attlen": t.typlen,
             "attnum": attnum, "attndims": 1 if t.is_array else 0, "attcacheoff": -1, "atttypmod": mod,
             "attbyval": t.byval, "attalign": t.align, "attstorage": t.storage, "attcompression": "",
@@ -320,7 +347,7 @@ def _class_row(oid: int, name: str, nsp: int, kind: str, natts: int, reltype: in
 def _info_column_row(database: str, schema: str, table: str, position: int, name: str, type_oid: int,
                      mod: int, t: pg_types.PgType | None, nullable: bool, udt_name: str) -> dict:
     """information_schema.columns the way Postgres derives it from the type and typmod."""
-    elem = pg_types.element_of(t) if t else None
+    elem = _element(t) if t else None
     if t is None:
         data_type = "ARRAY" if udt_name.startswith("_") else "USER-DEFINED"
     elif t.is_array:
@@ -373,13 +400,11 @@ def _build(database: str, tables: Iterable[TableInfo]) -> _Builder:
                                "default_character_set_catalog": None, "default_character_set_schema": None,
                                "default_character_set_name": None, "sql_path": None}, "information_schema")
 
-    # Our catalog relations first: their OIDs are fixed or hashed from fixed names.
-    for schema, name, oid, kind, cols in _catalog_relation_rows():
-        b.used_oids.add(oid)
-        b.add("pg_class", _class_row(oid, name, namespace_oid(schema), kind, len(cols)))
-        for attnum, (col, typ) in enumerate(cols, start=1):
-            t = pg_types.BY_NAME.get(typ) or pg_types.BY_NAME["text"]
-            b.add("pg_attribute", _attribute_row(oid, attnum, col, t.oid, -1, t, False))
+    # Our catalog relations first: their OIDs are fixed or hashed from fixed names (rows built once).
+    static_classes, static_attributes = _static_relation_rows()
+    b.used_oids.update(row["oid"] for row in static_classes)
+    b.rows.setdefault(("pg_catalog", "pg_class"), []).extend(static_classes)
+    b.rows.setdefault(("pg_catalog", "pg_attribute"), []).extend(static_attributes)
 
     for info in tables:
         nsp = namespace_oid(info.schema)
