@@ -130,13 +130,17 @@ class Session:
     # -- output ----------------------------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
+        if len(data) >= FLUSH_AT:  # a big chunk of DataRows goes out as is, not copied into the buffer
+            self.flush()
+            self.sock.sendall(data)
+            return
         self.out += data
         if len(self.out) >= FLUSH_AT:
             self.flush()
 
     def flush(self) -> None:
         if self.out:
-            data, self.out = bytes(self.out), bytearray()
+            data, self.out = self.out, bytearray()
             self.sock.sendall(data)
 
     def send_error(self, error: PgError) -> None:
