@@ -55,6 +55,17 @@ def describe_error(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _ssl_arguments(url: str) -> dict:
+    """libpq's sslmode for pg8000: its ssl_context=None already means "prefer" (try TLS, fall back to
+    plain), False means "disable"; require/verify-* get a context from the catalog's translation."""
+    mode = parse_qs(urlparse(url).query).get("sslmode", ["prefer"])[0]
+    if mode == "disable":
+        return {"ssl_context": False}
+    if mode in ("allow", "prefer"):
+        return {}
+    return _ssl_connect_args(url)
+
+
 def connect(url: str, timeout: float = 15) -> pg8000.native.Connection:
     parsed = urlparse(url)
     dbname = unquote(parsed.path.lstrip("/")) or "postgres"
@@ -64,7 +75,7 @@ def connect(url: str, timeout: float = 15) -> pg8000.native.Connection:
         conn = pg8000.native.Connection(
             unquote(parsed.username or "postgres"), host=host, port=port, database=dbname,
             password=unquote(parsed.password) if parsed.password else None, timeout=timeout,
-            application_name=application_name, **_ssl_connect_args(url))
+            application_name=application_name, **_ssl_arguments(url))
     except DatabaseError as exc:  # wrong password, unknown database, no pg_hba entry...
         raise UserError(f"source Postgres {host}:{port}/{dbname}: {describe_error(exc)}") from None
     except (InterfaceError, OSError) as exc:
