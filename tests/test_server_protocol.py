@@ -375,3 +375,13 @@ def test_port_in_use_and_bad_tls_files_are_one_line_errors(data_dir, tmp_path):
                         str(tmp_path / "bad.pem"), "--tls-key", str(tmp_path / "bad.pem"), timeout=120)
     assert result.returncode == 2 and "cannot load the certificate" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_parse_error_has_sqlstate_and_position(server):
+    client = connect(server)
+    client.send(raw.parse("SELECT id, nope FROM items WHERE id = $1") + raw.sync())
+    messages = client.read_until_ready()
+    assert tags(messages) == b"EZ"
+    fields = messages[0].fields()
+    assert fields["C"] == "42703" and fields["P"] == "12"
+    client.close()

@@ -69,7 +69,6 @@ class Portal:
     encoder: ResultEncoder | None = None
     leftover: object = None  # the unsent tail of a batch after a row limit
     done: bool = False
-    described: bool = False
     timer: threading.Timer | None = None
     duck_types: list = field(default_factory=list)  # DuckDB column types of the running result
 
@@ -447,7 +446,6 @@ class Session:
                 raise PgError("34000", f'portal "{name}" does not exist')
             if portal.encoder is None:
                 portal.encoder = self.describe(portal.statement, portal.params, portal.result_formats)
-            portal.described = True
             self.send(portal.encoder.row_description() if portal.encoder else wire.NO_DATA)
         else:
             raise wire.ProtocolError(f"invalid DESCRIBE message subtype {what!r}")
@@ -534,7 +532,7 @@ class Session:
         try:
             inferred = parameter_oids(self.cursor, statement.plan.sql)
         except duckdb.Error as exc:  # e.g. an unknown table: Postgres reports it at Parse/Describe too
-            raise from_exception(exc) from None
+            raise self._query_error(exc, Portal(statement, [], [])) from None
         if len(inferred) < len(given):
             inferred += [25] * (len(given) - len(inferred))
         for index, oid in statement.plan.param_hints:  # $1::oid[] stays oid[] (DuckDB would say bigint[])
