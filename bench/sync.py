@@ -40,8 +40,8 @@ FROM generate_series(1, {rows}) g
 """
 
 
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (bytes) of exactly this child, stderr."""
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS (bytes) of exactly this child, stderr, CPU seconds (user + system)."""
     start = time.perf_counter()
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr_path = process.stderr
@@ -51,7 +51,7 @@ def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} failed ({process.returncode}):\n{stderr[-3000:]}")
-    return elapsed, usage.ru_maxrss * 1024, stderr
+    return elapsed, usage.ru_maxrss * 1024, stderr, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -86,13 +86,15 @@ def main() -> None:
                               "--data-dir", str(data_dir), "--include", f"public.{table}"], env)
                 if best is None or sync[0] < best[0]:
                     best = sync
-            sync_s, rss, stderr = best
+            sync_s, rss, stderr, cpu_s = best
             table_line = next((line for line in stderr.splitlines() if f"public.{table}: done" in line), "")
             results.append((rows, copy_s, sync_s, rss, table_line))
             print(f"{rows:>10,} rows: psql \\copy {copy_s:6.2f}s ({rows / copy_s:>10,.0f} rows/s) | "
                   f"bemidb sync {sync_s:6.2f}s ({rows / sync_s:>10,.0f} rows/s) | "
                   f"ratio {copy_s / sync_s:4.2f}x | peak RSS {rss / 2**20:6.0f} MB", flush=True)
-            print(f"           {table_line.split(' ', 1)[-1]}", flush=True)
+            # The machine may be shared: CPU seconds of the sync process do not depend on the load.
+            print(f"           {table_line.split(' ', 1)[-1]}; sync process CPU {cpu_s:.1f}s "
+                  f"({rows / cpu_s:,.0f} rows per CPU-second)", flush=True)
         if len(results) > 1:
             small, large = results[0], results[-1]
             print(f"peak RSS {small[3] / 2**20:.0f} MB at {small[0]:,} rows vs {large[3] / 2**20:.0f} MB at "
