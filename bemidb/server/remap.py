@@ -44,7 +44,6 @@ RENAMES = {
     "jsonb_array_length": "json_array_length", "json_array_length": "json_array_length",
     "jsonb_build_object": "json_object", "json_build_object": "json_object",
     "jsonb_build_array": "json_array", "json_build_array": "json_array",
-    "jsonb_object_keys": "json_keys", "json_object_keys": "json_keys",
     "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
@@ -277,6 +276,8 @@ def _function(node: exp.Expression) -> exp.Expression:
             path = "$" + "".join(f'."{k.this}"' if isinstance(k, exp.Literal) else "" for k in keys)
             fn = "json_extract_string" if name.endswith("_text") else "json_extract"
             return _func(fn, node.expressions[0], exp.Literal.string(path))
+        if name in ("jsonb_object_keys", "json_object_keys") and node.expressions:
+            return exp.Explode(this=_func("json_keys", node.expressions[0]))
         if name in ("jsonb_agg", "json_agg"):
             return _func("to_json", exp.ArrayAgg(this=node.expressions[0]))
         if name in ("jsonb_object_agg", "json_object_agg") and len(node.expressions) == 2:
@@ -339,7 +340,28 @@ def _operator(node: exp.Operator) -> exp.Expression:
     return node
 
 
+def _json_arrow(node: exp.Lambda) -> exp.Expression:
+    """Postgres has no lambdas: inside function arguments sqlglot reads `j -> 'k'` as one; it is jsonb ->."""
+    params = node.expressions
+    if len(params) != 1:
+        return node
+    target = exp.column(params[0].name, quoted=bool(params[0].args.get("quoted")))
+    body = node.this
+    if isinstance(body, exp.Literal):
+        path = f"$[{body.this}]" if not body.is_string else '$."' + body.this.replace('"', '\\"') + '"'
+        return _func("json_extract", target, exp.Literal.string(path))
+    if isinstance(body, exp.JSONExtract | exp.JSONExtractScalar):
+        # j -> 'a' ->> 'b' arrives as Lambda(j, 'a' ->> 'b'): rebuild it left to right
+        inner = _json_arrow(exp.Lambda(this=body.this, expressions=params))
+        return body.__class__(this=inner, expression=body.expression, only_json_types=True)
+    if isinstance(body, exp.Expression):
+        return _func("json_extract", target, body)
+    return node
+
+
 def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
+    if isinstance(node, exp.Lambda):
+        return _json_arrow(node)
     if isinstance(node, exp.Table):
         return _relation(node, ctes)
     if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and \
