@@ -182,6 +182,8 @@ def test_startup_negotiation_and_unknown_database(server):
     ("INSERT INTO items (id) VALUES (9)", "25006"),
     ("DELETE FROM items", "25006"),
     ("DROP VIEW items", "25006"),
+    ("EXPLAIN ANALYZE DROP VIEW items", "25006"),  # EXPLAIN ANALYZE runs what it explains
+    ("EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1", "25006"),
     ("COPY (SELECT 1) TO '/tmp/bemidb-escape.csv'", "42501"),
     ("ATTACH '/tmp/x.db' AS x", "42501"),
     ("PRAGMA database_list", "42501"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +52,8 @@ REFRESH_INTERVAL = 1.0  # seconds between two looks at the catalog
 
 # Statement types a client may run on DuckDB. Everything else (writes, ATTACH, COPY, PRAGMA, SET, CALL,
 # EXPORT, LOAD/INSTALL, PREPARE ...) is refused with the SQLSTATE below.
-ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN", "RELATION"}
+ALLOWED_STATEMENTS = {"SELECT", "RELATION"}
+_EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s*\([^)]*\)|\s+analy[sz]e\b|\s+verbose\b)*", re.I)
 _READ_ONLY_STATEMENTS = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "COPY", "MERGE_INTO",
                          "CREATE_FUNC", "VACUUM", "ANALYZE", "COPY_DATABASE", "EXPORT", "TRANSACTION"}
 
@@ -273,6 +275,13 @@ def check_statement(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
         return  # DuckDB will report the syntax error itself, with a position
     for statement in statements:
         kind = statement.type.name
+        if kind == "EXPLAIN":
+            # EXPLAIN ANALYZE runs the statement it explains: that one must be a read as well.
+            inner = _EXPLAIN_PREFIX.sub("", statement.query.strip(), count=1)
+            if inner == statement.query.strip() or not inner.strip():
+                raise PgError(INSUFFICIENT_PRIVILEGE, "permission denied: this EXPLAIN form is not allowed")
+            check_statement(cursor, inner)
+            continue
         if kind in ALLOWED_STATEMENTS:
             continue
         if kind in _READ_ONLY_STATEMENTS:
