@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import signal
 
+import duckdb
 import psycopg
 import pytest
 
 from bemidb.config import Config
+from bemidb.server.engine import view_sql
 from bemidb.storage.catalog import open_catalog
 from bemidb.sync.incremental import PROP_CURSOR_COLUMN, PROP_CURSOR_VALUE, PROP_KEY_COLUMNS
 from tests.conftest import run_bemidb
@@ -27,6 +29,16 @@ def _table(data_dir, name):
 def _dest(data_dir, name, order_by=("id",)):
     rows = _table(data_dir, name).scan().to_arrow().to_pylist()
     return sorted(rows, key=lambda r: tuple((r[c] is None, r[c]) for c in order_by))
+
+
+def _duckdb(data_dir, name, order_by="id"):
+    """The table as the query server reads it: DuckDB over the current snapshot's files, by column name."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(view_sql("main", name, _table(data_dir, name)))
+    cur = con.execute(f"SELECT * FROM main.{name} ORDER BY {order_by}")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _src(url, sql):
@@ -92,6 +104,7 @@ def test_first_run_copies_all_then_new_and_updated_rows_replace_old_versions(sou
     assert len(ids) == len(set(ids)) == 60  # never two versions of a row; the deleted row 10 is still there
     source_rows = _src(url, "SELECT * FROM orders ORDER BY id")
     assert [r for r in got if r["id"] != 10] == source_rows
+    assert _duckdb(data_dir, "orders") == got
     assert {r["id"]: r["note"] for r in got if r["id"] in (3, 25, 55)} == {3: "changed", 25: "changed",
                                                                            55: "changed"}
 
@@ -147,28 +160,33 @@ def test_composite_primary_key_merge(source, data_dir):
 
 def test_schema_evolves_in_place_and_incompatible_change_falls_back_to_full_refresh(source, data_dir):
     url, execute = source
+    execute("ALTER TABLE orders ADD COLUMN score real DEFAULT 1.5, ADD COLUMN legacy int DEFAULT 0, "
+            "ADD COLUMN qty bigint DEFAULT 5")
     args = ("--include", "public.orders", "--incremental", ORDERS)
     assert _sync(url, data_dir, *args).returncode == 0
     files_before = _files(data_dir, "orders")
 
-    execute("ALTER TABLE orders ADD COLUMN region text, DROP COLUMN amount")
-    execute("ALTER TABLE orders ALTER COLUMN id TYPE int8, ALTER COLUMN note TYPE text")
-    execute("INSERT INTO orders VALUES (51, '2025-05-01 00:00:00+00', 'new', 'eu')")
+    execute("ALTER TABLE orders ADD COLUMN region text, DROP COLUMN legacy")
+    execute("ALTER TABLE orders ALTER COLUMN id TYPE int8, ALTER COLUMN note TYPE text, "
+            "ALTER COLUMN amount TYPE numeric(14,2), ALTER COLUMN score TYPE float8, ALTER COLUMN qty TYPE int4")
+    execute("INSERT INTO orders VALUES (51, '2025-05-01 00:00:00+00', 123456789.99, 'new', 2.25, 7, 'eu')")
     result = _sync(url, data_dir, *args)
     assert result.returncode == 0, result.stderr
     assert "schema evolved" in result.stderr and "added region" in result.stderr
     assert "full refresh" not in result.stderr
 
     table = _table(data_dir, "orders")
-    fields = {f.name: str(f.field_type) for f in table.schema().fields}
-    assert fields == {"id": "long", "updated_at": "timestamptz", "note": "string", "region": "string"}
-    assert [f.name for f in table.schema().fields] == ["id", "updated_at", "note", "region"]
+    fields = [(f.name, str(f.field_type)) for f in table.schema().fields]
+    # widened in place; qty narrowed at the source: the table keeps bigint and casts the new values up
+    assert fields == [("id", "long"), ("updated_at", "timestamptz"), ("amount", "decimal(14, 2)"),
+                      ("note", "string"), ("score", "double"), ("qty", "long"), ("region", "string")]
     got = _dest(data_dir, "orders")
-    assert got == _src(url, "SELECT * FROM orders ORDER BY id")  # old rows: region NULL, amount gone
+    assert got == _src(url, "SELECT * FROM orders ORDER BY id")  # old rows: region NULL, legacy gone
     assert sum(r["region"] is None for r in got) == 50
+    assert _duckdb(data_dir, "orders") == got  # the server's view over old and new files agrees
     assert files_before < _files(data_dir, "orders")  # not a rewrite: the old file stays, read through ids
 
-    # int8 -> text cannot be promoted: a full refresh, said in one line
+    # text -> int cannot be promoted: a full refresh, said in one line
     execute("ALTER TABLE orders ALTER COLUMN note TYPE int USING length(note)")
     result = _sync(url, data_dir, *args)
     assert result.returncode == 0, result.stderr
