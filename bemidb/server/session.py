@@ -40,6 +40,7 @@ log = logging.getLogger("bemidb.server")
 
 FLUSH_AT = 256 * 1024  # bytes buffered before a socket write while streaming rows
 BATCH_ROWS = 65_536  # rows per Arrow batch pulled from DuckDB
+STARTUP_TIMEOUT = 60.0  # seconds to complete startup and authentication
 
 _COPY_TO_STDOUT = re.compile(
     r"^\s*copy\s+(?:\((?P<query>.*)\)|(?P<table>[^\s(]+)\s*(?:\((?P<cols>[^)]*)\))?)\s+to\s+stdout\b(?P<opts>.*)$",
@@ -220,6 +221,14 @@ class Session:
     # -- startup: SSL/GSSENC negotiation, CancelRequest, StartupMessage, authentication --------------------
 
     def startup(self) -> bool:
+        # As Postgres's authentication_timeout: a client that never finishes logging in gives its thread back.
+        self.sock.settimeout(STARTUP_TIMEOUT)
+        if not self._negotiate():
+            return False
+        self.sock.settimeout(None)
+        return True
+
+    def _negotiate(self) -> bool:
         tls = False
         for _ in range(3):  # at most SSLRequest, GSSENCRequest, then the StartupMessage
             code, payload = wire.read_startup(self.rfile)
