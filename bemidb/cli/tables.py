@@ -6,7 +6,7 @@ import datetime as dt
 
 from rich.table import Table
 
-from bemidb.cli.output import stdout
+from bemidb.cli.output import UserError, stdout
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
 
 
@@ -19,11 +19,14 @@ def _size(n: int) -> str:
 
 
 def run(cfg, args) -> int:
-    catalog = open_catalog(cfg)
+    try:
+        catalog = open_catalog(cfg)
+        namespaces = sorted(ns[0] for ns in catalog.list_namespaces())
+    except Exception as exc:  # noqa: BLE001 - an unreachable catalog is one clear line, not a traceback
+        raise UserError(f"cannot open the catalog: {' '.join(str(exc).split())[:300]}") from None
     table = Table(title="Synced tables")
     for column in ("schema", "table", "source", "rows", "size", "last sync (UTC)"):
         table.add_column(column, justify="right" if column in ("rows", "size") else "left")
-    namespaces = sorted(ns[0] for ns in catalog.list_namespaces())
     for namespace in namespaces:
         if args.only_schema and namespace != args.only_schema:
             continue
