@@ -387,3 +387,19 @@ def test_parse_error_has_sqlstate_and_position(server):
     fields = messages[0].fields()
     assert fields["C"] == "42703" and fields["P"] == "12"
     client.close()
+
+
+def test_renamed_and_added_columns_follow_iceberg_field_ids(data_dir, bemidb_server):  # noqa: F811
+    import psycopg
+    from pyiceberg.types import LongType
+
+    write_items(data_dir)
+    catalog = catalog_for(data_dir)
+    table = catalog.load_table(("public", "items"))
+    with table.update_schema() as update:
+        update.rename_column("name", "title")
+        update.add_column("stock", LongType())
+    server = bemidb_server(data_dir)
+    with psycopg.connect(server.dsn("bob")) as conn:
+        rows = conn.execute("SELECT id, title, stock FROM items ORDER BY id").fetchall()
+    assert rows == [(1, "apple", None), (2, 'pear, "green"', None), (3, None, None)]

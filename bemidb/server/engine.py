@@ -118,7 +118,7 @@ def _duckdb_path(path: str) -> str:
     return path
 
 
-def view_sql(schema: str, name: str, table) -> str:
+def view_sql(schema: str, name: str, table, by_field_id: bool = True) -> str:
     """CREATE OR REPLACE VIEW over the current snapshot's data files (typed and empty when there are none)."""
     iceberg_schema = table.schema()
     info = table_info(table, schema, name)
@@ -134,9 +134,16 @@ def view_sql(schema: str, name: str, table) -> str:
     files = ", ".join(quote_literal(_duckdb_path(task.file.file_path)) for task in tasks)
     columns = ", ".join(_column_expr(f.name, f.field_type, pg_types[i] if i < len(pg_types) else "")
                         for i, f in enumerate(iceberg_schema.fields))
-    # union_by_name: files written before a schema change lack later columns; they read as NULL.
-    return (f"CREATE OR REPLACE VIEW {target} AS SELECT {columns} "
-            f"FROM read_parquet([{files}], union_by_name = true)")
+    if by_field_id:
+        # Columns found by Iceberg field id, as Iceberg readers must: a renamed column still reads its old
+        # files, and a column added later reads as NULL in files written before it.
+        mapping = ", ".join(f"{f.field_id}: {{name: {quote_literal(f.name)}, "
+                            f"type: {quote_literal(duckdb_type(f.field_type))}, default_value: NULL}}"
+                            for f in iceberg_schema.fields)
+        source = f"read_parquet([{files}], schema = MAP {{{mapping}}})"
+    else:  # files without field ids (written by another tool): by name, missing columns as NULL
+        source = f"read_parquet([{files}], union_by_name = true)"
+    return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns} FROM {source}"
 
 
 def _s3_filesystem(cfg: Config):
@@ -250,12 +257,15 @@ class Engine:
     def _load_view(self, schema: str, name: str) -> None:
         try:
             table = self.catalog.load_table((schema, name))
-            sql = view_sql(schema, name, table)
             if schema not in self._schemas:
                 self._run_ddl(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
                 self._schemas.add(schema)
                 self.generation += 1
-            self._run_ddl(sql)
+            try:
+                self._run_ddl(view_sql(schema, name, table))
+            except duckdb.Error as exc:  # DuckDB binds the view now: files without field ids end up here
+                log.debug("table %s.%s: reading columns by name (%s)", schema, name, exc)
+                self._run_ddl(view_sql(schema, name, table, by_field_id=False))
         except Exception as exc:  # noqa: BLE001 - one broken table must not hide the others
             log.warning("table %s.%s is not available: %s", schema, name, exc)
             return
