@@ -235,3 +235,21 @@ def test_bad_cursor_specs_fail_clearly(source, data_dir):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "cursor column nope is not a column of the table" in result.stderr
     assert "cursor column kind has type text" in result.stderr
+
+
+def test_merge_on_s3(source, s3, bucket, data_dir):
+    url, execute = source
+    env = {**s3.env(bucket), "SOURCE_POSTGRES_INCREMENTAL": ORDERS}
+    assert _sync(url, data_dir, "--include", "public.orders", env=env).returncode == 0
+    execute("UPDATE orders SET note = 'on s3', updated_at = '2025-06-01 00:00:00+00' WHERE id % 10 = 0")
+    execute("INSERT INTO orders VALUES (51, '2025-06-02 00:00:00+00', 5, 'new')")
+    result = _sync(url, data_dir, "--include", "public.orders", env=env)
+    assert result.returncode == 0, result.stderr
+    catalog = open_catalog(Config({"data_dir": str(data_dir), "aws_s3_bucket": bucket,
+                                   "aws_s3_endpoint": env["AWS_S3_ENDPOINT"], "aws_region": env["AWS_REGION"],
+                                   "aws_access_key_id": env["AWS_ACCESS_KEY_ID"],
+                                   "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}))
+    table = catalog.load_table(("public", "orders"))
+    assert all(task.file.file_path.startswith(f"s3://{bucket}/") for task in table.scan().plan_files())
+    got = sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["id"])
+    assert got == _src(url, "SELECT * FROM orders ORDER BY id")

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -40,7 +39,6 @@ from bemidb.storage.writer import (
 
 log = logging.getLogger(__name__)
 
-ROW_INDEX = "__bemidb_row"
 READ_BATCH_ROWS = 64 * 1024
 
 
@@ -74,23 +72,25 @@ def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, b
     rows = 0
     try:
         synced_tail = _keys_at_last(table, rule, target) if rule.keys and rule.last is not None else None
-        changed_keys: list[pa.RecordBatch] = []
+        changed_keys: list[pa.Array] = []
+        changed_first: list[pa.Array] = []
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             if target is not arrow_schema:
                 batch = batch.cast(target)
-            if synced_tail is not None and synced_tail.num_rows:
+            if synced_tail is not None and len(synced_tail):
                 batch = batch.filter(pc.invert(_matches(batch, rule, synced_tail, at_last=True)))
             if batch.num_rows == 0:
                 continue
             files.add(batch)
             rows += batch.num_rows
             if rule.keys:
-                changed_keys.append(batch.select(rule.keys))
+                changed_keys.append(_key_values(batch, rule.keys))
+                changed_first.append(batch.column(batch.schema.get_field_index(rule.keys[0])))
             if on_progress:
                 on_progress(rows, files.bytes_written)
-        replaced = _rewrite_affected(table, schema, target, rule, changed_keys, files)
+        replaced = _rewrite_affected(table, schema, target, rule, changed_keys, changed_first, files)
         data_files = files.finish()
         if on_progress:
             on_progress(rows, files.bytes_written)
@@ -138,7 +138,7 @@ def _python_value(scalar: pa.Scalar):
         return None
 
 
-def _keys_at_last(table, rule: MergeRule, target: pa.Schema) -> pa.Table:
+def _keys_at_last(table, rule: MergeRule, target: pa.Schema) -> pa.Array | None:
     """Keys the table holds with cursor == last (synced by the previous run), read from the key and cursor
     columns of the files whose cursor bounds reach `last`."""
     value = _python_value(rule.last)
@@ -152,33 +152,42 @@ def _keys_at_last(table, rule: MergeRule, target: pa.Schema) -> pa.Table:
             continue
         at_last = pc.fill_null(pc.equal(found[rule.cursor], rule.last.cast(found.schema.field(rule.cursor).type)),
                                False)
-        parts.append(found.filter(at_last).select(rule.keys))
-    schema = pa.schema([target.field(k) for k in rule.keys])
-    return pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+        parts.append(_key_values(found.filter(at_last), rule.keys))
+    return pa.concat_arrays(parts) if parts else None
 
 
-def _matches(batch, rule: MergeRule, keys: pa.Table, at_last: bool = False) -> pa.Array:
-    """Boolean mask: rows of `batch` whose key is in `keys` (and, with at_last, whose cursor == last)."""
-    probe = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    probe = probe.select(rule.keys).append_column(ROW_INDEX, pa.array(np.arange(probe.num_rows, dtype=np.int64)))
-    hits = probe.join(keys, keys=rule.keys, join_type="left semi").column(ROW_INDEX).to_numpy()
-    mask = np.zeros(probe.num_rows, dtype=bool)
-    mask[hits] = True
-    result = pa.array(mask)
+def _key_values(data, keys: list[str]) -> pa.Array:
+    """One comparable value per row for the key: the column itself, or for a composite key its columns as text
+    joined by NUL (Postgres text cannot hold NUL, so two different keys never join to the same value)."""
+    columns = [data.column(data.schema.get_field_index(k)) for k in keys]
+    if len(columns) == 1:
+        values = columns[0]
+    else:
+        binary = any(pa.types.is_binary(c.type) for c in columns)  # bytea in the key: join as bytes
+        text = pa.binary() if binary else pa.string()
+        parts = [c if pa.types.is_binary(c.type) else c.cast(pa.string()).cast(text) for c in columns]
+        values = pc.binary_join_element_wise(*parts, pa.scalar("\x00", text))
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _matches(batch, rule: MergeRule, key_set: pa.Array, at_last: bool = False) -> pa.Array:
+    """Boolean mask: rows of `batch` whose key is in `key_set` (and, with at_last, whose cursor == last)."""
+    result = pc.is_in(_key_values(batch, rule.keys), value_set=key_set)
     if at_last:
         cursor = batch.column(batch.schema.get_field_index(rule.cursor))
         result = pc.and_(result, pc.fill_null(pc.equal(cursor, rule.last.cast(cursor.type)), False))
     return result
 
 
-def _rewrite_affected(table, schema, target: pa.Schema, rule: MergeRule, changed_keys: list[pa.RecordBatch],
-                      files: _RollingParquetWriter) -> list:
+def _rewrite_affected(table, schema, target: pa.Schema, rule: MergeRule, changed_keys: list[pa.Array],
+                      changed_first: list[pa.Array], files: _RollingParquetWriter) -> list:
     """Rewrite, without their replaced rows, the data files that hold any; return those files."""
     if rule.keys:
         if not changed_keys:
             return []
-        keys = pa.Table.from_batches(changed_keys)
-        first = keys.column(rule.keys[0])
+        keys = pa.concat_arrays(changed_keys)
+        # Prune by the first key column's bounds over the changed rows (its min/max are in the manifests).
+        first = pa.chunked_array(changed_first)
         bounds = pc.min_max(first)
         low, high = _python_value(bounds["min"]), _python_value(bounds["max"])
         row_filter = (And(GreaterThanOrEqual(rule.keys[0], low), LessThanOrEqual(rule.keys[0], high))
