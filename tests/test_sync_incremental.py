@@ -236,6 +236,10 @@ def test_bad_cursor_specs_fail_clearly(source, data_dir):
     assert "cursor column nope is not a column of the table" in result.stderr
     assert "cursor column kind has type text" in result.stderr
 
+    result = _sync(url, data_dir, "--include", "public.orders", "--incremental", f"{ORDERS},public.nope:id")
+    assert result.returncode == 0, result.stderr
+    assert "--incremental public.nope: not a table synced in this run" in result.stderr
+
 
 def test_merge_on_s3(source, s3, bucket, data_dir):
     url, execute = source

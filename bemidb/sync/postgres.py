@@ -91,6 +91,8 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
             progress.note(f"--include {pattern} matches no table")
         for pattern in selection.unknown:
             progress.table_done(pattern, 0, 0, error="no such table in the source (from --include)")
+        for name in sorted(set(cursors or {}) - {f"{s}.{t}" for s, t in selection.selected}):
+            progress.note(f"--incremental {name}: not a table synced in this run")
         lost: str | None = None
         for key in selection.selected:
             relation = by_name[key]
