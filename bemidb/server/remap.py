@@ -191,16 +191,19 @@ def _relation(node: exp.Table, ctes: set[str]) -> exp.Expression:
     return node
 
 
-_TABLE_FUNCTIONS = {"generate_series", "range", "unnest", "generate_subscripts", "json_each", "json_tree",
-                    "explode", "read_parquet", "read_csv", "read_json"}
+# Postgres scalar functions clients put in FROM (Grafana: string_to_array(current_setting(...)) s); anything else
+# there is left to DuckDB as a table function (and its sandbox).
+_SCALARS_IN_FROM = {"string_split", "string_to_array", "regexp_split_to_array", "array_append", "array_cat",
+                    "array_prepend", "current_setting", "current_schemas", "current_schema", "version"}
 
 
 def _scalar_in_from(node: exp.Table) -> exp.Expression:
     """FROM string_to_array(...) s: Postgres makes a one-row relation of a scalar function's value, whose
     column is named after the alias; DuckDB only takes table functions there, so wrap it in a subquery."""
+    ours = isinstance(node.this, exp.Dot) and node.this.this.name == CATALOG_SCHEMA  # our (scalar) macros
     func = node.this.expression if isinstance(node.this, exp.Dot) else node.this
     name = (func.name if isinstance(func, exp.Anonymous) else func.sql("duckdb").split("(")[0]).lower()
-    if name in _TABLE_FUNCTIONS or isinstance(func, exp.Explode | exp.GenerateSeries | exp.Unnest):
+    if not ours and name not in _SCALARS_IN_FROM:
         return node
     alias = node.alias or name
     subquery = exp.select(exp.alias_(node.this, alias, quoted=True)).subquery(alias=exp.to_identifier(alias))
