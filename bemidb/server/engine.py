@@ -277,8 +277,24 @@ class Engine:
             self._internal.execute(sql)
 
 
+_APPROVED: dict[str, None] = {}  # texts already checked (clients repeat them); bounded, oldest dropped first
+_APPROVED_MAX = 4096
+
+
 def check_statement(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Refuse anything but reads before DuckDB runs it: 25006 for writes, 42501 for the rest."""
+    if sql in _APPROVED:
+        return
+    _check_statement(cursor, sql)
+    if len(_APPROVED) >= _APPROVED_MAX:
+        try:
+            _APPROVED.pop(next(iter(_APPROVED)), None)
+        except (RuntimeError, StopIteration):  # another session trimmed it at the same moment
+            pass
+    _APPROVED[sql] = None
+
+
+def _check_statement(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         statements = cursor.extract_statements(sql)
     except duckdb.Error:
@@ -290,7 +306,7 @@ def check_statement(cursor: duckdb.DuckDBPyConnection, sql: str) -> None:
             inner = _EXPLAIN_PREFIX.sub("", statement.query.strip(), count=1)
             if inner == statement.query.strip() or not inner.strip():
                 raise PgError(INSUFFICIENT_PRIVILEGE, "permission denied: this EXPLAIN form is not allowed")
-            check_statement(cursor, inner)
+            _check_statement(cursor, inner)
             continue
         if kind in ALLOWED_STATEMENTS:
             continue
