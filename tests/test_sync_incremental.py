@@ -8,11 +8,14 @@ import signal
 
 import duckdb
 import psycopg
+import pyarrow as pa
 import pytest
 
 from bemidb.config import Config
 from bemidb.server.engine import view_sql
+from bemidb.storage import evolution
 from bemidb.storage.catalog import open_catalog
+from bemidb.storage.writer import _iceberg_schema, write_table
 from bemidb.sync.incremental import PROP_CURSOR_COLUMN, PROP_CURSOR_VALUE, PROP_KEY_COLUMNS
 from tests.conftest import run_bemidb
 from tests.test_sync_postgres_faults import _popen_sync, _wait_for
@@ -257,3 +260,35 @@ def test_merge_on_s3(source, s3, bucket, data_dir):
     assert all(task.file.file_path.startswith(f"s3://{bucket}/") for task in table.scan().plan_files())
     got = sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["id"])
     assert got == _src(url, "SELECT * FROM orders ORDER BY id")
+
+
+def test_evolution_rules_and_reorder(tmp_path):
+    """The in-place rules on their own, and a column order change applied to a real table's schema."""
+    def schema(*fields):
+        return _iceberg_schema(pa.schema([pa.field(n, t) for n, t in fields]))
+
+    base = schema(("a", pa.int32()), ("m", pa.decimal128(10, 2)), ("f", pa.float32()), ("s", pa.string()))
+    ok = evolution.compare(base, schema(("a", pa.int64()), ("m", pa.decimal128(12, 2)), ("f", pa.float64()),
+                                        ("s", pa.string())))
+    assert ok.incompatible is None and set(ok.widened) == {"a", "m", "f"}
+    narrower = evolution.compare(schema(("a", pa.int64())), schema(("a", pa.int32())))
+    assert narrower.incompatible is None and str(narrower.kept_wider["a"]) == "long"
+    for bad in [("m", pa.decimal128(12, 3)), ("m", pa.string()), ("s", pa.int64()), ("a", pa.float64())]:
+        fields = dict([("a", pa.int32()), ("m", pa.decimal128(10, 2)), ("f", pa.float32()), ("s", pa.string())])
+        fields.update([bad])
+        assert evolution.compare(base, schema(*fields.items())).incompatible, bad
+
+    catalog = open_catalog(Config({"data_dir": str(tmp_path)}))
+    first = pa.schema([pa.field("a", pa.int32()), pa.field("b", pa.string()), pa.field("c", pa.int32())])
+    write_table(catalog, ("public", "x"), first,
+                [pa.record_batch([pa.array([1]), pa.array(["x"]), pa.array([2])], schema=first)])
+    table = catalog.load_table(("public", "x"))
+    wanted = schema(("a", pa.int64()), ("d", pa.float64()), ("c", pa.int32()), ("b", pa.string()))
+    change = evolution.compare(table.schema(), wanted)
+    assert change.reordered and change.added == ["d"]
+    txn = table.transaction()
+    evolution.apply(txn, wanted, change)
+    txn.commit_transaction()
+    evolved = catalog.load_table(("public", "x")).schema()
+    assert [(f.name, str(f.field_type), f.field_id) for f in evolved.fields] == [
+        ("a", "long", 1), ("d", "double", 4), ("c", "int", 3), ("b", "string", 2)]
