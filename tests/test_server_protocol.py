@@ -133,7 +133,7 @@ def test_malformed_messages_only_hurt_their_own_client(server):
     ]
     for attack in attacks:
         client = connect(server)
-        client.send(attack + raw.sync())
+        client.send(attack + raw.sync() + raw.terminate())  # Terminate: a surviving session closes too
         try:
             replies = client.drain_until_closed()
         except (ConnectionError, TimeoutError, OSError):
