@@ -135,6 +135,7 @@ class Readers:
 # ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # about a minute: three syncs while 8 clients read
 def test_syncs_landing_while_8_clients_read_never_show_a_mix(pg, data_dir, bemidb_server):  # noqa: F811
     url = pg.create_database("hard_faults_readers")
     fill_generation(url, 1)

@@ -352,6 +352,7 @@ def test_fuzz_quick(server, rng):
     session = random_session(rng)
     outcome = run_session(server.host, server.port, session)
     assert not outcome.hung, f"server kept the connection open after our EOF: {session}"
+    assert not outcome.internal, f"XX000 internal error for {session}"
     assert server.alive(), server.log()[-3000:]
 
 

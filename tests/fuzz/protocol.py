@@ -182,9 +182,10 @@ class Outcome:
     replies: int = 0  # bytes read back
     hung: bool = False  # the server did not close within the timeout after our EOF
     refused: bool = False  # connection refused or reset at connect/startup
+    internal: int = 0  # ErrorResponses with SQLSTATE XX000: the server hit a bug, even if it survived
 
 
-def _drain_nowait(sock: socket.socket) -> int:
+def _drain_nowait(sock: socket.socket, seen: bytearray) -> int:
     """Read whatever replies are already there, without waiting (so our sends never deadlock on a full
     socket buffer). A socket with a timeout polls before recv even with MSG_DONTWAIT: go non-blocking."""
     timeout = sock.gettimeout()
@@ -196,6 +197,7 @@ def _drain_nowait(sock: socket.socket) -> int:
             if not chunk:
                 return total
             total += len(chunk)
+            seen += chunk
     except (BlockingIOError, InterruptedError, OSError):
         return total
     finally:
@@ -211,6 +213,7 @@ def run_session(host: str, port: int, session: Session, timeout: float = 20) -> 
         outcome.refused = True
         return outcome
     sock = client.sock
+    seen = bytearray()  # every reply byte (they are small: the corpus has no big results)
     try:
         for frame in session.startup:
             sock.sendall(frame)
@@ -222,22 +225,25 @@ def run_session(host: str, port: int, session: Session, timeout: float = 20) -> 
         for frame in session.messages:
             sock.sendall(frame)
             outcome.sent += 1
-            outcome.replies += _drain_nowait(sock)
+            outcome.replies += _drain_nowait(sock, seen)
         sock.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # read until the server closes its side
             sock.settimeout(max(0.01, deadline - time.monotonic()))
             chunk = sock.recv(65536)
             if not chunk:
-                return outcome
+                break
             outcome.replies += len(chunk)
-        outcome.hung = True
+            seen += chunk
+        else:
+            outcome.hung = True
     except TimeoutError:
         outcome.hung = True
     except (wire.ServerClosed, ConnectionError, OSError):
         pass  # the server hung up on a broken client: fine
     finally:
         client.close()
+        outcome.internal = (bytes(client.buffer) + bytes(seen)).count(b"CXX000\0")
     return outcome
 
 
@@ -266,13 +272,14 @@ class Report:
     sessions: int = 0
     hangs: int = 0
     refused: int = 0
+    internal_errors: int = 0
     unhealthy: list[str] = field(default_factory=list)
     crashed: bool = False
     seconds: float = 0.0
 
     def line(self) -> str:
         return (f"fuzz: {self.messages} messages in {self.sessions} sessions, {self.seconds:.1f}s, "
-                f"hangs={self.hangs}, refused={self.refused}, unhealthy={len(self.unhealthy)}, "
+                f"hangs={self.hangs}, refused={self.refused}, internal_errors={self.internal_errors}, unhealthy={len(self.unhealthy)}, "
                 f"crashed={self.crashed}")
 
 
@@ -297,6 +304,9 @@ def fuzz(host: str, port: int, messages: int, seed: int, workers: int = 4, check
                 report.sessions += 1
                 report.hangs += outcome.hung
                 report.refused += outcome.refused
+                report.internal_errors += outcome.internal
+                if outcome.internal:
+                    report.unhealthy.append(f"session seed {session_seed}: XX000 internal error")
                 if outcome.hung:
                     report.unhealthy.append(f"session seed {session_seed} hung")
                 check = report.sessions % check_every == 0
