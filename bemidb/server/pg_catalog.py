@@ -612,13 +612,13 @@ def _macros(database: str, user: str) -> list[str]:
         # Per-row lookups read one-row maps (bemidb_lookup, rebuilt by refresh): a correlated subquery per call
         # costs DuckDB ~15 ms of planning, a map lookup microseconds. psql's \\d runs a dozen of these.
         f"CREATE OR REPLACE MACRO {s}.pg_table_is_visible(reloid) AS list_contains(list_prepend('pg_catalog', "
-        f"{path}), (SELECT rel_nsp FROM {s}.bemidb_lookup)[reloid])",
+        f"{path}), (SELECT rel_nsp FROM {s}.bemidb_lookup)[TRY_CAST(reloid AS UINTEGER)])",
         f"CREATE OR REPLACE MACRO {s}.pg_type_is_visible(typoid) AS list_contains(list_prepend('pg_catalog', "
-        f"{path}), (SELECT type_nsp FROM {s}.bemidb_lookup)[typoid])",
+        f"{path}), (SELECT type_nsp FROM {s}.bemidb_lookup)[TRY_CAST(typoid AS UINTEGER)])",
         # list_transform([x], lambda f: ...)[1] binds the looked-up value once (macro arguments are substituted
         # textually: a plain parameter used five times would repeat the lookup five times).
         f"CREATE OR REPLACE MACRO {s}.format_type(typoid, typmod) AS list_transform([(SELECT type_fmt FROM "
-        f"{s}.bemidb_lookup)[typoid]], lambda f: CASE WHEN f IS NULL THEN NULL WHEN typmod IS NULL OR typmod < 0 "
+        f"{s}.bemidb_lookup)[TRY_CAST(typoid AS UINTEGER)]], lambda f: CASE WHEN f IS NULL THEN NULL WHEN typmod IS NULL OR typmod < 0 "
         "OR f.kind = 'none' THEN f.plain || f.suffix ELSE f.pre || '(' || CASE f.kind WHEN 'numeric' THEN "
         "((((typmod - 4) >> 16) & 65535)::VARCHAR || ',' || ((typmod - 4) & 65535)::VARCHAR) WHEN 'len' THEN "
         "(typmod - 4)::VARCHAR ELSE typmod::VARCHAR END || ')' || f.post || f.suffix END)[1]",
@@ -627,22 +627,22 @@ def _macros(database: str, user: str) -> list[str]:
         "[p_objoid::UBIGINT * 4096]",
         f"CREATE OR REPLACE MACRO {s}.col_description(reloid, colnum) AS (SELECT descr FROM {s}.bemidb_lookup)"
         "[reloid::UBIGINT * 4096 + colnum::UBIGINT]",
-        f"CREATE OR REPLACE MACRO {s}.pg_get_constraintdef(conoid) AS (SELECT defs FROM {s}.bemidb_lookup)[conoid], "
-        f"(conoid, pretty) AS (SELECT defs FROM {s}.bemidb_lookup)[conoid]",
-        f"CREATE OR REPLACE MACRO {s}.pg_get_indexdef(idxoid) AS (SELECT defs FROM {s}.bemidb_lookup)[idxoid], "
+        f"CREATE OR REPLACE MACRO {s}.pg_get_constraintdef(conoid) AS (SELECT defs FROM {s}.bemidb_lookup)[TRY_CAST(conoid AS UINTEGER)], "
+        f"(conoid, pretty) AS (SELECT defs FROM {s}.bemidb_lookup)[TRY_CAST(conoid AS UINTEGER)]",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_indexdef(idxoid) AS (SELECT defs FROM {s}.bemidb_lookup)[TRY_CAST(idxoid AS UINTEGER)], "
         f"(idxoid, col, pretty) AS CASE WHEN col = 0 OR col IS NULL THEN (SELECT defs FROM {s}.bemidb_lookup)"
-        "[idxoid] END",
-        f"CREATE OR REPLACE MACRO {s}.pg_get_viewdef(viewoid) AS (SELECT defs FROM {s}.bemidb_lookup)[viewoid], "
-        f"(viewoid, pretty) AS (SELECT defs FROM {s}.bemidb_lookup)[viewoid]",
+        "[TRY_CAST(idxoid AS UINTEGER)] END",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_viewdef(viewoid) AS (SELECT defs FROM {s}.bemidb_lookup)[TRY_CAST(viewoid AS UINTEGER)], "
+        f"(viewoid, pretty) AS (SELECT defs FROM {s}.bemidb_lookup)[TRY_CAST(viewoid AS UINTEGER)]",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regclass_name(reloid) AS list_transform([struct_pack(o := reloid, "
-        f"n := (SELECT rel_name FROM {s}.bemidb_lookup)[reloid], s := (SELECT rel_nsp FROM {s}.bemidb_lookup)"
-        f"[reloid])], lambda r: CASE WHEN r.o IS NULL THEN NULL WHEN r.n IS NULL THEN r.o::VARCHAR WHEN "
+        f"n := (SELECT rel_name FROM {s}.bemidb_lookup)[TRY_CAST(reloid AS UINTEGER)], s := (SELECT rel_nsp FROM {s}.bemidb_lookup)"
+        f"[TRY_CAST(reloid AS UINTEGER)])], lambda r: CASE WHEN r.o IS NULL THEN NULL WHEN r.n IS NULL THEN r.o::VARCHAR WHEN "
         f"list_contains(list_prepend('pg_catalog', {path}), r.s) THEN {s}.quote_ident(r.n) ELSE "
         f"{s}.quote_ident(r.s) || '.' || {s}.quote_ident(r.n) END)[1]",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regtype_name(typoid) AS CASE WHEN typoid = 0 THEN '-' ELSE "
         f"{s}.format_type(typoid, NULL) END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_regnamespace_name(nspoid) AS (SELECT nsp_name FROM "
-        f"{s}.bemidb_lookup)[nspoid]",
+        f"{s}.bemidb_lookup)[TRY_CAST(nspoid AS UINTEGER)]",
         # reg* casts: rewrite.py turns 'name'::regclass into bemidb_regclass('name') and oid::regclass into
         # the name, like Postgres's input and output functions.
         f"CREATE OR REPLACE MACRO {s}.bemidb_regclass(name) AS (SELECT _bc.oid FROM {s}.pg_class _bc JOIN "
@@ -851,3 +851,13 @@ def describe(tables: list[TableInfo]) -> str:
     """A JSON summary (schema.table -> [(column, type, nullable)]) for logs and debugging."""
     return json.dumps({f"{t.schema}.{t.name}": [(c.name, c.pg_type, c.nullable) for c in t.columns]
                        for t in tables})
+
+
+def _always_empty() -> frozenset[str]:
+    """pg_catalog relations that never have a row here (no defaults, policies, triggers, inheritance ...)."""
+    filled = set(_static_rows("x", "x")) | set(_DYNAMIC) | set(_ROLE_COLUMNS)
+    filled |= {("pg_catalog", n) for n in _SESSION_VIEWS}
+    return frozenset(name for schema, name in COLUMNS if schema == "pg_catalog" and (schema, name) not in filled)
+
+
+ALWAYS_EMPTY = _always_empty()

@@ -15,6 +15,7 @@ import re
 from sqlglot import exp
 
 from bemidb.server.pg_catalog import (
+    ALWAYS_EMPTY,
     CATALOG_SCHEMA,
     INFO_SCHEMA,
     INFORMATION_SCHEMA_RELATIONS,
@@ -362,7 +363,37 @@ def _json_arrow(node: exp.Lambda) -> exp.Expression:
     return node
 
 
+def _reads_only_empty(select: exp.Expression) -> bool:
+    """A SELECT that can only return no rows: FROM an always-empty catalog relation (psql's pg_attrdef,
+    pg_policy, pg_inherits ...), no aggregate or GROUP BY (count(*) of nothing is one row), no outer join
+    that could bring rows back."""
+    if not isinstance(select, exp.Select) or select.args.get("group"):
+        return False
+    if select.find(exp.Placeholder, exp.Parameter):
+        return False  # dropping it would renumber the statement's $n parameters
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if source is not None else None
+    if not (isinstance(table, exp.Table) and table.db == CATALOG_SCHEMA and table.name in ALWAYS_EMPTY):
+        return False
+    if any(join.side in ("RIGHT", "FULL") for join in select.args.get("joins") or []):
+        return False
+    return not any(isinstance(e, exp.AggFunc) for item in select.expressions for e in item.walk())
+
+
+def _empty_subquery(node: exp.Expression) -> exp.Expression:
+    """Scalar subqueries over relations that are always empty are NULL, EXISTS over them false: DuckDB spends
+    milliseconds planning each correlated subquery, psql's \\d sends several."""
+    if isinstance(node, exp.Exists) and _reads_only_empty(node.this):
+        return exp.false()
+    if isinstance(node, exp.Subquery) and not isinstance(node.parent, exp.From | exp.Join) and \
+            not node.alias and _reads_only_empty(node.this):
+        return exp.Null()
+    return node
+
+
 def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
+    if isinstance(node, exp.Subquery | exp.Exists):
+        return _empty_subquery(node)
     if isinstance(node, exp.Lambda):
         return _json_arrow(node)
     if isinstance(node, exp.Table):
