@@ -12,9 +12,12 @@ session before they reach DuckDB (see `check_statement`).
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import logging
 import re
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -195,6 +198,11 @@ class Engine:
             allowed.append(f"s3://{self.cfg.aws_s3_bucket}/iceberg/")
         else:
             allowed.append(str(self.cfg.data_path / "warehouse") + "/")
+        # DuckDB always lets queries read its temp_directory (default ./.tmp under the server's working
+        # directory, where any file may lie): spill to a private, empty directory of our own instead.
+        spill = tempfile.mkdtemp(prefix="bemidb-spill-")
+        atexit.register(shutil.rmtree, spill, True)
+        self.db.execute(f"SET temp_directory = {quote_literal(spill)}")
         self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
         # Iceberg data files never change once written: their Parquet footers can be cached across queries.
