@@ -318,3 +318,58 @@ def test_warehouse_files_are_reachable_only_as_tables(sandbox):
         if path.is_file():
             assert_refused(run(client, f"SELECT * FROM read_blob('{path}')", "simple"))
     client.close()
+
+
+def test_s3_mode_reads_only_the_warehouse_prefix_of_its_bucket(s3, bucket, tmp_path):
+    """With S3 the server holds keys that open the whole bucket (and maybe others): only s3://BUCKET/iceberg/
+    may be read, whatever the path spelling."""
+    env = s3.env(bucket)
+    data_dir = tmp_path / "bemidb-data"
+    seed_standard(data_dir, env=env)
+    client_s3 = s3.client()
+    client_s3.put_object(Bucket=bucket, Key="private/secret.csv", Body=b"id,secret\n1," + MARKER + b"\n")
+    other = s3.create_bucket(f"{bucket}-other")
+    client_s3.put_object(Bucket=other, Key="secret.csv", Body=b"id,secret\n1," + MARKER + b"\n")
+    server = start_server(data_dir, env=env, log_level="INFO")
+    try:
+        client = wire.RawClient(server.host, server.port, timeout=60)
+        assert client.startup()[-1].tag == b"Z"
+        assert wire.rows(client.simple("SELECT count(*) FROM public.small")) == [[b"1000"]]
+        for path in (f"s3://{bucket}/private/secret.csv", f"s3://{other}/secret.csv",
+                     f"s3://{bucket}/iceberg/../private/secret.csv", f"s3://{bucket}/iceberg/%2E%2E/private/secret.csv",
+                     f"s3://{bucket}//private/secret.csv", f"S3://{bucket}/private/secret.csv",
+                     f"s3a://{bucket}/private/secret.csv", f"http://{s3.endpoint.split('://')[1]}/{bucket}/private/secret.csv"):
+            for template in ("SELECT * FROM read_csv('{path}')", "SELECT * FROM read_text('{path}')",
+                             "SELECT * FROM '{path}'"):
+                assert_refused(client.simple(template.format(path=path)), [MARKER])
+        for pattern in (f"s3://{bucket}/*", f"s3://{bucket}/**", f"s3://{other}/*"):
+            assert_refused(client.simple(f"SELECT * FROM glob('{pattern}')"), [b"private/secret", b"secret.csv"])
+        client.close()
+    finally:
+        server.stop()
+    assert s3.env(bucket)["AWS_SECRET_ACCESS_KEY"] not in server.log()
+
+
+def test_files_in_the_servers_working_directory_temp_folder_are_not_readable(tmp_path):
+    """DuckDB always allows reading its temp_directory, by default ./.tmp under the working directory: the
+    server must spill somewhere private, so a file lying in <cwd>/.tmp stays out of reach."""
+    data_dir = tmp_path / "bemidb-data"
+    seed_standard(data_dir)
+    cwd_tmp = Path(__file__).resolve().parent.parent / ".tmp"  # start_server runs the server in the repo
+    created = not cwd_tmp.exists()
+    cwd_tmp.mkdir(exist_ok=True)
+    probe = cwd_tmp / f"hardening-probe-{os.getpid()}.csv"
+    probe.write_bytes(b"id,secret\n1," + MARKER + b"\n")
+    server = start_server(data_dir, log_level="INFO")
+    try:
+        client = wire.RawClient(server.host, server.port, timeout=30)
+        assert client.startup()[-1].tag == b"Z"
+        for sql in (f"SELECT * FROM read_csv('{probe}')", "SELECT * FROM read_csv('.tmp/" + probe.name + "')"):
+            assert_refused(client.simple(sql), [MARKER])
+        assert_refused(client.simple(f"SELECT * FROM glob('{cwd_tmp}/*')"), [probe.name.encode()])
+        client.close()
+    finally:
+        server.stop()
+        probe.unlink()
+        if created:
+            cwd_tmp.rmdir()
