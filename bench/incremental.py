@@ -11,14 +11,17 @@ id and an index on the cursor column created_at (what a table synced by cursor h
   5. timed, for context: an incremental run with nothing new (the fixed cost: process start, catalog);
   6. timed, for context: 1% of the rows updated at scattered ids (cursor moved): copy-on-write rewrites every
      data file that holds one of them, here all of them.
-Target (issue 10): incremental <= 10% of the full refresh; printed as measured and net of the fixed cost
-(interpreter start and imports, the same for both runs; seconds when the machine is busy). Correctness: after the incremental run the table
+Each of 3-5 is the best of 3 runs (2 with --quick). Target (issue 10): incremental <= 10% of the full refresh; printed for the whole process and for the table's own
+time in the sync's output (without the interpreter start and imports, the same for every run and seconds when
+the machine is busy). Correctness: after the incremental run the table
 holds every source row exactly once (count, distinct ids, max id); timings never fail the run.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,6 +53,15 @@ def _sync(url: str, data_dir: str, *extra: str) -> tuple[float, str]:
     return seconds, result.stderr
 
 
+def _table_seconds(stderr: str) -> float:
+    """The sync's own time for the table (snapshot, COPY, merge, commit), from its `public.t: done` line:
+    without the interpreter start and imports, which cost the same to every run."""
+    match = re.search(r"public\.t: done, .* in ([0-9.]+)s", stderr)
+    if match is None:
+        raise RuntimeError(f"no timing line in the sync's output: {stderr[-500:]}")
+    return float(match.group(1))
+
+
 def _check(data_dir: str, rows: int) -> tuple[bool, dict]:
     table = open_catalog(Config({"data_dir": data_dir})).load_table(("public", "t"))
     ids = table.scan(selected_fields=("id",)).to_arrow().column("id")
@@ -61,6 +73,7 @@ def _check(data_dir: str, rows: int) -> tuple[bool, dict]:
 def main(quick: bool = False) -> dict:
     rows = 1_000_000 if quick else 5_000_000
     new = rows // 100
+    repeat = 2 if quick else 3
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise RuntimeError("needs PostgreSQL server binaries")
@@ -81,11 +94,25 @@ def main(quick: bool = False) -> dict:
             cluster.execute("postgres", "INSERT INTO t SELECT * FROM t_new")
             cluster.execute("postgres", "VACUUM ANALYZE t")
 
-            incremental_s, incremental_log = _sync(url, data_dir)
+            # Each measurement is the best of `repeat` (the box is shared and noisy); the incremental run is
+            # repeated from a copy of the table as it was before it.
+            before = Path(data_dir).with_name(Path(data_dir).name + "-before")
+            shutil.copytree(data_dir, before)
+            incremental_s = incremental_table_s = float("inf")
+            for _ in range(repeat):
+                shutil.rmtree(data_dir)
+                shutil.copytree(before, data_dir)
+                seconds, incremental_log = _sync(url, data_dir)
+                incremental_s = min(incremental_s, seconds)
+                incremental_table_s = min(incremental_table_s, _table_seconds(incremental_log))
+            shutil.rmtree(before)
             ok, facts = _check(data_dir, rows + new)
-            full_s, _ = _sync(url, data_dir, "--full-refresh")
+            full_s = full_table_s = float("inf")
+            for _ in range(repeat):
+                seconds, log = _sync(url, data_dir, "--full-refresh")
+                full_s, full_table_s = min(full_s, seconds), min(full_table_s, _table_seconds(log))
             full_ok, full_facts = _check(data_dir, rows + new)
-            noop_s, _ = _sync(url, data_dir)
+            noop_s = min(_sync(url, data_dir)[0] for _ in range(repeat))
 
             # 1% updates scattered over the table (the cursor moves): every data file holds some of the keys,
             # so copy-on-write rewrites them all. For context, no target.
@@ -102,16 +129,16 @@ def main(quick: bool = False) -> dict:
 
     ratio = incremental_s / full_s
     # Both runs pay the same fixed cost (interpreter start and imports: seconds on a loaded 2-core box); the
-    # work each run does is its time minus the no-op run's.
-    net_ratio = max(incremental_s - noop_s, 0.0) / max(full_s - noop_s, 1e-6)
+    # table's own time in the sync's output is the work each run does.
+    table_ratio = incremental_table_s / full_table_s
     ok = ok and full_ok and update_ok and facts["files"] == files_before + 1  # appended, nothing rewritten
     summary = [
         {"metric": f"incremental run after 1% new rows ({new:,} of {rows + new:,})", "value": incremental_s,
          "unit": "s", "reference": f"--full-refresh {full_s:.1f}s", "ratio": ratio, "target": "<= 0.10",
          "ok": ok},
-        {"metric": "the same, net of the fixed cost (no-op run) on both sides", "value": incremental_s - noop_s,
-         "unit": "s", "reference": f"--full-refresh {full_s - noop_s:.1f}s", "ratio": net_ratio,
-         "target": "<= 0.10"},
+        {"metric": "the same, the table's own time in the sync (no interpreter start)",
+         "value": incremental_table_s, "unit": "s", "reference": f"--full-refresh {full_table_s:.1f}s",
+         "ratio": table_ratio, "target": "<= 0.10"},
         {"metric": "incremental run with nothing new (fixed cost)", "value": noop_s, "unit": "s",
          "reference": "full refresh", "ratio": noop_s / full_s},
         {"metric": f"first run (copies all {rows:,} rows)", "value": first_s, "unit": "s"},
@@ -120,7 +147,9 @@ def main(quick: bool = False) -> dict:
     ]
     return {"ok": ok, "summary": summary,
             "details": {"rows": rows, "new": new, "first_s": first_s, "incremental_s": incremental_s,
-                        "full_refresh_s": full_s, "noop_s": noop_s, "net_ratio": net_ratio, "after_incremental": facts,
+                        "full_refresh_s": full_s, "repeat": repeat, "noop_s": noop_s,
+                        "incremental_table_s": incremental_table_s, "full_refresh_table_s": full_table_s,
+                        "after_incremental": facts,
                         "after_full_refresh": full_facts, "update_s": update_s, "after_updates": update_facts, "files_before": files_before,
                         "incremental_log": incremental_log[-2000:]}}
 
