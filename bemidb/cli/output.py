@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from importlib import metadata
 
@@ -55,6 +56,17 @@ class _Redact(logging.Filter):
         return True
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Messages carry client-controlled text (user names, SQL): a newline in it must not forge a log line, an
+    escape sequence must not reach the operator's terminal. Control characters are written escaped."""
+
+    _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = self._CONTROL.sub(lambda m: repr(m.group())[1:-1], record.message)
+        return super().formatMessage(record)
+
+
 LEVELS = {"ERROR": logging.ERROR, "WARN": logging.WARNING, "INFO": logging.INFO, "DEBUG": logging.DEBUG,
           "TRACE": logging.DEBUG}
 
@@ -69,7 +81,7 @@ def setup_logging(cfg) -> None:
             if "://" in value and url_password(value):
                 secrets.append(url_password(value))
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_Redact(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
