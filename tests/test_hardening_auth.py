@@ -4,6 +4,8 @@ secrets (AWS keys, catalog and source passwords, the login password) never reach
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -196,3 +198,20 @@ def test_wrong_s3_keys_error_does_not_print_them(s3, bucket, tmp_path):
     result = run_bemidb("tables", env={"BEMIDB_DATA_DIR": str(tmp_path), **env}, timeout=120)
     assert "wrong-s3-secret-31cc" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
+
+
+def test_client_text_cannot_forge_log_lines_or_send_terminal_escapes(trust_server):
+    """User names and SQL reach the DEBUG log: a newline in them must not start a fake log line, and an
+    escape sequence must not reach the operator's terminal."""
+    forged = "\n2026-01-01 00:00:00,000 INFO bemidb.server: FORGED"
+    client = wire.RawClient(trust_server.host, trust_server.port)
+    assert client.startup(user="evil" + forged + "-USER")[-1].tag == b"Z"
+    client.simple(f"SELECT 'a{forged}-LITERAL'")
+    client.simple(f"SELECT * FROM nope{forged}-ERROR")
+    client.simple("SELECT '\x1b[2J\x1b[31mANSI'")
+    client.close()
+    time.sleep(0.5)  # the DEBUG lines of this connection are flushed as it ends
+    log = trust_server.log()
+    assert "FORGED-LITERAL" in log, "the query was not logged at all: this test checks nothing"
+    assert not [line for line in log.splitlines() if line.startswith("2026-01-01")], "a client forged a log line"
+    assert "\x1b" not in log, "a terminal escape sequence reached the log"
