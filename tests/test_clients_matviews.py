@@ -72,6 +72,11 @@ def test_create_query_refresh_drop(env):
             conn.execute("CREATE MATERIALIZED VIEW broken AS SELECT nope FROM orders")
         assert bad_query.value.sqlstate == "42703"
 
+        assert conn.execute("ALTER MATERIALIZED VIEW totals RENAME TO sums").statusmessage == \
+            "ALTER MATERIALIZED VIEW"
+        assert conn.execute("SELECT kind, n FROM sums").fetchall() == [("c", 1)]
+        assert conn.execute("SELECT matviewname FROM pg_matviews").fetchall() == [("sums",)]
+        conn.execute("ALTER MATERIALIZED VIEW sums RENAME TO totals")
         assert conn.execute("DROP MATERIALIZED VIEW totals").statusmessage == "DROP MATERIALIZED VIEW"
         assert conn.execute("SELECT count(*) FROM pg_matviews").fetchone()[0] == 0
         with pytest.raises(psycopg.Error) as gone:

@@ -94,10 +94,10 @@ def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], No
         return _write(plan.sql, plan.definition, engine, cursor, identifier, "no_data" in plan.flags, "SELECT")
 
     if existing is None:
-        if action == "drop" and "if_exists" in plan.flags:
+        if action in ("drop", "rename") and "if_exists" in plan.flags:
             if notice:
                 notice(f'materialized view "{plan.name}" does not exist, skipping', "00000")
-            return "DROP MATERIALIZED VIEW"
+            return "DROP MATERIALIZED VIEW" if action == "drop" else "ALTER MATERIALIZED VIEW"
         raise PgError("42P01", f'relation "{_quoted(schema, plan.name)}" does not exist')
     if not is_matview:
         raise PgError("42809", f'"{plan.name}" is not a materialized view')
@@ -109,6 +109,14 @@ def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], No
         query = rewrite.translate(definition)
         _write(query.sql, definition, engine, cursor, identifier, "no_data" in plan.flags, "SELECT")
         return "REFRESH MATERIALIZED VIEW"
+
+    if action == "rename":
+        target = (schema, plan.new_name)
+        if _load(catalog, target) is not None:
+            raise PgError("42P07", f'relation "{plan.new_name}" already exists')
+        catalog.rename_table(identifier, target)
+        engine.refresh(force=True)
+        return "ALTER MATERIALIZED VIEW"
 
     if action == "drop":
         catalog.drop_table(identifier)

@@ -35,6 +35,7 @@ class Translated:
     definition: str | None = None  # matview: the defining query as Postgres SQL (kept in the catalog)
     flags: frozenset[str] = field(default_factory=frozenset)  # matview: if_exists, if_not_exists, no_data ...
     param_hints: tuple[tuple[int, int], ...] = ()  # (0-based parameter index, type OID) DuckDB cannot infer
+    new_name: str | None = None  # matview rename: the new name
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -148,6 +149,9 @@ _REFRESH_MATVIEW = re.compile(rf"^REFRESH\s+MATERIALIZED\s+VIEW\s+(?P<conc>CONCU
 _DROP_MATVIEW = re.compile(rf"^DROP\s+MATERIALIZED\s+VIEW\s+(?P<ie>IF\s+EXISTS\s+)?{_QNAME}"
                            r"(?:\s+(?:CASCADE|RESTRICT))?$", re.I | re.S)
 
+_RENAME_MATVIEW = re.compile(rf"^ALTER\s+MATERIALIZED\s+VIEW\s+(?P<ie>IF\s+EXISTS\s+)?{_QNAME}\s+RENAME\s+TO\s+"
+                             rf"(?P<new>{_NAME})$", re.I | re.S)
+
 _WRITE_VERBS = re.compile(r"^(?P<verb>INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|DROP|ALTER|GRANT|REVOKE|"
                           r"COMMENT|REINDEX|CLUSTER|REFRESH|SECURITY\s+LABEL|IMPORT|LOCK|CALL|DO|COPY\s+\S+\s+FROM)"
                           r"\b", re.I)
@@ -248,7 +252,7 @@ def _utility(text: str) -> Translated | None:
         return Translated("noop", "CLOSE CURSOR")
     if m := _HARMLESS.match(text):
         return Translated("noop", m.group("verb").upper())
-    if head.startswith(("CREATE", "REFRESH", "DROP")):
+    if head.startswith(("CREATE", "REFRESH", "DROP", "ALTER")):
         matview = _matview(text)
         if matview is not None:
             return matview
@@ -284,6 +288,11 @@ def _matview(text: str) -> Translated | None:
             flags.add("concurrently")
         return Translated("matview", "REFRESH MATERIALIZED VIEW", name=name, value="refresh", schema=schema,
                           flags=frozenset(flags))
+    if m := _RENAME_MATVIEW.match(text):
+        schema, name = _split_qname(m.group("qname"))
+        return Translated("matview", "ALTER MATERIALIZED VIEW", name=name, value="rename", schema=schema,
+                          new_name=_unquote(m.group("new")),
+                          flags=frozenset({"if_exists"} if m.group("ie") else set()))
     if m := _DROP_MATVIEW.match(text):
         schema, name = _split_qname(m.group("qname"))
         return Translated("matview", "DROP MATERIALIZED VIEW", name=name, value="drop", schema=schema,
