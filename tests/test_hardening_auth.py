@@ -215,3 +215,29 @@ def test_client_text_cannot_forge_log_lines_or_send_terminal_escapes(trust_serve
     assert "FORGED-LITERAL" in log, "the query was not logged at all: this test checks nothing"
     assert not [line for line in log.splitlines() if line.startswith("2026-01-01")], "a client forged a log line"
     assert "\x1b" not in log, "a terminal escape sequence reached the log"
+
+
+def test_cancel_requests_with_a_guessed_key_cancel_nothing(trust_server):
+    """BackendKeyData is the only credential a CancelRequest carries: wrong keys (and the right pid) must
+    not cancel another client's query."""
+    victim = wire.RawClient(trust_server.host, trust_server.port, timeout=60)
+    assert victim.startup()[-1].tag == b"Z"
+    pid, key = victim.backend_key
+    victim.send(wire.query("SELECT count(*) FROM (SELECT pg_sleep(1)) s, public.small"))
+    for guess in range(200):
+        attacker = wire.RawClient(trust_server.host, trust_server.port)
+        wrong = (key + 1 + guess) % 2**31
+        attacker.send(wire.cancel_request(pid, wrong))
+        attacker.close()
+    replies = victim.read_until_ready()
+    assert not wire.errors(replies), [m.fields() for m in wire.errors(replies)]
+    assert wire.rows(replies) == [[b"1000"]]
+    # Control: the right key does cancel (so the guesses above were heard and refused, not ignored).
+    victim.send(wire.query("SELECT count(*) FROM public.big a, public.big b WHERE a.id + b.id < 0"))
+    time.sleep(0.5)
+    canceller = wire.RawClient(trust_server.host, trust_server.port)
+    canceller.send(wire.cancel_request(pid, key))
+    canceller.close()
+    replies = victim.read_until_ready()
+    assert [m.sqlstate for m in wire.errors(replies)] == ["57014"], replies
+    victim.close()
