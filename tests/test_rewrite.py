@@ -88,6 +88,10 @@ SAME_RESULT = [
     "SELECT date_trunc('month', timestamp '2024-05-17 10:00:00')",
     "SELECT EXTRACT(year FROM date '2024-05-17'), date_part('dow', date '2024-05-17')",
     "SELECT to_char(timestamp '2024-05-17 10:11:12', 'YYYY-MM-DD HH24:MI:SS')",
+    "SELECT to_char(timestamp '2024-05-07 15:01:02.345', 'Day, DD Month YYYY'), "
+    "to_char(timestamp '2024-05-07 15:01:02.345', 'FMDay FMDD Mon YY HH12:MI am'), "
+    "to_char(timestamp '2024-05-07 15:01:02.345', 'DY DD-MON-YYYY \"at\" HH:MI:SS.MS PM'), "
+    "to_char(date '2024-05-07', 'YYYY-MM-DD')",
     "SELECT 'pg_class'::regclass::oid, 'pg_catalog.pg_type'::regclass::oid, 'int4'::regtype::oid",
     "SELECT 23::regtype::text, 'pg_class'::regclass::text",
     "SELECT format_type(1043, 24), format_type(1700, 655366), format_type(1184, 3), format_type(1009, -1), "

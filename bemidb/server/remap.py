@@ -270,6 +270,18 @@ def _function(node: exp.Expression) -> exp.Expression:
         name = node.name.lower()
         if name in MACROS:
             return _call(name, *node.expressions)
+        if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
+            from bemidb.server.to_char import to_char
+
+            converted = to_char(node.expressions[0], node.expressions[1].this)
+            if converted is not None:
+                return converted
+            import sqlglot  # a pattern we do not read (Q, W, J ...): sqlglot's own conversion
+
+            fallback = sqlglot.parse_one(f"SELECT to_char(x, {node.expressions[1].sql('postgres')})",
+                                         read="postgres").expressions[0]
+            fallback.set("this", node.expressions[0])
+            return fallback
         if name in ("jsonb_typeof", "json_typeof"):
             return _call("bemidb_json_typeof", *node.expressions)
         if name in RENAMES:

@@ -16,12 +16,21 @@ from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 
 from bemidb.server import remap
 from bemidb.server.errors import FEATURE_NOT_SUPPORTED, READ_ONLY, PgError
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" warnings are expected
+
+
+class _Postgres(Postgres):
+    """sqlglot's Postgres dialect, except to_char stays a plain call: remap.py converts its template itself."""
+
+    class Parser(Postgres.Parser):
+        FUNCTIONS = {**Postgres.Parser.FUNCTIONS,
+                     "TO_CHAR": lambda args: exp.Anonymous(this="to_char", expressions=args)}
 
 
 @dataclass(frozen=True)
@@ -317,7 +326,7 @@ def translate(statement: str) -> Translated:
     utility = _utility(text)
     if utility is not None:
         return utility
-    tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read="postgres")
+    tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
     if tree is None:
         return Translated("empty", "")
     if isinstance(tree, exp.Command):
