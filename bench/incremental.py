@@ -149,8 +149,8 @@ def main(quick: bool = False) -> dict:
             "details": {"rows": rows, "new": new, "first_s": first_s, "incremental_s": incremental_s,
                         "full_refresh_s": full_s, "repeat": repeat, "noop_s": noop_s,
                         "incremental_table_s": incremental_table_s, "full_refresh_table_s": full_table_s,
-                        "after_incremental": facts,
-                        "after_full_refresh": full_facts, "update_s": update_s, "after_updates": update_facts, "files_before": files_before,
+                        "after_incremental": facts, "after_full_refresh": full_facts, "update_s": update_s,
+                        "after_updates": update_facts, "files_before": files_before,
                         "incremental_log": incremental_log[-2000:]}}
 
 
