@@ -232,3 +232,12 @@ def test_array_literal_and_time_values(pg_conn, duck):
     got, expected = _both(pg_conn, duck, "SELECT now() > timestamp '2020-01-01', clock_timestamp() IS NOT NULL")
     assert got == expected
     assert isinstance(dt.date.today(), dt.date)
+
+
+def test_huge_statement_goes_to_duckdb_as_written(duck):
+    values = ", ".join(str(i) for i in range(60_000))
+    sql = f"SELECT count(*) FROM range(100000) r(x) WHERE x IN ({values})"
+    assert len(sql) > rewrite.PASS_THROUGH_CHARS
+    translated = rewrite.translate(sql)
+    assert translated.sql == sql
+    assert duck.execute(translated.sql).fetchone()[0] == 60_000

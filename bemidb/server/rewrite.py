@@ -316,6 +316,9 @@ def _quote(name: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Queries
 
+PASS_THROUGH_CHARS = 256 * 1024
+
+
 @lru_cache(maxsize=4096)
 def translate(statement: str) -> Translated:
     """One statement -> what to do with it. Raises ParseError (SQLSTATE 42601) when it cannot be parsed, and
@@ -326,6 +329,9 @@ def translate(statement: str) -> Translated:
     utility = _utility(text)
     if utility is not None:
         return utility
+    if len(statement) > PASS_THROUGH_CHARS:
+        # Huge statements are data (IN lists, VALUES): sqlglot takes seconds per MB, DuckDB milliseconds.
+        return Translated("query", _tag_of(text), sql=statement)
     tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
     if tree is None:
         return Translated("empty", "")
