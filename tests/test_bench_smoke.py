@@ -110,8 +110,6 @@ def test_tpch_tiny_runs_three_ways_and_bemidb_matches_postgres(pg):
     assert sum(1 for q in queries_run if q["rows"]) >= 18
 
 
-@pytest.mark.xfail(strict=True, reason="sync stores char(n) blank-padded, so `r_name = 'EUROPE'` finds nothing "
-                                        "through bemidb (bench/README.md, 'char(n)'); drop this mark once fixed")
 def test_tpch_with_char_n_columns_matches_postgres(pg):
     from bench.tpch.runner import run
 
