@@ -14,7 +14,7 @@ from tests.support.server import start_server
 
 SOURCE_DDL = """
 CREATE TABLE everything (
-    id bigint NOT NULL, small smallint, normal integer NOT NULL, price numeric(10,2), free_numeric numeric,
+    id bigint PRIMARY KEY, small smallint, normal integer NOT NULL, price numeric(10,2), free_numeric numeric,
     ratio real, precise double precision, flag boolean, note text, code varchar(20), day date,
     at_time time, stamp timestamp, stamp_tz timestamptz, span interval, uid uuid, doc json, docb jsonb,
     raw bytea, tags text[], numbers integer[]
@@ -22,7 +22,7 @@ CREATE TABLE everything (
 INSERT INTO everything VALUES (1, 2, 3, 4.50, 5.5, 1.5, 2.25, true, 'hello', 'c1', '2024-01-02', '03:04:05',
     '2024-01-02 03:04:05', '2024-01-02 03:04:05+00', '1 day', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
     '{"a": 1}', '{"b": [1, 2]}', '\\x00ff', '{x,y}', '{1,2}');
-CREATE TABLE second_one (a integer, b text NOT NULL);
+CREATE TABLE second_one (a integer, b text NOT NULL, PRIMARY KEY (b, a));
 """
 
 
@@ -67,6 +67,7 @@ def test_sqlalchemy_inspector_matches_postgres(server, source, driver):
             theirs.get_pk_constraint(table, schema="public")["constrained_columns"]
         assert ours.get_foreign_keys(table, schema="public") == []
         assert ours.get_indexes(table, schema="public") == theirs.get_indexes(table, schema="public")
+    assert ours.get_pk_constraint("second_one", schema="public")["constrained_columns"] == ["b", "a"]
     assert ours.get_view_names(schema="public") == []
 
 

@@ -6,6 +6,7 @@ Trino or pyiceberg itself can open the same catalog with catalog name "bemidb".
 
 from __future__ import annotations
 
+import json
 import ssl
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
@@ -24,6 +25,7 @@ PROP_SOURCE = "bemidb.source"  # postgres | amplitude | attio | matview
 PROP_PG_TYPES = "bemidb.pg-types"  # JSON list: the source Postgres type of each column, in order
 PROP_SYNCED_AT = "bemidb.synced-at"  # ISO-8601 UTC time of the last commit by a sync
 PROP_COMMENT = "comment"  # table comment, when the source has one
+PROP_PRIMARY_KEY = "bemidb.primary-key"  # JSON list: the source table's primary-key columns, in key order
 PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
 
 
@@ -112,6 +114,7 @@ class TableInfo:
     source: str = ""  # PROP_SOURCE
     comment: str | None = None
     definition: str | None = None  # PROP_MATVIEW_DEFINITION, for materialized views
+    primary_key: tuple[str, ...] = ()  # PROP_PRIMARY_KEY: shown by pg_constraint/pg_index to ORMs and BI tools
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -134,8 +137,6 @@ def _pg_type_of(iceberg_type) -> str:
 
 def table_info(table, schema: str, name: str) -> TableInfo:
     """TableInfo of a loaded pyiceberg Table."""
-    import json
-
     iceberg_schema = table.schema()
     pg_types = json.loads(table.properties.get(PROP_PG_TYPES, "[]"))
     columns = []
@@ -144,7 +145,8 @@ def table_info(table, schema: str, name: str) -> TableInfo:
         columns.append(ColumnInfo(field.name, pg_type, not field.required, field.doc))
     return TableInfo(schema, name, table.metadata_location, tuple(columns),
                      table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
-                     table.properties.get(PROP_MATVIEW_DEFINITION))
+                     table.properties.get(PROP_MATVIEW_DEFINITION),
+                     tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))))
 
 
 def list_table_infos(catalog: Catalog) -> list[TableInfo]:

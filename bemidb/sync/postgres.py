@@ -7,6 +7,7 @@ one Iceberg snapshot: readers see the previous content until the swap. Tables no
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 
 from bemidb.cli.output import UserError
 from bemidb.storage import maintenance
-from bemidb.storage.catalog import PROP_COMMENT, PROP_SOURCE, open_catalog
+from bemidb.storage.catalog import PROP_COMMENT, PROP_PRIMARY_KEY, PROP_SOURCE, open_catalog
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
 from bemidb.sync import postgres_source as source
@@ -183,6 +184,9 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
     properties = {PROP_SOURCE: SOURCE_NAME}
     if relation.comment:
         properties[PROP_COMMENT] = relation.comment
+    key = source.primary_key(conn, relation)
+    if key:  # ORMs and BI tools read it back through pg_constraint / pg_index
+        properties[PROP_PRIMARY_KEY] = json.dumps(key)
     write = write_table
     if cursor is not None:  # hook: incremental sync (sync/incremental.py) narrows the SELECT and merges
         from bemidb.sync import incremental

@@ -107,6 +107,17 @@ def list_relations(conn) -> list[Relation]:
     return [Relation(*row) for row in rows]
 
 
+def primary_key(conn, relation: Relation) -> list[str]:
+    """The source table's primary-key columns in key order ([] when it has none)."""
+    rows = conn.run("""
+        SELECT a.attname
+        FROM pg_index i
+        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+        WHERE i.indrelid = CAST(:name AS regclass) AND i.indisprimary
+        ORDER BY array_position(i.indkey::int2[], a.attnum)""", name=relation.sql_name)
+    return [row[0] for row in rows]
+
+
 class TypeResolver:
     """pg_type, read once: domains resolved to their base, arrays to their element."""
 
