@@ -23,10 +23,11 @@ from bemidb.storage.merge import MergeRule, merge_table
 from bemidb.storage.types import ColumnPlan, quote_ident
 from bemidb.storage.writer import _iceberg_schema, write_table
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
+from bemidb.sync.postgres_source import primary_key
 
 PROP_CURSOR_COLUMN = "bemidb.cursor-column"
 PROP_CURSOR_VALUE = "bemidb.cursor-value"  # max(cursor)::text in the run's snapshot; "" when the table was empty
-PROP_KEY_COLUMNS = "bemidb.key-columns"  # JSON list: the source's primary key at that sync
+PROP_KEY_COLUMNS = "bemidb.key-columns"  # JSON list: the primary key the merge used ([] = none) at that sync
 
 # Types whose order Postgres and Arrow agree on (the tie rule compares cursor values on both sides).
 CURSOR_TYPES = {"int2", "int4", "int8", "numeric", "date", "timestamp", "timestamptz"}
@@ -78,7 +79,7 @@ def prepare(conn, catalog, relation, identifier, plans: list[ColumnPlan], schema
     if plan.column.is_array or plan.column.base not in CURSOR_TYPES:
         raise CursorError(f"cursor column {cursor.column} has type {plan.column.pg_type}; use an integer, "
                           f"numeric, date or timestamp column")
-    keys = primary_key(conn, relation)
+    keys = primary_key(conn, relation)  # [] when none: then the re-read rows at `last` are replaced
     column_sql = quote_ident(cursor.column)
     cast = f"CAST({{}} AS {plan.column.pg_type})"
     properties = {PROP_CURSOR_COLUMN: cursor.column, PROP_KEY_COLUMNS: json.dumps(keys)}
@@ -127,16 +128,6 @@ def _stored_cursor(table, cursor: Cursor, keys: list[str], schema: pa.Schema) ->
     if change.incompatible:
         return None, f"{change.incompatible} (not an in-place promotion)"
     return last, None
-
-
-def primary_key(conn, relation) -> list[str]:
-    rows = conn.run("""
-        SELECT a.attname
-        FROM pg_index i
-        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-        WHERE i.indrelid = CAST(:name AS regclass) AND i.indisprimary
-        ORDER BY array_position(i.indkey::int2[], a.attnum)""", name=relation.sql_name)
-    return [row[0] for row in rows]
 
 
 def typed_value(conn, plan: ColumnPlan, text: str) -> pa.Scalar:
