@@ -197,11 +197,22 @@ def test_utility_statements(sql, expected):
     ("DROP TABLE t", "25006"),
     ("TRUNCATE t", "25006"),
     ("PREPARE p AS SELECT 1", "0A000"),
+    ("INSTALL httpfs", "42501"),
+    ("LOAD httpfs", "42501"),
+    ("load '/tmp/evil.so'", "42501"),
+    ("FORCE INSTALL iceberg", "42501"),
 ])
 def test_refused_statements(sql, sqlstate):
     with pytest.raises(PgError) as error:
         rewrite.translate(sql)
     assert error.value.sqlstate == sqlstate
+
+
+def test_pg_sleep_takes_fractional_seconds():
+    """pg_sleep(0.25) must become a valid DuckDB call (sleep_ms wants whole milliseconds)."""
+    import duckdb
+
+    assert duckdb.connect().sql(rewrite.translate("SELECT pg_sleep(0.01)").sql).fetchall() == [(None,)]
 
 
 def test_syntax_error_is_parse_error():

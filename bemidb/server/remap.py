@@ -48,7 +48,7 @@ RENAMES = {
     "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
-    "timeofday": "now", "pg_sleep": "sleep_ms", "string_to_array": "string_split",
+    "timeofday": "now", "string_to_array": "string_split",
 }
 
 _REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper",
@@ -306,7 +306,9 @@ def _function(node: exp.Expression) -> exp.Expression:
         if name == "age" and len(node.expressions) == 1:
             return _func("age", _func("current_date"), node.expressions[0])
         if name == "pg_sleep":
-            return _func("sleep_ms", exp.Mul(this=node.expressions[0], expression=exp.Literal.number(1000)))
+            # seconds (any numeric) -> whole milliseconds: DuckDB's sleep_ms takes a BIGINT only
+            millis = exp.Mul(this=exp.Paren(this=node.expressions[0]), expression=exp.Literal.number(1000))
+            return _func("sleep_ms", exp.Cast(this=millis, to=exp.DataType.build("BIGINT")))
     return node
 
 

@@ -20,7 +20,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 
 from bemidb.server import remap
-from bemidb.server.errors import FEATURE_NOT_SUPPORTED, READ_ONLY, PgError
+from bemidb.server.errors import FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" warnings are expected
 
@@ -146,7 +146,10 @@ _RELEASE = re.compile(rf"^RELEASE\s+(?:SAVEPOINT\s+)?{_NAME}$", re.I)
 _DISCARD = re.compile(r"^DISCARD\s+(?P<what>ALL|PLANS|SEQUENCES|TEMP|TEMPORARY)$", re.I)
 _DEALLOCATE = re.compile(rf"^DEALLOCATE\s+(?:PREPARE\s+)?(?P<what>ALL|{_NAME})$", re.I)
 _LISTEN = re.compile(rf"^(?P<verb>LISTEN|UNLISTEN|NOTIFY)\s+(?:\*|{_NAME})(?:\s*,.*)?$", re.I | re.S)
-_HARMLESS = re.compile(r"^(?P<verb>CHECKPOINT|ANALYZE|VACUUM|LOAD)\b", re.I)
+_HARMLESS = re.compile(r"^(?P<verb>CHECKPOINT|ANALYZE|VACUUM)\b", re.I)
+# Loading code into the engine: Postgres's LOAD of a library and DuckDB's INSTALL/LOAD of an extension would
+# both hand a client the server process. Refused like LOAD for a non-superuser in Postgres.
+_LOAD_CODE = re.compile(r"^(?:FORCE\s+)?(?P<verb>LOAD|INSTALL)\b", re.I)
 _CLOSE = re.compile(rf"^CLOSE\s+(?:ALL|{_NAME})$", re.I)
 
 _CREATE_MATVIEW = re.compile(
@@ -261,6 +264,9 @@ def _utility(text: str) -> Translated | None:
         return Translated("noop", "CLOSE CURSOR")
     if m := _HARMLESS.match(text):
         return Translated("noop", m.group("verb").upper())
+    if m := _LOAD_CODE.match(text):
+        raise PgError(INSUFFICIENT_PRIVILEGE, f"permission denied to {m.group('verb').upper()}: this server "
+                                              "does not load libraries or extensions")
     if head.startswith(("CREATE", "REFRESH", "DROP", "ALTER")):
         matview = _matview(text)
         if matview is not None:
