@@ -106,6 +106,23 @@ def _position(message: str, sql: str | None) -> int | None:
     return offset + 1 if 0 <= offset <= len(sql) else None
 
 
+_PY_TRACEBACK = "Traceback (most recent call last):"
+_IO_ERRORS = ("OSError", "IOError", "FileNotFoundError", "PermissionError", "TimeoutError", "ConnectionError",
+              "ConnectionRefusedError", "ConnectionResetError", "BrokenPipeError")
+
+
+def _python_error_inside_duckdb(raw: str) -> PgError:
+    """A Python exception raised inside DuckDB (our S3 filesystem when S3 is down): DuckDB's text carries the
+    whole Python traceback. The client gets its last line only (58030 for I/O), never the traceback."""
+    body = _LINE.split(raw)[0] if _LINE.search(raw) else raw  # drop DuckDB's "LINE 1: ... ^^^" marker
+    last = [line.strip() for line in body.splitlines() if line.strip()][-1]
+    kind, _, message = last.partition(": ")
+    kind = kind.rsplit(".", 1)[-1]
+    if kind in _IO_ERRORS:
+        return PgError("58030", f"could not read data: {message or last}")
+    return PgError("XX000", last)
+
+
 def from_exception(exc: BaseException, sql: str | None = None) -> PgError:
     """Any exception raised while running a statement -> PgError. `sql`: the text the position refers to."""
     if isinstance(exc, PgError):
@@ -114,6 +131,8 @@ def from_exception(exc: BaseException, sql: str | None = None) -> PgError:
         first = (exc.errors or [{}])[0]
         message = first.get("description") or str(exc).split("\n")[0]
         return PgError(SYNTAX_ERROR, f"syntax error: {message}")
+    if isinstance(exc, duckdb.Error) and _PY_TRACEBACK in str(exc):
+        return _python_error_inside_duckdb(str(exc))
     if isinstance(exc, duckdb.Error):
         raw = str(exc)
         position = _position(raw, sql)
