@@ -7,8 +7,11 @@ client. The fuzzer itself lives in tests/fuzz/protocol.py (nightly mode: 100k+ m
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import struct
+import subprocess
 import time
 from pathlib import Path
 
@@ -383,3 +386,48 @@ def test_fuzz_nightly_100k_messages(server):
     assert report.messages >= 100_000
     assert not report.crashed and not report.hangs and not report.unhealthy, report.unhealthy[:10]
     assert_serving(server)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# TLS: a broken or abandoned handshake costs the server one connection, nothing more
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_broken_tls_handshakes_leave_the_server_serving(tmp_path):
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    data_dir = tmp_path / "bemidb-data"
+    seed_standard(data_dir)
+    server = start_server(data_dir, log_level="INFO", extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    try:
+        baseline = threads_of(server.pid)
+        attacks = [
+            b"\x16\x03\x01\x00\x05hello",  # a TLS record that is not a ClientHello
+            wire.startup({"user": "bemidb", "database": "bemidb"}),  # plaintext after the server said 'S'
+            b"\x16\x03\x01\xff\xff" + b"\0" * 100,  # a record announcing 64 kB, then EOF
+            b"",  # nothing at all: the client leaves after 'S'
+            os.urandom(3000),
+        ]
+        for attack in attacks:
+            client = wire.RawClient(server.host, server.port)
+            client.send(wire.ssl_request())
+            assert client.read_byte() == b"S"
+            if attack:
+                client.send(attack)
+            client.sock.shutdown(socket.SHUT_WR)
+            client.sock.settimeout(10)
+            try:
+                while client.sock.recv(65536):
+                    pass
+            except OSError:
+                pass
+            client.close()
+        assert server.alive(), server.log()[-3000:]
+        assert settle(lambda: threads_of(server.pid), baseline) <= baseline
+        with psycopg.connect(server.dsn(sslmode="require"), connect_timeout=10) as conn:
+            assert conn.execute("SELECT count(*) FROM public.small").fetchone() == (1000,)
+        assert "Traceback" not in server.log(), server.log()[-3000:]
+    finally:
+        server.stop()
