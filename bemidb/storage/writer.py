@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -83,7 +84,8 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
         table = None
     if table is None:
         # The table appears in the catalog only at commit: a killed first sync leaves no empty table behind.
-        txn = catalog.create_table_transaction(identifier, wanted, properties=table_props)
+        txn = catalog.create_table_transaction(identifier, wanted, location=_contained_location(catalog, *identifier),
+                                               properties=table_props)
         existing_files: list[DataFile] = []
     else:
         txn = table.transaction()
@@ -147,6 +149,25 @@ def check_warehouse_writable(catalog) -> None:
     except Exception as exc:  # noqa: BLE001 - any storage error becomes one clear line
         reason = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise OSError(f"cannot write to the warehouse {warehouse}: {reason}") from None
+
+
+def _path_part(name: str) -> str:
+    """A table or schema name as one folder name: names are the source's, and a source table called
+    '../../x' or 'a/b' must not put files (or `vacuum`'s deletions) outside the warehouse."""
+    if name.strip(".") == "":
+        return name.replace(".", "%2E")
+    if "/" in name or "\\" in name or "\0" in name:
+        return quote(name, safe="")
+    return name
+
+
+def _contained_location(catalog, namespace: str, name: str) -> str | None:
+    """pyiceberg's default location (warehouse/namespace/table) unless a name needs escaping."""
+    warehouse = catalog.properties.get("warehouse")
+    parts = (_path_part(namespace), _path_part(name))
+    if not warehouse or parts == (namespace, name):
+        return None
+    return f"{warehouse.rstrip('/')}/{parts[0]}/{parts[1]}"
 
 
 def table_io(catalog, table, txn):
