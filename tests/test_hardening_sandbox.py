@@ -373,3 +373,40 @@ def test_files_in_the_servers_working_directory_temp_folder_are_not_readable(tmp
         probe.unlink()
         if created:
             cwd_tmp.rmdir()
+
+
+def test_hostile_source_table_names_stay_inside_the_warehouse(pg, tmp_path):
+    """Table names come from the source: '../../x', 'a/b' or '..' must not make the syncer write (or its vacuum
+    delete) outside the warehouse, and the tables must still sync and serve under their own names."""
+    from tests.conftest import run_bemidb
+
+    url = pg.create_database("hard_sandbox_names")
+    names = ["../../../escape", "a/b", "..", "../s_t/../../x"]
+    with psycopg_connect(url) as conn:
+        for i, name in enumerate(names):
+            conn.execute(f'CREATE TABLE "{name}" AS SELECT {i} AS id')
+    root = tmp_path / "root"
+    data_dir = root / "data"
+    result = run_bemidb("sync", "postgres", "--database-url", url, env={"BEMIDB_DATA_DIR": str(data_dir)},
+                        timeout=300)
+    assert result.returncode == 0, result.stderr
+    warehouse = (data_dir / "warehouse").resolve()
+    outside = [p for p in root.rglob("*") if p.is_file() and p != data_dir / "catalog.db"
+               and not p.resolve().is_relative_to(warehouse) and not p.name.startswith("catalog.db")]
+    assert not outside, f"files written outside the warehouse: {outside[:5]}"
+    server = start_server(data_dir, log_level="INFO")
+    try:
+        client = wire.RawClient(server.host, server.port, timeout=30)
+        assert client.startup()[-1].tag == b"Z"
+        for i, name in enumerate(names):
+            quoted = '"' + name.replace('"', '""') + '"'
+            assert wire.rows(client.simple(f"SELECT id FROM public.{quoted}")) == [[str(i).encode()]], name
+        client.close()
+    finally:
+        server.stop()
+
+
+def psycopg_connect(url: str):
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
