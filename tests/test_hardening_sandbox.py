@@ -410,3 +410,35 @@ def psycopg_connect(url: str):
     import psycopg
 
     return psycopg.connect(url, autocommit=True)
+
+
+def test_hostile_source_identifiers_and_comments_are_data_not_sql(pg, tmp_path):
+    """Quotes in table/column names and SQL in comments travel from the source into the server's views and
+    catalog tables: they must come back verbatim, never run."""
+    from tests.conftest import run_bemidb
+
+    url = pg.create_database("hard_sandbox_inject")
+    comment = "x'); SELECT * FROM read_text('/etc/passwd'); --"
+    with psycopg_connect(url) as conn:
+        conn.execute('CREATE TABLE "t\'q""x" ("c\'1" int, "c""2" text)')
+        conn.execute('INSERT INTO "t\'q""x" VALUES (1, \'a\')')
+        conn.execute(f'COMMENT ON TABLE "t\'q""x" IS $${comment}$$')
+        conn.execute('COMMENT ON COLUMN "t\'q""x"."c\'1" IS $$\'||(SELECT 1)||\'$$')
+    data_dir = tmp_path / "bemidb-data"
+    result = run_bemidb("sync", "postgres", "--database-url", url, env={"BEMIDB_DATA_DIR": str(data_dir)},
+                        timeout=300)
+    assert result.returncode == 0, result.stderr
+    server = start_server(data_dir, log_level="INFO")
+    try:
+        client = wire.RawClient(server.host, server.port, timeout=30)
+        assert client.startup()[-1].tag == b"Z"
+        assert wire.rows(client.simple('SELECT "c\'1", "c""2" FROM public."t\'q""x"')) == [[b"1", b"a"]]
+        columns = wire.rows(client.simple("SELECT column_name FROM information_schema.columns "
+                                          "WHERE table_schema = 'public' ORDER BY ordinal_position"))
+        assert columns == [[b"c'1"], [b'c"2']]
+        descriptions = sorted(r[0] for r in wire.rows(client.simple("SELECT description FROM pg_description")))
+        assert descriptions == sorted([comment.encode(), b"'||(SELECT 1)||'"])
+        client.close()
+    finally:
+        server.stop()
+    assert ":0:0:" not in server.log()
