@@ -241,3 +241,20 @@ def test_cancel_requests_with_a_guessed_key_cancel_nothing(trust_server):
     replies = victim.read_until_ready()
     assert [m.sqlstate for m in wire.errors(replies)] == ["57014"], replies
     victim.close()
+
+
+def test_guard_lockouts_escalate_so_bursts_of_parallel_guesses_get_rarer():
+    clock = Clock()
+    guard = LoginGuard(max_failures=5, window=600, lockout=60, max_lockout=3600, clock=clock)
+    for _ in range(5):
+        guard.failed("a")
+    lengths = [guard.locked_for("a")]
+    for _ in range(7):  # each time the lock-out ends, a single further guess locks again, twice as long
+        clock.now += lengths[-1] + 1
+        assert guard.locked_for("a") == 0.0
+        guard.failed("a")
+        lengths.append(guard.locked_for("a"))
+    assert lengths == [60, 120, 240, 480, 960, 1920, 3600, 3600]
+    clock.now += 3601 + 601  # a quiet window after the last lock-out: forgiven
+    guard.failed("a")
+    assert guard.locked_for("a") == 0.0
