@@ -13,7 +13,6 @@ import socket
 import struct
 import subprocess
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from tests.fuzz import wire
 from tests.fuzz.protocol import fuzz, healthy, random_session, run_session
 from tests.fuzz.seed import seed_standard
+from tests.support.processes import settle, threads_of
 from tests.support.server import start_server
 
 QUICK_EXAMPLES = 150
@@ -37,18 +37,8 @@ def server(tmp_path_factory):
     process.stop()
 
 
-def threads_of(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/task").iterdir()))
 
 
-def settle(measure, target: int, timeout: float = 20) -> int:
-    """Poll `measure()` until it is <= target (threads/fds of closed clients wind down asynchronously)."""
-    deadline = time.monotonic() + timeout
-    value = measure()
-    while value > target and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = measure()
-    return value
 
 
 def login(server, **kwargs) -> wire.RawClient:

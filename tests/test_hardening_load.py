@@ -13,7 +13,6 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import asyncpg
 import psycopg
@@ -22,6 +21,7 @@ import pytest
 from tests.fuzz import wire
 from tests.fuzz.protocol import healthy
 from tests.fuzz.seed import seed_standard
+from tests.support.processes import fds_of, settle, threads_of
 from tests.support.server import start_server
 
 PSYCOPG_CLIENTS = 16
@@ -50,21 +50,10 @@ def server(tmp_path_factory):
     process.stop()
 
 
-def threads_of(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/task").iterdir()))
 
 
-def fds_of(pid: int) -> int:
-    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
-def settle(measure, target: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    value = measure()
-    while value > target and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = measure()
-    return value
 
 
 def stable(measure, timeout: float = 15) -> int:

@@ -4,11 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import duckdb
 import psycopg
@@ -21,7 +17,13 @@ from bemidb.storage import evolution
 from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import _iceberg_schema, write_table
 from bemidb.sync.incremental import PROP_CURSOR_COLUMN, PROP_CURSOR_VALUE, PROP_KEY_COLUMNS
-from tests.conftest import REPO, run_bemidb
+from tests.conftest import popen_bemidb, run_bemidb
+from tests.support.processes import wait_for
+
+
+def _popen_sync(url, data_dir, env=None):
+    return popen_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir),
+                        "--include", "public.big", env=env)
 
 
 def _sync(url, data_dir, *args, env=None):
@@ -54,25 +56,8 @@ def _src(url, sql):
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _popen_sync(url, data_dir, env) -> subprocess.Popen:
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
-    full_env.update(env, PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url,
-                             "--data-dir", str(data_dir), "--include", "public.big"],
-                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"sync ended before {what}: {process.stderr.read().decode()[-2000:]}")
-        time.sleep(0.02)
-    process.kill()
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _files(data_dir, name) -> set[str]:
@@ -236,7 +221,7 @@ def test_sigkill_mid_run_leaves_no_duplicates_after_the_next_run(source, data_di
                                 "AND query LIKE 'COPY (SELECT %\"big\" WHERE \"id\" >= %'").fetchone()[0]
 
     process = _popen_sync(url, data_dir, env=env)
-    _wait_for(copying, process, "the incremental COPY")
+    wait_for(copying, process, "the incremental COPY")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     table = _table(data_dir, "big")

@@ -7,36 +7,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psycopg
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
-from tests.conftest import REPO, run_bemidb
+from tests.conftest import REPO, popen_bemidb, run_bemidb
+from tests.support.processes import wait_for
 
 
-def _popen_sync(url: str, data_dir: Path, env: dict | None = None) -> subprocess.Popen:
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
-    full_env.update(env or {})
-    full_env["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen([sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url,
-                             "--data-dir", str(data_dir), "--include", "public.big"],
-                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            raise AssertionError(f"sync ended before {what}: {process.stderr.read().decode()[-2000:]}")
-        time.sleep(0.02)
-    process.kill()
-    raise AssertionError(f"timed out waiting for {what}")
+def _popen_sync(url, data_dir, env=None):
+    return popen_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir),
+                        "--include", "public.big", env=env)
 
 
 def _parquet_files(data_dir: Path) -> set[Path]:
@@ -58,7 +41,7 @@ def test_sigkill_mid_table_keeps_old_snapshot_and_next_sync_cleans_up(pg, data_d
         conn.execute("INSERT INTO big SELECT g, md5(g::text) FROM generate_series(11, 1100000) g")
 
     process = _popen_sync(url, data_dir)
-    _wait_for(lambda: _parquet_files(data_dir) - before, process, "the first new data file")
+    wait_for(lambda: _parquet_files(data_dir) - before, process, "the first new data file")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     orphans = _parquet_files(data_dir) - before
@@ -99,7 +82,7 @@ def test_sigkill_mid_table_on_s3(pg, s3, bucket, data_dir):
             return bool(conn.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY%big%'").fetchall())
 
     process = _popen_sync(url, data_dir, env)
-    _wait_for(copy_running, process, "the COPY")
+    wait_for(copy_running, process, "the COPY")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
@@ -134,7 +117,7 @@ def test_source_restarted_mid_copy_fails_clearly_and_keeps_old_data(data_dir):
             [sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url, "--data-dir", str(data_dir)],
             env={**{k: v for k, v in os.environ.items() if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_"))},
                  "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_for(copy_running, process, "the COPY")
+        wait_for(copy_running, process, "the COPY")
         cluster.restart()
         _stdout, stderr = process.communicate(timeout=120)
         stderr = stderr.decode()
