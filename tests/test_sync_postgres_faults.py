@@ -133,3 +133,26 @@ def test_source_restarted_mid_copy_fails_clearly_and_keeps_old_data(data_dir):
         assert catalog.load_table(("public", "big")).scan().to_arrow().num_rows == 1500000
     finally:
         cluster.destroy()
+
+
+def test_abandoned_copy_cancel_never_hits_the_next_statement(pg):
+    """The sync cancels a COPY it stops reading (e.g. to re-read a table exactly). When the COPY had already
+    finished, that CancelRequest used to land on the NEXT statement and fail the table's re-read."""
+    from bemidb.sync import postgres_source as source
+    from bemidb.sync.postgres_copy import copy_csv_chunks
+
+    url = pg.create_database("h3_late_cancel")
+    pg.execute("h3_late_cancel", "CREATE TABLE small AS SELECT g AS id FROM generate_series(1, 3) g")
+    conn = source.connect(url)
+    try:
+        source.begin_snapshot(conn)
+        for _ in range(20):
+            conn.run("SAVEPOINT s")
+            chunks = copy_csv_chunks(conn, "SELECT id FROM small")
+            assert next(chunks) is not None  # the whole table is in the first chunk: the COPY is done
+            chunks.close()  # the consumer gives up early, as on a value it must re-read exactly
+            conn.run("ROLLBACK TO SAVEPOINT s")
+            # the statement after must run normally, however late the cancel arrived
+            assert conn.run("SELECT count(*) FROM small") == [[3]]
+    finally:
+        conn.close()
