@@ -171,11 +171,7 @@ def main(quick: bool = False) -> dict:
             "details": {"translation": translation, "in_process": in_process, "end_to_end": e2e}}
 
 
-if __name__ == "__main__":
-    import json
+if __name__ == "__main__":  # the same as `python -m bench compat [--quick]`: one summary table for all
+    from bench.__main__ import main as run_benchmarks
 
-    result = main(quick="--quick" in sys.argv)
-    for row in result["summary"]:
-        print(f"{row['metric']:<40} {row['value']:>10} {row.get('unit', '')}  {row.get('reference', '')}"
-              f"  {('ratio ' + str(row['ratio'])) if 'ratio' in row else ''}  {row.get('target', '')}")
-    print(json.dumps({"ok": result["ok"]}))
+    sys.exit(run_benchmarks(["compat", *sys.argv[1:]]))

@@ -138,11 +138,7 @@ def main(quick: bool = False) -> dict:
     return {"ok": ok, "summary": summary}
 
 
-if __name__ == "__main__":
-    result = main("--quick" in sys.argv)
-    for row in result["summary"]:
-        ratio = f"  ratio {row['ratio']:.2f} vs {row['reference']}" if "ratio" in row else ""
-        value = f"{row['value']:,.0f}" if isinstance(row["value"], float) else row["value"]
-        print(f"{row['metric']:<45} {value:>14} {row['unit']}{ratio}")
-    print("ok" if result["ok"] else "CHECK FAILED")
-    sys.exit(0 if result["ok"] else 1)
+if __name__ == "__main__":  # the same as `python -m bench encoder [--quick]`: one summary table for all
+    from bench.__main__ import main as run_benchmarks
+
+    sys.exit(run_benchmarks(["encoder", *sys.argv[1:]]))

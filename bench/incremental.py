@@ -154,10 +154,7 @@ def main(quick: bool = False) -> dict:
                         "incremental_log": incremental_log[-2000:]}}
 
 
-if __name__ == "__main__":
-    result = main("--quick" in sys.argv)
-    for row in result["summary"]:
-        ratio = f"  ratio {row['ratio']:.3f} vs {row['reference']}" if "ratio" in row else ""
-        print(f"{row['metric']:<62} {row['value']:>10.2f} {row['unit']}{ratio}")
-    print("ok" if result["ok"] else "CHECK FAILED")
-    sys.exit(0 if result["ok"] else 1)
+if __name__ == "__main__":  # the same as `python -m bench incremental [--quick]`: one summary table for all
+    from bench.__main__ import main as run_benchmarks
+
+    sys.exit(run_benchmarks(["incremental", *sys.argv[1:]]))

@@ -221,11 +221,7 @@ def main(quick: bool = False) -> dict:
                         "rss_start_kb": rss_start, "rss_end_kb": rss_end}}
 
 
-if __name__ == "__main__":
-    result = main("--quick" in sys.argv)
-    for row in result["summary"]:
-        value = row["value"]
-        ratio = f"  ratio {row['ratio']:.2f}" if row.get("ratio") else ""
-        print(f"{row['metric']:<45} {value:>12.1f} {row['unit']:<10} {row.get('reference', '')}{ratio}")
-    print("ok" if result["ok"] else f"NOT OK: {result['details']['load'].get('first_error')}")
-    sys.exit(0 if result["ok"] else 1)
+if __name__ == "__main__":  # the same as `python -m bench server [--quick]`: one summary table for all
+    from bench.__main__ import main as run_benchmarks
+
+    sys.exit(run_benchmarks(["server", *sys.argv[1:]]))

@@ -116,11 +116,7 @@ def main(quick: bool = False) -> dict:
                         "warm_target_met": warm <= WARM_TARGET_S}}
 
 
-if __name__ == "__main__":
-    result = main("--quick" in sys.argv)
-    for row in result.get("summary", []):
-        ratio = f"  ratio {row['ratio']:.2f}" if "ratio" in row else ""
-        print(f"{row['metric']:32} {row['value']:10.3f} {row.get('unit', ''):3} {row.get('reference', '')}{ratio}")
-    if result.get("skipped"):
-        print("skipped:", result["skipped"])
-    sys.exit(0 if result["ok"] else 1)
+if __name__ == "__main__":  # the same as `python -m bench zipapp [--quick]`: one summary table for all
+    from bench.__main__ import main as run_benchmarks
+
+    sys.exit(run_benchmarks(["zipapp", *sys.argv[1:]]))
