@@ -39,7 +39,7 @@ def _storable(field: pa.Field) -> tuple[pa.Field, Callable[[pa.Array], pa.Array]
     """A result column as the writer takes it: extension types (json, uuid ...) by their storage, and the
     Postgres type each column had in the query recorded for the catalog (numeric(10,2), jsonb, text[] ...)."""
     pg_type, mod = pg_types.column_type(field.type)
-    from bemidb.server.pg_catalog import format_type
+    from bemidb.server.pg_functions import format_type
 
     metadata = {PG_TYPE_KEY: format_type(pg_type, mod).encode()}
     if isinstance(field.type, pa.ExtensionType):
