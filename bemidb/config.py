@@ -242,14 +242,6 @@ class Config:
         local = endpoint.startswith(("localhost", "127.0.0.1", "[::1]"))
         return ("http://" if local else "https://") + endpoint.rstrip("/")
 
-    @property
-    def catalog_sqlalchemy_url(self) -> str:
-        """SQLAlchemy URL of the Iceberg SQL catalog: the Postgres one (via pg8000) or the SQLite file."""
-        if self.catalog_database_url:
-            # Query parameters such as sslmode are translated by storage.catalog (pg8000 has no sslmode).
-            return "postgresql+pg8000://" + self.catalog_database_url.split("://", 1)[1].split("?", 1)[0]
-        return f"sqlite:///{self.data_path / 'catalog.db'}"
-
 
 def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
     """Add one flag per setting; --help shows the environment variable and default behind each."""

@@ -291,7 +291,6 @@ def test_catalog_postgres_restart_under_a_running_server(pg, own_postgres, data_
                 break
             time.sleep(0.5)
         assert outcome == ("ok", [[str(ROWS + 2).encode(), b"2", b"2"]]), outcome
-        # (SQLAlchemy's pool logs the dead pooled connection it throws away with a traceback: noise, not ours.)
         assert "internal error" not in server.log(), server.log()[-3000:]
     finally:
         server.stop()

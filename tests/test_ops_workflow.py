@@ -232,7 +232,7 @@ def _rows_by_table(storage_env: dict) -> dict[str, int]:
         return {identifier[-1]: catalog.load_table(identifier).scan().to_arrow().num_rows
                 for identifier in catalog.list_tables("public")}
     finally:
-        catalog.engine.dispose()
+        catalog.close()
 
 
 def test_workflow_sync_steps_run_against_local_postgres_and_s3(pg, s3, bucket, tmp_path):

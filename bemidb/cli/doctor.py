@@ -60,7 +60,7 @@ def check_catalog(cfg: Config) -> Result:
         namespaces = catalog.list_namespaces()
         tables = sum(len(catalog.list_tables(ns)) for ns in namespaces)
     finally:
-        catalog.engine.dispose()
+        catalog.close()
     return Result(True, f"{where}: {len(namespaces)} schemas, {tables} tables")
 
 

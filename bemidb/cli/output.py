@@ -15,7 +15,7 @@ from bemidb import __version__
 console = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 
-BUNDLED = ["duckdb", "pyarrow", "pyiceberg", "pg8000", "sqlglot", "rich", "sqlalchemy"]
+BUNDLED = ["duckdb", "pyarrow", "pyiceberg", "pg8000", "sqlglot", "rich"]
 
 
 class UserError(Exception):
@@ -87,5 +87,5 @@ def setup_logging(cfg) -> None:
     root.handlers[:] = [handler]
     root.setLevel(LEVELS.get(cfg.log_level, logging.INFO))
     # Third-party libraries stay quiet unless we trace.
-    for noisy in ("pyiceberg", "sqlalchemy", "botocore", "urllib3", "fsspec"):
+    for noisy in ("pyiceberg", "botocore", "urllib3", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if cfg.log_level == "TRACE" else logging.WARNING)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 
 import duckdb
-from pyiceberg.catalog.sql import IcebergTables
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -43,11 +42,10 @@ from pyiceberg.types import (
     TimeType,
     UUIDType,
 )
-from sqlalchemy import select
 
 from bemidb.config import Config
 from bemidb.server.errors import INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
-from bemidb.storage.catalog import CATALOG_NAME, TableInfo, open_catalog, table_info
+from bemidb.storage.catalog import TableInfo, open_catalog, table_info
 
 log = logging.getLogger(__name__)
 
@@ -231,10 +229,7 @@ class Engine:
             log.warning("could not refresh tables from the catalog: %s", exc)
 
     def _current_locations(self) -> dict[tuple[str, str], str]:
-        query = select(IcebergTables.table_namespace, IcebergTables.table_name,
-                       IcebergTables.metadata_location).where(IcebergTables.catalog_name == CATALOG_NAME)
-        with self.catalog.engine.connect() as conn:
-            return {(ns, name): location for ns, name, location in conn.execute(query) if location}
+        return self.catalog.table_locations()
 
     def refresh(self, force: bool = False) -> None:
         with self._refresh_lock:

@@ -1,22 +1,20 @@
-"""The Iceberg catalog: pyiceberg's SqlCatalog, on a SQLite file (embedded) or a Postgres database.
+"""The Iceberg catalog bemidb opens: an Iceberg SQL catalog on a SQLite file (embedded) or a Postgres database.
 
 Both use the standard Iceberg SQL-catalog tables (iceberg_tables, iceberg_namespace_properties), so Spark,
-Trino or pyiceberg itself can open the same catalog with catalog name "bemidb".
+Trino or pyiceberg itself can open the same catalog with catalog name "bemidb". Also: the table properties
+bemidb writes, and what the query server reads of each table (TableInfo).
 """
 
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlparse
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import SqlCatalog
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
 
 from bemidb.config import Config
+from bemidb.storage.catalog_db import CatalogDatabase
+from bemidb.storage.sql_catalog import SqlCatalog
 
 CATALOG_NAME = "bemidb"
 
@@ -29,48 +27,11 @@ PROP_PRIMARY_KEY = "bemidb.primary-key"  # JSON list: the source table's primary
 PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
 
 
-class BemiCatalog(SqlCatalog):
-    """SqlCatalog with an engine we build ourselves: SQLite in WAL mode, pg8000 with sslmode honoured."""
-
-    def __init__(self, name: str, engine: Engine, **properties: str):
-        Catalog.__init__(self, name, **properties)
-        self.engine = engine
-        self._init_catalog()
-
-
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _wal(dbapi_connection, _record):  # readers never block the writer, and vice versa
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
-
-
-def _ssl_connect_args(database_url: str) -> dict:
-    """Translate libpq's sslmode into a pg8000 ssl_context (pg8000 does not read sslmode itself)."""
-    mode = parse_qs(urlparse(database_url).query).get("sslmode", ["prefer"])[0]
-    if mode in ("disable", "allow", "prefer"):
-        # "prefer" would need a retry without TLS on refusal; we take the libpq-compatible safe reading of
-        # "try nothing special": plain connection, as most local catalogs are.
-        return {}
-    context = ssl.create_default_context()
-    if mode in ("require",):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return {"ssl_context": context}
-
-
-def catalog_engine(cfg: Config) -> Engine:
-    url = cfg.catalog_sqlalchemy_url
-    if url.startswith("sqlite"):
-        cfg.data_path.mkdir(parents=True, exist_ok=True)
-        return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, connect_args=_ssl_connect_args(cfg.catalog_database_url))
+def catalog_database(cfg: Config) -> CatalogDatabase:
+    if cfg.catalog_database_url:
+        return CatalogDatabase.postgres(cfg.catalog_database_url)
+    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    return CatalogDatabase.sqlite(cfg.data_path / "catalog.db")
 
 
 def file_io_properties(cfg: Config) -> dict[str, str]:
@@ -88,10 +49,10 @@ def file_io_properties(cfg: Config) -> dict[str, str]:
     return props
 
 
-def open_catalog(cfg: Config) -> BemiCatalog:
+def open_catalog(cfg: Config) -> SqlCatalog:
     if not cfg.uses_s3:
         (cfg.data_path / "warehouse").mkdir(parents=True, exist_ok=True)
-    return BemiCatalog(CATALOG_NAME, catalog_engine(cfg), warehouse=cfg.warehouse, **file_io_properties(cfg))
+    return SqlCatalog(CATALOG_NAME, catalog_database(cfg), warehouse=cfg.warehouse, **file_io_properties(cfg))
 
 
 # ---------------------------------------------------------------------------------------------------------

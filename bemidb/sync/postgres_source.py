@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlparse
 
 import pg8000.native
-from pg8000.exceptions import DatabaseError, InterfaceError
 
-from bemidb.cli.output import UserError
-from bemidb.storage.catalog import _ssl_connect_args
+from bemidb import pg_connect
+from bemidb.pg_connect import describe_error  # noqa: F401 - part of this module's interface (sync.postgres)
 from bemidb.storage.types import NumericScan, PgColumn, needs_numeric_scan, numeric_scan_sql, quote_ident
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
@@ -46,42 +44,8 @@ class Relation:
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
 
-def describe_error(exc: BaseException) -> str:
-    """pg8000 errors carry a dict of ErrorResponse fields: keep the message (and the hint) on one line."""
-    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
-        fields = exc.args[0]
-        message = fields.get("M", str(exc))
-        return message + (f" ({fields['H']})" if fields.get("H") else "")
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _ssl_arguments(url: str) -> dict:
-    """libpq's sslmode for pg8000: its ssl_context=None already means "prefer" (try TLS, fall back to
-    plain), False means "disable"; require/verify-* get a context from the catalog's translation."""
-    mode = parse_qs(urlparse(url).query).get("sslmode", ["prefer"])[0]
-    if mode == "disable":
-        return {"ssl_context": False}
-    if mode in ("allow", "prefer"):
-        return {}
-    return _ssl_connect_args(url)
-
-
 def connect(url: str, timeout: float = 15) -> pg8000.native.Connection:
-    parsed = urlparse(url)
-    dbname = unquote(parsed.path.lstrip("/")) or "postgres"
-    host, port = parsed.hostname, parsed.port or 5432
-    application_name = parse_qs(parsed.query).get("application_name", ["bemidb"])[0]
-    try:
-        conn = pg8000.native.Connection(
-            unquote(parsed.username or "postgres"), host=host, port=port, database=dbname,
-            password=unquote(parsed.password) if parsed.password else None, timeout=timeout,
-            application_name=application_name, **_ssl_arguments(url))
-    except DatabaseError as exc:  # wrong password, unknown database, no pg_hba entry...
-        raise UserError(f"source Postgres {host}:{port}/{dbname}: {describe_error(exc)}") from None
-    except (InterfaceError, OSError) as exc:
-        cause = exc.__cause__ or exc
-        raise UserError(f"cannot reach source Postgres at {host}:{port}: {describe_error(cause)}") from None
-    conn._bemidb_address = (host, port)  # for CancelRequest (see postgres_copy)
+    conn = pg_connect.connect(url, "source Postgres", timeout)
     # The timeout guards the connect only: a COPY may wait long for its first row on a big query.
     conn._usock.settimeout(None)
     return conn
