@@ -84,6 +84,24 @@ def test_version_prints_bundled_dependency_versions(pyz):
         assert f"{name}=={version}" in pins, line
 
 
+def test_runs_only_what_it_ships_not_the_machines_packages(pyz, tmp_path):
+    """A package in the user's (or the system's) site-packages is never imported: pyarrow would pick up a
+    pandas or numpy it was not built against (and pay its import time on every run)."""
+    user_site = subprocess.run(["python3", "-c", "import site; print(site.getusersitepackages())"],
+                               capture_output=True, text=True, check=True,
+                               env=_clean_env(PYTHONUSERBASE=str(tmp_path / "userbase"))).stdout.strip()
+    fake = Path(user_site) / "pandas"
+    fake.mkdir(parents=True)
+    marker = tmp_path / "imported"
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise ImportError('fake')\n")
+    # `tables` opens the catalog, which imports pyarrow.dataset: that looks for pandas when it can see one
+    result = subprocess.run([str(pyz), "tables", "--data-dir", str(tmp_path / "data")], capture_output=True,
+                            text=True, timeout=600, cwd=tmp_path,
+                            env=_clean_env(PYTHONUSERBASE=str(tmp_path / "userbase")))
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("version", sorted(OTHER_PYTHONS))
 def test_wrong_python_is_refused_before_unpacking(pyz, version, tmp_path):
     python = OTHER_PYTHONS[version]

@@ -25,6 +25,9 @@ def _machine(name: str) -> str:
 def build_facts(archive: str) -> dict:
     """What the pyz was built for, read from the archive itself (empty when not run from a pyz)."""
     try:
+        loader = globals().get("__loader__")
+        if getattr(loader, "archive", None) == archive:  # imported from it: its index is already read
+            return json.loads(loader.get_data(BUILD_FACTS).decode())
         with zipfile.ZipFile(archive) as zf:
             return json.loads(zf.read(BUILD_FACTS).decode())
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
@@ -101,8 +104,21 @@ def start() -> None:
     _bootstrap.bootstrap()
 
 
+def isolate(archive: str) -> None:
+    """Run only what the pyz ships: take the archive itself and the interpreter's own site-packages off
+    sys.path. A system numpy would otherwise be loaded by pyarrow (0.1 s, and maybe an ABI it was not built
+    against), and every importlib.metadata lookup would re-read the 3,000-entry archive index (0.04 s each)."""
+    import site
+
+    system = set(site.getsitepackages()) | {site.getusersitepackages()}
+    archive = os.path.abspath(archive)
+    sys.path[:] = [p for p in sys.path if p not in system and os.path.abspath(p or ".") != archive]
+
+
 def main() -> int:
     """Called by shiv's bootstrap once the dependencies are on sys.path."""
+    if "_bootstrap" in sys.modules:  # run from bemidb.pyz (not from a checkout's `python -m bemidb`)
+        isolate(sys.argv[0])
     message = refusal({})
     if message:
         sys.stderr.write(message + "\n")
