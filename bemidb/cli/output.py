@@ -7,15 +7,21 @@ import re
 import sys
 from importlib import metadata
 
-from rich.console import Console
-
 from bemidb import __version__
 
-# stderr for diagnostics so stdout stays clean for data (e.g. `bemidb tables` piped to a file).
-console = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False)
-
 BUNDLED = ["duckdb", "pyarrow", "pyiceberg", "pg8000", "sqlglot", "rich"]
+
+
+def __getattr__(name: str):
+    """`console` (stderr, for diagnostics, so stdout stays clean for data such as `bemidb tables` piped to a
+    file) and `stdout`: rich consoles made on first use, so a run that only logs plain lines never imports
+    rich (0.04 s of a 0.7 s incremental sync)."""
+    if name in ("console", "stdout"):
+        from rich.console import Console
+
+        made = globals().setdefault(name, Console(stderr=name == "console", highlight=False))
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UserError(Exception):
@@ -27,10 +33,11 @@ class UserError(Exception):
 
 
 def error(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    __getattr__("console").print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
 
 def print_version() -> None:
+    stdout = __getattr__("stdout")
     stdout.print(f"bemidb {__version__}")
     stdout.print(f"python {sys.version.split()[0]} ({sys.platform})")
     for name in BUNDLED:

@@ -11,15 +11,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
-
-from rich.console import Console
-from rich.progress import Progress, ProgressColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from bemidb.cli import output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 LOG_EVERY_SECONDS = 10.0  # plain mode: one "still going" line per table at most this often
 
@@ -51,20 +53,36 @@ class TableStatus:
         return self.rows / self.elapsed if self.elapsed > 0 else 0.0
 
 
-class _StatsColumn(ProgressColumn):
-    """rows, bytes and rows/s of one table, from the task's fields."""
+def _live_progress(console: Console) -> Progress:
+    """rich's live display, one row per table (rich is imported only for a terminal)."""
+    from rich.progress import Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
-    def render(self, task) -> Text:
-        rows, size, elapsed = task.fields.get("rows", 0), task.fields.get("bytes", 0), task.elapsed or 0
-        rate = rows / elapsed if elapsed > 0 else 0
-        return Text(f"{rows:>12,} rows  {human_bytes(size):>9}  {rate:>10,.0f} rows/s")
+    class StatsColumn(ProgressColumn):
+        """rows, bytes and rows/s of one table, from the task's fields."""
+
+        def render(self, task) -> Text:
+            rows, size, elapsed = task.fields.get("rows", 0), task.fields.get("bytes", 0), task.elapsed or 0
+            rate = rows / elapsed if elapsed > 0 else 0
+            return Text(f"{rows:>12,} rows  {human_bytes(size):>9}  {rate:>10,.0f} rows/s")
+
+    return Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"), StatsColumn(),
+                    TimeElapsedColumn(), console=console, transient=False)
+
+
+def _stderr_is_terminal() -> bool:
+    """What rich would decide for stderr (a terminal, or FORCE_COLOR set), without importing it."""
+    return bool(os.environ.get("FORCE_COLOR")) or sys.stderr.isatty()
 
 
 class SyncProgress:
     def __init__(self, title: str, console: Console | None = None, live: bool | None = None):
         self.title = title
-        self.console = console or output.console
-        self.live = self.console.is_terminal if live is None else live
+        if live is None:
+            live = console.is_terminal if console is not None else _stderr_is_terminal()
+        self.live = live
+        # plain lines go to this console when given, else straight to stderr; the live display needs rich
+        self.console = console if console is not None or not live else output.console
         self.tables: dict[str, TableStatus] = {}
         self.notes: list[str] = []
         self._progress: Progress | None = None
@@ -75,8 +93,7 @@ class SyncProgress:
 
     def __enter__(self) -> SyncProgress:
         if self.live:
-            self._progress = Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"),
-                                      _StatsColumn(), TimeElapsedColumn(), console=self.console, transient=False)
+            self._progress = _live_progress(self.console)
             self._progress.start()
         else:
             self._line(f"{self.title}: started")
@@ -150,6 +167,8 @@ class SyncProgress:
             self._line(f"{self.title}: {len(self.succeeded)} synced, {len(self.failed)} failed, "
                        f"{total_rows:,} rows in {elapsed:.1f}s")
             return
+        from rich.table import Table
+
         table = Table(title=f"{self.title}: {len(self.succeeded)} synced, {len(self.failed)} failed "
                             f"in {elapsed:.1f}s")
         for column in ("table", "rows", "size", "rows/s", "time", "status"):
@@ -168,5 +187,9 @@ class SyncProgress:
 
     def _line(self, message: str) -> None:
         # Plain mode: one self-contained line each, with a UTC timestamp, nothing rich can wrap or colour.
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.console.print(f"{stamp} {message}", markup=False, highlight=False, soft_wrap=True)
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}"
+        if self.console is not None:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
