@@ -14,7 +14,6 @@ as it is, and is skipped when there is none.
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -24,15 +23,14 @@ import time
 import zipfile
 from pathlib import Path
 
+from bench._pyz import RESULTS, build, clean_env, real_python3
+
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 WARM_TARGET_S = 0.5
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BEMIDB_", "SHIV_"))}
-    env.update(extra)
-    return env
+    return clean_env(**extra)
 
 
 def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
@@ -45,27 +43,12 @@ def _median(command: list[str], env: dict[str, str], cwd: Path, runs: int) -> fl
     return statistics.median(_timed(command, env, cwd)[0] for _ in range(runs))
 
 
-def _real_python3() -> str:
-    """The interpreter `python3` runs, past wrappers such as pyenv's shims (a shell script would be timed too)."""
-    found = shutil.which("python3")
-    if found:
-        result = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True,
-                                text=True, timeout=60)
-        if result.returncode == 0 and result.stdout.strip():
-            return result.stdout.strip()
-    return getattr(sys, "_base_executable", sys.executable)
-
-
 def _get_pyz(quick: bool) -> tuple[Path | None, float | None]:
     if quick:
         existing = REPO / "bemidb.pyz"
         return (existing, None) if existing.exists() else (None, None)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     target = RESULTS / "bemidb.pyz"
-    seconds, result = _timed([str(REPO / "build_zipapp.sh"), "-o", str(target)], _env(), REPO)
-    if result.returncode != 0:
-        raise RuntimeError(f"build_zipapp.sh failed: {result.stderr[-1500:]}")
-    return target, seconds
+    return target, build(target)
 
 
 def main(quick: bool = False) -> dict:
@@ -73,7 +56,7 @@ def main(quick: bool = False) -> dict:
     if pyz is None:
         return {"ok": True, "skipped": "no ./bemidb.pyz (run ./build_zipapp.sh, or the full mode builds one)"}
     runs = 5 if quick else 15
-    python = _real_python3()
+    python = real_python3()
     scratch = Path(tempfile.mkdtemp(prefix="bemidb-bench-zipapp-"))
     try:
         with zipfile.ZipFile(pyz) as archive:
