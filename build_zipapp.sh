@@ -105,7 +105,9 @@ env = Environment(built_at=dt.datetime.fromtimestamp(epoch, dt.timezone.utc).str
 # Python version, platform and cache folder BEFORE shiv's bootstrap unpacks anything.
 builder.create_archive([site], output, "/usr/bin/env python3", "bemidb_pyz:start", env, compressed=True)
 date_time = time.gmtime(epoch)[:6]
-facts = {"python": py_version, "machine": machine, "system": "Linux" if sys.platform == "linux" else sys.platform}
+# build_id (set by create_archive, a hash of the contents) lets the launcher find shiv's unpacked copy itself.
+facts = {"python": py_version, "machine": machine, "system": "Linux" if sys.platform == "linux" else sys.platform,
+         "build_id": env.build_id}
 with zipfile.ZipFile(output, "a") as archive:
     for name, data in (("bemidb_pyz.py", (site / "bemidb" / "cli" / "launch.py").read_bytes()),
                        ("bemidb_build.json", json.dumps(facts, sort_keys=True).encode())):

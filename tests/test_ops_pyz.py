@@ -60,12 +60,14 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def test_archive_records_what_it_was_built_for_and_no_build_paths(pyz):
     with zipfile.ZipFile(pyz) as archive:
         facts = json.loads(archive.read("bemidb_build.json"))
+        build_id = json.loads(archive.read("environment.json"))["build_id"]  # shiv's: names its unpacked copy
         names = archive.namelist()
         assert b"bemidb_pyz" in archive.read("__main__.py")
         assert archive.read("bemidb_pyz.py") == (REPO / "bemidb" / "cli" / "launch.py").read_bytes()
     built_with = subprocess.run(["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                 capture_output=True, text=True, check=True).stdout.strip()  # the build's python3
-    assert facts == {"python": built_with, "machine": platform.machine(), "system": platform.system()}
+    assert facts == {"python": built_with, "machine": platform.machine(), "system": platform.system(),
+                     "build_id": build_id}
     # pip's path-dependent files are left out: they would make two builds in two folders differ
     assert not [n for n in names if n.startswith("site-packages/bin/") or n.endswith("direct_url.json")]
     pins = dict(line.split("==") for line in (REPO / "zipapp-constraints.txt").read_text().splitlines()
@@ -82,6 +84,24 @@ def test_version_prints_bundled_dependency_versions(pyz):
     for line in result.stdout.splitlines()[2:]:
         name, version = line.split()
         assert f"{name}=={version}" in pins, line
+
+
+def test_later_runs_find_the_unpacked_copy_without_shivs_bootstrap(pyz, tmp_path):
+    """The first run unpacks (shiv); later ones go straight to shiv's folder for this build. A copy of the
+    pyz under another name, or SHIV_FORCE_EXTRACT, goes through shiv again (its own naming rule)."""
+    cache = tmp_path / "shiv"
+    env = _clean_env(SHIV_ROOT=str(cache), PYTHONPROFILEIMPORTTIME="1")
+    first = subprocess.run([str(pyz), "version"], capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr
+    assert " _bootstrap" in first.stderr  # shiv's bootstrap unpacked it
+    unpacked = [p.name for p in cache.iterdir() if p.is_dir()]
+    second = subprocess.run([str(pyz), "version"], capture_output=True, text=True, timeout=600, env=env)
+    assert second.returncode == 0 and second.stdout == first.stdout, second.stderr
+    assert " _bootstrap" not in second.stderr  # found the folder itself
+    assert [p.name for p in cache.iterdir() if p.is_dir()] == unpacked
+    forced = subprocess.run([str(pyz), "version"], capture_output=True, text=True, timeout=600,
+                            env={**env, "SHIV_FORCE_EXTRACT": "1"})
+    assert forced.returncode == 0 and " _bootstrap" in forced.stderr
 
 
 def test_runs_only_what_it_ships_not_the_machines_packages(pyz, tmp_path):
