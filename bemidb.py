@@ -6,7 +6,8 @@ import sys
 if sys.version_info < (3, 11):  # noqa: UP036 - the message is the point
     sys.exit(f"bemidb needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
+from bemidb.cli.launch import exit_now  # noqa: E402
 from bemidb.cli.main import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

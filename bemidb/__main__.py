@@ -1,4 +1,5 @@
+from bemidb.cli.launch import exit_now
 from bemidb.cli.main import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_now(main())

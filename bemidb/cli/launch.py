@@ -123,7 +123,7 @@ def start() -> None:
         sys.path[:] = sys.path[before:] + sys.path[:before]
         from bemidb.cli.launch import main as unpacked_main
 
-        sys.exit(unpacked_main())
+        sys.exit(unpacked_main())  # (it ends the process itself)
     import _bootstrap  # shiv's, at the archive root
 
     _bootstrap.bootstrap()
@@ -143,6 +143,23 @@ def isolate(archive: str) -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
+def exit_now(code: int) -> None:
+    """End the process once bemidb is done: exit handlers run and output is flushed, but the interpreter's
+    teardown (freeing ~1,000 modules: pydantic's validators, pyarrow, ...) is skipped: it took 0.2 s of every
+    run, a quarter of an incremental sync. By then whatever bemidb wrote is committed and closed."""
+    import atexit
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_handlers is not None:
+        run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said
+            pass
+    os._exit(code & 0xFF if code >= 0 else 1)
+
+
 def main() -> int:
     """Called by shiv's bootstrap once the dependencies are on sys.path."""
     if "bemidb_pyz" in sys.modules:  # run from bemidb.pyz (not from a checkout's `python -m bemidb`)
@@ -158,7 +175,8 @@ def main() -> int:
                          f"{platform.system()} {platform.machine()}, Python {platform.python_version()}. "
                          "Rebuild it here with ./build_zipapp.sh\n")
         return 2
-    return cli_main()
+    exit_now(cli_main())
+    return 0  # not reached
 
 
 if __name__ == "__main__":
