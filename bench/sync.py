@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,18 +39,31 @@ FROM generate_series(1, {rows}) g
 """
 
 
+# Runs the command as a child of a small fresh interpreter and reports that child's peak RSS. Linux keeps a
+# process's peak RSS across exec, and a child forked (or vforked) straight from this process starts with ours
+# counted: under `python -m bench all`, after other benchmarks grew this process, every sync looked 440 MB.
+_PEAK_RSS_WRAPPER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+_pid, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\\n@@peak-rss-kb %d %f %f\\n" % (usage.ru_maxrss, usage.ru_utime + usage.ru_stime,
+                                                   time.perf_counter() - started))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, int, str, float]:
-    """Wall seconds, peak RSS (bytes) of exactly this child, stderr, CPU seconds (user + system)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr_path = process.stderr
-    _pid, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    stderr = stderr_path.read().decode(errors="replace")
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:4])} failed ({process.returncode}):\n{stderr[-3000:]}")
-    return elapsed, usage.ru_maxrss * 1024, stderr, usage.ru_utime + usage.ru_stime
+    """Wall seconds, peak RSS (bytes) of exactly this command, stderr, CPU seconds (user + system)."""
+    result = subprocess.run([sys.executable, "-c", _PEAK_RSS_WRAPPER, *cmd], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    stderr, _, facts = result.stderr.decode(errors="replace").rpartition("\n@@peak-rss-kb ")
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} failed ({result.returncode}):\n{stderr[-3000:]}")
+    peak_kb, cpu_s, elapsed = facts.split()  # the wall time too, measured without the wrapper's own start
+    return float(elapsed), int(peak_kb) * 1024, stderr, float(cpu_s)
 
 
 def measure(sizes: list[int], repeat: int = 1, log=print) -> list[dict]:
