@@ -7,6 +7,7 @@ builds one into a temp folder (about a minute).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,27 @@ def test_later_runs_find_the_unpacked_copy_without_shivs_bootstrap(pyz, tmp_path
     forced = subprocess.run([str(pyz), "version"], capture_output=True, text=True, timeout=600,
                             env={**env, "SHIV_FORCE_EXTRACT": "1"})
     assert forced.returncode == 0 and " _bootstrap" in forced.stderr
+
+
+def test_serves_queries_with_only_what_it_ships(pyz, tmp_path):
+    """`serve` from the pyz answers a real client: every module the server imports is inside (numpy was once
+    missing, hidden by the machine's own numpy until the pyz stopped looking outside itself)."""
+    import psycopg
+
+    from tests.support.server import start_server
+
+    server = start_server(tmp_path / "data", command=[str(pyz)], env={"SHIV_ROOT": str(tmp_path / "shiv")},
+                          timeout=300)
+    try:
+        with psycopg.connect(server.dsn()) as conn:
+            row = conn.execute("SELECT 1::int, 'x'::text, 1.5::numeric, date '2026-01-02', "
+                               "ARRAY[1, 2]").fetchone()
+            assert row == (1, "x", Decimal("1.5"), dt.date(2026, 1, 2), [1, 2])
+            assert conn.execute("SELECT sum(g) FROM generate_series(1, 100000) g").fetchone() == (5000050000,)
+            with conn.cursor(binary=True) as cursor:
+                assert cursor.execute("SELECT 42::bigint, 'y'").fetchone() == (42, "y")
+    finally:
+        assert server.stop() == 0, server.log()[-3000:]
 
 
 def test_runs_only_what_it_ships_not_the_machines_packages(pyz, tmp_path):

@@ -94,8 +94,8 @@ def unpacked_site_packages(archive: str, facts: dict, environ) -> "str | None":
     """The folder shiv already unpacked this very build to (shiv's own naming: SHIV_ROOT or ~/.shiv, then
     <archive name>_<build id>), or None when it must unpack first."""
     build_id = facts.get("build_id")
-    if not build_id or environ.get("SHIV_FORCE_EXTRACT"):
-        return None
+    if not build_id or any(name.startswith("SHIV_") and name != "SHIV_ROOT" for name in environ):
+        return None  # SHIV_FORCE_EXTRACT, SHIV_INTERPRETER, SHIV_ENTRY_POINT...: shiv's bootstrap handles them
     root = environ.get("SHIV_ROOT") or os.path.expanduser("~/.shiv")
     name = os.path.basename(os.path.realpath(archive))
     path = os.path.join(root, f"{name}_{build_id}", "site-packages")

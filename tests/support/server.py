@@ -78,8 +78,10 @@ class ServerProcess:
 
 
 def start_server(data_dir: Path | str, env: dict | None = None, extra_args: list[str] | tuple = (),
-                 timeout: float = 60, database: str = "bemidb", log_level: str = "DEBUG") -> ServerProcess:
-    """Launch the server as a real subprocess with a clean environment plus `env`; wait until it accepts."""
+                 timeout: float = 60, database: str = "bemidb", log_level: str = "DEBUG",
+                 command: list[str] | None = None) -> ServerProcess:
+    """Launch the server as a real subprocess with a clean environment plus `env`; wait until it accepts.
+    `command` runs another bemidb than this checkout's (e.g. [path to bemidb.pyz])."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED)}
     full_env.update({"BEMIDB_DATA_DIR": str(data_dir), "BEMIDB_HOST": "127.0.0.1", "BEMIDB_PORT": str(port),
@@ -87,7 +89,8 @@ def start_server(data_dir: Path | str, env: dict | None = None, extra_args: list
     full_env.update(env or {})
     full_env["PYTHONPATH"] = str(REPO)
     log_path = Path(tempfile.mkstemp(prefix="bemidb-server-", suffix=".log")[1])
-    process = subprocess.Popen([sys.executable, "-m", "bemidb", "serve", *extra_args], env=full_env,
+    command = command or [sys.executable, "-m", "bemidb"]
+    process = subprocess.Popen([*command, "serve", *extra_args], env=full_env,
                                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, cwd=REPO)
     server = ServerProcess(process, int(full_env["BEMIDB_PORT"]), log_path, full_env["BEMIDB_DATABASE"])
     deadline = time.monotonic() + timeout
