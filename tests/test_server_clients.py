@@ -111,6 +111,29 @@ def test_psql_transactions_and_empty_query(server):
     assert result.returncode == 0
 
 
+def test_set_config_is_set_and_answers_like_postgres(server, pg, tmp_path):
+    """SELECT set_config(...) (pg_dump, ORMs): the setting changes for the session, as SET would, and the
+    row, its column name and SHOW afterwards are Postgres's; through psql (simple) and psycopg (extended)."""
+    import psycopg
+
+    script = ("SELECT set_config('search_path', 'elsewhere, public', false); SHOW search_path; "
+              "SELECT pg_catalog.set_config('application_name', 'it''s me', true) AS app; "
+              "SELECT current_setting('application_name')")
+    ours = psql(server, "-A", "-c", script).stdout
+    theirs = subprocess.run(["psql", pg.url(), "-X", "-A", "-c", script], capture_output=True, text=True,
+                            check=True).stdout
+    assert ours == theirs and "elsewhere, public" in ours and "app\nit's me" in ours
+    with psycopg.connect(server.dsn("alice"), autocommit=True) as conn:
+        cursor = conn.execute("SELECT set_config('search_path', 'nowhere', false)")
+        assert cursor.fetchall() == [("nowhere",)] and cursor.description[0].name == "set_config"
+        with pytest.raises(psycopg.errors.UndefinedTable):  # items is in public, no longer searched
+            conn.execute("SELECT count(*) FROM items")
+        conn.execute("SELECT set_config('search_path', 'public', false)")
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (3,)
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            conn.execute("SELECT set_config('statement_timeout', 'soon', false)")
+
+
 # -- psycopg 3 -------------------------------------------------------------------------------------------------
 
 

@@ -35,7 +35,7 @@ class _Postgres(Postgres):
 
 @dataclass(frozen=True)
 class Translated:
-    kind: str  # "query" | "set" | "show" | "reset" | "transaction" | "noop" | "empty" | "matview"
+    kind: str  # "query" | "set" | "set_config" | "show" | "reset" | "transaction" | "noop" | "empty" | "matview"
     tag: str  # CommandComplete tag word(s): SELECT, SET, SHOW, BEGIN, COMMIT, ROLLBACK, DISCARD ALL, ...
     sql: str | None = None  # DuckDB SQL to run, for kind == "query" (and the matview's query)
     name: str | None = None  # setting name for set/show/reset ("all" for SHOW ALL / RESET ALL); matview name
@@ -44,7 +44,7 @@ class Translated:
     definition: str | None = None  # matview: the defining query as Postgres SQL (kept in the catalog)
     flags: frozenset[str] = field(default_factory=frozenset)  # matview: if_exists, if_not_exists, no_data ...
     param_hints: tuple[tuple[int, int], ...] = ()  # (0-based parameter index, type OID) DuckDB cannot infer
-    new_name: str | None = None  # matview rename: the new name
+    new_name: str | None = None  # matview rename: the new name; set_config: the result column's name
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -151,6 +151,12 @@ _HARMLESS = re.compile(r"^(?P<verb>CHECKPOINT|ANALYZE|VACUUM)\b", re.I)
 # both hand a client the server process. Refused like LOAD for a non-superuser in Postgres.
 _LOAD_CODE = re.compile(r"^(?:FORCE\s+)?(?P<verb>LOAD|INSTALL)\b", re.I)
 _CLOSE = re.compile(rf"^CLOSE\s+(?:ALL|{_NAME})$", re.I)
+# SELECT set_config('name', 'value', is_local): Postgres's function form of SET, as tools send it (pg_dump's
+# search_path, ORMs). With literal arguments it is a SET that answers one row, the new value.
+_LITERAL = r"'(?:[^']|'')*'"
+_SET_CONFIG = re.compile(rf"^SELECT\s+(?:pg_catalog\s*\.\s*)?set_config\s*\(\s*(?P<name>{_LITERAL})\s*,\s*"
+                         rf"(?P<value>{_LITERAL})\s*,\s*(?P<local>true|false|'t'|'f'|'true'|'false')\s*\)"
+                         rf"(?:\s+(?:AS\s+)?(?P<alias>{_NAME}))?$", re.I | re.S)
 
 _CREATE_MATVIEW = re.compile(
     rf"^CREATE\s+MATERIALIZED\s+VIEW\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?{_QNAME}\s*(?:\((?P<cols>[^)]*)\)\s*)?"
@@ -225,6 +231,11 @@ def _utility(text: str) -> Translated | None:
         if m := _SET_ASSIGN.match(rest):
             return Translated("set", "SET", name=m.group("name").strip('"'), value=_setting_value(m.group("value")))
         raise ParseError(f'syntax error at or near "{rest.split()[0] if rest.split() else "SET"}"')
+    if head.startswith("SELECT") and (m := _SET_CONFIG.match(text)):
+        name, value = (m.group(g)[1:-1].replace("''", "'") for g in ("name", "value"))
+        # is_local is taken as SET LOCAL is here: for the session (every transaction is read-only anyway)
+        return Translated("set_config", "SELECT 1", name=name, value=value,
+                          new_name=_unquote(m.group("alias")) if m.group("alias") else "set_config")
     if head.startswith("SHOW"):
         if m := _SHOW.match(text):
             name = " ".join(m.group("name").split())

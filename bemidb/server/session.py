@@ -555,6 +555,8 @@ class Session:
         plan = statement.plan
         if plan.kind == "show":
             return ResultEncoder.text_columns([self._show_header(plan.name)], formats)
+        if plan.kind == "set_config":
+            return ResultEncoder.text_columns([plan.new_name or "set_config"], formats)
         if plan.kind != "query" or statement.copy:
             return None
         self._before_query()
@@ -587,6 +589,8 @@ class Session:
             self.run_query(portal, max_rows, describe)
         elif plan.kind == "set":
             self.run_setting(lambda: self.settings.set(plan.name, plan.value), plan.tag or "SET")
+        elif plan.kind == "set_config":
+            self.run_set_config(plan, portal, describe)
         elif plan.kind == "reset":
             if (plan.name or "").lower() == "all":
                 self.run_setting(self.settings.reset_all, plan.tag or "RESET")
@@ -615,6 +619,20 @@ class Session:
             raise PgError(exc.sqlstate, exc.message) from None
         self.send_parameter_statuses(changed)
         self.send(wire.command_complete(tag))
+
+    def run_set_config(self, plan: rewrite.Translated, portal: Portal, describe: bool) -> None:
+        """SELECT set_config(name, value, is_local): SET, then one row holding the value as now shown."""
+        try:
+            changed = self.settings.set(plan.name, plan.value)
+            value = self.settings.show(plan.name)
+        except SettingError as exc:
+            raise PgError(exc.sqlstate, exc.message) from None
+        self.send_parameter_statuses(changed)
+        shape = ResultEncoder.text_columns([plan.new_name or "set_config"], portal.result_formats)
+        if describe:
+            self.send(shape.row_description())
+        self.send(shape.text_rows([(value,)]))
+        self.send(wire.command_complete(plan.tag))
 
     def run_show(self, plan: rewrite.Translated, portal: Portal, describe: bool) -> None:
         name = plan.name or ""
