@@ -26,6 +26,15 @@ class UniqueViolation(Exception):
     """An INSERT or UPDATE hit a primary key that already exists."""
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """The connection itself is gone (not the statement): socket errors, and the FATAL a Postgres sends its
+    idle sessions when it shuts down or restarts (SQLSTATE class 57P, or 08 for connection exceptions)."""
+    if isinstance(exc, (InterfaceError, OSError)):
+        return True
+    code = pg_connect.sqlstate(exc) or ""
+    return code.startswith(("57P", "08"))
+
+
 class Executor:
     """Runs statements on one connection; rowcount is the number of rows the last one changed."""
 
@@ -84,8 +93,9 @@ class CatalogDatabase:
         lease = _Lease(conn or self._connect(), pooled=conn is not None)
         try:
             yield lease
-        except (InterfaceError, OSError):  # the connection itself is gone: never reuse it
-            lease.discard = True
+        except Exception as exc:
+            if connection_lost(exc):  # never reuse it
+                lease.discard = True
             raise
         finally:
             if lease.discard:
@@ -109,8 +119,8 @@ class CatalogDatabase:
                     pooled = lease.pooled
                     run = Executor(lease.conn, self.postgres)
                     return run(sql, **params), run.rowcount
-            except (InterfaceError, OSError):
-                if attempt == 2 or not pooled:  # a fresh connection failing is a real outage
+            except Exception as exc:
+                if not connection_lost(exc) or attempt == 2 or not pooled:  # a fresh one failing: an outage
                     raise
         raise AssertionError("unreachable")
 
