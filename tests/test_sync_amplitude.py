@@ -9,7 +9,7 @@ import pytest
 
 from bemidb import config
 from bemidb.storage.catalog import PROP_PG_TYPES, PROP_SOURCE, open_catalog
-from bemidb.sync.amplitude import CURSOR_PROPERTY, format_cursor, last_complete_hour
+from bemidb.sync.amplitude import CURSOR_PROPERTY, HOURS_PER_COMMIT, format_cursor, last_complete_hour
 from tests.conftest import run_bemidb
 from tests.support.fake_apis import FakeAmplitude, amplitude_event, hour_key
 
@@ -197,6 +197,37 @@ def test_failure_mid_run_commits_nothing_and_next_run_resumes(amplitude, data_di
     table = events_table(env)
     assert sorted(r["event_id"] for r in table.scan().to_arrow().to_pylist()) == [0, 1, 2, 3]
     assert len(table.snapshots()) == 1
+
+
+def test_a_long_first_run_commits_week_by_week_and_a_failure_keeps_the_finished_weeks(amplitude, data_dir):
+    """A first run over more than a week of hours: each week is its own commit (with its cursor), so a
+    failure in the second week keeps the first, and the next run goes on from there without duplicates."""
+    env = {"BEMIDB_DATA_DIR": str(data_dir)}
+    start = (dt.datetime.now(UTC) - dt.timedelta(days=9)).replace(hour=0, minute=0, second=0, microsecond=0)
+    week_end = start + (HOURS_PER_COMMIT - 1) * HOUR  # the last hour of the first commit
+    in_week_1 = [amplitude_event(n, at(start + n * 10 * HOUR, 3)) for n in range(3)]
+    in_week_2 = [amplitude_event(10 + n, at(week_end + (n + 1) * HOUR, 3)) for n in range(3)]
+    amplitude.add(in_week_1 + in_week_2)
+    amplitude.fail_always[hour_key(week_end + 2 * HOUR)] = 400
+
+    failed = sync(amplitude, env, start_date=start.date().isoformat())
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: Amplitude export failed: HTTP 400")
+    assert f"synced through {format_cursor(week_end)} (3 events committed)" in last
+    assert f"the next run starts at {format_cursor(week_end + HOUR)}" in last
+    table = events_table(env)
+    assert sorted(r["event_id"] for r in table.scan().to_arrow().to_pylist()) == [0, 1, 2]
+    assert table.properties[CURSOR_PROPERTY] == format_cursor(week_end)
+
+    del amplitude.fail_always[hour_key(week_end + 2 * HOUR)]
+    amplitude.requests.clear()
+    resumed = sync(amplitude, env, start_date=start.date().isoformat())
+    assert resumed.returncode == 0, resumed.stderr
+    assert min(start for start, _ in amplitude.requests) == hour_key(week_end + HOUR)
+    table = events_table(env)
+    assert sorted(r["event_id"] for r in table.scan().to_arrow().to_pylist()) == [0, 1, 2, 10, 11, 12]
+    assert len(table.snapshots()) == 2  # the first week, then the rest in one commit
 
 
 def test_bad_credentials_on_s3_are_one_line_and_change_nothing(amplitude, s3, bucket, data_dir):

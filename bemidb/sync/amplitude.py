@@ -1,8 +1,10 @@
-"""`bemidb sync amplitude`: Amplitude's export API -> `<schema>.events`, incrementally, one commit per run.
+"""`bemidb sync amplitude`: Amplitude's export API -> `<schema>.events`, incrementally.
 
 Each run exports the hours after the last synced one, one request per UTC hour, streaming each zip to a temp
 file; DuckDB reads the gzipped JSON-lines members and turns them into typed Arrow batches (no Python object
-per event), and the writer appends them all in ONE Iceberg snapshot.
+per event), and the writer appends them in ONE Iceberg snapshot per week of hours: a run every hour or day is
+one commit, and a first run over years of history (thousands of requests) keeps each finished week even if
+a later one fails.
 
 Cursor: the table property `bemidb.amplitude.last-hour` (the last exported hour, e.g. 2025-01-01T05:00:00Z),
 committed in the same snapshot as the data. So a run that fails commits neither data nor cursor and the next
@@ -40,6 +42,7 @@ NO_DATA_MARKERS = (b"Raw data files were not found", b"404: Not Found")  # the b
 COMPLETE_AFTER = dt.timedelta(hours=2)  # Amplitude's export of an hour is complete ~2 h after the hour ends
 HOUR = dt.timedelta(hours=1)
 BATCH_ROWS = 50_000
+HOURS_PER_COMMIT = 24 * 7
 UTC = dt.UTC
 
 # (column, JSON key in the export, kind). Order = the table's column order.
@@ -337,24 +340,38 @@ def run(cfg, args) -> int:
         progress.table_started(name)
         exporter = Exporter(cfg.source_amplitude_api_url, cfg.source_amplitude_api_key,
                             cfg.source_amplitude_secret_key, Path(workdir))
+        done_rows = done_bytes = 0
+        committed_through = None  # the last hour committed by this run
         failure = None
         try:
-            result = write_table(catalog, identifier, exporter.schema, exporter.batches(hours), mode="append",
-                                 properties={PROP_SOURCE: SOURCE, CURSOR_PROPERTY: format_cursor(end)},
-                                 on_progress=lambda rows, size: progress.advance(name, rows, size))
+            for first in range(0, len(hours), HOURS_PER_COMMIT):
+                chunk = hours[first:first + HOURS_PER_COMMIT]
+                result = write_table(
+                    catalog, identifier, exporter.schema, exporter.batches(chunk), mode="append",
+                    properties={PROP_SOURCE: SOURCE, CURSOR_PROPERTY: format_cursor(chunk[-1])},
+                    on_progress=lambda rows, size, r=done_rows, b=done_bytes: progress.advance(name, r + rows,
+                                                                                               b + size))
+                done_rows, done_bytes = done_rows + result.rows, done_bytes + result.bytes
+                committed_through = chunk[-1]
         except AuthError as exc:
-            failure = f"Amplitude rejected the API key / secret key ({exc}); nothing was changed"
+            failure = f"Amplitude rejected the API key / secret key ({exc})"
         except HttpError as exc:
-            failure = (f"Amplitude export failed: {exc}; nothing was committed, the next run starts again at "
-                       f"{format_cursor(start)}")
+            failure = f"Amplitude export failed: {exc}"
         except ExportFormatError as exc:
-            failure = f"{exc}; nothing was committed, the next run starts again at {format_cursor(start)}"
+            failure = str(exc)
         finally:
             exporter.close()
         if failure:
-            progress.table_done(name, 0, 0, error="nothing committed")
-            raise UserError(failure)
-        progress.table_done(name, result.rows, result.bytes)
+            if committed_through is None and failure.startswith("Amplitude rejected"):
+                kept = "nothing was changed"
+            elif committed_through is None:
+                kept = f"nothing was committed, the next run starts again at {format_cursor(start)}"
+            else:
+                kept = (f"synced through {format_cursor(committed_through)} ({done_rows:,} events committed), "
+                        f"the next run starts at {format_cursor(committed_through + HOUR)}")
+            progress.table_done(name, done_rows, done_bytes, error=kept)
+            raise UserError(f"{failure}; {kept}")
+        progress.table_done(name, done_rows, done_bytes)
         progress.note(f"{name}: {exporter.hours_with_data} hour(s) with data, {exporter.hours_empty} empty; "
                       f"synced through {format_cursor(end)}")
     return 0
