@@ -132,6 +132,32 @@ def test_first_run_copies_all_then_new_and_updated_rows_replace_old_versions(sou
     assert _dest(data_dir, "orders") == source_rows
 
 
+def test_rows_another_engine_deleted_make_the_next_run_a_full_refresh(source, data_dir):
+    """Trino's DELETE on a synced table writes position deletes; a merge would read the old files as they are
+    and bring those rows back: the run is a full refresh (said in one line), and the next one merges again."""
+    from tests.support.row_deletes import delete_positions
+
+    url, execute = source
+    assert _sync(url, data_dir, "--include", "public.orders", "--incremental", ORDERS).returncode == 0
+    table = _table(data_dir, "orders")
+    (path,) = _files(data_dir, "orders")
+    delete_positions(table, {path: [0, 1]})
+    assert len(_table(data_dir, "orders").scan().to_arrow()) == 48  # pyiceberg applies them
+    assert len(_duckdb(data_dir, "orders")) == 48  # and so does the server's view
+    execute("UPDATE orders SET note = 'moved', updated_at = '2025-04-01 00:00:00+00' WHERE id = 7")
+
+    result = _sync(url, data_dir, "--include", "public.orders", "--incremental", ORDERS)
+    assert result.returncode == 0, result.stderr
+    assert "full refresh: the table has row-level deletes written by another engine" in result.stderr
+    source_rows = _src(url, "SELECT * FROM orders ORDER BY id")
+    assert _dest(data_dir, "orders") == source_rows == _duckdb(data_dir, "orders")
+
+    execute("UPDATE orders SET note = 'again', updated_at = '2025-05-01 00:00:00+00' WHERE id = 8")
+    result = _sync(url, data_dir, "--include", "public.orders", "--incremental", ORDERS)
+    assert result.returncode == 0 and "full refresh" not in result.stderr, result.stderr
+    assert _dest(data_dir, "orders") == _src(url, "SELECT * FROM orders ORDER BY id")
+
+
 def test_ties_on_the_cursor_value_are_not_lost_and_not_duplicated(source, data_dir):
     url, execute = source
     args = ("--include", "public.orders,public.events", "--incremental", f"{ORDERS},public.events:created_at")

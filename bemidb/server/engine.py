@@ -114,25 +114,40 @@ def _duckdb_path(path: str) -> str:
     """Iceberg file URIs -> what DuckDB opens: local paths plain, s3:// through the registered filesystem."""
     if path.startswith("file://"):
         return path[len("file://"):]
+    if path.startswith("file:/"):  # Iceberg Java's spelling of a local file
+        return path[len("file:"):]
     if path.startswith(("s3a://", "s3n://")):
         return "s3://" + path.split("://", 1)[1]
     return path
 
 
 def view_sql(schema: str, name: str, table, by_field_id: bool = True) -> str:
-    """CREATE OR REPLACE VIEW over the current snapshot's data files (typed and empty when there are none)."""
+    """CREATE OR REPLACE VIEW over the current snapshot's data files (typed and empty when there are none).
+
+    Position deletes other engines write (Trino's DELETE, Spark merge-on-read) are applied: a data file with
+    delete files reads without the rows they name; pyiceberg's scan planning decides which delete files apply
+    to which data file (sequence numbers, partitions). Equality deletes (Flink upserts) pyiceberg cannot plan
+    yet: such a table answers every query with an error saying so, never with rows that were deleted."""
     iceberg_schema = table.schema()
     info = table_info(table, schema, name)
     pg_types = [c.pg_type for c in info.columns]
-    tasks = list(table.scan().plan_files()) if table.current_snapshot() is not None else []
-    if any(task.delete_files for task in tasks):
-        log.warning("table %s.%s has delete files; they are not applied yet", schema, name)
     target = f"{quote_ident(schema)}.{quote_ident(name)}"
+    try:
+        tasks = list(table.scan().plan_files()) if table.current_snapshot() is not None else []
+    except ValueError as exc:
+        if "equality deletes" not in str(exc):
+            raise
+        message = quote_literal(f"table {schema}.{name} has equality delete files (written by another engine, "
+                                f"e.g. Flink); bemidb cannot apply them yet")
+        columns = ", ".join(f"CAST(error({message}) AS {duckdb_type(f.field_type)}) AS {quote_ident(f.name)}"
+                            for f in iceberg_schema.fields)
+        log.warning("table %s.%s has equality delete files: queries on it fail until they are compacted",
+                    schema, name)
+        return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'}"
     if not tasks:
         columns = ", ".join(f"CAST(NULL AS {duckdb_type(f.field_type)}) AS {quote_ident(f.name)}"
                             for f in iceberg_schema.fields)
         return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'} WHERE false"
-    files = ", ".join(quote_literal(_duckdb_path(task.file.file_path)) for task in tasks)
     columns = ", ".join(_column_expr(f.name, f.field_type, pg_types[i] if i < len(pg_types) else "")
                         for i, f in enumerate(iceberg_schema.fields))
     if by_field_id:
@@ -141,10 +156,28 @@ def view_sql(schema: str, name: str, table, by_field_id: bool = True) -> str:
         mapping = ", ".join(f"{f.field_id}: {{name: {quote_literal(f.name)}, "
                             f"type: {quote_literal(duckdb_type(f.field_type))}, default_value: NULL}}"
                             for f in iceberg_schema.fields)
-        source = f"read_parquet([{files}], schema = MAP {{{mapping}}})"
+        options = f"schema = MAP {{{mapping}}}"
     else:  # files without field ids (written by another tool): by name, missing columns as NULL
-        source = f"read_parquet([{files}], union_by_name = true)"
-    return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns} FROM {source}"
+        options = "union_by_name = true"
+
+    def source(paths: list[str], extra: str = "") -> str:
+        files = ", ".join(quote_literal(_duckdb_path(path)) for path in paths)
+        return f"read_parquet([{files}], {options}{extra})"
+
+    whole = [task.file.file_path for task in tasks if not task.delete_files]
+    parts = [f"SELECT {columns} FROM {source(whole)}"] if whole else []
+    for task in tasks:
+        if task.delete_files:
+            parts.append(f"SELECT {columns} FROM {source([task.file.file_path], ', file_row_number = true')} "
+                         f"AS t WHERE {_not_deleted(task)}")
+    return f"CREATE OR REPLACE VIEW {target} AS " + " UNION ALL ".join(parts)
+
+
+def _not_deleted(task) -> str:
+    """The condition on a data file's rows (alias t) that its position delete files do not remove."""
+    files = ", ".join(quote_literal(_duckdb_path(d.file_path)) for d in task.delete_files)
+    return (f"NOT EXISTS (SELECT 1 FROM read_parquet([{files}]) AS d "
+            f"WHERE d.file_path = {quote_literal(task.file.file_path)} AND d.pos = t.file_row_number)")
 
 
 def _s3_filesystem(cfg: Config):

@@ -124,10 +124,23 @@ def _stored_cursor(table, cursor: Cursor, keys: list[str], schema: pa.Schema) ->
         return None, ""  # the source table was empty last time: copying it all is the same
     if json.loads(props.get(PROP_KEY_COLUMNS, "[]")) != keys:
         return None, "the source's primary key changed"
+    if _has_row_deletes(table):  # a merge reads the old files as they are: deleted rows would come back
+        return None, "the table has row-level deletes written by another engine"
     change = evolution.compare(table.schema(), _iceberg_schema(schema))
     if change.incompatible:
         return None, f"{change.incompatible} (not an in-place promotion)"
     return last, None
+
+
+def _has_row_deletes(table) -> bool:
+    """Delete files (another engine's DELETE or merge-on-read) apply to the table's live rows. Planned like
+    a scan: after a full refresh, old position deletes name files no longer live and no longer count."""
+    if table.current_snapshot() is None:
+        return False
+    try:
+        return any(task.delete_files for task in table.scan().plan_files())
+    except ValueError:  # equality deletes, which pyiceberg cannot plan: a full refresh each run stays correct
+        return True
 
 
 def typed_value(conn, plan: ColumnPlan, text: str) -> pa.Scalar:
