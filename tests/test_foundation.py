@@ -118,3 +118,16 @@ def test_exit_skips_teardown_but_runs_exit_handlers_and_flushes_output(tmp_path)
     assert result.returncode == 3
     assert result.stdout == "x" * 100000 and result.stderr == "to stderr"
     assert (tmp_path / "ran").read_text() == "yes"
+
+
+def test_server_fixture_is_not_fooled_by_another_listener_on_its_port(data_dir):
+    """start_server waits for the server's own "serving" line: a port another process took between picking
+    and binding must not pass for a started server (it once made a CI run connect to a dead one)."""
+    import socket
+
+    from tests.support.server import start_server
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match="port taken 3 times"):
+            start_server(data_dir, env={"BEMIDB_PORT": str(port)}, timeout=60)

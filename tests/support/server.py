@@ -81,7 +81,27 @@ def start_server(data_dir: Path | str, env: dict | None = None, extra_args: list
                  timeout: float = 60, database: str = "bemidb", log_level: str = "DEBUG",
                  command: list[str] | None = None) -> ServerProcess:
     """Launch the server as a real subprocess with a clean environment plus `env`; wait until it accepts.
-    `command` runs another bemidb than this checkout's (e.g. [path to bemidb.pyz])."""
+    `command` runs another bemidb than this checkout's (e.g. [path to bemidb.pyz]).
+
+    Ready means the server itself said so (its "serving" log line), not just that something accepts on the
+    port: a port picked free can be taken by another process before the server, which opens its catalog
+    first, binds it. Then the server exits with "Address already in use" and is started on another port."""
+    for attempt in range(3):
+        server = _launch(data_dir, env, extra_args, database, log_level, command)
+        try:
+            _wait_ready(server, timeout, log_level)
+            return server
+        except _PortTaken:
+            if attempt == 2:
+                raise RuntimeError(f"bemidb serve found its port taken 3 times:\n{server.log()[-3000:]}") from None
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def _launch(data_dir, env, extra_args, database: str, log_level: str, command) -> ServerProcess:
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED)}
     full_env.update({"BEMIDB_DATA_DIR": str(data_dir), "BEMIDB_HOST": "127.0.0.1", "BEMIDB_PORT": str(port),
@@ -92,14 +112,23 @@ def start_server(data_dir: Path | str, env: dict | None = None, extra_args: list
     command = command or [sys.executable, "-m", "bemidb"]
     process = subprocess.Popen([*command, "serve", *extra_args], env=full_env,
                                stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, cwd=REPO)
-    server = ServerProcess(process, int(full_env["BEMIDB_PORT"]), log_path, full_env["BEMIDB_DATABASE"])
+    return ServerProcess(process, int(full_env["BEMIDB_PORT"]), log_path, full_env["BEMIDB_DATABASE"])
+
+
+def _wait_ready(server: ServerProcess, timeout: float, log_level: str) -> None:
+    says_when_ready = log_level.upper() in ("TRACE", "DEBUG", "INFO")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bemidb serve exited {process.returncode}:\n{server.log()[-3000:]}")
+        if server.process.poll() is not None:
+            if "Address already in use" in server.log():
+                raise _PortTaken()
+            raise RuntimeError(f"bemidb serve exited {server.process.returncode}:\n{server.log()[-3000:]}")
+        if says_when_ready and "bemidb serving database" not in server.log():
+            time.sleep(0.1)
+            continue
         try:
             with socket.create_connection((server.host, server.port), timeout=1):
-                return server
+                return
         except OSError:
             time.sleep(0.1)
     server.stop()
