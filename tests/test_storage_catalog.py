@@ -159,22 +159,15 @@ def test_a_v0_catalog_without_the_iceberg_type_column_still_works(data_dir):
     assert "iceberg_type" not in columns  # left as it was
 
 
-def test_pooled_connections_survive_a_catalog_restart(data_dir):
+def test_pooled_connections_survive_a_catalog_restart(own_postgres, data_dir):
     """A restarted catalog Postgres sends its idle sessions a FATAL (57P01): the pooled connection is dropped
     and the statement retried on a new one, so the first catalog call after the restart already works."""
-    from tests.support.postgres import PostgresCluster, find_bin_dir
-
-    cluster = PostgresCluster(find_bin_dir()).start()
-    try:
-        catalog = open_catalog(Config({"data_dir": str(data_dir), "catalog_database_url": cluster.url()}))
-        write_table(catalog, ("s", "t"), SCHEMA, iter([_batch(0, 2)]))
-        cluster.stop("fast")  # a clean restart: sessions get FATAL 57P01 (the test cluster runs without fsync)
-        cluster._pg_ctl_start()
-        assert catalog.load_table(("s", "t")).scan().to_arrow().num_rows == 2
-        write_table(catalog, ("s", "t"), SCHEMA, iter([_batch(2, 1)]), mode="append")
-        assert catalog.load_table(("s", "t")).scan().to_arrow().num_rows == 3
-    finally:
-        cluster.destroy()
+    catalog = open_catalog(Config({"data_dir": str(data_dir), "catalog_database_url": own_postgres.url()}))
+    write_table(catalog, ("s", "t"), SCHEMA, iter([_batch(0, 2)]))
+    own_postgres.restart("fast")  # a clean restart (the test cluster runs without fsync: a crash loses commits)
+    assert catalog.load_table(("s", "t")).scan().to_arrow().num_rows == 2
+    write_table(catalog, ("s", "t"), SCHEMA, iter([_batch(2, 1)]), mode="append")
+    assert catalog.load_table(("s", "t")).scan().to_arrow().num_rows == 3
 
 
 def test_a_stale_pooled_postgres_connection_is_replaced(pg, data_dir):

@@ -63,8 +63,9 @@ class PostgresCluster:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
-    def restart(self) -> None:
-        self.stop("immediate")
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop (immediate: as a crash; fast: sessions get FATAL 57P01) and start again on the same port."""
+        self.stop(mode)
         self._pg_ctl_start()
 
     def destroy(self) -> None:
