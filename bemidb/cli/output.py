@@ -12,15 +12,18 @@ from bemidb import __version__
 BUNDLED = ["duckdb", "pyarrow", "pyiceberg", "pg8000", "sqlglot", "rich"]
 
 
-def __getattr__(name: str):
+def _rich_console(name: str):
     """`console` (stderr, for diagnostics, so stdout stays clean for data such as `bemidb tables` piped to a
-    file) and `stdout`: rich consoles made on first use, so a run that only logs plain lines never imports
-    rich (0.04 s of a 0.7 s incremental sync)."""
-    if name in ("console", "stdout"):
-        from rich.console import Console
+    file) or `stdout`: made on first use, so a run that only logs plain lines never imports rich (0.04 s of
+    a 0.7 s incremental sync)."""
+    from rich.console import Console
 
-        made = globals().setdefault(name, Console(stderr=name == "console", highlight=False))
-        return made
+    return globals().setdefault(name, Console(stderr=name == "console", highlight=False))
+
+
+def __getattr__(name: str):  # `output.console`, `from bemidb.cli.output import stdout`
+    if name in ("console", "stdout"):
+        return _rich_console(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -33,11 +36,11 @@ class UserError(Exception):
 
 
 def error(message: str) -> None:
-    __getattr__("console").print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    _rich_console("console").print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
 
 def print_version() -> None:
-    stdout = __getattr__("stdout")
+    stdout = _rich_console("stdout")
     stdout.print(f"bemidb {__version__}")
     stdout.print(f"python {sys.version.split()[0]} ({sys.platform})")
     for name in BUNDLED:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from bemidb.cli.output import UserError
+from bemidb.pg_connect import describe_error
 from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_COMMENT, PROP_PRIMARY_KEY, PROP_SOURCE, open_catalog
 from bemidb.storage.types import ColumnPlan, plan_column
@@ -212,7 +213,7 @@ def _run(conn, sql: str):
     except InterfaceError as exc:
         raise SourceLost(_one_line(exc)) from None
     except DatabaseError as exc:
-        raise CopyError(source.describe_error(exc)) from None
+        raise CopyError(describe_error(exc)) from None
 
 
 def _delete_old_tables(catalog, namespace: str, source_targets: set[str], progress) -> None:
@@ -245,7 +246,7 @@ def _vacuum(catalog, identifiers) -> None:
 
 def _one_line(exc: BaseException) -> str:
     if isinstance(exc, DatabaseError):
-        return source.describe_error(exc)
+        return describe_error(exc)
     text = str(exc).strip().splitlines()
     message = text[0] if text else type(exc).__name__
     return message[:500]

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pg8000.native
 
 from bemidb import pg_connect
-from bemidb.pg_connect import describe_error  # noqa: F401 - part of this module's interface (sync.postgres)
 from bemidb.storage.types import NumericScan, PgColumn, needs_numeric_scan, numeric_scan_sql, quote_ident
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
