@@ -221,6 +221,15 @@ class Config:
     def data_path(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 
+    # The embedded default's layout inside the data dir, spelled here only.
+    @property
+    def local_warehouse_path(self) -> Path:
+        return self.data_path / "warehouse"
+
+    @property
+    def sqlite_catalog_path(self) -> Path:
+        return self.data_path / "catalog.db"
+
     @property
     def uses_s3(self) -> bool:
         return bool(self.aws_s3_bucket)
@@ -229,7 +238,7 @@ class Config:
     def warehouse(self) -> str:
         if self.uses_s3:
             return f"s3://{self.aws_s3_bucket}/iceberg"
-        return (self.data_path / "warehouse").as_uri()
+        return self.local_warehouse_path.as_uri()
 
     @property
     def s3_endpoint_url(self) -> str | None:

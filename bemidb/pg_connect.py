@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from bemidb.cli.output import UserError
+from bemidb.console import UserError
 
 
 def describe_error(exc: BaseException) -> str:

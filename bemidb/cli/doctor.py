@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 from rich.table import Table
 
-from bemidb.cli.output import UserError, stdout
 from bemidb.config import Config, url_password
+from bemidb.console import UserError, stdout
 
 CONNECT_TIMEOUT = 5.0  # seconds: an unreachable host fails the check quickly instead of hanging the checklist
 
@@ -54,7 +54,7 @@ def check_catalog(cfg: Config) -> Result:
         _reach(parsed.hostname, parsed.port or 5432)
         where = "Postgres " + _where(cfg.catalog_database_url)
     else:
-        where = f"SQLite {cfg.data_path / 'catalog.db'}"
+        where = f"SQLite {cfg.sqlite_catalog_path}"
     catalog = open_catalog(cfg)
     try:
         namespaces = catalog.list_namespaces()
@@ -108,7 +108,7 @@ def _probe_warehouse(cfg: Config) -> Result:
         endpoint = urlparse(cfg.s3_endpoint_url)
         _reach(endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
     if not cfg.uses_s3:
-        (cfg.data_path / "warehouse").mkdir(parents=True, exist_ok=True)
+        cfg.local_warehouse_path.mkdir(parents=True, exist_ok=True)
     io = _file_io(cfg)
     probe = f"{cfg.warehouse}/.bemidb-doctor-{uuid.uuid4().hex}"
     payload = b"bemidb doctor probe"
@@ -121,7 +121,7 @@ def _probe_warehouse(cfg: Config) -> Result:
     finally:
         io.delete(probe)
     where = f"s3://{cfg.aws_s3_bucket} via {cfg.s3_endpoint_url or 'AWS ' + cfg.aws_region}" if cfg.uses_s3 \
-        else str(cfg.data_path / "warehouse")
+        else strcfg.local_warehouse_path
     return Result(True, f"{where}: put, read and delete a probe object")
 
 

@@ -11,7 +11,7 @@ import importlib
 import sys
 from dataclasses import dataclass
 
-from bemidb import __version__, config
+from bemidb import __version__, config, console
 from bemidb.cli import output
 
 
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config.resolve(args, command.settings)
     except config.ConfigError as exc:
-        output.error(str(exc))
+        console.error(str(exc))
         return 2
     for name, value in (command.defaults or {}).items():
         if cfg.values.get(name) is None:
@@ -108,16 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("bemidb"):
-            output.error(f"`bemidb {args.command_name}` is not implemented yet")
+            console.error(f"`bemidb {args.command_name}` is not implemented yet")
             return 2
         raise
     try:
         return int(getattr(module, func_name)(cfg, args) or 0)
     except KeyboardInterrupt:
-        output.error("interrupted")
+        console.error("interrupted")
         return 130
-    except output.UserError as exc:  # an expected failure with a clear message: no traceback
-        output.error(str(exc))
+    except console.UserError as exc:  # an expected failure with a clear message: no traceback
+        console.error(str(exc))
         return exc.exit_code
 
 

@@ -1,4 +1,4 @@
-"""Console output: errors on one line, rich when a terminal is attached, plain lines for logs and CI."""
+"""The CLI's own output: the version listing and the log setup (secrets redacted, one line per record)."""
 
 from __future__ import annotations
 
@@ -7,40 +7,13 @@ import re
 import sys
 from importlib import metadata
 
-from bemidb import __version__
+from bemidb import __version__, console
 
 BUNDLED = ["duckdb", "pyarrow", "pyiceberg", "pg8000", "sqlglot", "rich"]
 
 
-def _rich_console(name: str):
-    """`console` (stderr, for diagnostics, so stdout stays clean for data such as `bemidb tables` piped to a
-    file) or `stdout`: made on first use, so a run that only logs plain lines never imports rich (0.04 s of
-    a 0.7 s incremental sync)."""
-    from rich.console import Console
-
-    return globals().setdefault(name, Console(stderr=name == "console", highlight=False))
-
-
-def __getattr__(name: str):  # `output.console`, `from bemidb.cli.output import stdout`
-    if name in ("console", "stdout"):
-        return _rich_console(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class UserError(Exception):
-    """An expected failure (bad input, unreachable service): printed as one line, no traceback."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def error(message: str) -> None:
-    _rich_console("console").print(f"[bold red]error:[/] {message}", soft_wrap=True)
-
-
 def print_version() -> None:
-    stdout = _rich_console("stdout")
+    stdout = console.stdout
     stdout.print(f"bemidb {__version__}")
     stdout.print(f"python {sys.version.split()[0]} ({sys.platform})")
     for name in BUNDLED:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from rich.table import Table
 
-from bemidb.cli.output import UserError, stdout
+from bemidb.console import UserError, stdout
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
 
 

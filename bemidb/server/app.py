@@ -16,8 +16,8 @@ import ssl
 import threading
 import time
 
-from bemidb.cli.output import UserError
 from bemidb.config import Config
+from bemidb.console import UserError
 from bemidb.server import auth, wire
 from bemidb.server.errors import fatal
 from bemidb.server.session import ServerContext, Session

@@ -31,7 +31,7 @@ def catalog_database(cfg: Config) -> CatalogDatabase:
     if cfg.catalog_database_url:
         return CatalogDatabase.postgres(cfg.catalog_database_url)
     cfg.data_path.mkdir(parents=True, exist_ok=True)
-    return CatalogDatabase.sqlite(cfg.data_path / "catalog.db")
+    return CatalogDatabase.sqlite(cfg.sqlite_catalog_path)
 
 
 def file_io_properties(cfg: Config) -> dict[str, str]:
@@ -51,7 +51,7 @@ def file_io_properties(cfg: Config) -> dict[str, str]:
 
 def open_catalog(cfg: Config) -> SqlCatalog:
     if not cfg.uses_s3:
-        (cfg.data_path / "warehouse").mkdir(parents=True, exist_ok=True)
+        cfg.local_warehouse_path.mkdir(parents=True, exist_ok=True)
     return SqlCatalog(CATALOG_NAME, catalog_database(cfg), warehouse=cfg.warehouse, **file_io_properties(cfg))
 
 

@@ -90,9 +90,8 @@ def _list_files(table):
 def run(cfg, args) -> int:
     from rich.table import Table
 
-    from bemidb.cli.output import UserError, stdout
+    from bemidb.console import UserError, human_bytes, stdout
     from bemidb.storage.catalog import open_catalog
-    from bemidb.sync.progress import human_bytes
 
     keep = getattr(args, "keep_snapshots", 3)
     if keep < 1:

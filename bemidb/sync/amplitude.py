@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 
 import pyarrow as pa
 
-from bemidb.cli.output import UserError, console
+from bemidb.console import UserError, console
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
 from bemidb.sync.http import AuthError, HttpClient, HttpError, basic_auth
 from bemidb.sync.progress import SyncProgress

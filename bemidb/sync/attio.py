@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from bemidb.cli.output import UserError
+from bemidb.console import UserError
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
 from bemidb.sync.http import AuthError, HttpClient, HttpError, bearer_auth
 from bemidb.sync.progress import SyncProgress

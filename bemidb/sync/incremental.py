@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 
-from bemidb.cli.output import UserError
+from bemidb.console import UserError
 from bemidb.storage import evolution
 from bemidb.storage.merge import MergeRule, merge_table
 from bemidb.storage.types import ColumnPlan, quote_ident

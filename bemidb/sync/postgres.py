@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from bemidb.cli.output import UserError
+from bemidb.console import UserError
 from bemidb.pg_connect import describe_error
 from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_COMMENT, PROP_PRIMARY_KEY, PROP_SOURCE, open_catalog

@@ -17,21 +17,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bemidb.cli import output
+from bemidb import console as output
+from bemidb.console import human_bytes
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
 LOG_EVERY_SECONDS = 10.0  # plain mode: one "still going" line per table at most this often
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 @dataclass
