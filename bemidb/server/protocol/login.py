@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 
-from bemidb.server import auth, wire
 from bemidb.server.errors import PROTOCOL_VIOLATION, fatal
+from bemidb.server.protocol import auth, wire
 from bemidb.server.settings import SessionSettings
 
 STARTUP_TIMEOUT = 60.0  # seconds to complete startup and authentication

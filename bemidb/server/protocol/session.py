@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot.errors import ParseError
 
-from bemidb.server import auth, rewrite, wire
 from bemidb.server.errors import (
     FEATURE_NOT_SUPPORTED,
     INSUFFICIENT_PRIVILEGE,
@@ -31,10 +30,12 @@ from bemidb.server.errors import (
     fatal,
     from_exception,
 )
-from bemidb.server.execution import Execution
-from bemidb.server.login import Login
-from bemidb.server.results import ResultEncoder, copy_options, decode_parameters, parameter_oids
+from bemidb.server.protocol import auth, wire
+from bemidb.server.protocol.execution import Execution
+from bemidb.server.protocol.login import Login
+from bemidb.server.protocol.results import ResultEncoder, copy_options, decode_parameters, parameter_oids
 from bemidb.server.settings import SessionSettings, canonical_name
+from bemidb.server.sql import rewrite
 
 log = logging.getLogger("bemidb.server")
 
@@ -79,7 +80,7 @@ class ServerContext:
     engine: object
     ssl_context: object = None
     scram: auth.ScramVerifier | None = None
-    guard: object = None  # bemidb.server.guard brute-force protection, when present
+    guard: object = None  # bemidb.server.protocol.guard brute-force protection, when present
     sessions: dict[int, Session] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_pid: int = 0
