@@ -26,7 +26,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the Postgres-compatible query server", config.STORAGE + config.SERVER,
                      "bemidb.server.app:serve"),
-    "sync postgres": Command("sync tables from a Postgres database (full refresh or incremental)",
+    "sync postgres": Command("sync tables from a Postgres database (full refresh, incremental or CDC)",
                              config.STORAGE + config.SYNC_POSTGRES, "bemidb.sync.postgres:run",
                              {"destination_schema": "public"}),
     "sync amplitude": Command("sync Amplitude events incrementally", config.STORAGE + config.SYNC_AMPLITUDE,
@@ -75,6 +75,10 @@ def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
                          help="drop destination tables that no longer exist in the source")
         sub.add_argument("--full-refresh", action="store_true",
                          help="ignore --incremental cursors this run and copy every table in full")
+        sub.add_argument("--follow", action="store_true",
+                         help="with --sync-mode cdc: keep running, commit every --commit-interval (SIGTERM ends)")
+        sub.add_argument("--drop-slot", action="store_true",
+                         help="remove the CDC replication slot and publication from the source, then exit")
     if name == "tables":
         sub.add_argument("--schema", dest="only_schema", help="only this schema")
     if name == "vacuum":

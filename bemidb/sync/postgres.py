@@ -45,12 +45,22 @@ def run(cfg, args) -> int:
     url = cfg.source_postgres_database_url
     if not url:
         raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
+    mode = cfg.source_postgres_sync_mode
+    if mode == "cdc" or getattr(args, "drop_slot", False):
+        from bemidb.sync import cdc  # logical replication: its own driver, reusing _sync for the copies
+
+        return cdc.run(cfg, args)
+    incremental_tables = ",".join(filter(None, [cfg.source_postgres_incremental,
+                                                cfg.source_postgres_cursor_columns]))
+    if mode == "incremental" and not incremental_tables:
+        raise UserError("SOURCE_POSTGRES_SYNC_MODE=INCREMENTAL needs cursor columns: set --incremental or "
+                        "SOURCE_POSTGRES_CURSOR_COLUMNS", 2)
     cursors = {}
-    if cfg.source_postgres_incremental:
+    if incremental_tables:
         # Imported only when asked for: a full refresh needs none of the merge machinery (nor numpy).
         from bemidb.sync import incremental
 
-        cursors = incremental.parse_cursors(cfg.source_postgres_incremental, getattr(args, "full_refresh", False))
+        cursors = incremental.parse_cursors(incremental_tables, getattr(args, "full_refresh", False))
     namespace = cfg.destination_schema or "public"
     catalog = _open_catalog(cfg)
     try:
@@ -78,7 +88,9 @@ def _open_catalog(cfg):
         raise UserError(f"cannot open the {where}: {_one_line(exc)}") from None
 
 
-def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
+def _sync(cfg, args, catalog, conn, namespace: str, cursors=None, cdc=None) -> int:
+    """cdc: called per table to be synced, returns the extra properties of its copy, or None when it is
+    kept up to date by CDC and needs no copy this run (sync/cdc.py)."""
     relations = source.list_relations(conn)
     by_name = {(r.schema, r.name): r for r in relations}
     tables = [(r.schema, r.name) for r in relations if r.kind in ("r", "p")]
@@ -110,10 +122,13 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
                     progress.note(message)
                 continue
             destinations[target] = name
+            extra = cdc(relation, progress) if cdc is not None else {}
+            if extra is None:
+                continue
             progress.table_started(name)
             try:
                 outcome = _sync_table(conn, catalog, relation, (namespace, target), resolver, progress,
-                                      cursor=(cursors or {}).get(name))
+                                      cursor=(cursors or {}).get(name), extra=extra)
             except SourceLost as exc:
                 lost = f"source connection lost ({exc})"
                 progress.table_done(name, 0, 0, error=lost)
@@ -147,7 +162,7 @@ def _why_not(relation, target: str, destinations: dict[str, str], namespace: str
     return None
 
 
-def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=None) -> TableOutcome:
+def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=None, extra=None) -> TableOutcome:
     name = relation.qualified
     _run(conn, "SAVEPOINT bemidb_table")
     try:
@@ -162,7 +177,7 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
                     if plan.note:
                         progress.note(f"{name}: {plan.note}")
             try:
-                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor)
+                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor, extra)
                 break
             except UnsafeValues as exc:
                 if safe:
@@ -179,10 +194,10 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
         raise
 
 
-def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress, cursor=None):
+def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress, cursor=None, extra=None):
     schema = pa.schema([plan.arrow_field for plan in plans])
     select = f"SELECT {', '.join(plan.select_sql for plan in plans)} FROM {relation.sql_name}"
-    properties = {PROP_SOURCE: SOURCE_NAME}
+    properties = {PROP_SOURCE: SOURCE_NAME, **(extra or {})}
     if relation.comment:
         properties[PROP_COMMENT] = relation.comment
     key = source.primary_key(conn, relation)

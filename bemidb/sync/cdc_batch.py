@@ -1,0 +1,145 @@
+"""One table's changes from the slot, collapsed to their net effect, then typed like a COPY would type them.
+
+Collapsing: per primary key only the last version counts (or "deleted"); a TRUNCATE forgets everything before
+it. The net effect is typed by sending the text values back to the source as one VALUES list per few thousand
+rows, cast to each column's type and selected with the very expressions the copy uses
+(bemidb/storage/types.py), so a CDC row is stored exactly as a full refresh would store it, for every type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from bemidb.storage.changes import ChangeBatch
+from bemidb.storage.types import (
+    ColumnPlan,
+    NumericScan,
+    PgColumn,
+    needs_numeric_scan,
+    numeric_scan_sql,
+    quote_ident,
+)
+from bemidb.sync import pgoutput
+from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
+
+ROWS_PER_QUERY = 2000
+_DELETED = None
+
+
+@dataclass
+class _Version:
+    values: dict[str, object]  # column -> text | None | pgoutput.UNCHANGED
+    fill_key: tuple | None = None  # the stored row whose unchanged values this version keeps
+
+
+@dataclass
+class TableChanges:
+    keys: list[str]  # primary-key columns (the source's)
+    rows: dict[tuple, _Version | None] = field(default_factory=dict)  # key -> last version, None = deleted
+    truncated: bool = False
+    changes: int = 0
+
+    def add(self, relation: pgoutput.Relation, change: pgoutput.Change) -> None:
+        self.changes += 1
+        if change.kind == "D":
+            self.rows[self._key(relation, change.old)] = _DELETED
+            return
+        new = dict(zip(relation.columns, change.new, strict=True))
+        key = tuple(new[k] for k in self.keys)
+        old_key = self._key(relation, change.old) if change.old is not None else key
+        if change.kind == "U" and old_key != key:
+            previous = self.rows.get(old_key)
+            self.rows[old_key] = _DELETED  # a changed primary key: the old row goes
+        else:
+            previous = self.rows.get(key)
+        version = _Version(new)
+        if any(v is pgoutput.UNCHANGED for v in new.values()):
+            if previous is not None:  # an earlier version in this batch has the values (or knows where)
+                for name, value in new.items():
+                    if value is pgoutput.UNCHANGED:
+                        new[name] = previous.values.get(name, None)
+                version.fill_key = previous.fill_key
+            elif not self.truncated:  # after a TRUNCATE in this batch nothing stored is left
+                version.fill_key = old_key
+            if version.fill_key is None:  # nothing stored to keep: the value is unknown, never invented
+                for name, value in new.items():
+                    if value is pgoutput.UNCHANGED:
+                        new[name] = None
+        self.rows[key] = version
+
+    def truncate(self) -> None:
+        self.changes += 1
+        self.rows.clear()
+        self.truncated = True
+
+    def _key(self, relation: pgoutput.Relation, values: tuple) -> tuple:
+        by_name = dict(zip(relation.columns, values, strict=True))
+        return tuple(by_name[k] for k in self.keys)
+
+
+def typed_batch(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa.Schema) -> ChangeBatch:
+    """The net effect as a ChangeBatch, every value decoded through the source by the copy's plans."""
+    key_plans = [next(p for p in plans if p.column.name == k) for k in changes.keys]
+    key_schema = pa.schema([schema.field(k) for k in changes.keys])
+    versions = [v for v in changes.rows.values() if v is not None]
+    unchanged, fill_from = {}, None
+    if any(v.fill_key is not None for v in versions):
+        for plan in plans:
+            mask = [v.values.get(plan.column.name) is pgoutput.UNCHANGED for v in versions]
+            if any(mask):
+                unchanged[plan.column.name] = pa.array(mask, pa.bool_())
+        fill_keys = [list(v.fill_key if v.fill_key is not None else _key_of(v, changes.keys)) for v in versions]
+        fill_from = _decode(conn, key_plans, key_schema, fill_keys)
+    rows = [[_known(v.values.get(p.column.name)) for p in plans] for v in versions]
+    upserts = _decode(conn, plans, schema, rows)
+    dropped = _decode(conn, key_plans, key_schema, [list(k) for k in changes.rows])
+    return ChangeBatch(changes.keys, upserts, dropped, changes.truncated, unchanged, fill_from)
+
+
+def _key_of(version: _Version, keys: list[str]) -> tuple:
+    return tuple(version.values.get(k) for k in keys)
+
+
+def _known(value):
+    return None if value is pgoutput.UNCHANGED else value
+
+
+def _decode(conn, plans: list[ColumnPlan], schema: pa.Schema, rows: list[list]) -> pa.Table:
+    batches = []
+    for start in range(0, len(rows), ROWS_PER_QUERY):
+        select = _values_select(plans, rows[start:start + ROWS_PER_QUERY])
+        batches.extend(b for b in decode_chunks(copy_csv_chunks(conn, select), plans, schema) if b.num_rows)
+    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+
+
+def _values_select(plans: list[ColumnPlan], rows: list[list]) -> str:
+    return f"SELECT {', '.join(p.select_sql for p in plans)} FROM {_values([p.column for p in plans], rows)}"
+
+
+def _values(columns: list[PgColumn], rows: list[list]) -> str:
+    types = [c.pg_type for c in columns]
+    names = ", ".join(quote_ident(c.name) for c in columns)
+    values = ",".join(
+        "(" + ",".join(f"CAST({_literal(v)} AS {t})" for v, t in zip(row, types, strict=True)) + ")"
+        for row in rows)
+    return f"(VALUES {values}) AS v({names})"
+
+
+def scan_numerics(conn, changes: TableChanges, columns: list[PgColumn]) -> dict[str, NumericScan]:
+    """What the copy's pre-scan finds in unconstrained numeric columns, over the changed rows only."""
+    targets = [c for c in columns if needs_numeric_scan(c)]
+    versions = [v for v in changes.rows.values() if v is not None]
+    if not targets or not versions:
+        return {}
+    rows = [[_known(v.values.get(c.name)) for c in targets] for v in versions]
+    row = conn.run(f"SELECT {', '.join(numeric_scan_sql(c) for c in targets)} FROM {_values(targets, rows)}")[0]
+    return {c.name: NumericScan(int(row[3 * i]), int(row[3 * i + 1]), bool(row[3 * i + 2]))
+            for i, c in enumerate(targets)}
+
+
+def _literal(value) -> str:
+    if value is None or value is pgoutput.UNCHANGED:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'"
