@@ -12,6 +12,7 @@ filled from the row the table stores for the key the update came from, so a larg
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -51,7 +52,8 @@ class ChangeBatch:
 
 
 def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, batch: ChangeBatch, *,
-                  properties: dict[str, str], target_file_size: int = 128 * 1024 * 1024) -> WriteResult:
+                  properties: dict[str, str], target_file_size: int = 128 * 1024 * 1024,
+                  before_commit: Callable[[], None] | None = None) -> WriteResult:
     """One commit: schema evolved, rows replaced, properties set. Raises ValueError on a schema change that
     cannot be applied in place (the caller re-copies the table)."""
     table = catalog.load_table(identifier)
@@ -82,6 +84,8 @@ def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
         else:
             replaced = []
         data_files = files.finish()
+        if before_commit is not None:  # every file is written and none is referenced yet
+            before_commit()
         if replaced:
             with txn.update_snapshot().overwrite() as overwrite:
                 for data_file in replaced:

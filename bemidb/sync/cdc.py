@@ -182,7 +182,11 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, quiet: bool = Fal
     applied = {name: pgoutput.parse_lsn(props[PROP_CDC_LSN]) for name, props in held.items()
                if props.get(PROP_CDC_SLOT) == slot and PROP_CDC_LSN in props}
     pending = _collect(conn, slot, publication, upto, applied, keyed)
-    resolver = source.TypeResolver(conn) if pending else None
+    if not pending:  # nothing to apply: only let the source drop the WAL read so far
+        _pause("advance")
+        cdc_source.advance(conn, slot, upto)
+        return result
+    resolver = source.TypeResolver(conn)
     with SyncProgress(f"sync postgres (cdc) -> {namespace}", live=False if quiet else None) as progress:
         for name, changes in pending.items():
             relation, _ = keyed[name]
@@ -247,10 +251,10 @@ def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, 
              for column in columns]
     schema = pa.schema([plan.arrow_field for plan in plans])
     batch = typed_batch(conn, changes, plans, schema)
-    _pause("commit")
     properties = {PROP_SOURCE: full_sync.SOURCE_NAME, PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(upto),
                   PROP_PRIMARY_KEY: json.dumps(changes.keys)}
-    result = apply_changes(catalog, identifier, schema, batch, properties=properties)
+    result = apply_changes(catalog, identifier, schema, batch, properties=properties,
+                           before_commit=lambda: _pause("commit"))
     return result.rows, result.bytes
 
 

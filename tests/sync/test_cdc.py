@@ -3,6 +3,8 @@ back from Iceberg and through `bemidb serve`, compared with the source (the orac
 
 from __future__ import annotations
 
+import signal
+
 import psycopg
 import pyarrow as pa
 import pytest
@@ -10,7 +12,9 @@ import pytest
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
 from bemidb.sync.cdc import PROP_CDC_LSN, PROP_CDC_SLOT
-from tests.conftest import run_bemidb
+from tests.conftest import popen_bemidb, run_bemidb
+from tests.support.processes import wait_for
+from tests.support.server import bemidb_server  # noqa: F401 - fixture
 from tests.sync.test_postgres_types import SCHEMA_SQL
 
 
@@ -159,3 +163,107 @@ def test_drop_slot_and_wal_level_message(source, data_dir, pg):
     dropped = _cdc(source.url, data_dir, "--drop-slot")
     assert "dropped slot bemidb_public and publication bemidb_public" in dropped.stdout
     assert not pg.execute("postgres", "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'bemidb_public'")
+
+
+def _killed_at(url, data_dir, point):
+    """A CDC run SIGKILLed exactly at `point` (it says where it waits: see bemidb/sync/cdc.py _pause)."""
+    process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
+                           str(data_dir), env={"BEMIDB_CDC_PAUSE_AT": point})
+    lines = []
+    for line in process.stderr:
+        lines.append(line.decode(errors="replace"))
+        if f"paused at {point}" in lines[-1]:
+            break
+    else:
+        raise AssertionError(f"the run never reached {point}:\n{''.join(lines)}")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def _slot_position(url):
+    return _source(url, "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots")[0]["lsn"]
+
+
+def test_killed_at_every_point_resumes_exactly_once(source, data_dir):
+    source("CREATE TABLE acct (id int PRIMARY KEY, balance int, note text);"
+           "INSERT INTO acct SELECT g, 100, 'n' FROM generate_series(1, 50) g")
+    _cdc(source.url, data_dir)
+    expected = "SELECT * FROM acct ORDER BY id"
+
+    # 1. Killed while reading the slot, and 2. with the new files written but not committed: nothing changes.
+    source("INSERT INTO acct SELECT g, g, repeat('x', 200) FROM generate_series(51, 60000) g;"
+           "UPDATE acct SET balance = balance - 1 WHERE id <= 10; DELETE FROM acct WHERE id = 20")
+
+    def reading():
+        return _source(source.url, "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' "
+                                   "AND query LIKE '%pg_logical_slot_peek_binary_changes%'")[0]["n"]
+
+    before = _slot_position(source.url)
+    process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", source.url, "--data-dir",
+                           str(data_dir))
+    wait_for(reading, process, "the slot being read")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    _killed_at(source.url, data_dir, "commit")
+    assert len(_rows(data_dir, "acct")) == 50 and _table(data_dir, "acct").properties[PROP_CDC_LSN] == "0/0"
+    assert _slot_position(source.url) == before  # the source still holds every change
+
+    # 3. Killed after the commit, before the slot moved: the next run must not apply those changes again.
+    _killed_at(source.url, data_dir, "advance")
+    assert _rows(data_dir, "acct") == _source(source.url, expected)
+    assert _slot_position(source.url) == before
+    committed = _table(data_dir, "acct").current_snapshot().snapshot_id
+    _cdc(source.url, data_dir)
+    assert _table(data_dir, "acct").current_snapshot().snapshot_id == committed  # skipped, not re-applied
+    assert _slot_position(source.url) != before
+    source("UPDATE acct SET balance = 0 WHERE id = 1")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "acct") == _source(source.url, expected)
+
+
+SERVED_SQL = "SELECT id, name, price, tags, at, doc FROM items ORDER BY id"
+
+
+def _served(server, sql=SERVED_SQL):
+    with psycopg.connect(server.dsn()) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("storage", ["local", "s3"])
+def test_changes_are_served_as_the_source_answers(source, data_dir, bemidb_server, request, storage):  # noqa: F811
+    env = {}
+    if storage == "s3":
+        s3 = request.getfixturevalue("s3")
+        env = s3.env(request.getfixturevalue("bucket"))
+    source("CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), tags text[], "
+           "at timestamptz, doc jsonb);"
+           "INSERT INTO items SELECT g, 'n' || g, g / 3.0, ARRAY['a' || g, NULL], "
+           "timestamptz '2025-01-01 00:00:00+00' + g * interval '1 hour', jsonb_build_object('g', g) "
+           "FROM generate_series(1, 300) g")
+    _cdc(source.url, data_dir, env=env)
+    source("UPDATE items SET tags = '{}', price = NULL WHERE id % 5 = 0; DELETE FROM items WHERE id > 290;"
+           "INSERT INTO items VALUES (1000, 'it''s new', 9.99, '{x,\"y z\"}', '2026-06-01 12:00:00.123456+02', "
+           "'{\"nested\": [1, {\"a\": null}]}');"
+           "UPDATE items SET id = 2000 WHERE id = 1")
+    _cdc(source.url, data_dir, env=env)
+    server = bemidb_server(data_dir, env=env)
+    assert _served(server) == [tuple(r.values()) for r in _source(source.url, SERVED_SQL)]
+
+
+def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_dir, bemidb_server):  # noqa: F811
+    source("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one')")
+    _cdc(source.url, data_dir)
+    server = bemidb_server(data_dir)
+    follower = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--follow", "--commit-interval", "1s",
+                            "--database-url", source.url, "--data-dir", str(data_dir))
+    try:
+        for round_ in range(3):
+            source("INSERT INTO items VALUES (%s, 'followed')", 10 + round_)
+            wait_for(lambda r=round_: (10 + r, "followed") in _served(server, "SELECT id, name FROM items"),
+                     follower, "the change to be served", timeout=30)
+        assert follower.poll() is None
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=60) == 0, follower.stderr.read().decode()
+    assert _served(server, "SELECT id, name FROM items ORDER BY id") == [
+        tuple(r.values()) for r in _source(source.url, "SELECT id, name FROM items ORDER BY id")]
