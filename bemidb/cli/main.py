@@ -33,12 +33,14 @@ COMMANDS: dict[str, Command] = {
                               "bemidb.sync.amplitude:run", {"destination_schema": "amplitude"}),
     "sync attio": Command("sync Attio companies, people and deals", config.STORAGE + config.SYNC_ATTIO,
                           "bemidb.sync.attio:run", {"destination_schema": "attio"}),
-    "tables": Command("list synced tables: rows, size, last sync", config.STORAGE, "bemidb.cli.tables:run"),
+    "tables": Command("list synced tables: rows, size, last sync", config.STORAGE + [
+        "source_postgres_database_url", "source_postgres_replication_slot"], "bemidb.cli.tables:run"),
     "vacuum": Command("expire old snapshots and delete unreferenced files", config.STORAGE,
                       "bemidb.storage.maintenance:run"),
     "doctor": Command("check the configuration end to end: catalog, bucket, source, port",
                       config.STORAGE + config.SERVER + ["source_postgres_database_url",
-                      "source_postgres_include_tables", "source_postgres_exclude_tables"],
+                      "source_postgres_include_tables", "source_postgres_exclude_tables",
+                      "source_postgres_sync_mode", "source_postgres_replication_slot"],
                       "bemidb.cli.doctor:run"),
 }
 

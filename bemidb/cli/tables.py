@@ -7,7 +7,7 @@ import datetime as dt
 from rich.table import Table
 
 from bemidb.console import UserError, stdout
-from bemidb.storage.catalog import PROP_SOURCE, open_catalog
+from bemidb.storage.catalog import PROP_CDC_LSN, PROP_SOURCE, open_catalog
 
 
 def _size(n: int) -> str:
@@ -39,6 +39,28 @@ def run(cfg, args) -> int:
             when = (dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
                     if snapshot else "never")
             source = iceberg_table.properties.get(PROP_SOURCE, "")
+            if PROP_CDC_LSN in iceberg_table.properties:  # kept by CDC: the source position applied through
+                source += f" (cdc {iceberg_table.properties[PROP_CDC_LSN]})"
             table.add_row(namespace, identifier[-1], source, f"{rows:,}", _size(size), when)
     stdout.print(table)
+    if cfg.source_postgres_database_url:
+        _print_slots(cfg)
     return 0
+
+
+def _print_slots(cfg) -> None:
+    """The WAL each CDC slot holds on the source: the cost of a slot nobody drains."""
+    from bemidb.sync import cdc_source
+    from bemidb.sync import postgres_source as source
+
+    try:
+        conn = source.connect(cfg.source_postgres_database_url, timeout=5)
+        try:
+            slots = cdc_source.slot_report(conn, cfg.source_postgres_replication_slot or "")
+        finally:
+            conn.close()
+    except Exception as exc:  # noqa: BLE001 - the table list above stands; the source is a bonus
+        stdout.print(f"source Postgres: {' '.join(str(exc).split())[:300]}")
+        return
+    for name, state in slots:
+        stdout.print(cdc_source.describe_slot(name, state))

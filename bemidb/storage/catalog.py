@@ -24,6 +24,8 @@ PROP_PG_TYPES = "bemidb.pg-types"  # JSON list: the source Postgres type of each
 PROP_SYNCED_AT = "bemidb.synced-at"  # ISO-8601 UTC time of the last commit by a sync
 PROP_COMMENT = "comment"  # table comment, when the source has one
 PROP_PRIMARY_KEY = "bemidb.primary-key"  # JSON list: the source table's primary-key columns, in key order
+PROP_CDC_SLOT = "bemidb.cdc.slot"  # CDC: the replication slot whose changes this table holds
+PROP_CDC_LSN = "bemidb.cdc.lsn"  # CDC: source position applied through (transactions committed before it are in)
 PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from bemidb.console import UserError, stdout
-from bemidb.storage.catalog import PROP_PRIMARY_KEY, PROP_SOURCE
+from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
 from bemidb.storage.changes import apply_changes
 from bemidb.storage.types import NumericScan, needs_numeric_scan, plan_column
 from bemidb.storage.writer import check_warehouse_writable
@@ -41,8 +41,6 @@ from bemidb.sync.progress import SyncProgress
 
 log = logging.getLogger(__name__)
 
-PROP_CDC_SLOT = "bemidb.cdc.slot"  # the slot whose changes this table holds
-PROP_CDC_LSN = "bemidb.cdc.lsn"  # source position applied through: transactions committed before it are in
 PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
 
 

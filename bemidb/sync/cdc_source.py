@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bemidb.console import UserError
+from bemidb.console import UserError, human_bytes
 from bemidb.storage.types import quote_ident
 from bemidb.sync import pgoutput
 from bemidb.sync.postgres_copy import copy_csv_chunks
@@ -27,6 +27,23 @@ class SlotState:
     held_bytes: int = 0  # WAL kept for the slot, from its restart point to now
     confirmed_lsn: str | None = None
     keep_size: str | None = None  # max_slot_wal_keep_size (-1 = unlimited)
+
+
+def slot_report(conn, slot: str) -> list[tuple[str, SlotState]]:
+    """This database's bemidb slots (and `slot`), each with the WAL it holds on the source."""
+    names = [row[0] for row in conn.run("""
+        SELECT slot_name FROM pg_replication_slots
+        WHERE database = current_database() AND (slot_name LIKE 'bemidb%' OR slot_name = :slot)
+        ORDER BY 1""", slot=slot)]
+    return [(name, slot_state(conn, name)) for name in names]
+
+
+def describe_slot(name: str, state: SlotState) -> str:
+    if state.lost:
+        return f"slot {name}: INVALIDATED (WAL removed); the next CDC run copies its tables again"
+    keep = "unlimited" if state.keep_size in (None, "-1") else state.keep_size
+    return (f"slot {name}: {human_bytes(state.held_bytes)} of WAL held on the source "
+            f"(max_slot_wal_keep_size {keep}), applied through {state.confirmed_lsn}")
 
 
 def check_wal_level(conn) -> None:

@@ -10,8 +10,7 @@ import pyarrow as pa
 import pytest
 
 from bemidb.config import Config
-from bemidb.storage.catalog import open_catalog
-from bemidb.sync.cdc import PROP_CDC_LSN, PROP_CDC_SLOT
+from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, open_catalog
 from tests.conftest import popen_bemidb, run_bemidb
 from tests.support.processes import wait_for
 from tests.support.server import bemidb_server  # noqa: F401 - fixture
@@ -157,12 +156,61 @@ def test_two_schemas_and_a_table_without_a_key(source, data_dir):
     assert sorted(r["line"] for r in _table(data_dir, "log").scan().to_arrow().to_pylist()) == ["x", "y"]
 
 
-def test_drop_slot_and_wal_level_message(source, data_dir, pg):
-    source("CREATE TABLE t (id int PRIMARY KEY)")
+def test_lag_is_shown_and_drop_slot_removes_slot_and_publication(source, data_dir, pg):
+    source("CREATE TABLE t (id int PRIMARY KEY, v text)")
     _cdc(source.url, data_dir)
+    source("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+    wide = {"COLUMNS": "250"}
+    tables = run_bemidb("tables", "--data-dir", str(data_dir), "--database-url", source.url, check=True, env=wide)
+    assert "slot bemidb_public:" in tables.stdout and "of WAL held" in tables.stdout
+    assert "(cdc 0/0)" in " ".join(tables.stdout.split())
+    doctor = run_bemidb("doctor", "--data-dir", str(data_dir), "--database-url", source.url, "--port", "0",
+                        env=wide)
+    assert "slot bemidb_public:" in doctor.stdout, doctor.stdout
+    _cdc(source.url, data_dir)
+    lsn = _table(data_dir, "t").properties[PROP_CDC_LSN]
+    assert f"(cdc {lsn})" in run_bemidb("tables", "--data-dir", str(data_dir), check=True, env=wide).stdout
+
     dropped = _cdc(source.url, data_dir, "--drop-slot")
-    assert "dropped slot bemidb_public and publication bemidb_public" in dropped.stdout
-    assert not pg.execute("postgres", "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'bemidb_public'")
+    assert "dropped slot bemidb_public and publication bemidb_public" in " ".join(dropped.stdout.split())
+    assert not pg.execute(source.url.rsplit("/", 1)[1], "SELECT 1 FROM pg_replication_slots UNION ALL "
+                                                         "SELECT 1 FROM pg_publication")
+
+
+def test_without_wal_level_logical_one_line_says_what_to_set(data_dir):
+    from tests.support.postgres import PostgresCluster, find_bin_dir
+
+    cluster = PostgresCluster(find_bin_dir())
+    cluster.wal_level = "replica"
+    cluster.start()
+    try:
+        cluster.execute("postgres", "CREATE TABLE t (id int PRIMARY KEY)")
+        result = run_bemidb("sync", "postgres", "--database-url", cluster.url(), "--data-dir", str(data_dir),
+                            env={"SOURCE_POSTGRES_SYNC_MODE": "CDC"})
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "wal_level = logical" in lines[0] and "(it is replica)" in lines[0]
+        assert "rds.logical_replication" in lines[0]
+    finally:
+        cluster.destroy()
+
+
+def test_an_invalidated_slot_is_replaced_and_the_tables_copied_again(own_postgres, data_dir):
+    url = own_postgres.url()
+    own_postgres.execute("postgres", "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+    _cdc(url, data_dir)
+    own_postgres.execute("postgres", "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    own_postgres.execute("postgres", "SELECT pg_reload_conf()")
+    for i in range(4):  # WAL beyond what the slot may keep, then a checkpoint removes it
+        own_postgres.execute("postgres", f"INSERT INTO t VALUES ({i + 2}, {i}); SELECT pg_switch_wal()")
+    own_postgres.execute("postgres", "CHECKPOINT")
+    assert own_postgres.execute("postgres", "SELECT wal_status FROM pg_replication_slots") == [("lost",)]
+    result = _cdc(url, data_dir)
+    assert "slot bemidb_public was invalidated" in " ".join(result.stdout.split())
+    assert _rows(data_dir, "t") == _source(url, "SELECT * FROM t ORDER BY id")
+    own_postgres.execute("postgres", "UPDATE t SET v = 100")
+    _cdc(url, data_dir)
+    assert _rows(data_dir, "t") == _source(url, "SELECT * FROM t ORDER BY id")
 
 
 def _killed_at(url, data_dir, point):
