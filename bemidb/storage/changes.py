@@ -1,9 +1,12 @@
 """Apply one batch of row changes (upserts, deletes by key, a truncate) to an Iceberg table in ONE commit.
 
-Copy-on-write, as the incremental merge (storage/merge.py, whose file-level helpers this reuses): the new rows
-go to new Parquet files, the data files holding any changed or deleted key are rewritten without those rows,
-and one snapshot swaps them, with the caller's properties (CDC stores the source position it applied through)
-in the same commit. Readers see the table before or after the batch, never half of it.
+Merge-on-read: the new rows go to a new Parquet file, and the stored rows they replace (or that were deleted)
+are named by (file, position) in one position delete file, as Spark and Trino write them and as the server
+applies them. Finding those rows reads only the key columns of the files whose key bounds reach the batch's
+keys; no stored row is rewritten, so 1% of changed rows costs about 1% of a copy, wherever they lie.
+One snapshot adds both files, with the caller's properties (CDC stores the source position it applied
+through) in the same commit: readers see the table before or after the batch, never half of it.
+compact() later rewrites a table whose commits left many small files and delete files into few files.
 
 Unchanged TOASTed values (an update that did not send a large value) arrive as NULL plus a mask: they are
 filled from the row the table stores for the key the update came from, so a large value is never wiped.
@@ -12,12 +15,27 @@ filled from the row the table stores for the key the update came from, so a larg
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.manifest import (
+    DataFile,
+    DataFileContent,
+    FileFormat,
+    ManifestContent,
+    ManifestEntry,
+    ManifestEntryStatus,
+    ManifestWriterV2,
+)
+from pyiceberg.table.snapshots import Operation
+from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
+from pyiceberg.typedef import Record
 
 from bemidb.storage import evolution
 from bemidb.storage.catalog import PROP_SYNCED_AT
@@ -29,7 +47,6 @@ from bemidb.storage.merge import (
     _pg_types_in_order,
     _python_value,
     _read_columns,
-    _rewrite_affected,
 )
 from bemidb.storage.writer import (
     DEFAULT_TABLE_PROPERTIES,
@@ -38,6 +55,15 @@ from bemidb.storage.writer import (
     _live_data_files,
     _RollingParquetWriter,
 )
+
+COMPACT_AFTER_FILES = 16  # data + delete files a table may gather before compact() rewrites it
+
+# Field ids the Iceberg spec reserves for a position delete file's columns.
+POSITION_PATH_ID, POSITION_POS_ID = 2147483546, 2147483545
+POSITION_DELETE_SCHEMA = pa.schema([
+    pa.field("file_path", pa.string(), nullable=False, metadata={b"PARQUET:field_id": str(POSITION_PATH_ID).encode()}),
+    pa.field("pos", pa.int64(), nullable=False, metadata={b"PARQUET:field_id": str(POSITION_POS_ID).encode()}),
+])
 
 
 @dataclass
@@ -72,17 +98,18 @@ def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
     txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **_pg_types_in_order(arrow_schema, schema),
                         PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **properties})
     files = _RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
+    delete_paths: list[str] = []
     try:
         for record_batch in upserts.to_batches():
             files.add(record_batch)
+        replaced, delete_files = [], []
         if batch.truncated:
             replaced = _live_data_files(table)
         elif batch.dropped.num_rows:
             dropped = batch.dropped.cast(pa.schema([target.field(k) for k in batch.keys]))
-            replaced = _rewrite_affected(table, schema, target, rule, [_key_values(dropped, batch.keys)],
-                                         [dropped.column(batch.keys[0]).combine_chunks()], files)
-        else:
-            replaced = []
+            positions = _positions(table, target, rule, dropped)
+            if positions.num_rows:
+                delete_files.append(_write_position_deletes(table, positions, delete_paths))
         data_files = files.finish()
         if before_commit is not None:  # every file is written and none is referenced yet
             before_commit()
@@ -92,13 +119,20 @@ def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
                     overwrite.delete_data_file(data_file)
                 for data_file in data_files:
                     overwrite.append_data_file(data_file)
-        elif data_files:
-            with txn.update_snapshot().fast_append() as append:
-                for data_file in data_files:
-                    append.append_data_file(data_file)
+        elif data_files or delete_files:
+            producer = _AppendWithDeletes(delete_files, operation=Operation.OVERWRITE if delete_files
+                                          else Operation.APPEND, transaction=txn, io=table.io)
+            for data_file in data_files:
+                producer.append_data_file(data_file)
+            producer.commit()
         committed = txn.commit_transaction()
     except BaseException:
         files.abort()
+        for path in delete_paths:
+            try:
+                table.io.delete(path)
+            except Exception:  # noqa: BLE001 - unreferenced: vacuum removes it later
+                pass
         raise
     snapshot = committed.current_snapshot()
     return WriteResult(upserts.num_rows, files.bytes_written, len(data_files),
@@ -125,22 +159,118 @@ def _keep_unchanged(table, target: pa.Schema, rule: MergeRule, upserts: pa.Table
     return upserts
 
 
+def _key_filter(rule: MergeRule, keys: pa.Table):
+    """Rows whose first key column lies within the batch's bounds (lets manifests prune files)."""
+    bounds = pc.min_max(keys.column(rule.keys[0]))
+    low, high = _python_value(bounds["min"]), _python_value(bounds["max"])
+    if low is None or high is None:
+        return AlwaysTrue()
+    return And(GreaterThanOrEqual(rule.keys[0], low), LessThanOrEqual(rule.keys[0], high))
+
+
 def _stored_rows(table, target: pa.Schema, rule: MergeRule, fill_from: pa.Table, wanted_keys: pa.Array,
                  columns: list[str]) -> pa.Table | None:
-    """Key and `columns` of the stored rows whose key is among `wanted_keys` (files pruned by key bounds)."""
-    first = fill_from.column(rule.keys[0])
-    bounds = pc.min_max(first)
-    low, high = _python_value(bounds["min"]), _python_value(bounds["max"])
-    row_filter = (And(GreaterThanOrEqual(rule.keys[0], low), LessThanOrEqual(rule.keys[0], high))
-                  if low is not None and high is not None else AlwaysTrue())
+    """Key and `columns` of the live rows whose key is among `wanted_keys` (a scan: deletes applied)."""
     names = list(dict.fromkeys([*rule.keys, *columns]))
-    parts = []
-    for data_file in _files_where(table, row_filter):
+    found = table.scan(row_filter=_key_filter(rule, fill_from), selected_fields=tuple(names)).to_arrow()
+    found = found.select(names).cast(pa.schema([target.field(n) for n in names]))
+    found = found.filter(pc.is_in(_key_values(found, rule.keys), value_set=wanted_keys))
+    return found.combine_chunks() if found.num_rows else None
+
+
+def _positions(table, target: pa.Schema, rule: MergeRule, dropped: pa.Table) -> pa.Table:
+    """(file_path, pos) of every stored row holding one of the dropped keys, sorted as the spec asks. A row
+    an earlier delete file already removed may be named again: deleting it twice changes nothing."""
+    keys = _key_values(dropped, rule.keys)
+    paths, positions = [], []
+    for data_file in _files_where(table, _key_filter(rule, dropped)):
         with _open(table, data_file) as parquet:
-            found = _read_columns(parquet, table.schema(), names, target)
+            found = _read_columns(parquet, table.schema(), rule.keys, target)
         if found is None:
             continue
-        found = found.filter(pc.is_in(_key_values(found, rule.keys), value_set=wanted_keys))
-        if found.num_rows:
-            parts.append(found)
-    return pa.concat_tables(parts).combine_chunks() if parts else None
+        hits = pc.indices_nonzero(pc.is_in(_key_values(found, rule.keys), value_set=keys))
+        if len(hits):
+            positions.append(hits.cast(pa.int64()))
+            paths.append(pa.array([data_file.file_path] * len(hits), pa.string()))
+    if not positions:
+        return POSITION_DELETE_SCHEMA.empty_table()
+    result = pa.Table.from_arrays([pa.concat_arrays(paths), pa.concat_arrays(positions)],
+                                  schema=POSITION_DELETE_SCHEMA)
+    return result.sort_by([("file_path", "ascending"), ("pos", "ascending")])
+
+
+def _write_position_deletes(table, positions: pa.Table, written: list[str]) -> DataFile:
+    path = f"{table.location()}/data/{uuid.uuid4().hex}-deletes.parquet"
+    written.append(path)
+    with table.io.new_output(path).create(overwrite=True) as out:
+        pq.write_table(positions, out, compression="zstd")
+    paths = positions.column("file_path")
+    return DataFile.from_args(
+        content=DataFileContent.POSITION_DELETES, file_path=path, file_format=FileFormat.PARQUET,
+        partition=Record(), record_count=positions.num_rows, file_size_in_bytes=len(table.io.new_input(path)),
+        # Bounds on file_path let readers attach this file only to the data files it names.
+        lower_bounds={POSITION_PATH_ID: paths[0].as_py().encode()},
+        upper_bounds={POSITION_PATH_ID: paths[-1].as_py().encode()},
+        spec_id=table.metadata.default_spec_id, equality_ids=None, sort_order_id=None, key_metadata=None)
+
+
+class _DeleteManifestWriter(ManifestWriterV2):
+    def content(self) -> ManifestContent:
+        return ManifestContent.DELETES
+
+
+class _AppendWithDeletes(_FastAppendFiles):
+    """pyiceberg commits data files only: this snapshot also carries one manifest of delete files."""
+
+    def __init__(self, delete_files: list[DataFile], **kwargs):
+        super().__init__(**kwargs)
+        self._delete_files = delete_files
+
+    def _manifests(self):
+        manifests = super()._manifests()
+        if not self._delete_files:
+            return manifests
+        writer = _DeleteManifestWriter(self.spec(self._transaction.table_metadata.default_spec_id), self.schema(),
+                                       self.new_manifest_output(), self._snapshot_id, self._compression)
+        with writer:
+            for delete_file in self._delete_files:
+                writer.add(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                                                   data_file=delete_file))
+        return manifests + [writer.to_manifest_file()]
+
+
+def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int = COMPACT_AFTER_FILES) -> bool:
+    """Rewrite the whole table into few files, deleted rows dropped, once its changes left more than
+    `after_files` data and delete files. One commit: readers see the old files or the new ones."""
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return False
+    tasks = list(table.scan().plan_files())
+    delete_files = [m for m in snapshot.manifests(table.io) if m.content == ManifestContent.DELETES]
+    if len(tasks) + sum((m.added_files_count or 0) + (m.existing_files_count or 0) for m in delete_files) <= after_files:
+        return False
+    txn = table.transaction()
+    files = _RollingParquetWriter(table.io, txn.table_metadata, table.schema(), target_file_size)
+    try:
+        scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
+        for record_batch in scan.to_record_batches(tasks):
+            files.add(record_batch)
+        data_files = files.finish()
+        replace = _ReplaceAll(operation=Operation.OVERWRITE, transaction=txn, io=table.io)
+        for task in tasks:
+            replace.delete_data_file(task.file)
+        for data_file in data_files:
+            replace.append_data_file(data_file)
+        replace.commit()
+        txn.commit_transaction()
+    except BaseException:
+        files.abort()
+        raise
+    return True
+
+
+class _ReplaceAll(_OverwriteFiles):
+    """Every data file replaced: the delete manifests, which only name rows of the old files, go too."""
+
+    def _existing_manifests(self):
+        return [m for m in super()._existing_manifests() if m.content != ManifestContent.DELETES]

@@ -28,8 +28,9 @@ import pyarrow as pa
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from bemidb.console import UserError, stdout
+from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
-from bemidb.storage.changes import apply_changes
+from bemidb.storage.changes import apply_changes, compact
 from bemidb.storage.types import NumericScan, needs_numeric_scan, plan_column
 from bemidb.storage.writer import check_warehouse_writable
 from bemidb.sync import cdc_source, pgoutput
@@ -41,6 +42,7 @@ from bemidb.sync.progress import SyncProgress
 
 log = logging.getLogger(__name__)
 
+UPKEEP_SECONDS = 300  # --follow: compaction and vacuum at most this often
 PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
 
 
@@ -172,7 +174,7 @@ class _Drained:
         self.recopy: set[str] = set()
 
 
-def _drain(conn, catalog, namespace, slot, publication, keyed, quiet: bool = False) -> _Drained:
+def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False) -> _Drained:
     """Apply the slot's changes up to now, one commit per changed table, then advance the slot."""
     result = _Drained()
     upto = cdc_source.current_lsn(conn)
@@ -185,7 +187,7 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, quiet: bool = Fal
         cdc_source.advance(conn, slot, upto)
         return result
     resolver = source.TypeResolver(conn)
-    with SyncProgress(f"sync postgres (cdc) -> {namespace}", live=False if quiet else None) as progress:
+    with SyncProgress(f"sync postgres (cdc) -> {namespace}", live=False if follow else None) as progress:
         for name, changes in pending.items():
             relation, _ = keyed[name]
             progress.table_started(name)
@@ -204,7 +206,27 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, quiet: bool = Fal
             return result  # the slot keeps the changes: the next run applies what failed
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
+    _upkeep(catalog, namespace, [keyed[name][0] for name in pending], follow)
     return result
+
+
+_last_upkeep = 0.0
+
+
+def _upkeep(catalog, namespace: str, relations, follow: bool) -> None:
+    """Compact tables whose commits left many small files, expire old snapshots, delete orphans. A follower
+    does it at most every UPKEEP_SECONDS; it never fails the sync (the next one retries)."""
+    global _last_upkeep
+    if follow and time.monotonic() - _last_upkeep < UPKEEP_SECONDS:
+        return
+    _last_upkeep = time.monotonic()
+    for relation in relations:
+        identifier = (namespace, destination_name(relation.schema, relation.name))
+        try:
+            compact(catalog.load_table(identifier))
+            maintenance.vacuum_table(catalog.load_table(identifier), keep_snapshots=full_sync.KEEP_SNAPSHOTS_AFTER_SYNC)
+        except Exception as exc:  # noqa: BLE001 - housekeeping never fails a sync
+            log.warning("upkeep of %s skipped: %s", ".".join(identifier), full_sync._one_line(exc))
 
 
 def _collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed) -> dict[str, TableChanges]:

@@ -8,9 +8,11 @@ import signal
 import psycopg
 import pyarrow as pa
 import pytest
+from pyiceberg.manifest import ManifestContent
 
 from bemidb.config import Config
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, open_catalog
+from bemidb.storage.changes import compact
 from tests.conftest import popen_bemidb, run_bemidb
 from tests.support.processes import wait_for
 from tests.support.server import bemidb_server  # noqa: F401 - fixture
@@ -315,3 +317,25 @@ def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_
         assert follower.wait(timeout=60) == 0, follower.stderr.read().decode()
     assert _served(server, "SELECT id, name FROM items ORDER BY id") == [
         tuple(r.values()) for r in _source(source.url, "SELECT id, name FROM items ORDER BY id")]
+
+
+def test_changes_land_as_position_deletes_and_compaction_folds_them(source, data_dir):
+    source("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 1000) g")
+    _cdc(source.url, data_dir)
+    first_files = {task.file.file_path for task in _table(data_dir, "t").scan().plan_files()}
+    for round_ in range(3):
+        source(f"UPDATE t SET v = 'r{round_}' WHERE id % 10 = {round_}; DELETE FROM t WHERE id = {round_ + 1};"
+               f"INSERT INTO t VALUES ({2000 + round_}, 'new')")
+        _cdc(source.url, data_dir)
+    tasks = list(_table(data_dir, "t").scan().plan_files())
+    assert first_files <= {task.file.file_path for task in tasks}  # the copied file was not rewritten
+    assert any(task.delete_files for task in tasks)
+    assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
+    assert compact(_table(data_dir, "t"), after_files=2)
+    table = _table(data_dir, "t")
+    assert not any(task.delete_files for task in table.scan().plan_files())
+    assert not [m for m in table.current_snapshot().manifests(table.io) if m.content == ManifestContent.DELETES]
+    assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
+    source("UPDATE t SET v = 'after' WHERE id = 500")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
