@@ -67,10 +67,14 @@ def run(cfg, args) -> int:
             check_warehouse_writable(catalog)
         except OSError as exc:
             raise UserError(str(exc)) from None
-        keyed = _keyed_tables(cfg, conn)
+        keyed, others = _keyed_tables(cfg, conn)
         recopy = _prepare_slot(conn, slot, publication, keyed)
         follow = getattr(args, "follow", False)
-        status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy)
+        status = 0
+        if recopy is None or others or getattr(args, "delete_old_tables", False) or any(
+                _stored_properties(catalog, namespace, relation).get(PROP_CDC_SLOT) != slot
+                for relation, _ in keyed.values()):
+            status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy)
         stop = _StopFlag() if follow else None
         while True:
             drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
@@ -105,8 +109,9 @@ def _drop(conn, slot: str, publication: str) -> int:
     return 0
 
 
-def _keyed_tables(cfg, conn) -> dict[str, tuple[source.Relation, list[str]]]:
-    """Selected tables with a primary key: CDC keeps them. The others are full-refreshed (noted by _copy)."""
+def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], int]:
+    """Selected tables with a primary key (CDC keeps them), and how many others were selected (relations a
+    full refresh copies or notes, every run: see _copy)."""
     relations = source.list_relations(conn)
     selection = select_tables([(r.schema, r.name) for r in relations],
                               cfg.source_postgres_include_tables or [], cfg.source_postgres_exclude_tables or [])
@@ -118,7 +123,8 @@ def _keyed_tables(cfg, conn) -> dict[str, tuple[source.Relation, list[str]]]:
             primary_key = source.primary_key(conn, relation)
             if primary_key:
                 keyed[relation.qualified] = (relation, primary_key)
-    return keyed
+    others = len(selection.selected) - len(keyed) + len(selection.unknown) + len(selection.empty_wildcards)
+    return keyed, others
 
 
 def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
