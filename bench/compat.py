@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.conftest import run_bemidb  # noqa: E402
+from tests.support.commands import run_bemidb  # noqa: E402
 from tests.support.postgres import PostgresCluster, find_bin_dir  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 

@@ -17,7 +17,7 @@ from bemidb.storage import evolution
 from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import _iceberg_schema, write_table
 from bemidb.sync.incremental import PROP_CURSOR_COLUMN, PROP_CURSOR_VALUE, PROP_KEY_COLUMNS
-from tests.conftest import popen_bemidb, run_bemidb
+from tests.support.commands import popen_bemidb, run_bemidb
 from tests.support.processes import wait_for
 
 
