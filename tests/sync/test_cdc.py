@@ -13,10 +13,10 @@ from pyiceberg.manifest import ManifestContent
 from bemidb.config import Config
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, open_catalog
 from bemidb.storage.changes import compact
-from tests.conftest import popen_bemidb, run_bemidb
+from tests.support.alltypes import SCHEMA_SQL
+from tests.support.commands import popen_bemidb, run_bemidb
 from tests.support.processes import wait_for
 from tests.support.server import bemidb_server  # noqa: F401 - fixture
-from tests.sync.test_postgres_types import SCHEMA_SQL
 
 
 def _cdc(url, data_dir, *args, schema="public", env=None):
