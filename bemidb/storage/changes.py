@@ -56,7 +56,7 @@ from bemidb.storage.writer import (
     _RollingParquetWriter,
 )
 
-COMPACT_AFTER_FILES = 16  # data + delete files a table may gather before compact() rewrites it
+COMPACT_AFTER_FILES = 16  # small data + delete files a table may gather before compact() rewrites them
 
 # Field ids the Iceberg spec reserves for a position delete file's columns.
 POSITION_PATH_ID, POSITION_POS_ID = 2147483546, 2147483545
@@ -240,24 +240,28 @@ class _AppendWithDeletes(_FastAppendFiles):
 
 
 def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int = COMPACT_AFTER_FILES) -> bool:
-    """Rewrite the whole table into few files, deleted rows dropped, once its changes left more than
-    `after_files` data and delete files. One commit: readers see the old files or the new ones."""
+    """Once a table gathered more than `after_files` small data files and delete files (CDC commits, appends),
+    rewrite those files, deleted rows dropped, into few files; big files without deletes stay. One commit:
+    readers see the old files or the new ones."""
     snapshot = table.current_snapshot()
     if snapshot is None:
         return False
     tasks = list(table.scan().plan_files())
     delete_files = [m for m in snapshot.manifests(table.io) if m.content == ManifestContent.DELETES]
-    if len(tasks) + sum((m.added_files_count or 0) + (m.existing_files_count or 0) for m in delete_files) <= after_files:
+    rewrite = [t for t in tasks if t.delete_files or t.file.file_size_in_bytes < target_file_size // 4]
+    deletes = sum((m.added_files_count or 0) + (m.existing_files_count or 0) for m in delete_files)
+    if len(rewrite) + deletes <= after_files:
         return False
     txn = table.transaction()
     files = _RollingParquetWriter(table.io, txn.table_metadata, table.schema(), target_file_size)
     try:
         scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
-        for record_batch in scan.to_record_batches(tasks):
+        for record_batch in scan.to_record_batches(rewrite):
             files.add(record_batch)
         data_files = files.finish()
+        # Every file a delete file applies to is rewritten, so every delete manifest can go.
         replace = _ReplaceAll(operation=Operation.OVERWRITE, transaction=txn, io=table.io)
-        for task in tasks:
+        for task in rewrite:
             replace.delete_data_file(task.file)
         for data_file in data_files:
             replace.append_data_file(data_file)
@@ -270,7 +274,7 @@ def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int =
 
 
 class _ReplaceAll(_OverwriteFiles):
-    """Every data file replaced: the delete manifests, which only name rows of the old files, go too."""
+    """Files replaced with every delete file's targets among them: the delete manifests go too."""
 
     def _existing_manifests(self):
         return [m for m in super()._existing_manifests() if m.content != ManifestContent.DELETES]
