@@ -77,6 +77,8 @@ def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
                          help="drop destination tables that no longer exist in the source")
         sub.add_argument("--full-refresh", action="store_true",
                          help="ignore --incremental cursors this run and copy every table in full")
+        sub.add_argument("--detect-deletes", action="store_true",
+                         help="with --incremental: remove rows whose primary key is gone from the source")
         sub.add_argument("--follow", action="store_true",
                          help="with --sync-mode cdc: keep running, commit every --commit-interval (SIGTERM ends)")
         sub.add_argument("--drop-slot", action="store_true",

@@ -60,7 +60,8 @@ def run(cfg, args) -> int:
         # Imported only when asked for: a full refresh needs none of the merge machinery (nor numpy).
         from bemidb.sync import incremental
 
-        cursors = incremental.parse_cursors(incremental_tables, getattr(args, "full_refresh", False))
+        cursors = incremental.parse_cursors(incremental_tables, getattr(args, "full_refresh", False),
+                                            getattr(args, "detect_deletes", False))
     namespace = cfg.destination_schema or "public"
     catalog = _open_catalog(cfg)
     try:
