@@ -1,8 +1,8 @@
 """One table's changes from the slot, collapsed to their net effect, then typed like a COPY would type them.
 
 Collapsing: per primary key only the last version counts (or "deleted"); a TRUNCATE forgets everything before
-it. The net effect is typed by sending the text values back to the source as one VALUES list per few thousand
-rows, cast to each column's type and selected with the very expressions the copy uses
+it. The net effect is typed by sending the text values back to the source (one text[] per column for up to
+ROWS_PER_QUERY rows), cast to each column's type and selected with the very expressions the copy uses
 (bemidb/storage/types.py), so a CDC row is stored exactly as a full refresh would store it, for every type.
 """
 
@@ -24,7 +24,7 @@ from bemidb.storage.types import (
 from bemidb.sync import pgoutput
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
 
-ROWS_PER_QUERY = 2000
+ROWS_PER_QUERY = 10_000
 _DELETED = None
 
 
@@ -119,12 +119,19 @@ def _values_select(plans: list[ColumnPlan], rows: list[list]) -> str:
 
 
 def _values(columns: list[PgColumn], rows: list[list]) -> str:
-    types = [c.pg_type for c in columns]
-    names = ", ".join(quote_ident(c.name) for c in columns)
-    values = ",".join(
-        "(" + ",".join(f"CAST({_literal(v)} AS {t})" for v, t in zip(row, types, strict=True)) + ")"
-        for row in rows)
-    return f"(VALUES {values}) AS v({names})"
+    """The rows as a subquery of typed columns: one text[] literal per column, unnested together and cast
+    (Postgres parses one array literal much faster than a VALUES list of as many expressions)."""
+    arrays = ", ".join(_array_literal(values) + "::text[]" for values in zip(*rows, strict=True))
+    casts = ", ".join(f"CAST(u.c{i} AS {c.pg_type}) AS {quote_ident(c.name)}" for i, c in enumerate(columns))
+    names = ", ".join(f"c{i}" for i in range(len(columns)))
+    return f"(SELECT {casts} FROM unnest({arrays}) AS u({names})) AS v"
+
+
+def _array_literal(values) -> str:
+    """A text[] literal as an SQL string: elements double-quoted (backslash and quote escaped), NULL bare."""
+    elements = ",".join("NULL" if v is None or v is pgoutput.UNCHANGED
+                        else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "'{" + elements.replace("'", "''") + "}'"
 
 
 def scan_numerics(conn, changes: TableChanges, columns: list[PgColumn]) -> dict[str, NumericScan]:
@@ -137,9 +144,3 @@ def scan_numerics(conn, changes: TableChanges, columns: list[PgColumn]) -> dict[
     row = conn.run(f"SELECT {', '.join(numeric_scan_sql(c) for c in targets)} FROM {_values(targets, rows)}")[0]
     return {c.name: NumericScan(int(row[3 * i]), int(row[3 * i + 1]), bool(row[3 * i + 2]))
             for i, c in enumerate(targets)}
-
-
-def _literal(value) -> str:
-    if value is None or value is pgoutput.UNCHANGED:
-        return "NULL"
-    return "'" + value.replace("'", "''") + "'"
