@@ -92,8 +92,8 @@ def _in_process(repeat: int) -> dict:
     import duckdb
 
     from bemidb.server.catalog import pg_catalog
-    from bemidb.server.settings import SessionSettings
     from bemidb.server.sql import rewrite
+    from bemidb.server.sql.session_settings import SessionSettings
     from bemidb.storage.catalog import ColumnInfo, TableInfo
 
     con = duckdb.connect()
