@@ -19,4 +19,6 @@ def quote_ident_if_needed(name: str) -> str:
 
 
 def quote_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return "'" + str(value).replace("'", "''") + "'"

@@ -12,6 +12,7 @@ import pytest
 from sqlglot.errors import ParseError
 
 from bemidb.server.catalog import pg_catalog
+from bemidb.server.catalog.oids import relation_oid
 from bemidb.server.errors import PgError
 from bemidb.server.sql import plans, rewrite
 from bemidb.server.sql.session_settings import SessionSettings
@@ -140,7 +141,7 @@ def test_version_says_bemidb_and_postgres(duck):
 
 def test_regclass_of_user_table_is_its_stable_oid(duck):
     oid = duck.execute(rewrite.translate("SELECT 'public.t'::regclass::oid").sql).fetchone()[0]
-    assert oid == pg_catalog.relation_oid("public", "t")
+    assert oid == relation_oid("public", "t")
     name = duck.execute(rewrite.translate(f"SELECT {oid}::regclass").sql).fetchone()[0]
     assert name == "t"
 

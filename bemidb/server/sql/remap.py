@@ -14,13 +14,13 @@ import re
 
 from sqlglot import exp
 
-from bemidb.server.catalog.pg_catalog import (
-    ALWAYS_EMPTY,
+from bemidb.server.catalog.oids import (
     CATALOG_SCHEMA,
     INFO_SCHEMA,
     INFORMATION_SCHEMA_RELATIONS,
     PG_CATALOG_RELATIONS,
 )
+from bemidb.server.catalog.pg_catalog import ALWAYS_EMPTY
 
 # Functions answered by our macros in CATALOG_SCHEMA (pg_catalog.py defines each one).
 MACROS = frozenset("""

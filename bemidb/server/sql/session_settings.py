@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bemidb.quoting import quote_literal
+from bemidb.quoting import quote_ident, quote_literal
 from bemidb.server.settings import SETTINGS, SettingError, duration_ms, duration_text, lookup, split_list
 
 
@@ -181,7 +181,7 @@ class SessionSettings:
             wanted = [s for s in self.search_path_schemas() if s in existing_schemas and s != "pg_catalog"]
             if "main" in existing_schemas and "main" not in wanted:
                 wanted.append("main")  # where DuckDB's own helper objects live; never shadows a user table
-            value = ",".join('"' + s.replace('"', '""') + '"' for s in wanted) or "main"
+            value = ",".join(quote_ident(s) for s in wanted) or "main"
             cursor.execute(f"SET search_path = '{value.replace(chr(39), chr(39) * 2)}'")
             # current_schema()/current_schemas(): the path's schemas that exist (Postgres skips the others)
             existing = [s for s in self.search_path_schemas() if s in existing_schemas and s != "main"]
