@@ -51,9 +51,9 @@ from bemidb.storage.merge import (
 from bemidb.storage.writer import (
     DEFAULT_TABLE_PROPERTIES,
     WriteResult,
-    _iceberg_schema,
     _live_data_files,
     _RollingParquetWriter,
+    iceberg_schema,
 )
 
 COMPACT_AFTER_FILES = 16  # small data + delete files a table may gather before compact() rewrites them
@@ -83,7 +83,7 @@ def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
     """One commit: schema evolved, rows replaced, properties set. Raises ValueError on a schema change that
     cannot be applied in place (the caller re-copies the table)."""
     table = catalog.load_table(identifier)
-    wanted = _iceberg_schema(arrow_schema)
+    wanted = iceberg_schema(arrow_schema)
     change = evolution.compare(table.schema(), wanted)
     if change.incompatible:
         raise ValueError(change.incompatible)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from bemidb.quoting import quote_ident
 from bemidb.storage.changes import ChangeBatch
 from bemidb.storage.types import (
     ColumnPlan,
@@ -19,7 +20,6 @@ from bemidb.storage.types import (
     PgColumn,
     needs_numeric_scan,
     numeric_scan_sql,
-    quote_ident,
 )
 from bemidb.sync import pgoutput
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks

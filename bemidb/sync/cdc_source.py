@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bemidb.console import UserError, human_bytes
-from bemidb.storage.types import quote_ident
+from bemidb.quoting import quote_ident, quote_literal
 from bemidb.sync import pgoutput
 from bemidb.sync.postgres_copy import copy_csv_chunks
 
@@ -106,8 +106,8 @@ def peek_messages(conn, slot: str, publication: str, upto: int) -> Iterator[obje
     """The slot's pgoutput messages up to `upto`, decoded, streamed through COPY (pg8000 would hold every
     row of a plain SELECT in memory). Peek does not consume: the slot moves only by advance()."""
     select = (f"SELECT encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes("
-              f"{_literal(slot)}, {_literal(pgoutput.format_lsn(upto))}::pg_lsn, NULL, "
-              f"'proto_version', '1', 'publication_names', {_literal(publication)})")
+              f"{quote_literal(slot)}, {quote_literal(pgoutput.format_lsn(upto))}::pg_lsn, NULL, "
+              f"'proto_version', '1', 'publication_names', {quote_literal(publication)})")
     for chunk in copy_csv_chunks(conn, select):
         data = chunk.to_pybytes() if hasattr(chunk, "to_pybytes") else bytes(chunk)
         for line in data.split(b"\n"):
@@ -121,7 +121,3 @@ def advance(conn, slot: str, lsn: int) -> None:
     """Tell the source everything before `lsn` is applied: it may now remove that WAL."""
     conn.run("SELECT pg_replication_slot_advance(:slot, CAST(:lsn AS pg_lsn))", slot=slot,
              lsn=pgoutput.format_lsn(lsn))
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
