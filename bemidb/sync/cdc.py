@@ -38,11 +38,13 @@ from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, scan_numerics, typed_batch
 from bemidb.sync.naming import destination_name, select_tables
+from bemidb.sync.postgres_copy import CopyError
 from bemidb.sync.progress import SyncProgress
 
 log = logging.getLogger(__name__)
 
 UPKEEP_SECONDS = 300  # --follow: compaction and vacuum at most this often
+SOURCE_ERRORS = (DatabaseError, InterfaceError, CopyError, OSError)  # the source failed or went away
 PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
 
 
@@ -77,19 +79,44 @@ def run(cfg, args) -> int:
             status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy)
         stop = _StopFlag() if follow else None
         while True:
-            drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
+            try:
+                drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
+            except SOURCE_ERRORS as exc:
+                if stop is None:
+                    raise
+                # A follower outlives a source restart or failover: say so, wait, connect again.
+                log.warning("source Postgres: %s; retrying in %gs", _one_line(exc), cfg.source_postgres_commit_interval)
+                _close(conn)
+                conn = None
+                while conn is None and not stop.wait(cfg.source_postgres_commit_interval):
+                    try:
+                        conn = _connect(cfg.source_postgres_database_url)
+                    except (*SOURCE_ERRORS, UserError):
+                        conn = None
+                if conn is None:
+                    return status
+                continue
             status = max(status, drained.status)
             if drained.recopy:  # a schema change that cannot be applied in place: copy those tables again
                 status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy))
             if stop is None or stop.wait(cfg.source_postgres_commit_interval):
                 return status
-    except (DatabaseError, InterfaceError) as exc:
-        raise UserError(f"source Postgres: {full_sync._one_line(exc)}") from None
+    except SOURCE_ERRORS as exc:
+        raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
-        try:
+        _close(conn)
+
+
+def _close(conn) -> None:
+    try:
+        if conn is not None:
             conn.close()
-        except Exception:  # noqa: BLE001 - the connection may already be gone
-            pass
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    return full_sync._one_line(exc)
 
 
 def _connect(url: str | None):

@@ -215,6 +215,10 @@ def test_an_invalidated_slot_is_replaced_and_the_tables_copied_again(own_postgre
     assert _rows(data_dir, "t") == _source(url, "SELECT * FROM t ORDER BY id")
 
 
+READING_SLOT = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() "
+                "AND query LIKE '%pg_logical_slot_peek_binary_changes%'")
+
+
 def _killed_at(url, data_dir, point):
     """A CDC run SIGKILLed exactly at `point` (it says where it waits: see bemidb/sync/cdc.py _pause)."""
     process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
@@ -245,8 +249,7 @@ def test_killed_at_every_point_resumes_exactly_once(source, data_dir):
            "UPDATE acct SET balance = balance - 1 WHERE id <= 10; DELETE FROM acct WHERE id = 20")
 
     def reading():
-        return _source(source.url, "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' "
-                                   "AND query LIKE '%pg_logical_slot_peek_binary_changes%'")[0]["n"]
+        return _source(source.url, READING_SLOT)[0]["count"]
 
     before = _slot_position(source.url)
     process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", source.url, "--data-dir",
@@ -339,3 +342,52 @@ def test_changes_land_as_position_deletes_and_compaction_folds_them(source, data
     source("UPDATE t SET v = 'after' WHERE id = 500")
     _cdc(source.url, data_dir)
     assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
+
+
+def test_a_source_restart_mid_drain_fails_cleanly_and_the_next_run_resumes(own_postgres, data_dir):
+    url = own_postgres.url()
+    own_postgres.execute("postgres", "CREATE TABLE t (id int PRIMARY KEY, v text);"
+                                     "INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g")
+    _cdc(url, data_dir)
+    own_postgres.execute("postgres", "INSERT INTO t SELECT g, md5(g::text) FROM generate_series(101, 300000) g;"
+                                     "UPDATE t SET v = 'b' WHERE id <= 50")
+
+    def reading():
+        return own_postgres.execute("postgres", READING_SLOT)[0][0]
+
+    process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
+                           str(data_dir))
+    wait_for(reading, process, "the slot being read")
+    own_postgres.restart("fast")
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0, stderr.decode()
+    assert "Traceback" not in stderr.decode(), stderr.decode()
+    assert len(_rows(data_dir, "t")) == 100  # nothing half-applied
+    _cdc(url, data_dir)
+    assert _rows(data_dir, "t") == _source(url, "SELECT * FROM t ORDER BY id")
+
+
+def test_a_follower_outlives_a_source_restart(own_postgres, data_dir):
+    url = own_postgres.url()
+    own_postgres.execute("postgres", "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')")
+    follower = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--follow", "--commit-interval", "1s",
+                            "--database-url", url, "--data-dir", str(data_dir))
+    try:
+        wait_for(lambda: _table_exists(data_dir, "t"), follower, "the first copy", timeout=60)
+        own_postgres.restart("fast")
+        own_postgres.execute("postgres", "INSERT INTO t VALUES (2, 'after the restart')")
+        wait_for(lambda: len(_rows(data_dir, "t")) == 2, follower, "the change after the restart", timeout=60)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        code = follower.wait(timeout=60)
+    stderr = follower.stderr.read().decode()
+    assert code == 0, stderr
+    assert "retrying in 1s" in stderr
+    assert _rows(data_dir, "t") == _source(url, "SELECT * FROM t ORDER BY id")
+
+
+def _table_exists(data_dir, name):
+    try:
+        return _table(data_dir, name) is not None
+    except Exception:  # noqa: BLE001 - not created yet
+        return False
