@@ -391,3 +391,21 @@ def _table_exists(data_dir, name):
         return _table(data_dir, name) is not None
     except Exception:  # noqa: BLE001 - not created yet
         return False
+
+
+def test_schema_changes_are_applied_in_place_or_by_a_copy(source, data_dir):
+    source("CREATE TABLE t (id int PRIMARY KEY, a int, gone text, v varchar(5));"
+           "INSERT INTO t SELECT g, g, 'x', 'v' FROM generate_series(1, 10) g")
+    _cdc(source.url, data_dir)
+    source("INSERT INTO t VALUES (11, 11, 'y', 'w'); ALTER TABLE t ADD COLUMN added text;"
+           "ALTER TABLE t DROP COLUMN gone; ALTER TABLE t ALTER a TYPE bigint;"
+           "INSERT INTO t VALUES (12, 9000000000, 'w', 'new'); UPDATE t SET added = 'u' WHERE id = 1")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
+    source("ALTER TABLE t ALTER v TYPE int USING length(v); UPDATE t SET v = 7 WHERE id = 2")  # not in place
+    result = _cdc(source.url, data_dir)
+    assert "copying the table again" in result.stderr
+    assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
+    source("UPDATE t SET v = 8 WHERE id = 3")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
