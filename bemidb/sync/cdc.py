@@ -71,6 +71,8 @@ def run(cfg, args) -> int:
             raise UserError(str(exc)) from None
         keyed, others = _keyed_tables(cfg, conn)
         recopy = _prepare_slot(conn, slot, publication, keyed)
+        if getattr(args, "full_refresh", False):
+            recopy = None  # --full-refresh: copy every table again (the slot stays; replay converges)
         follow = getattr(args, "follow", False)
         status = 0
         if recopy is None or others or getattr(args, "delete_old_tables", False) or any(

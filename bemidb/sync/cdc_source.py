@@ -55,11 +55,15 @@ def check_wal_level(conn) -> None:
 def slot_state(conn, slot: str) -> SlotState:
     rows = conn.run("""
         SELECT coalesce(wal_status, ''), coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::int8,
-               confirmed_flush_lsn::text, current_setting('max_slot_wal_keep_size')
+               confirmed_flush_lsn::text, current_setting('max_slot_wal_keep_size'), database::text,
+               current_database()::text, coalesce(plugin::text, '')
         FROM pg_replication_slots WHERE slot_name = :slot""", slot=slot)
     if not rows:
         return SlotState(False)
-    status, held, confirmed, keep = rows[0]
+    status, held, confirmed, keep, database, ours, plugin = rows[0]
+    if database != ours or plugin != "pgoutput":
+        raise UserError(f"replication slot {slot} exists but belongs to database {database} (plugin {plugin}): "
+                        "choose another with --slot-name / SOURCE_POSTGRES_REPLICATION_SLOT", 2)
     return SlotState(True, status == "lost", int(held), confirmed, keep)
 
 

@@ -409,3 +409,23 @@ def test_schema_changes_are_applied_in_place_or_by_a_copy(source, data_dir):
     source("UPDATE t SET v = 8 WHERE id = 3")
     _cdc(source.url, data_dir)
     assert _rows(data_dir, "t") == _source(source.url, "SELECT * FROM t ORDER BY id")
+
+
+def test_full_refresh_recopies_and_a_slot_of_another_database_is_refused(source, data_dir, pg):
+    source("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1)")
+    _cdc(source.url, data_dir)
+    source("UPDATE t SET v = 2")
+    copied = _cdc(source.url, data_dir, "--full-refresh")
+    assert "sync postgres -> public: 1 synced" in copied.stderr  # copied again, then the slot replayed on it
+    assert _rows(data_dir, "t") == [{"id": 1, "v": 2}]
+    source("UPDATE t SET v = 3")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "t") == [{"id": 1, "v": 3}]
+    pg.execute("postgres", "SELECT pg_create_logical_replication_slot('bemidb_elsewhere', 'pgoutput')")
+    try:
+        result = run_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", source.url, "--data-dir",
+                            str(data_dir), "--slot-name", "bemidb_elsewhere")
+        assert result.returncode == 2
+        assert "belongs to database postgres" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        pg.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_elsewhere')")
