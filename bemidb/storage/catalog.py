@@ -76,6 +76,9 @@ class TableInfo:
     comment: str | None = None
     definition: str | None = None  # PROP_MATVIEW_DEFINITION, for materialized views
     primary_key: tuple[str, ...] = ()  # PROP_PRIMARY_KEY: shown by pg_constraint/pg_index to ORMs and BI tools
+    synced_at: str | None = None  # PROP_SYNCED_AT: the last commit by a sync (ISO-8601 UTC)
+    sync_mode: str = ""  # cdc, incremental, full_refresh, or the source's own (append, refresh)
+    source_lsn: str | None = None  # PROP_CDC_LSN: the source position a CDC table is current with
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -104,7 +107,17 @@ def table_info(table, schema: str, name: str) -> TableInfo:
     for position, field in enumerate(iceberg_schema.fields):
         pg_type = pg_types[position] if position < len(pg_types) else pg_type_of(field.field_type)
         columns.append(ColumnInfo(field.name, pg_type, not field.required, field.doc))
+    props = table.properties
     return TableInfo(schema, name, table.metadata_location, tuple(columns),
-                     table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
-                     table.properties.get(PROP_MATVIEW_DEFINITION),
-                     tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))))
+                     props.get(PROP_SOURCE, ""), props.get(PROP_COMMENT),
+                     props.get(PROP_MATVIEW_DEFINITION),
+                     tuple(json.loads(props.get(PROP_PRIMARY_KEY, "[]"))),
+                     props.get(PROP_SYNCED_AT), _sync_mode(props), props.get(PROP_CDC_LSN))
+
+
+def _sync_mode(props: dict[str, str]) -> str:
+    if PROP_CDC_LSN in props:
+        return "cdc"
+    if "bemidb.cursor-column" in props or "bemidb.amplitude.last-hour" in props:  # sync/incremental, amplitude
+        return "incremental"
+    return {"matview": "refresh", "": ""}.get(props.get(PROP_SOURCE, ""), "full_refresh")

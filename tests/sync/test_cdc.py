@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 from pyiceberg.manifest import ManifestContent
 
+from bemidb import config
 from bemidb.config import Config
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, open_catalog
 from bemidb.storage.changes import compact
@@ -301,6 +302,13 @@ def test_changes_are_served_as_the_source_answers(source, data_dir, bemidb_serve
     _cdc(source.url, data_dir, env=env)
     server = bemidb_server(data_dir, env=env)
     assert _served(server) == [tuple(r.values()) for r in _source(source.url, SERVED_SQL)]
+    # "Data as of", for a dashboard: the last sync, its mode and the source position applied.
+    catalog = open_catalog(config.resolve(None, config.STORAGE, env={**env, "BEMIDB_DATA_DIR": str(data_dir)}))
+    lsn = catalog.load_table(("public", "items")).properties[PROP_CDC_LSN]
+    with psycopg.connect(server.dsn()) as conn:
+        rows = conn.execute("SELECT schema_name, table_name, sync_mode, source_lsn, "
+                            "now() - last_synced_at < interval '10 minutes' FROM bemidb_last_synced_at()").fetchall()
+    assert rows == [("public", "items", "cdc", lsn, True)]
 
 
 def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_dir, bemidb_server):  # noqa: F811

@@ -90,6 +90,8 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.pg_char_to_encoding(name) AS CASE WHEN upper(name) IN ('UTF8', 'UTF-8') "
         "THEN 6 ELSE -1 END",
         f"CREATE OR REPLACE MACRO {s}.pg_is_in_recovery() AS false",
+        # "Data as of" for dashboards: each table's last sync, mode and (CDC) source LSN (pg_catalog.refresh).
+        f"CREATE OR REPLACE MACRO {s}.bemidb_last_synced_at() AS TABLE SELECT * FROM {s}.bemidb_sync_status",
         f"CREATE OR REPLACE MACRO {s}.pg_postmaster_start_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_conf_load_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_function_is_visible(funcoid) AS true",

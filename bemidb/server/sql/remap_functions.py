@@ -25,8 +25,9 @@ has_any_column_privilege has_foreign_data_wrapper_privilege has_server_privilege
 has_type_privilege has_language_privilege pg_has_role txid_current pg_current_xact_id pg_cancel_backend
 pg_terminate_backend inet_server_addr inet_server_port inet_client_addr pg_stat_get_numscans
 to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure pg_is_other_temp_schema
-pg_my_temp_schema _pg_expandarray
+pg_my_temp_schema _pg_expandarray bemidb_last_synced_at
 """.split())
+TABLE_MACROS = frozenset({"bemidb_last_synced_at"})  # of MACROS, the ones that return rows (FROM f())
 
 
 # Postgres name -> DuckDB name, same arguments.
