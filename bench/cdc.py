@@ -13,6 +13,10 @@ copy made with pg_copy_logical_replication_slot (a slot cannot be moved back). B
 Target (issue 18): drain / full refresh <= 0.05. Also printed: the table's own time in the drain's output
 (without the interpreter start and imports). Correctness: after the drain the table's row count, sum(amount)
 and number of updated rows equal the source's; timings never fail the run.
+Then follow mode: a `--follow --commit-interval 1s` follower and `bemidb serve` on that data dir while 1,000
+rows/s are inserted (100 every 0.1 s) for 60 s (20 with --quick); a client polls max(id) through the server:
+the change-to-served lag p50 and p95 (target: about the interval + 1 s), and the follower's RSS at 5 s and
+at the end (a 10-minute run is the issue's; this is the short form).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +75,68 @@ def _source_facts(cluster) -> dict:
     return {"rows": rows, "sum_amount": total, "updated": updated}
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000) -> dict:
+    """A follower (commit interval 1 s) and a server on the data dir; 1,000 inserts/s into t, in batches of
+    100 every 0.1 s; a client polls max(id) through the server: a batch's lag is from its commit in the
+    source to the first poll that sees it."""
+    import psycopg
+
+    from tests.support.server import start_server
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
+    env["PYTHONPATH"] = str(REPO)
+    follower = subprocess.Popen([sys.executable, "-m", "bemidb", "sync", "postgres", "--sync-mode", "cdc",
+                                 "--follow", "--commit-interval", "1s", "--database-url", url, "--data-dir",
+                                 data_dir, "--include", "public.t"], env=env, cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(data_dir, log_level="INFO")
+    committed: list[tuple[int, float]] = []  # (last id of the batch, commit time)
+    lags: list[float] = []
+    try:
+        start_id = cluster.execute("postgres", "SELECT max(id) FROM t")[0][0] + 1
+        batch = rate // 10
+        with psycopg.connect(url, autocommit=True) as source, psycopg.connect(server.dsn()) as client:
+            client.autocommit = True
+            started = time.monotonic()
+            rss_start = None
+            next_id, next_write = start_id, started
+            while time.monotonic() - started < seconds or committed:
+                now = time.monotonic()
+                if rss_start is None and now - started >= 5:
+                    rss_start = _rss_mb(follower.pid)
+                if now >= next_write and now - started < seconds:
+                    source.execute(f"INSERT INTO t (id, name) SELECT g, 'live' FROM generate_series("
+                                   f"{next_id}, {next_id + batch - 1}) g")
+                    committed.append((next_id + batch - 1, time.monotonic()))
+                    next_id += batch
+                    next_write += 0.1
+                    continue
+                seen = client.execute("SELECT max(id) FROM t").fetchone()[0]
+                polled = time.monotonic()
+                while committed and committed[0][0] <= seen:
+                    lags.append(polled - committed.pop(0)[1])
+                if time.monotonic() - started > seconds + 60:
+                    raise RuntimeError("the follower stopped applying changes")
+                time.sleep(0.02)
+        rss_end = _rss_mb(follower.pid)
+    finally:
+        server.stop()
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=120)
+    lags.sort()
+    return {"rate": rate, "seconds": seconds, "batches": len(lags), "p50": lags[len(lags) // 2],
+            "p95": lags[int(len(lags) * 0.95)], "max": lags[-1], "rss_start_mb": rss_start, "rss_end_mb": rss_end,
+            "follower_exit": follower.returncode}
+
+
 def main(quick: bool = False) -> dict:
     rows = 1_000_000 if quick else 5_000_000
     repeat = 2 if quick else 3
@@ -107,6 +174,7 @@ def main(quick: bool = False) -> dict:
                 drain_table.append(_table_seconds(log))
             facts, expected = _facts(data_dir), _source_facts(cluster)
             ok = {k: facts[k] for k in expected} == expected
+            lag = _follow_lag(cluster, url, data_dir, seconds=20 if quick else 60)
             full_dir = f"{work}/full"
             fulls, full_table = [], []
             for _ in range(repeat):
@@ -124,11 +192,17 @@ def main(quick: bool = False) -> dict:
         {"metric": "the same, the table's own time in the sync (no interpreter start)", "value": drain_table_s,
          "unit": "s", "reference": f"full refresh {full_table_s:.1f}s", "ratio": drain_table_s / full_table_s},
         {"metric": f"first CDC run (slot + copy of {rows:,} rows)", "value": first_s, "unit": "s"},
+        {"metric": f"--follow --commit-interval 1s at {lag['rate']:,} inserts/s: change-to-served lag p50",
+         "value": lag["p50"], "unit": "s", "target": "<= interval + 1 s", "ok": lag["p95"] <= 2.5},
+        {"metric": "the same, p95", "value": lag["p95"], "unit": "s"},
+        {"metric": f"the follower's RSS after 5 s and after {lag['seconds']} s", "value": lag["rss_end_mb"],
+         "unit": "MB", "reference": f"{lag['rss_start_mb']:.0f} MB at 5 s",
+         "ratio": lag["rss_end_mb"] / lag["rss_start_mb"]},
     ]
     return {"ok": ok, "summary": summary,
             "details": {"rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
                         "full_refreshes": fulls, "full_table": full_table, "after_drain": facts,
-                        "source": expected}}
+                        "source": expected, "follow": lag}}
 
 
 if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`

@@ -28,7 +28,7 @@ ROWS_PER_QUERY = 10_000
 _DELETED = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Version:
     values: dict[str, object]  # column -> text | None | pgoutput.UNCHANGED
     fill_key: tuple | None = None  # the stored row whose unchanged values this version keeps
@@ -90,11 +90,10 @@ def typed_batch(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa
             mask = [v.values.get(plan.column.name) is pgoutput.UNCHANGED for v in versions]
             if any(mask):
                 unchanged[plan.column.name] = pa.array(mask, pa.bool_())
-        fill_keys = [list(v.fill_key if v.fill_key is not None else _key_of(v, changes.keys)) for v in versions]
-        fill_from = _decode(conn, key_plans, key_schema, fill_keys)
-    rows = [[_known(v.values.get(p.column.name)) for p in plans] for v in versions]
-    upserts = _decode(conn, plans, schema, rows)
-    dropped = _decode(conn, key_plans, key_schema, [list(k) for k in changes.rows])
+        fill_from = _decode(conn, key_plans, key_schema, versions,
+                            lambda v: v.fill_key if v.fill_key is not None else _key_of(v, changes.keys))
+    upserts = _decode(conn, plans, schema, versions, lambda v: [_known(v.values.get(p.column.name)) for p in plans])
+    dropped = _decode(conn, key_plans, key_schema, list(changes.rows), lambda key: key)
     return ChangeBatch(changes.keys, upserts, dropped, changes.truncated, unchanged, fill_from)
 
 
@@ -106,10 +105,11 @@ def _known(value):
     return None if value is pgoutput.UNCHANGED else value
 
 
-def _decode(conn, plans: list[ColumnPlan], schema: pa.Schema, rows: list[list]) -> pa.Table:
+def _decode(conn, plans: list[ColumnPlan], schema: pa.Schema, items: list, to_row) -> pa.Table:
+    """to_row(item) for every item, typed by the source; rows are built a query's worth at a time."""
     batches = []
-    for start in range(0, len(rows), ROWS_PER_QUERY):
-        select = _values_select(plans, rows[start:start + ROWS_PER_QUERY])
+    for start in range(0, len(items), ROWS_PER_QUERY):
+        select = _values_select(plans, [to_row(item) for item in items[start:start + ROWS_PER_QUERY]])
         batches.extend(b for b in decode_chunks(copy_csv_chunks(conn, select), plans, schema) if b.num_rows)
     return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
 
