@@ -81,6 +81,7 @@ def run(cfg, args) -> int:
             status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy)
         stop = _StopFlag() if follow else None
         while True:
+            cycle_started = time.monotonic()
             try:
                 drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
             except SOURCE_ERRORS as exc:
@@ -101,7 +102,8 @@ def run(cfg, args) -> int:
             status = max(status, drained.status)
             if drained.recopy:  # a schema change that cannot be applied in place: copy those tables again
                 status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy))
-            if stop is None or stop.wait(cfg.source_postgres_commit_interval):
+            # A commit every interval, counted from the previous one's start (the drain's time included).
+            if stop is None or stop.wait(cfg.source_postgres_commit_interval - (time.monotonic() - cycle_started)):
                 return status
     except SOURCE_ERRORS as exc:
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
