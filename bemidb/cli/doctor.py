@@ -137,6 +137,7 @@ def check_source_postgres(cfg: Config) -> Result:
     try:
         version = conn.run("SHOW server_version")[0][0]
         relations = {(r.schema, r.name): r for r in source.list_relations(conn) if r.kind in ("r", "p")}
+        replication = _replication(cfg, conn)
     finally:
         conn.close()
     selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
@@ -149,30 +150,24 @@ def check_source_postgres(cfg: Config) -> Result:
         raise CheckFailed(f"no SELECT privilege on {', '.join(unreadable[:5])}"
                           f"{' and more' if len(unreadable) > 5 else ''}: GRANT SELECT, or exclude them")
     return Result(True, f"{_where(url)}: PostgreSQL {version.split()[0]}, "
-                        f"{len(selection.selected)} of {len(relations)} tables to sync")
+                        f"{len(selection.selected)} of {len(relations)} tables to sync; {replication}")
 
 
-def check_replication(cfg: Config) -> Result:
+def _replication(cfg: Config, conn) -> str:
     """wal_level, and the WAL each bemidb CDC slot holds on the source (an abandoned slot fills its disk)."""
     from bemidb.sync import cdc_source
-    from bemidb.sync import postgres_source as source
     from bemidb.sync.cdc import slot_name
 
-    conn = source.connect(cfg.source_postgres_database_url, timeout=CONNECT_TIMEOUT)
-    try:
-        level = conn.run("SHOW wal_level")[0][0]
-        slots = cdc_source.slot_report(conn, slot_name(cfg))
-    finally:
-        conn.close()
+    level = conn.run("SHOW wal_level")[0][0]
     if level != "logical":
         if cfg.source_postgres_sync_mode == "cdc":
             raise CheckFailed(cdc_source.WAL_LEVEL_HINT.format(level=level))
-        return Result(True, f"wal_level {level}: --sync-mode cdc is not available (full and incremental are)")
+        return f"wal_level {level} (no CDC)"
+    slots = cdc_source.slot_report(conn, slot_name(cfg))
     lost = [cdc_source.describe_slot(name, state) for name, state in slots if state.lost]
     if lost:
         raise CheckFailed("; ".join(lost))
-    return Result(True, "; ".join(cdc_source.describe_slot(n, s) for n, s in slots)
-                  or "wal_level logical; no bemidb replication slot yet")
+    return "; ".join(cdc_source.describe_slot(n, s) for n, s in slots) or "wal_level logical"
 
 
 def check_port(cfg: Config) -> Result:
@@ -202,8 +197,6 @@ def checks(cfg: Config) -> list[tuple[str, Callable[[Config], Result] | None, st
         ("catalog", check_catalog, ""),
         ("warehouse", check_warehouse, ""),
         ("source postgres", check_source_postgres if cfg.source_postgres_database_url else None,
-         "not configured (SOURCE_POSTGRES_DATABASE_URL)"),
-        ("replication", check_replication if cfg.source_postgres_database_url else None,
          "not configured (SOURCE_POSTGRES_DATABASE_URL)"),
         ("server port", check_port, ""),
         ("TLS", check_tls if cfg.tls_cert else None, "not configured (BEMIDB_TLS_CERT)"),
