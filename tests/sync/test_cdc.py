@@ -437,3 +437,15 @@ def test_full_refresh_recopies_and_a_slot_of_another_database_is_refused(source,
         assert "belongs to database postgres" in result.stderr and "Traceback" not in result.stderr
     finally:
         pg.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_elsewhere')")
+
+
+def test_one_large_transaction_is_applied_whole(source, data_dir):
+    source("CREATE TABLE big (id int PRIMARY KEY, v text, n int);"
+           "INSERT INTO big SELECT g, 'old', g FROM generate_series(1, 1000) g")
+    _cdc(source.url, data_dir)
+    with psycopg.connect(source.url) as conn:  # one transaction: 150k inserts, updates of them, deletes
+        conn.execute("INSERT INTO big SELECT g, md5(g::text), g FROM generate_series(1001, 151000) g")
+        conn.execute("UPDATE big SET v = 'updated in the same transaction' WHERE id % 1000 = 3")
+        conn.execute("DELETE FROM big WHERE id % 1000 = 4")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "big") == _source(source.url, "SELECT * FROM big ORDER BY id")

@@ -48,3 +48,20 @@ def test_deleted_source_rows_are_removed_with_the_new_ones(pg, data_dir, key):
     assert _rows(data_dir, "orders") == _source(url, "SELECT * FROM orders")
     _sync(url, data_dir, *cursor, "--detect-deletes")  # nothing deleted since: nothing changes
     assert _rows(data_dir, "orders") == _source(url, "SELECT * FROM orders")
+
+
+def test_bemidb_sync_mode_and_cursor_columns_settings_are_accepted(pg, data_dir):
+    """BemiDB's SOURCE_POSTGRES_SYNC_MODE=INCREMENTAL with SOURCE_POSTGRES_CURSOR_COLUMNS (schema.table=column)."""
+    url = pg.create_database("bemidb_settings_alias")
+    pg.execute("bemidb_settings_alias", "CREATE TABLE ev (id int PRIMARY KEY, seq int NOT NULL);"
+                                        "INSERT INTO ev SELECT g, g FROM generate_series(1, 10) g")
+    env = {"SOURCE_POSTGRES_SYNC_MODE": "INCREMENTAL", "SOURCE_POSTGRES_CURSOR_COLUMNS": "public.ev=seq"}
+    args = ("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir))
+    assert run_bemidb(*args, env=env).returncode == 0
+    table = open_catalog(Config({"data_dir": str(data_dir)})).load_table(("public", "ev"))
+    assert table.properties["bemidb.cursor-column"] == "seq" and table.properties["bemidb.cursor-value"] == "10"
+    bad = run_bemidb(*args, env={"SOURCE_POSTGRES_SYNC_MODE": "INCREMENTAL"})
+    assert bad.returncode == 2 and "needs cursor columns" in bad.stderr
+    wrong = run_bemidb(*args, env={"SOURCE_POSTGRES_CURSOR_COLUMNS": "public.ev:seq"})
+    assert wrong.returncode == 2 and "SOURCE_POSTGRES_CURSOR_COLUMNS" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
