@@ -69,7 +69,7 @@ def run(cfg, args) -> int:
             check_warehouse_writable(catalog)
         except OSError as exc:
             raise UserError(str(exc)) from None
-        keyed, others = _keyed_tables(cfg, conn)
+        keyed, why_not, others = _keyed_tables(cfg, conn)
         recopy = _prepare_slot(conn, slot, publication, keyed)
         if getattr(args, "full_refresh", False):
             recopy = None  # --full-refresh: copy every table again (the slot stays; replay converges)
@@ -78,7 +78,7 @@ def run(cfg, args) -> int:
         if recopy is None or others or getattr(args, "delete_old_tables", False) or any(
                 _stored_properties(catalog, namespace, relation).get(PROP_CDC_SLOT) != slot
                 for relation, _ in keyed.values()):
-            status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy)
+            status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy, why_not)
         stop = _StopFlag() if follow else None
         while True:
             cycle_started = time.monotonic()
@@ -101,7 +101,7 @@ def run(cfg, args) -> int:
                 continue
             status = max(status, drained.status)
             if drained.recopy:  # a schema change that cannot be applied in place: copy those tables again
-                status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy))
+                status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy, why_not))
             # A commit every interval, counted from the previous one's start (the drain's time included).
             if stop is None or stop.wait(cfg.source_postgres_commit_interval - (time.monotonic() - cycle_started)):
                 return status
@@ -140,22 +140,40 @@ def _drop(conn, slot: str, publication: str) -> int:
     return 0
 
 
-def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], int]:
-    """Selected tables with a primary key (CDC keeps them), and how many others were selected (relations a
-    full refresh copies or notes, every run: see _copy)."""
+def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], dict[str, str], int]:
+    """Selected tables CDC can keep (a primary key that is the replica identity, every column published),
+    why each other selected table cannot (it is full-refreshed every run, see _copy), and how many relations
+    besides those were selected (notes of the full refresh: views, unknown names)."""
     relations = source.list_relations(conn)
     selection = select_tables([(r.schema, r.name) for r in relations],
                               cfg.source_postgres_include_tables or [], cfg.source_postgres_exclude_tables or [])
     by_name = {(r.schema, r.name): r for r in relations}
-    keyed = {}
+    keyed, why_not = {}, {}
     for key in selection.selected:
         relation = by_name[key]
         if relation.kind in ("r", "p") and relation.can_select:
             primary_key = source.primary_key(conn, relation)
-            if primary_key:
+            reason = _why_not_cdc(conn, relation, primary_key)
+            if reason is None:
                 keyed[relation.qualified] = (relation, primary_key)
+            else:
+                why_not[relation.qualified] = reason
     others = len(selection.selected) - len(keyed) + len(selection.unknown) + len(selection.empty_wildcards)
-    return keyed, others
+    return keyed, why_not, others
+
+
+def _why_not_cdc(conn, relation, primary_key: list[str]) -> str | None:
+    if not primary_key:
+        return "no primary key"
+    identity, generated = conn.run("""
+        SELECT c.relreplident::text, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                                             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '')
+        FROM pg_class c WHERE c.oid = CAST(:name AS regclass)""", name=relation.sql_name)[0]
+    if identity in ("i", "n"):  # deletes would name rows by another key, or not at all
+        return "its replica identity is not the primary key"
+    if generated:  # Postgres before 18 does not publish generated columns: they would read NULL
+        return "it has generated columns, which logical replication does not send"
+    return None
 
 
 def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
@@ -173,13 +191,13 @@ def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
     return None
 
 
-def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None) -> int:
+def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, why_not: dict[str, str]) -> int:
     """Full copies, in one snapshot: tables without a key (every run), and keyed tables this slot does not
     hold yet (all of them when `recopy` is None) or that must be copied again (in `recopy`)."""
     def plan(relation, progress):
         name = relation.qualified
         if name not in keyed:
-            progress.note(f"{name}: no primary key, synced by full refresh (CDC needs one)")
+            progress.note(f"{name}: synced by full refresh, not CDC: {why_not.get(name, 'no primary key')}")
             return {}
         copy = {PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(0)}
         if recopy is None or name in recopy:

@@ -149,14 +149,20 @@ def _storage_values(column):
 def test_two_schemas_and_a_table_without_a_key(source, data_dir):
     source("CREATE SCHEMA shop; CREATE TABLE shop.orders (id int PRIMARY KEY, total int);"
            "CREATE TABLE public.users (id int PRIMARY KEY, name text); CREATE TABLE public.log (line text);"
+           "CREATE TABLE public.gen (id int PRIMARY KEY, a int, twice int GENERATED ALWAYS AS (a * 2) STORED);"
+           "INSERT INTO gen (id, a) VALUES (1, 1);"
            "INSERT INTO shop.orders VALUES (1, 10); INSERT INTO users VALUES (1, 'ann'); INSERT INTO log VALUES ('x')")
     first = _cdc(source.url, data_dir)
-    assert "public.log: no primary key, synced by full refresh" in first.stderr
+    assert "public.log: synced by full refresh, not CDC: no primary key" in first.stderr
     source("INSERT INTO shop.orders VALUES (2, 20); UPDATE users SET name = 'bob'; INSERT INTO log VALUES ('y')")
     _cdc(source.url, data_dir)
     assert _rows(data_dir, "shop_orders") == [{"id": 1, "total": 10}, {"id": 2, "total": 20}]
     assert _rows(data_dir, "users") == [{"id": 1, "name": "bob"}]
     assert sorted(r["line"] for r in _table(data_dir, "log").scan().to_arrow().to_pylist()) == ["x", "y"]
+    assert "public.gen: synced by full refresh, not CDC: it has generated columns" in first.stderr
+    source("UPDATE gen SET a = 5")
+    _cdc(source.url, data_dir)
+    assert _rows(data_dir, "gen") == [{"id": 1, "a": 5, "twice": 10}]
 
 
 def test_lag_is_shown_and_drop_slot_removes_slot_and_publication(source, data_dir, pg):
