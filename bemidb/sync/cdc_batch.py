@@ -30,8 +30,15 @@ _DELETED = None
 
 @dataclass(slots=True)
 class _Version:
-    values: dict[str, object]  # column -> text | None | pgoutput.UNCHANGED
+    """One row version as pgoutput sent it: the values tuple itself (no per-row dict: a big transaction holds
+    one of these per changed row) and its relation's column -> position map, shared by all its rows."""
+    values: tuple  # text | None | pgoutput.UNCHANGED, in the relation's column order
+    index: dict[str, int]
     fill_key: tuple | None = None  # the stored row whose unchanged values this version keeps
+
+    def get(self, name: str):
+        position = self.index.get(name)
+        return None if position is None else self.values[position]
 
 
 @dataclass
@@ -40,33 +47,33 @@ class TableChanges:
     rows: dict[tuple, _Version | None] = field(default_factory=dict)  # key -> last version, None = deleted
     truncated: bool = False
     changes: int = 0
+    _indexes: dict[int, tuple] = field(default_factory=dict)  # id(relation) -> (relation, index, key positions)
 
     def add(self, relation: pgoutput.Relation, change: pgoutput.Change) -> None:
         self.changes += 1
+        index, key_positions = self._index(relation)
         if change.kind == "D":
-            self.rows[self._key(relation, change.old)] = _DELETED
+            self.rows[tuple(change.old[i] for i in key_positions)] = _DELETED
             return
-        new = dict(zip(relation.columns, change.new, strict=True))
-        key = tuple(new[k] for k in self.keys)
-        old_key = self._key(relation, change.old) if change.old is not None else key
+        new = change.new
+        key = tuple(new[i] for i in key_positions)
+        old_key = tuple(change.old[i] for i in key_positions) if change.old is not None else key
         if change.kind == "U" and old_key != key:
             previous = self.rows.get(old_key)
             self.rows[old_key] = _DELETED  # a changed primary key: the old row goes
         else:
             previous = self.rows.get(key)
-        version = _Version(new)
-        if any(v is pgoutput.UNCHANGED for v in new.values()):
+        version = _Version(new, index)
+        if any(v is pgoutput.UNCHANGED for v in new):
+            names = relation.columns
             if previous is not None:  # an earlier version in this batch has the values (or knows where)
-                for name, value in new.items():
-                    if value is pgoutput.UNCHANGED:
-                        new[name] = previous.values.get(name, None)
+                new = tuple(previous.get(names[i]) if v is pgoutput.UNCHANGED else v for i, v in enumerate(new))
                 version.fill_key = previous.fill_key
             elif not self.truncated:  # after a TRUNCATE in this batch nothing stored is left
                 version.fill_key = old_key
             if version.fill_key is None:  # nothing stored to keep: the value is unknown, never invented
-                for name, value in new.items():
-                    if value is pgoutput.UNCHANGED:
-                        new[name] = None
+                new = tuple(None if v is pgoutput.UNCHANGED else v for v in new)
+            version.values = new
         self.rows[key] = version
 
     def truncate(self) -> None:
@@ -74,9 +81,13 @@ class TableChanges:
         self.rows.clear()
         self.truncated = True
 
-    def _key(self, relation: pgoutput.Relation, values: tuple) -> tuple:
-        by_name = dict(zip(relation.columns, values, strict=True))
-        return tuple(by_name[k] for k in self.keys)
+    def _index(self, relation: pgoutput.Relation) -> tuple[dict[str, int], list[int]]:
+        cached = self._indexes.get(id(relation))
+        if cached is None or cached[0] is not relation:
+            index = {name: i for i, name in enumerate(relation.columns)}
+            cached = (relation, index, [index[k] for k in self.keys])
+            self._indexes[id(relation)] = cached
+        return cached[1], cached[2]
 
 
 def typed_batch(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa.Schema) -> ChangeBatch:
@@ -87,18 +98,18 @@ def typed_batch(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa
     unchanged, fill_from = {}, None
     if any(v.fill_key is not None for v in versions):
         for plan in plans:
-            mask = [v.values.get(plan.column.name) is pgoutput.UNCHANGED for v in versions]
+            mask = [v.get(plan.column.name) is pgoutput.UNCHANGED for v in versions]
             if any(mask):
                 unchanged[plan.column.name] = pa.array(mask, pa.bool_())
         fill_from = _decode(conn, key_plans, key_schema, versions,
                             lambda v: v.fill_key if v.fill_key is not None else _key_of(v, changes.keys))
-    upserts = _decode(conn, plans, schema, versions, lambda v: [_known(v.values.get(p.column.name)) for p in plans])
+    upserts = _decode(conn, plans, schema, versions, lambda v: [_known(v.get(p.column.name)) for p in plans])
     dropped = _decode(conn, key_plans, key_schema, list(changes.rows), lambda key: key)
     return ChangeBatch(changes.keys, upserts, dropped, changes.truncated, unchanged, fill_from)
 
 
 def _key_of(version: _Version, keys: list[str]) -> tuple:
-    return tuple(version.values.get(k) for k in keys)
+    return tuple(version.get(k) for k in keys)
 
 
 def _known(value):
@@ -140,7 +151,7 @@ def scan_numerics(conn, changes: TableChanges, columns: list[PgColumn]) -> dict[
     versions = [v for v in changes.rows.values() if v is not None]
     if not targets or not versions:
         return {}
-    rows = [[_known(v.values.get(c.name)) for c in targets] for v in versions]
+    rows = [[_known(v.get(c.name)) for c in targets] for v in versions]
     row = conn.run(f"SELECT {', '.join(numeric_scan_sql(c) for c in targets)} FROM {_values(targets, rows)}")[0]
     return {c.name: NumericScan(int(row[3 * i]), int(row[3 * i + 1]), bool(row[3 * i + 2]))
             for i, c in enumerate(targets)}
