@@ -54,7 +54,8 @@ def _log_level(raw: str) -> str:
 
 def _postgres_url(raw: str) -> str:
     parsed = urlparse(raw)
-    if parsed.scheme not in ("postgres", "postgresql") or not parsed.hostname:
+    # As in libpq, the host (and the rest) may be left to PGHOST, PGUSER... or the local Unix socket.
+    if parsed.scheme not in ("postgres", "postgresql") or not parsed.netloc and not parsed.path:
         raise ValueError("expected a URL like postgresql://user:password@host:5432/dbname")
     try:
         parsed.port  # noqa: B018 - raises on a non-numeric port

@@ -32,10 +32,14 @@ class CheckFailed(Exception):
     """A check's own clear reason for failing (no exception type prefix needed)."""
 
 
-def _where(url: str) -> str:
-    """host:port/db of a database URL, without the credentials (safe to print)."""
-    parsed = urlparse(url)
-    return f"{parsed.hostname}:{parsed.port or 5432}{parsed.path or '/'}"
+def _reach_database(url: str) -> str:
+    """Resolve a database URL as libpq would (PGHOST, PGPORT...), check its host answers; host:port/db."""
+    from bemidb.pg_connect import resolve
+
+    target = resolve(url)
+    if not target.unix_socket:
+        _reach(target.host, target.port)
+    return target.where
 
 
 def _reach(host: str, port: int) -> None:
@@ -50,9 +54,7 @@ def check_catalog(cfg: Config) -> Result:
     from bemidb.storage.catalog import open_catalog
 
     if cfg.catalog_database_url:
-        parsed = urlparse(cfg.catalog_database_url)
-        _reach(parsed.hostname, parsed.port or 5432)
-        where = "Postgres " + _where(cfg.catalog_database_url)
+        where = "Postgres " + _reach_database(cfg.catalog_database_url)
     else:
         where = f"SQLite {cfg.sqlite_catalog_path}"
     catalog = open_catalog(cfg)
@@ -121,7 +123,7 @@ def _probe_warehouse(cfg: Config) -> Result:
     finally:
         io.delete(probe)
     where = f"s3://{cfg.aws_s3_bucket} via {cfg.s3_endpoint_url or 'AWS ' + cfg.aws_region}" if cfg.uses_s3 \
-        else strcfg.local_warehouse_path
+        else str(cfg.local_warehouse_path)
     return Result(True, f"{where}: put, read and delete a probe object")
 
 
@@ -131,8 +133,7 @@ def check_source_postgres(cfg: Config) -> Result:
     from bemidb.sync.naming import select_tables
 
     url = cfg.source_postgres_database_url
-    parsed = urlparse(url)
-    _reach(parsed.hostname, parsed.port or 5432)
+    where = _reach_database(url)
     conn = source.connect(url, timeout=CONNECT_TIMEOUT)
     try:
         version = conn.run("SHOW server_version")[0][0]
@@ -148,7 +149,7 @@ def check_source_postgres(cfg: Config) -> Result:
     if unreadable:
         raise CheckFailed(f"no SELECT privilege on {', '.join(unreadable[:5])}"
                           f"{' and more' if len(unreadable) > 5 else ''}: GRANT SELECT, or exclude them")
-    return Result(True, f"{_where(url)}: PostgreSQL {version.split()[0]}, "
+    return Result(True, f"{where}: PostgreSQL {version.split()[0]}, "
                         f"{len(selection.selected)} of {len(relations)} tables to sync")
 
 
