@@ -20,6 +20,7 @@ from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_COMMENT, PROP_PRIMARY_KEY, PROP_SOURCE, open_catalog
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
+from bemidb.sync import interrupt
 from bemidb.sync import postgres_source as source
 from bemidb.sync.naming import destination_name, select_tables
 from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
@@ -59,8 +60,9 @@ def run(cfg, args) -> int:
         raise UserError(str(exc)) from None
     conn = source.connect(url)
     try:
-        source.begin_snapshot(conn)
-        return _sync(cfg, args, catalog, conn, namespace, cursors)
+        with interrupt.cleanup_on_interrupt(lambda: interrupt.abandon_connection(conn)):
+            source.begin_snapshot(conn)
+            return _sync(cfg, args, catalog, conn, namespace, cursors)
     except (DatabaseError, InterfaceError) as exc:  # while listing tables: the run cannot start
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
@@ -85,14 +87,21 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
     include = cfg.source_postgres_include_tables or []
     exclude = cfg.source_postgres_exclude_tables or []
     selection = select_tables([(r.schema, r.name) for r in relations], include, exclude)
+    parents = source.partition_parents(conn, selection.unknown) if selection.unknown else {}
+    unknown = {pattern: (f"a partition of {parents[pattern]}, synced through it (--include {parents[pattern]})"
+                         if pattern in parents else "no such table in the source (from --include)")
+               for pattern in selection.unknown}
+    if include and not selection.selected:
+        reasons = [f"{pattern}: {why}" for pattern, why in unknown.items()] + selection.empty_wildcards
+        raise UserError(f"--include matches no table in the source ({'; '.join(reasons)})")
     resolver = source.TypeResolver(conn)
     synced: list[tuple[str, str]] = []
     destinations: dict[str, str] = {}
     with SyncProgress(f"sync postgres -> {namespace}") as progress:
         for pattern in selection.empty_wildcards:
             progress.note(f"--include {pattern} matches no table")
-        for pattern in selection.unknown:
-            progress.table_done(pattern, 0, 0, error="no such table in the source (from --include)")
+        for pattern, why in unknown.items():
+            progress.table_done(pattern, 0, 0, error=why)
         for name in sorted(set(cursors or {}) - {f"{s}.{t}" for s, t in selection.selected}):
             progress.note(f"--incremental {name}: not a table synced in this run")
         lost: str | None = None
