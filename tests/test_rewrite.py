@@ -252,3 +252,13 @@ def test_huge_statement_goes_to_duckdb_as_written(duck):
     translated = rewrite.translate(sql)
     assert translated.sql == sql
     assert duck.execute(translated.sql).fetchone()[0] == 60_000
+
+
+def test_simple_query_split_is_cached():
+    """Clients repeat the same query texts; splitting runs the pure-Python lexer, so its result is cached."""
+    from bemidb.server.session import _split
+
+    text = "SELECT 1; SELECT 'a;b'"
+    first = _split(text)
+    assert first == ("SELECT 1", "SELECT 'a;b'")
+    assert _split(text) is first

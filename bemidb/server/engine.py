@@ -228,7 +228,7 @@ class Engine:
             self.db.register_filesystem(_s3_filesystem(self.cfg))
             allowed.append(f"s3://{self.cfg.aws_s3_bucket}/iceberg/")
         else:
-            allowed.append(strself.cfg.local_warehouse_path + "/")
+            allowed.append(str(self.cfg.local_warehouse_path) + "/")
         # DuckDB always lets queries read its temp_directory (default ./.tmp under the server's working
         # directory, where any file may lie): spill to a private, empty directory of our own instead.
         spill = tempfile.mkdtemp(prefix="bemidb-spill-")

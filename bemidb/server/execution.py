@@ -7,7 +7,6 @@ A mixin of Session (session.py), whose handle_execute / handle_query call `execu
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -287,9 +286,6 @@ class Execution:
             self.send(wire.command_complete(f"COPY {rows}"))
         finally:
             self._close_portal(portal)
-
-
-@functools.lru_cache(maxsize=2048)
 
 
 def _map_position(translated: str, original: str, position: int) -> int | None:

@@ -73,6 +73,7 @@ class Login:
         self.settings.apply_startup(params)
         self.cursor = self.ctx.engine.cursor()
         self.pid, self.secret = self.ctx.register(self)
+        self.settings.backend_pid = self.pid  # pg_backend_pid() equals the pid in BackendKeyData
         self.send(wire.authentication(0))
         statuses = self.settings.parameter_status()
         statuses.setdefault("server_version", "16.4")

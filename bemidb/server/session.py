@@ -8,6 +8,7 @@ when the buffer is large), so a result streams out in big socket writes as DuckD
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -445,12 +446,13 @@ class Session(Login, Execution):
     def _show_header(self, name: str | None) -> str:
         return "all" if (name or "").lower() == "all" else canonical_name(name or "")
 
-def _split(sql: str) -> list[str]:
+@functools.lru_cache(maxsize=2048)
+def _split(sql: str) -> tuple[str, ...]:
     """Statements of a query string (cached: clients repeat the same texts, and splitting means parsing)."""
     try:
-        return rewrite.split(sql)
+        return tuple(rewrite.split(sql))
     except Exception:  # noqa: BLE001 - the splitter is best effort; DuckDB reports real syntax errors
-        return [sql] if sql.strip() else []
+        return (sql,) if sql.strip() else ()
 
 
 _HANDLERS = {
