@@ -22,7 +22,7 @@ BIG_ROWS = 1_500_000  # ~1 s of COPY here when nothing slows it
 # The source hands the sync 1 row in 5,000 only after 10 ms (a row-level security policy sleeping): the copy
 # lasts ~3 s more whatever the machine's speed, so a signal 0.2-1.5 s in always lands mid-copy, sometimes
 # while the sync waits on the source and sometimes while it encodes Parquet.
-THROTTLE = "id % 5000 <> 0 OR (SELECT true FROM pg_sleep(0.01))"
+THROTTLE = "id % 5000 <> 0 OR pg_sleep(0.01)::text = ''"  # void as text is '': sleeps, then keeps the row
 READER, READER_PASSWORD = "first_hour_reader", "reader-pw-21"
 EXIT_WITHIN = 10  # seconds from the signal to the process gone (a hang waits forever)
 
@@ -114,8 +114,9 @@ def _interrupt_mid_copy(pg, data_dir, signum: int, delay: float) -> None:
     deadline = time.monotonic() + 5
     while _bemidb_backends(pg) and time.monotonic() < deadline:  # the server notices the closed socket
         time.sleep(0.1)
-    assert _bemidb_backends(pg) == 0, pg.execute("postgres", "SELECT pid, state, wait_event, backend_start, "
-                                                 "left(query, 80) FROM pg_stat_activity WHERE datname = %s", (DB,))
+    import subprocess as sp
+    assert _bemidb_backends(pg) == 0, sp.run(["ss", "-tnoe", f"( sport = :{pg.port} or dport = :{pg.port} )"], capture_output=True, text=True).stdout + str(pg.execute("postgres", "SELECT pid, state, wait_event, backend_start, "
+                                                 "left(query, 80) FROM pg_stat_activity WHERE datname = %s", (DB,)))
 
 
 def _next_sync_is_correct(pg, data_dir) -> None:

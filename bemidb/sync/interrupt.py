@@ -75,6 +75,7 @@ def abandon_connection(conn) -> None:
 
     from bemidb.pg_connect import send_cancel
 
+    conn._bemidb_abandoned = True  # read by postgres_copy: no draining of a COPY on a shut socket
     send_cancel(conn, timeout=2)
     try:
         conn._usock.shutdown(socket.SHUT_RDWR)

@@ -155,6 +155,8 @@ def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[int]) 
 
 def _cancel_and_drain(conn, reader: _MessageReader) -> None:
     """Ask the server to stop this COPY (CancelRequest) and read until ReadyForQuery."""
+    if getattr(conn, "_bemidb_abandoned", False):
+        return  # interrupted: the connection is shut (sync/interrupt.py), there is nothing left to read
     sent = send_cancel(conn)  # when it could not be sent, draining still works, it only takes longer
     cancelled = False
     try:
