@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.conftest import run_bemidb  # noqa: E402
+from tests.support.commands import run_bemidb  # noqa: E402
 from tests.support.postgres import PostgresCluster, find_bin_dir  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -73,7 +73,7 @@ def _best(fn, repeat: int) -> float:
 
 
 def _translation(quick: bool) -> dict:
-    from bemidb.server import rewrite
+    from bemidb.server.sql import rewrite
 
     statements = [q.replace("{oid}", "16385") for q in DESCRIBE_QUERIES]
     calls = 20_000 if quick else 200_000
@@ -91,8 +91,9 @@ def _translation(quick: bool) -> dict:
 def _in_process(repeat: int) -> dict:
     import duckdb
 
-    from bemidb.server import pg_catalog, rewrite
+    from bemidb.server.catalog import pg_catalog
     from bemidb.server.settings import SessionSettings
+    from bemidb.server.sql import rewrite
     from bemidb.storage.catalog import ColumnInfo, TableInfo
 
     con = duckdb.connect()

@@ -213,7 +213,7 @@ class Engine:
         self._infos: dict[tuple[str, str], TableInfo] = {}
         self._schemas: set[str] = set()
         self.generation = 0  # bumped when schemas appear or tables go: sessions re-resolve search_path
-        self.pg_catalog = _optional("bemidb.server.pg_catalog")
+        self.pg_catalog = _optional("bemidb.server.catalog.pg_catalog")
         if self.pg_catalog is not None:
             try:
                 self.pg_catalog.install(self._internal, cfg.database, user or "bemidb")
