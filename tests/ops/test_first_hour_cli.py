@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.ports import free_port
 from tests.support.server import start_server
 

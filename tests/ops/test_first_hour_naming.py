@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.server import start_server
 
 DB = "first_hour_naming"

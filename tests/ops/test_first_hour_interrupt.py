@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import bemidb_env, run_bemidb
+from tests.support.commands import bemidb_env, run_bemidb
 
 DB = "first_hour_interrupt"
 BIG_ROWS = 1_500_000  # ~1 s of COPY here when nothing slows it

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 
 DB = "first_hour_connect"
 
