@@ -30,7 +30,7 @@ from bemidb.server.errors import (
     fatal,
     from_exception,
 )
-from bemidb.server.protocol import auth, wire
+from bemidb.server.protocol import auth, failures, wire
 from bemidb.server.protocol.execution import Execution
 from bemidb.server.protocol.login import Login
 from bemidb.server.protocol.results import ResultEncoder, copy_options, decode_parameters, parameter_oids
@@ -124,6 +124,7 @@ class Session(Login, Execution):
         self.timed_out = False
         self.terminated = False
         self._engine_generation = -1
+        self.current_sql = ""  # the statement being parsed or run, for the log line when it fails
 
     # -- output ----------------------------------------------------------------------------------------------
 
@@ -239,7 +240,7 @@ class Session(Login, Execution):
             self.fail(error, extended=kind != b"Q")
 
     def fail(self, error: PgError, extended: bool) -> None:
-        log.info("pid %d: error %s: %s", self.pid, error.sqlstate, error.message)
+        self._report(error)
         self.send_error(error)
         if self.status == "T":
             self.status = "E"
@@ -249,6 +250,9 @@ class Session(Login, Execution):
         else:
             self.send_ready_for_query()
 
+    def _report(self, error: PgError) -> None:
+        failures.report(error, self.current_sql, self.ctx.engine.tables(), self.pid)
+
     # -- simple query ----------------------------------------------------------------------------------------
 
     def handle_query(self, reader: wire.Reader) -> None:
@@ -257,6 +261,7 @@ class Session(Login, Execution):
         if not statements:
             self.send(wire.EMPTY_QUERY_RESPONSE)
         for text in statements:
+            self.current_sql = text
             try:
                 statement = self.prepare(text)
                 portal = Portal(statement, [], [])
@@ -265,7 +270,7 @@ class Session(Login, Execution):
                 error = from_exception(exc, text)
                 if error.sqlstate == "XX000":
                     log.warning("internal error for %s: %s", self.address, exc, exc_info=True)
-                log.info("pid %d: error %s: %s", self.pid, error.sqlstate, error.message)
+                self._report(error)
                 self.send_error(error)
                 if self.status == "T":
                     self.status = "E"
@@ -276,7 +281,7 @@ class Session(Login, Execution):
 
     def handle_parse(self, reader: wire.Reader) -> None:
         name = reader.cstring()
-        sql = reader.cstring()
+        sql = self.current_sql = reader.cstring()
         n = reader.count(4)
         oids = [reader.uint32() for _ in range(n)]
         if name and name in self.statements:
@@ -348,6 +353,7 @@ class Session(Login, Execution):
         portal = self.portals.get(name)
         if portal is None:
             raise PgError("34000", f'portal "{name}" does not exist')
+        self.current_sql = portal.statement.sql
         self.execute_portal(portal, max(max_rows, 0), describe=False)
 
     def handle_close(self, reader: wire.Reader) -> None:
