@@ -109,9 +109,10 @@ class SyncProgress:
                 self._progress.stop_task(self._tasks[name])
             self._progress.stop()
         kept = len(self.succeeded)
-        parts = [f"{', '.join(in_flight)} left as it was" if in_flight else "no table was being written"]
+        parts = [f"{', '.join(in_flight)} left as it was (nothing committed)" if in_flight
+                 else "no table was being written"]
         if kept:
-            parts.append(f"{kept} table{'s' if kept > 1 else ''} synced before it kept")
+            parts.append(f"{kept} table{'s' if kept > 1 else ''} synced before {'are' if kept > 1 else 'is'} kept")
         if hasattr(exc, "summary"):
             exc.summary = "; ".join(parts)
 
