@@ -120,3 +120,19 @@ def test_serve_open_to_all_without_password_warns_once(synced):
     local = start_server(synced)  # 127.0.0.1
     local.stop()
     assert "anyone who can reach" not in local.log()
+
+
+def test_pyz_first_run_says_it_is_unpacking(tmp_path, capsys):
+    """The pyz's launcher (stdlib only, run before shiv unpacks ~400 MB) says so once, before the pause; the
+    real pyz run is checked in test_pyz.py."""
+    from bemidb.cli import launch
+
+    archive, facts, env = str(tmp_path / "bemidb.pyz"), {"build_id": "b1"}, {"SHIV_ROOT": str(tmp_path / "c")}
+    launch.say_first_run(archive, facts, env)
+    said = capsys.readouterr().err
+    assert said == f"bemidb: first run of this build: unpacking its dependencies (~400 MB, ~10 s, once) into " \
+                   f"{tmp_path / 'c' / 'bemidb.pyz_b1'}\n"
+    (tmp_path / "c" / "bemidb.pyz_b1" / "site-packages").mkdir(parents=True)
+    launch.say_first_run(archive, facts, env)  # unpacked already: silent
+    launch.say_first_run(archive, facts, {**env, "SHIV_FORCE_EXTRACT": "1"})  # shiv decides: silent
+    assert capsys.readouterr().err == ""

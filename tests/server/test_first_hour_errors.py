@@ -61,6 +61,10 @@ def test_failed_query_log_line_has_the_query_without_its_literals(served):
     assert len(lines) == 1, served.log()[-3000:]
     assert "query: SELECT * FROM missing_table WHERE token = '***' AND n = 42" in lines[0]
     assert secret not in served.log()
+    _error(served.dsn(), "SELECT * FROM other_missing WHERE a = E'it\\'s-secret-2' OR b = $t$secret-3$t$")
+    lines = [line for line in served.log().splitlines() if "other_missing" in line]
+    assert len(lines) == 1 and "a = '***' OR b = '***'" in lines[0], served.log()[-2000:]
+    assert "secret-2" not in served.log() and "secret-3" not in served.log()
     long_query = "SELECT * FROM missing_table WHERE " + " OR ".join(f"n = {i}" for i in range(500))
     _error(served.dsn(), long_query)
     logged = [line for line in served.log().splitlines() if "n = 499" in line or "n = 1 OR" in line]
