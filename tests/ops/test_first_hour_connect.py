@@ -91,3 +91,14 @@ def test_sslmode_and_sslrootcert(source, data_dir, tmp_path):
     result = _sync(url, data_dir, tmp_path, PGSSLMODE="verify-full", PGSSLROOTCERT=str(missing))
     assert result.returncode == 2 and f"no such file {missing}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unix_socket_from_pghost_or_the_url(source, data_dir, tmp_path):
+    """PGHOST (or ?host=) naming a directory is the server's Unix socket there, as in libpq (here: trust auth,
+    so no password at all)."""
+    result = _sync(f"postgresql:///{DB}", data_dir, tmp_path, PGHOST=str(source.root), PGPORT=str(source.port),
+                   PGUSER=source.user)
+    assert result.returncode == 0, result.stderr
+    result = _sync(f"postgresql://{source.user}@/{DB}?host={source.root}&port={source.port}", data_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 synced, 0 failed, 5 rows" in result.stderr
