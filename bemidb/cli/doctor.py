@@ -154,13 +154,16 @@ def check_source_postgres(cfg: Config) -> Result:
     try:
         version = conn.run("SHOW server_version")[0][0]
         relations = {(r.schema, r.name): r for r in source.list_relations(conn) if r.kind in ("r", "p")}
+        selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
+                                  cfg.source_postgres_exclude_tables or [])
+        parents = source.partition_parents(conn, selection.unknown) if selection.unknown else {}
     finally:
         conn.close()
-    selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
-                              cfg.source_postgres_exclude_tables or [])
     if selection.unknown:
+        named = [f"{name} (a partition of {parents[name]}: include {parents[name]})" if name in parents else name
+                 for name in selection.unknown]
         raise CheckFailed(f"SOURCE_POSTGRES_INCLUDE_TABLES names tables the source does not have: "
-                          f"{', '.join(selection.unknown)}")
+                          f"{', '.join(named)}")
     unreadable = [relations[key].qualified for key in selection.selected if not relations[key].can_select]
     if unreadable:
         raise CheckFailed(f"no SELECT privilege on {', '.join(unreadable[:5])}"

@@ -95,6 +95,10 @@ def test_include_matching_nothing_fails_and_a_partition_names_its_parent(source,
                       "public.events_2026,public.events", env=env)
     assert both.returncode == 1 and "1 synced, 1 failed" in both.stderr, both.stderr
     assert "a partition of public.events" in both.stderr
+    doctor = run_bemidb("doctor", "--data-dir", str(tmp_path / "d"), "--port", "0", "--include",
+                        "public.events_2026", env={**env, "COLUMNS": "250"})
+    assert doctor.returncode == 1
+    assert "public.events_2026 (a partition of public.events: include public.events)" in doctor.stdout
 
 
 def test_doctor_says_a_bemidb_server_already_serves_the_port(synced):
