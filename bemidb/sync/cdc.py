@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 
 import pyarrow as pa
 from pg8000.exceptions import DatabaseError, InterfaceError
@@ -37,7 +38,7 @@ from bemidb.sync import cdc_source, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, scan_numerics, typed_batch
-from bemidb.sync.naming import destination_name, select_tables
+from bemidb.sync.naming import destination, select_tables
 from bemidb.sync.postgres_copy import CopyError
 from bemidb.sync.progress import SyncProgress
 
@@ -57,7 +58,7 @@ def publication_name(cfg) -> str:
 
 
 def run(cfg, args) -> int:
-    namespace = cfg.destination_schema or "public"
+    namespace = _Destination(cfg.destination_schema or "public", bool(cfg.source_postgres_keep_schemas))
     slot, publication = slot_name(cfg), publication_name(cfg)
     conn = _connect(cfg.source_postgres_database_url)
     try:
@@ -208,7 +209,7 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
     conn = source.connect(cfg.source_postgres_database_url)
     try:
         source.begin_snapshot(conn)
-        return full_sync._sync(cfg, args, catalog, conn, namespace, {}, cdc=plan)
+        return full_sync._sync(cfg, args, catalog, conn, namespace.schema, {}, cdc=plan)
     finally:
         try:
             conn.close()
@@ -216,11 +217,21 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
             pass
 
 
-def _stored_properties(catalog, namespace: str, relation) -> dict[str, str]:
+def _stored_properties(catalog, namespace: _Destination, relation) -> dict[str, str]:
     try:
-        return catalog.load_table((namespace, destination_name(relation.schema, relation.name))).properties
+        return catalog.load_table(namespace.of(relation)).properties
     except Exception:  # noqa: BLE001 - no such table yet
         return {}
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where source tables land: BemiDB's naming into `schema`, or their own schemas (keep)."""
+    schema: str
+    keep: bool = False
+
+    def of(self, relation) -> tuple[str, str]:
+        return destination(relation.schema, relation.name, self.schema, self.keep)
 
 
 class _Drained:
@@ -242,7 +253,7 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
         cdc_source.advance(conn, slot, upto)
         return result
     resolver = source.TypeResolver(conn)
-    with SyncProgress(f"sync postgres (cdc) -> {namespace}", live=False if follow else None) as progress:
+    with SyncProgress(f"sync postgres (cdc) -> {namespace.schema}", live=False if follow else None) as progress:
         for name, changes in pending.items():
             relation, _ = keyed[name]
             progress.table_started(name)
@@ -268,7 +279,7 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
 _last_upkeep = 0.0
 
 
-def _upkeep(catalog, namespace: str, relations, follow: bool) -> None:
+def _upkeep(catalog, namespace: _Destination, relations, follow: bool) -> None:
     """Compact tables whose commits left many small files, expire old snapshots, delete orphans. A follower
     does it at most every UPKEEP_SECONDS; it never fails the sync (the next one retries)."""
     global _last_upkeep
@@ -276,7 +287,7 @@ def _upkeep(catalog, namespace: str, relations, follow: bool) -> None:
         return
     _last_upkeep = time.monotonic()
     for relation in relations:
-        identifier = (namespace, destination_name(relation.schema, relation.name))
+        identifier = namespace.of(relation)
         try:
             compact(catalog.load_table(identifier))
             maintenance.vacuum_table(catalog.load_table(identifier), keep_snapshots=full_sync.KEEP_SNAPSHOTS_AFTER_SYNC)
@@ -318,7 +329,7 @@ def _collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed)
 
 def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, stored: dict, slot: str,
            upto: int) -> tuple[int, int]:
-    identifier = (namespace, destination_name(relation.schema, relation.name))
+    identifier = namespace.of(relation)
     table = catalog.load_table(identifier)
     columns = source.table_columns(conn, relation, resolver)
     scans = scan_numerics(conn, changes, columns)
