@@ -181,9 +181,11 @@ def _not_deleted(task) -> str:
 
 
 def _s3_filesystem(cfg: Config):
-    """pyarrow's S3 filesystem behind fsspec's wrapper, registered in DuckDB under the s3:// protocol."""
-    from fsspec.implementations.arrow import ArrowFSWrapper
+    """pyarrow's S3 filesystem behind our thread-safe read-only wrapper (see bemidb.storage.object_store),
+    registered in DuckDB under the s3:// protocol."""
     from pyarrow.fs import S3FileSystem
+
+    from bemidb.storage.object_store import ObjectStoreFS
 
     endpoint = cfg.s3_endpoint_url
     kwargs = {"access_key": cfg.aws_access_key_id, "secret_key": cfg.aws_secret_access_key,
@@ -191,11 +193,7 @@ def _s3_filesystem(cfg: Config):
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         kwargs.update(endpoint_override=host, scheme=scheme, force_virtual_addressing=False)
-
-    class S3Wrapper(ArrowFSWrapper):
-        protocol = "s3"
-
-    return S3Wrapper(S3FileSystem(**kwargs))
+    return ObjectStoreFS(S3FileSystem(**kwargs))
 
 
 class Engine:

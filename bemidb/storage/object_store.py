@@ -1,0 +1,231 @@
+"""The S3 filesystem DuckDB reads Iceberg data files through (registered under s3://), safe for its threads.
+
+Why not fsspec's ArrowFSWrapper over pyarrow's S3FileSystem: DuckDB reads a file with `seek(offset)` then
+`read(n)` on ONE file object shared by all the threads scanning that file. The wrapper's file keeps one
+position, and pyarrow drops the GIL during the network read, so another thread's seek lands between a seek
+and its read (or while a read is in flight and then advances the position): bytes from the wrong offset,
+which DuckDB decodes as a corrupt Parquet footer ("Invalid data", "Negative size", "invalid TType") or, worse,
+as plausible values. Here each thread has its own position and every read is a positional ranged GET
+(`read_at`), so no read depends on another thread's.
+
+Every read must return exactly the bytes asked for (a short or failed read is retried, then raised as an
+OSError, which the server answers with SQLSTATE 58030), and a read ending at the end of a Parquet file must
+end with the magic `PAR1`: a wrong read never reaches DuckDB, so it never becomes an answer or a cached footer.
+
+Iceberg data files are immutable (a new snapshot writes new files), so what we learn about a file (size,
+mtime, its open pyarrow handle and its footer bytes) is cached by path, bounded; a file that vanishes (vacuum)
+fails its reads, which drops it from the caches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from fsspec.implementations.arrow import ArrowFSWrapper
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 4  # tries per read before the query fails with an I/O error
+BACKOFF_S = (0.1, 0.4, 1.0)  # waits between the tries
+TAIL_BYTES = 64 * 1024  # read once per file and kept: the Parquet footer and the page index usually fit
+MAX_FILES = 2048  # files whose size, handle and tail are kept
+PARQUET_MAGIC = b"PAR1"
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class ReadStats:
+    """Requests and bytes this process fetched from the store (for the benchmark and DEBUG logs)."""
+
+    requests: int = 0
+    bytes: int = 0
+    retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, nbytes: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.bytes += nbytes
+
+
+@dataclass
+class _Entry:
+    size: int
+    mtime: object
+    handle: object = None  # pyarrow RandomAccessFile: read_at() is a stateless ranged GET
+    tail: bytes | None = None  # the last min(size, TAIL_BYTES) bytes
+
+
+class ObjectStoreFS(ArrowFSWrapper):
+    """Read-only fsspec filesystem over a pyarrow FileSystem, for DuckDB's register_filesystem."""
+
+    protocol = "s3"
+    cachable = False  # fsspec would hand the same instance to every caller with equal arguments
+
+    def __init__(self, arrow_fs, **kwargs):
+        super().__init__(arrow_fs, **kwargs)
+        self.stats = ReadStats()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- what DuckDB calls ------------------------------------------------------------------------------
+
+    def _open(self, path, mode="rb", **kwargs):
+        if mode != "rb":
+            raise PermissionError(f"the object store is read-only here ({mode!r} on {path})")
+        path = self._strip_protocol(path)
+        return PositionalFile(self, path, self._entry(path).size)
+
+    def size(self, path):
+        return self._entry(self._strip_protocol(path)).size
+
+    def modified(self, path):
+        return self._entry(self._strip_protocol(path)).mtime
+
+    def isfile(self, path):
+        try:
+            self._entry(self._strip_protocol(path))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def glob(self, path, **kwargs):
+        # DuckDB globs every path it is given; a plain path needs no LIST request, only the (cached) HEAD.
+        if not _GLOB_CHARS & set(path):
+            return [self._strip_protocol(path)] if self.isfile(path) else []
+        return super().glob(path, **kwargs)
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """Exactly the bytes [offset, offset + length) of the file (clipped at its end), or an OSError."""
+        entry = self._entry(path)
+        end = min(entry.size, offset + length) if length >= 0 else entry.size
+        if offset >= end:
+            return b""
+        tail_start = entry.size - min(entry.size, TAIL_BYTES)
+        if offset >= tail_start:  # the footer: one request per file, then from memory
+            tail = entry.tail if entry.tail is not None else self._fetch_tail(path, entry, tail_start)
+            return tail[offset - tail_start:end - tail_start]
+        return self._fetch(path, offset, end - offset)
+
+    def _fetch_tail(self, path: str, entry: _Entry, tail_start: int) -> bytes:
+        tail = self._fetch(path, tail_start, entry.size - tail_start)
+        entry.tail = tail
+        return tail
+
+    def _fetch(self, path: str, offset: int, length: int) -> bytes:
+        last_error: Exception | None = None
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1])
+                with self.stats.lock:
+                    self.stats.retries += 1
+            try:
+                entry = self._entry(path)
+                if entry.handle is None:
+                    entry.handle = self.fs.open_input_file(path)
+                data = entry.handle.read_at(length, offset)
+                self.stats.add(len(data))
+                if len(data) != length:
+                    raise OSError(f"short read: {len(data)} of {length} bytes at offset {offset}")
+                if offset + length == entry.size and entry.size >= 8 and not data.endswith(PARQUET_MAGIC):
+                    raise OSError("the file does not end with the Parquet magic bytes")
+                return data
+            except FileNotFoundError as exc:
+                self._forget(path)
+                raise FileNotFoundError(f"s3://{path} no longer exists: {exc}") from None
+            except OSError as exc:  # network, throttling, a truncated response: a fresh handle, then again
+                last_error = exc
+                self._forget(path)
+                log.debug("read of s3://%s [%d, +%d) failed (try %d of %d): %s", path, offset, length,
+                          attempt + 1, ATTEMPTS, exc)
+        log.warning("read of s3://%s failed %d times: %s", path, ATTEMPTS, last_error)
+        raise OSError(f"could not read s3://{path} at offset {offset} after {ATTEMPTS} tries: {last_error}")
+
+    # -- the per-file cache -----------------------------------------------------------------------------
+
+    def _entry(self, path: str) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None:
+                self._entries.move_to_end(path)
+                return entry
+        entry = self._head(path)
+        with self._lock:
+            entry = self._entries.setdefault(path, entry)
+            while len(self._entries) > MAX_FILES:
+                self._entries.popitem(last=False)
+        return entry
+
+    def _head(self, path: str) -> _Entry:
+        from pyarrow.fs import FileType
+
+        last_error: Exception | None = None
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1])
+            try:
+                info = self.fs.get_file_info(path)
+                with self.stats.lock:
+                    self.stats.requests += 1
+                break
+            except OSError as exc:
+                last_error = exc
+        else:
+            raise OSError(f"could not look up s3://{path} after {ATTEMPTS} tries: {last_error}")
+        if info.type != FileType.File:
+            raise FileNotFoundError(f"s3://{path} does not exist")
+        return _Entry(size=info.size, mtime=info.mtime)
+
+    def _forget(self, path: str) -> None:
+        with self._lock:
+            self._entries.pop(path, None)
+
+
+class PositionalFile:
+    """The file object DuckDB gets: a position per thread, reads that never depend on another thread's."""
+
+    def __init__(self, store: ObjectStoreFS, path: str, size: int):
+        self.store = store
+        self.path = path
+        self.size = size
+        self._positions: dict[int, int] = {}  # thread id -> offset; DuckDB seeks and reads on one thread
+        self.closed = False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self.tell()
+        elif whence == 2:
+            offset += self.size
+        self._positions[threading.get_ident()] = offset
+        return offset
+
+    def tell(self) -> int:
+        return self._positions.get(threading.get_ident(), 0)
+
+    def read(self, length: int = -1) -> bytes:
+        offset = self.tell()
+        data = self.store.read_range(self.path, offset, length if length is not None else -1)
+        self._positions[threading.get_ident()] = offset + len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        self._positions.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
