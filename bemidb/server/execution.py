@@ -146,19 +146,48 @@ class Execution:
         self.canceled = self.timed_out = False
         timeout = self.settings.statement_timeout_ms / 1000
         portal.timer = interruptible(self.cursor, timeout, self._on_timeout)
+        gate, should_stop = self.ctx.engine.gate, lambda: self.canceled or self.timed_out
+        if not gate.enter(self, portal, should_stop):
+            self._stop(portal)
+            raise duckdb.InterruptException("INTERRUPT Error: canceled while waiting to run")
         self.running = True
         started = time.monotonic()
         try:
-            # Straight to DuckDB's streaming result (the relation API would parse and bind it twice).
-            result = _seam.submit(self.cursor, sql, portal.params or None, "stream", BATCH_ROWS)
-            description = result.description
-            portal.reader = result.arrow_reader() if description else None
-            portal.duck_types = [column[1] for column in description or []]
+            self._submit(portal, sql)
+            try:
+                self._first_batch(portal)
+            except Exception as exc:
+                # Out of memory with other queries running (BEMIDB_MEMORY_LIMIT): once more, alone.
+                if from_exception(exc).sqlstate != "53200" or not gate.enter_alone(self, portal, should_stop):
+                    raise
+                log.info("pid %d: query ran out of memory among others; running it alone", self.pid)
+                portal.reader.close()
+                self._submit(portal, sql)
+                self._first_batch(portal)
         except Exception:
             self._stop(portal)
             raise
         log.debug("pid %d query started in %.1f ms: %.200s", self.pid, (time.monotonic() - started) * 1000,
                   sql)
+
+    def _submit(self, portal: Portal, sql: str) -> None:
+        # Straight to DuckDB's streaming result (the relation API would parse and bind it twice).
+        result = _seam.submit(self.cursor, sql, portal.params or None, "stream", BATCH_ROWS)
+        description = result.description
+        portal.reader = result.arrow_reader() if description else None
+        portal.duck_types = [column[1] for column in description or []]
+
+    def _first_batch(self, portal: Portal) -> None:
+        """Pull the first batch now: joins, aggregates and sorts do their work (and run out of memory) here,
+        before anything was sent, so the query can still be run again."""
+        if portal.reader is None:
+            return
+        try:
+            batch = portal.reader.read_next_batch()
+        except StopIteration:
+            return
+        if batch.num_rows:
+            portal.leftover = batch
 
     def _locate_error(self, sql: str) -> int | None:
         """DuckDB's relation API drops the 'LINE n: ... ^' marker; binding the statement once more through
@@ -177,6 +206,7 @@ class Execution:
 
     def _stop(self, portal: Portal) -> None:
         self.running = False
+        self.ctx.engine.gate.leave(self, portal)
         if portal.timer is not None:
             portal.timer.cancel()
             portal.timer = None
