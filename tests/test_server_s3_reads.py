@@ -7,6 +7,7 @@ shared one file position per file and read each other's offsets ("invalid TType"
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
@@ -75,14 +76,14 @@ def test_tpch_from_s3_with_concurrent_clients_equals_local_disk(s3_env, tmp_path
 def test_file_deleted_under_the_server_is_an_io_error_and_the_server_keeps_serving(s3, s3_env, bemidb_server):  # noqa: F811
     catalog = open_catalog(config.resolve(None, config.STORAGE, env=s3_env))
     schema = pa.schema([pa.field("id", pa.int64()), pa.field("note", pa.string())])
-    rows = 200_000  # several hundred kB: more than the footer bytes the reader keeps in memory
-    batch = pa.RecordBatch.from_pydict({"id": list(range(rows)), "note": [f"n{i * 7919}" for i in range(rows)]},
+    rows = 200_000  # random text, megabytes: far more than the footer bytes the reader keeps in memory
+    batch = pa.RecordBatch.from_pydict({"id": list(range(rows)), "note": [os.urandom(8).hex() for _ in range(rows)]},
                                        schema=schema)
     write_table(catalog, ("public", "gone"), schema, [batch])
     write_table(catalog, ("public", "kept"), schema, [batch.slice(0, 10)])
     server = bemidb_server(s3_env["BEMIDB_DATA_DIR"], env=s3_env, log_level="INFO")
     with psycopg.connect(server.dsn(), autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM gone").fetchone() == (rows,)  # footers only
+        # the server has read the footers (its views are bound), never the data: now the files go
         client = s3.client()
         bucket = s3_env["AWS_S3_BUCKET"]
         listing = client.list_objects_v2(Bucket=bucket, Prefix="iceberg/")["Contents"]
