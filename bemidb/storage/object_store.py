@@ -186,7 +186,7 @@ class ObjectStoreFS(ArrowFSWrapper):
                 with self.stats.lock:
                     self.stats.retries += 1
             try:
-                entry = self._entry(path)
+                entry = self._entry(path, attempts=1)  # this loop is the retry
                 if entry.handle is None:
                     entry.handle = self.fs.open_input_file(path)
                 data = entry.handle.read_at(length, offset)
@@ -209,24 +209,24 @@ class ObjectStoreFS(ArrowFSWrapper):
 
     # -- the per-file cache -----------------------------------------------------------------------------
 
-    def _entry(self, path: str) -> _Entry:
+    def _entry(self, path: str, attempts: int = ATTEMPTS) -> _Entry:
         with self._lock:
             entry = self._entries.get(path)
             if entry is not None:
                 self._entries.move_to_end(path)
                 return entry
-        entry = self._head(path)
+        entry = self._head(path, attempts)
         with self._lock:
             entry = self._entries.setdefault(path, entry)
             while len(self._entries) > MAX_FILES:
                 self._entries.popitem(last=False)
         return entry
 
-    def _head(self, path: str) -> _Entry:
+    def _head(self, path: str, attempts: int) -> _Entry:
         from pyarrow.fs import FileType
 
         last_error: Exception | None = None
-        for attempt in range(ATTEMPTS):
+        for attempt in range(attempts):
             if attempt:
                 time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1])
             try:
@@ -237,7 +237,7 @@ class ObjectStoreFS(ArrowFSWrapper):
             except OSError as exc:
                 last_error = exc
         else:
-            raise OSError(f"could not look up s3://{path} after {ATTEMPTS} tries: {last_error}")
+            raise OSError(f"could not look up s3://{path}: {last_error}")
         if info.type != FileType.File:
             raise FileNotFoundError(f"s3://{path} does not exist")
         return _Entry(size=info.size, mtime=info.mtime)

@@ -4,7 +4,8 @@ sent back, and can misbehave on purpose (slow responses, responses cut off after
     proxy = TcpProxy("127.0.0.1", s3.s3_port).start()   # then point the client at proxy.endpoint
     proxy.reset(); ...; proxy.requests, proxy.bytes_down
     proxy.delay_s = 0.2           # every chunk from the server waits this long
-    proxy.cut_after = 100_000     # the next responses are cut (connection closed) after this many bytes
+    proxy.cut_after = 100_000     # responses are cut (connection closed) after this many bytes per connection
+    proxy.cuts_left = 2           # ... only on the next 2 connections
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class TcpProxy:
         self.bytes_down = 0
         self.delay_s = 0.0
         self.cut_after: int | None = None  # bytes per connection after which the response is cut off
+        self.cuts_left: int | None = None  # cut this many connections, then pass everything (None: no end)
         self.cuts = 0  # connections cut so far
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
@@ -82,10 +84,8 @@ class TcpProxy:
                 if self.delay_s:
                     threading.Event().wait(self.delay_s)
                 cut = self.cut_after
-                if cut is not None and sent + len(data) > cut:
+                if cut is not None and sent + len(data) > cut and self._take_cut():
                     client.sendall(data[:max(0, cut - sent)])
-                    with self._lock:
-                        self.cuts += 1
                     break
                 client.sendall(data)
                 sent += len(data)
@@ -95,6 +95,15 @@ class TcpProxy:
             pass
         finally:
             _close(client, server)
+
+    def _take_cut(self) -> bool:
+        with self._lock:
+            if self.cuts_left is not None:
+                if self.cuts_left <= 0:
+                    return False
+                self.cuts_left -= 1
+            self.cuts += 1
+            return True
 
 
 def _close(*sockets: socket.socket) -> None:
