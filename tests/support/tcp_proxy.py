@@ -6,6 +6,7 @@ sent back, and can misbehave on purpose (slow responses, responses cut off after
     proxy.delay_s = 0.2           # every chunk from the server waits this long
     proxy.cut_after = 100_000     # responses are cut (connection closed) after this many bytes per connection
     proxy.cuts_left = 2           # ... only on the next 2 connections
+    proxy.break_after_up = 5 << 20  # once clients sent this many bytes, every connection breaks (S3 gone)
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class TcpProxy:
         self.port = free_port()
         self.requests = 0
         self.bytes_down = 0
+        self.bytes_up = 0
+        self.break_after_up: int | None = None
+        self.broken = False  # set once break_after_up is passed: connections are closed on sight
         self.delay_s = 0.0
         self.cut_after: int | None = None  # bytes per connection after which the response is cut off
         self.cuts_left: int | None = None  # cut this many connections, then pass everything (None: no end)
@@ -44,7 +48,7 @@ class TcpProxy:
 
     def reset(self) -> None:
         with self._lock:
-            self.requests = self.bytes_down = 0
+            self.requests = self.bytes_down = self.bytes_up = 0
 
     def stop(self) -> None:
         self._closed = True
@@ -57,6 +61,9 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.broken:
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -71,6 +78,11 @@ class TcpProxy:
             while data := client.recv(65536):
                 with self._lock:
                     self.requests += len(_REQUEST.findall(data))
+                    self.bytes_up += len(data)
+                    if self.break_after_up is not None and self.bytes_up > self.break_after_up:
+                        self.broken = True
+                if self.broken:
+                    break
                 server.sendall(data)
         except OSError:
             pass
@@ -81,6 +93,8 @@ class TcpProxy:
         sent = 0
         try:
             while data := server.recv(65536):
+                if self.broken:
+                    break
                 if self.delay_s:
                     threading.Event().wait(self.delay_s)
                 cut = self.cut_after
