@@ -47,7 +47,7 @@ def _seconds(raw: str) -> float:
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
                "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "k": 2**10, "m": 2**20, "g": 2**30}
-MEMORY_SHARE_DEFAULT = 0.5  # DuckDB's buffers; Python, Arrow results and the socket buffers need the rest
+MEMORY_LIMIT_DEFAULT = "50%"  # the rest is for Python, Arrow results, socket buffers and the OS
 
 
 def _memory_limit(raw: str) -> int | float:
@@ -189,7 +189,7 @@ SETTINGS: dict[str, Setting] = {
                 "default statement timeout (e.g. 30s, 2min; 0 = none)", 0.0, _seconds),
         Setting("memory_limit", "BEMIDB_MEMORY_LIMIT",
                 "memory for query processing, e.g. 1GB or 60% of the machine's or container's memory; "
-                "beyond it queries spill to a private temp folder", MEMORY_SHARE_DEFAULT, _memory_limit),
+                "beyond it queries spill to a private temp folder", MEMORY_LIMIT_DEFAULT, _memory_limit),
         # Sync: common
         Setting("destination_schema", "DESTINATION_SCHEMA_NAME",
                 "schema the synced tables land in (default: public for postgres, else the source name)",
@@ -281,6 +281,8 @@ class Config:
     def memory_limit_bytes(self) -> int:
         """BEMIDB_MEMORY_LIMIT in bytes: a share is taken of the machine's or container's memory."""
         limit = self.memory_limit
+        if isinstance(limit, str):  # the default, unparsed
+            limit = _memory_limit(limit)
         return int(limit * available_memory()) if isinstance(limit, float) else int(limit)
 
     @property
@@ -302,7 +304,7 @@ def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
         s = SETTINGS[name]
         default = "" if s.default in (None, "", []) or s.secret else f"; default {s.default}"
         group.add_argument(s.option, dest=name, metavar=s.env, default=None,
-                           help=f"{s.help} [env {s.env}{default}]")
+                           help=f"{s.help} [env {s.env}{default}]".replace("%", "%%"))
 
 
 def resolve(args: argparse.Namespace | None, names: list[str], env: dict[str, str] | None = None) -> Config:
