@@ -74,3 +74,41 @@ def test_32_tpch_clients_under_a_small_memory_limit(s3, bucket, tmp_path, bemidb
     assert server.alive()
     print(f"MEMORY {CLIENTS} clients x 22 queries under {MEMORY_LIMIT}: server peak RSS "
           f"{server.rss_kb()['VmHWM'] // 1024} MiB")
+
+
+LONG_SQL = "SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b"  # minutes if not stopped
+
+
+def test_queries_wait_their_turn_and_can_be_canceled_or_time_out_while_waiting(data_dir, bemidb_server):  # noqa: F811
+    # 64 MiB on local disk (no S3 read cache): one query runs at a time
+    server = bemidb_server(data_dir, env={"BEMIDB_MEMORY_LIMIT": "64MiB"}, log_level="INFO")
+    with psycopg.connect(server.dsn(), autocommit=True) as first, \
+            psycopg.connect(server.dsn(), autocommit=True) as second:
+        outcome: dict = {}
+
+        def long_query() -> None:
+            try:
+                first.execute(LONG_SQL)
+            except psycopg.Error as exc:
+                outcome["first"] = exc.sqlstate
+
+        running = threading.Thread(target=long_query)
+        running.start()
+        try:
+            import time
+
+            time.sleep(1)  # the long query holds the only slot
+            second.execute("SET statement_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
+                second.execute("SELECT 42")  # queued behind it, then timed out while waiting
+            second.execute("SET statement_timeout = 0")
+            canceler = threading.Timer(0.5, second.cancel)
+            canceler.start()
+            with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
+                second.execute("SELECT 43")  # queued, then canceled by the client while waiting
+        finally:
+            first.cancel()
+            running.join(timeout=60)
+        assert outcome == {"first": "57014"}
+        assert second.execute("SELECT 44").fetchone() == (44,)  # the slot is free again
+    assert server.alive()

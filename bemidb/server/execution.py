@@ -146,11 +146,11 @@ class Execution:
         self.canceled = self.timed_out = False
         timeout = self.settings.statement_timeout_ms / 1000
         portal.timer = interruptible(self.cursor, timeout, self._on_timeout)
+        self.running = True  # from here a CancelRequest counts, also while the query waits for its turn
         gate, should_stop = self.ctx.engine.gate, lambda: self.canceled or self.timed_out
         if not gate.enter(self, portal, should_stop):
             self._stop(portal)
             raise duckdb.InterruptException("INTERRUPT Error: canceled while waiting to run")
-        self.running = True
         started = time.monotonic()
         try:
             self._submit(portal, sql)
