@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS = 4  # tries per read before the query fails with an I/O error
 BACKOFF_S = (0.1, 0.4, 1.0)  # waits between the tries
 TAIL_BYTES = 64 * 1024  # read once per file and kept: the Parquet footer and the page index usually fit
-MAX_FILES = 2048  # files whose size, handle and tail are kept
+MAX_FILES = 4096  # files whose size and handle are kept
 BLOCK = 512 * 1024  # unit of the read cache: a read fetches the missing blocks it covers in one request
 PARQUET_MAGIC = b"PAR1"
 _GLOB_CHARS = set("*?[")
@@ -60,11 +60,11 @@ class _Entry:
     size: int
     mtime: object
     handle: object = None  # pyarrow RandomAccessFile: read_at() is a stateless ranged GET
-    tail: bytes | None = None  # the last min(size, TAIL_BYTES) bytes
 
 
 class BlockCache:
-    """Bytes of immutable files by (path, block number), least recently used evicted past `capacity`."""
+    """Bytes of immutable files by (path, block number; -1 is the file's tail), least recently used evicted
+    past `capacity`."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
@@ -143,8 +143,11 @@ class ObjectStoreFS(ArrowFSWrapper):
         if offset >= end:
             return b""
         tail_start = entry.size - min(entry.size, TAIL_BYTES)
-        if offset >= tail_start:  # the footer: one request per file, then from memory
-            tail = entry.tail if entry.tail is not None else self._fetch_tail(path, entry, tail_start)
+        if offset >= tail_start and self.cache is not None:  # the footer: one request per file, then memory
+            tail = self.cache.get((path, -1))
+            if tail is None:
+                tail = self._fetch(path, tail_start, entry.size - tail_start)
+                self.cache.put((path, -1), tail)
             return tail[offset - tail_start:end - tail_start]
         if self.cache is None:
             return self._fetch(path, offset, end - offset)
@@ -172,11 +175,6 @@ class ObjectStoreFS(ArrowFSWrapper):
         parts += [blocks[i] for i in range(first + 1, last)]
         parts.append(blocks[last][:end - last * BLOCK])
         return b"".join(parts)
-
-    def _fetch_tail(self, path: str, entry: _Entry, tail_start: int) -> bytes:
-        tail = self._fetch(path, tail_start, entry.size - tail_start)
-        entry.tail = tail
-        return tail
 
     def _fetch(self, path: str, offset: int, length: int) -> bytes:
         last_error: Exception | None = None
