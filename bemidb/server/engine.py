@@ -13,7 +13,6 @@ session before they reach DuckDB (see `check_statement`).
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import re
 import shutil
@@ -45,6 +44,9 @@ from pyiceberg.types import (
 
 from bemidb.config import Config
 from bemidb.console import human_bytes
+from bemidb.quoting import quote_ident, quote_literal
+from bemidb.server.admission import QueryGate
+from bemidb.server.catalog import pg_catalog
 from bemidb.server.errors import INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
 from bemidb.storage.catalog import TableInfo, open_catalog, table_info
 
@@ -58,16 +60,6 @@ ALLOWED_STATEMENTS = {"SELECT", "RELATION"}
 _EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s*\([^)]*\)|\s+analy[sz]e\b|\s+verbose\b)*", re.I)
 _READ_ONLY_STATEMENTS = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "COPY", "MERGE_INTO",
                          "CREATE_FUNC", "VACUUM", "ANALYZE", "COPY_DATABASE", "EXPORT", "TRANSACTION"}
-
-
-def _optional(module: str):
-    """A sibling module another engineer owns, if it is there yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 def duckdb_type(iceberg_type) -> str:
@@ -89,14 +81,6 @@ def duckdb_type(iceberg_type) -> str:
         fields = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.field_type)}" for f in iceberg_type.fields)
         return f"STRUCT({fields})"
     return "VARCHAR"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
@@ -198,75 +182,7 @@ def _s3_filesystem(cfg: Config, cache_bytes: int):
 
 
 S3_CACHE_SHARE = 0.25  # of BEMIDB_MEMORY_LIMIT, for the bytes read from S3 (the rest is DuckDB's)
-QUERY_MEMORY = 64 * 2**20  # what one running query is planned with: BEMIDB_MEMORY_LIMIT / this = query slots
-
-
-class QueryGate:
-    """Admission by memory: at most `slots` sessions run a query in DuckDB at once, the others wait.
-
-    DuckDB spills joins, aggregates and sorts past memory_limit, but each running query still pins a working
-    set (scan buffers, partitions being built): 32 queries at once under a small limit fail with "could not
-    allocate block". A session holds one slot while any of its portals runs, so a client with two open
-    portals never waits for itself. A query that still runs out of memory is run again alone (`enter_alone`:
-    every slot), with the whole budget."""
-
-    def __init__(self, slots: int):
-        self.slots = slots
-        self._free = threading.Semaphore(slots)
-        self._held: dict[int, tuple[set[int], int]] = {}  # session id -> (its running portals, slots held)
-        self._lock = threading.Lock()
-        self._alone = threading.Lock()  # one session at a time gathers every slot (two would deadlock)
-
-    def enter(self, session: object, portal: object, should_stop: Callable[[], bool]) -> bool:
-        """Wait for a slot (False when should_stop() says the query was canceled meanwhile)."""
-        with self._lock:
-            held = self._held.get(id(session))
-            if held:
-                held[0].add(id(portal))
-                return True
-        if not self._take(1, should_stop):
-            return False
-        with self._lock:
-            self._held[id(session)] = ({id(portal)}, 1)
-        return True
-
-    def enter_alone(self, session: object, portal: object, should_stop: Callable[[], bool]) -> bool:
-        """Leave, then wait until no other query runs and hold every slot; False if the session runs
-        other portals (it cannot wait for itself) or the query was canceled meanwhile."""
-        with self._lock:
-            held = self._held.get(id(session))
-            if held and held[0] - {id(portal)}:
-                return False
-        self.leave(session, portal)
-        with self._alone:
-            if not self._take(self.slots, should_stop):
-                return False
-        with self._lock:
-            self._held[id(session)] = ({id(portal)}, self.slots)
-        return True
-
-    def _take(self, count: int, should_stop: Callable[[], bool]) -> bool:
-        taken = 0
-        while taken < count:
-            if self._free.acquire(timeout=0.05):
-                taken += 1
-            elif should_stop():
-                for _ in range(taken):
-                    self._free.release()
-                return False
-        return True
-
-    def leave(self, session: object, portal: object) -> None:
-        with self._lock:
-            held = self._held.get(id(session))
-            if held is None or id(portal) not in held[0]:
-                return
-            held[0].discard(id(portal))
-            if held[0]:
-                return
-            del self._held[id(session)]
-        for _ in range(held[1]):
-            self._free.release()
+QUERY_MEMORY = 64 * 2**20  # what one running query is planned with: DuckDB's share / this = query slots
 
 
 class Engine:
@@ -285,13 +201,12 @@ class Engine:
         self._infos: dict[tuple[str, str], TableInfo] = {}
         self._schemas: set[str] = set()
         self.generation = 0  # bumped when schemas appear or tables go: sessions re-resolve search_path
-        self.pg_catalog = _optional("bemidb.server.pg_catalog")
-        if self.pg_catalog is not None:
-            try:
-                self.pg_catalog.install(self._internal, cfg.database, user or "bemidb")
-            except Exception as exc:  # noqa: BLE001 - serve tables even when the catalog emulation breaks
-                log.warning("pg_catalog emulation unavailable: %s", exc)
-                self.pg_catalog = None
+        self.pg_catalog = pg_catalog
+        try:
+            pg_catalog.install(self._internal, cfg.database, user or "bemidb")
+        except Exception as exc:  # noqa: BLE001 - serve tables even when the catalog emulation breaks
+            log.warning("pg_catalog emulation unavailable: %s", exc)
+            self.pg_catalog = None
         self.refresh(force=True)
 
     def _setup_sandbox(self) -> None:

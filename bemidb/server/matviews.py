@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 
-from bemidb.server import pg_types
+from bemidb.server.catalog import pg_types
 from bemidb.server.errors import PgError
+from bemidb.server.sql import rewrite
+from bemidb.server.sql.plans import Matview
 from bemidb.storage.catalog import PROP_MATVIEW_DEFINITION, PROP_SOURCE
 from bemidb.storage.writer import PG_TYPE_KEY, write_table
 
@@ -39,7 +41,7 @@ def _storable(field: pa.Field) -> tuple[pa.Field, Callable[[pa.Array], pa.Array]
     """A result column as the writer takes it: extension types (json, uuid ...) by their storage, and the
     Postgres type each column had in the query recorded for the catalog (numeric(10,2), jsonb, text[] ...)."""
     pg_type, mod = pg_types.column_type(field.type)
-    from bemidb.server.pg_functions import format_type
+    from bemidb.server.catalog.functions import format_type
 
     metadata = {PG_TYPE_KEY: format_type(pg_type, mod).encode()}
     if isinstance(field.type, pa.ExtensionType):
@@ -74,15 +76,15 @@ def _quoted(schema: str, name: str) -> str:
     return f'"{schema}"."{name}"' if schema != "public" else f'"{name}"'
 
 
-def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], None] | None = None) -> str:
-    """Run a kind == "matview" plan; returns the CommandComplete tag. Raises PgError with Postgres's codes."""
+def execute(plan: Matview, engine, cursor, settings=None, notice: Callable[[str, str], None] | None = None) -> str:
+    """Run a Matview plan; returns the CommandComplete tag. Raises PgError with Postgres's codes."""
     catalog = engine.catalog
     engine.refresh(force=True)  # the defining query reads the latest snapshot of every table
     schema = _target_schema(plan, settings, catalog)
     identifier = (schema, plan.name)
     existing = _load(catalog, identifier)
     is_matview = existing is not None and existing.properties.get(PROP_SOURCE) == "matview"
-    action = plan.value
+    action = plan.action
 
     if action == "create":
         if existing is not None:
@@ -103,8 +105,6 @@ def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], No
         raise PgError("42809", f'"{plan.name}" is not a materialized view')
 
     if action == "refresh":
-        from bemidb.server import rewrite
-
         definition = existing.properties.get(PROP_MATVIEW_DEFINITION, "")
         query = rewrite.translate(definition)
         _write(query.sql, definition, engine, cursor, identifier, "no_data" in plan.flags, "SELECT")

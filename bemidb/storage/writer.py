@@ -33,7 +33,7 @@ from pyiceberg.table.update import AddSchemaUpdate, SetCurrentSchemaUpdate
 from pyiceberg.typedef import Record
 from pyiceberg.types import ListType, MapType, NestedField, StructType
 
-from bemidb.storage.catalog import PROP_PG_TYPES, PROP_SYNCED_AT, _pg_type_of
+from bemidb.storage.catalog import PROP_PG_TYPES, PROP_SYNCED_AT, pg_type_of
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
         raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")
     namespace, name = identifier
     _ensure_namespace(catalog, namespace)
-    wanted = _iceberg_schema(arrow_schema)
+    wanted = iceberg_schema(arrow_schema)
     table_props = {**DEFAULT_TABLE_PROPERTIES, **_pg_types_property(arrow_schema, wanted),
                    PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                    **(properties or {})}
@@ -181,7 +181,7 @@ def table_io(catalog, table, txn):
 # Schema
 
 
-def _iceberg_schema(arrow_schema: pa.Schema) -> Schema:
+def iceberg_schema(arrow_schema: pa.Schema) -> Schema:
     """Arrow -> Iceberg, nullability and b"doc" comments kept; ids assigned 1..n in column order."""
     return assign_fresh_schema_ids(_pyarrow_to_schema_without_ids(arrow_schema))
 
@@ -223,7 +223,7 @@ def _pg_types_property(arrow_schema: pa.Schema, schema: Schema) -> dict[str, str
     types = []
     for field, iceberg_field in zip(arrow_schema, schema.fields, strict=True):
         meta = field.metadata or {}
-        types.append(meta[PG_TYPE_KEY].decode() if PG_TYPE_KEY in meta else _pg_type_of(iceberg_field.field_type))
+        types.append(meta[PG_TYPE_KEY].decode() if PG_TYPE_KEY in meta else pg_type_of(iceberg_field.field_type))
     return {PROP_PG_TYPES: json.dumps(types)}
 
 

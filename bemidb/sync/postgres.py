@@ -200,7 +200,7 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
         return write(catalog, identifier, schema, batches, mode="overwrite", properties=properties,
                            on_progress=lambda rows, size: progress.advance(relation.qualified, rows, size))
     except CopyError as exc:
-        if exc.sqlstate is None and "connection" in str(exc):
+        if exc.connection_lost:
             raise SourceLost(str(exc)) from None
         raise
     finally:

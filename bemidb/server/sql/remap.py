@@ -1,0 +1,121 @@
+"""Transforms on a parsed Postgres query so DuckDB answers it as Postgres would. Tables, not logic:
+
+- RELATIONS: pg_catalog.X / information_schema.X / bare catalog names -> our emulation (remap_relations.py);
+- FUNCTIONS: Postgres functions DuckDB lacks or spells differently -> our macros or DuckDB equivalents (remap_functions.py);
+- CASTS: ::regclass, ::regtype, ::oid, ::name, ::jsonb, '{a,b}'::text[] ... -> what they mean in DuckDB (remap_casts.py);
+- operators: OPERATOR(pg_catalog.~), SIMILAR TO, COLLATE "default", jsonb #> #>> @> ? ?| ?&, = ANY('{..}').
+
+`transform(tree)` applies all of them in one walk over the sqlglot tree.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from bemidb.server.catalog.oids import (
+    CATALOG_SCHEMA,
+    INFO_SCHEMA,
+    INFORMATION_SCHEMA_RELATIONS,
+    PG_CATALOG_RELATIONS,
+)
+from bemidb.server.sql.column_names import name_columns
+from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
+from bemidb.server.sql.remap_casts import cast
+from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
+from bemidb.server.sql.remap_relations import cte_names, empty_subquery, relation
+
+
+def _operator(node: exp.Operator) -> exp.Expression:
+    op = str(node.args.get("operator", "")).split(".")[-1].strip()
+    left, right = node.this, node.expression
+    if op == "~":
+        return exp.RegexpLike(this=left, expression=right)
+    if op == "~*":
+        return exp.RegexpILike(this=left, expression=right)
+    if op == "!~":
+        return exp.Not(this=exp.RegexpLike(this=left, expression=right))
+    if op == "!~*":
+        return exp.Not(this=exp.RegexpILike(this=left, expression=right))
+    if op in ("=", "<>", "<", ">", "<=", ">="):
+        cls = {"=": exp.EQ, "<>": exp.NEQ, "<": exp.LT, ">": exp.GT, "<=": exp.LTE, ">=": exp.GTE}[op]
+        return cls(this=left, expression=right)
+    if op == "~~":
+        return exp.Like(this=left, expression=right)
+    if op == "~~*":
+        return exp.ILike(this=left, expression=right)
+    return node
+
+
+def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
+    if isinstance(node, exp.Subquery | exp.Exists):
+        return empty_subquery(node)
+    if isinstance(node, exp.Lambda):
+        return json_arrow(node)
+    if isinstance(node, exp.Table):
+        return relation(node, ctes)
+    if isinstance(node, exp.Dot) and isinstance(node.this, exp.Identifier) and \
+            node.this.name.lower() in ("pg_catalog", "information_schema"):
+        if isinstance(node.expression, exp.Dot):
+            return node.expression  # pg_catalog.f(x) where f(x) already became our macro
+        if isinstance(node.expression, exp.Func):
+            return json_operator(function(node.expression))  # pg_catalog.f(x): the same f as unqualified
+    if isinstance(node, exp.Column) and node.name == "user" and not node.table and \
+            not node.this.args.get("quoted"):
+        return call_macro("bemidb_user")  # bare USER is CURRENT_USER in Postgres (a reserved word, never a column)
+    if isinstance(node, exp.Column) and node.args.get("db") is not None:  # pg_catalog.pg_class.relname
+        schema = node.args["db"].name.lower()
+        table = node.args["table"].name.lower() if node.args.get("table") is not None else ""
+        if schema == "pg_catalog" and table in PG_CATALOG_RELATIONS:
+            node.set("db", exp.to_identifier(CATALOG_SCHEMA))
+        elif schema == "information_schema" and table in INFORMATION_SCHEMA_RELATIONS:
+            node.set("db", exp.to_identifier(INFO_SCHEMA))
+        return node
+    if isinstance(node, exp.Collate):
+        collation = node.expression.sql("postgres").lower().replace('"', "")
+        if collation in ("pg_catalog.default", "default", "c", "pg_catalog.c", "posix", "pg_catalog.posix"):
+            return node.this
+        return node
+    if isinstance(node, exp.Cast):
+        return cast(node)
+    if isinstance(node, exp.Operator):
+        return _operator(node)
+    if isinstance(node, exp.SimilarTo):
+        pattern = node.expression
+        if isinstance(pattern, exp.Literal) and pattern.is_string:
+            return call("regexp_full_match", node.this, exp.Literal.string(similar_to_regex(pattern.this)))
+        return node
+    if isinstance(node, exp.Any | exp.All) and isinstance(node.this, exp.Paren) and \
+            isinstance(node.this.this, exp.Literal) and node.this.this.is_string:
+        array = array_literal(node.this.this.this, None)  # x = ANY('{a,b}')
+        if array is not None:
+            node.set("this", array)
+        return node
+    if isinstance(node, exp.Func):
+        return json_operator(function(node))
+    return node
+
+
+def _post_order(node: exp.Expression, fn) -> exp.Expression:
+    """Children first, then the node: a rewrite sees its operands already rewritten (x::regclass::oid,
+    f(COLLATE ...)), and a replaced node's operands are still visited (unlike sqlglot's pre-order transform)."""
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expression):
+            new = _post_order(value, fn)
+            if new is not value:
+                node.set(key, new)
+        elif isinstance(value, list):
+            changed = False
+            items = []
+            for item in value:
+                new = _post_order(item, fn) if isinstance(item, exp.Expression) else item
+                changed |= new is not item
+                items.append(new)
+            if changed:
+                node.set(key, items)
+    return fn(node)
+
+
+def transform(tree: exp.Expression) -> exp.Expression:
+    ctes = cte_names(tree)
+    name_columns(tree)
+    return _post_order(tree, lambda node: _node(node, ctes))
