@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fsspec.implementations.arrow import ArrowFSWrapper
@@ -38,6 +39,18 @@ MAX_FILES = 4096  # files whose size and handle are kept
 BLOCK = 512 * 1024  # unit of the read cache: a read fetches the missing blocks it covers in one request
 PARQUET_MAGIC = b"PAR1"
 _GLOB_CHARS = set("*?[")
+PARALLEL_PIECE = 8 * BLOCK  # a run of missing blocks at least twice this long is fetched in pieces at once
+PARALLEL_READS = 8
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(PARALLEL_READS, thread_name_prefix="bemidb-s3-read")
+        return _POOL
 
 
 @dataclass
@@ -163,7 +176,7 @@ class ObjectStoreFS(ArrowFSWrapper):
                 run_end += 1
             start_block, end_block = missing[0], missing[run_end]
             start = start_block * BLOCK
-            data = self._fetch(path, start, min(size, (end_block + 1) * BLOCK) - start)
+            data = self._fetch_run(path, start, min(size, (end_block + 1) * BLOCK) - start)
             for i in range(start_block, end_block + 1):
                 piece = data[(i - start_block) * BLOCK:(i - start_block + 1) * BLOCK]
                 blocks[i] = piece
@@ -175,6 +188,15 @@ class ObjectStoreFS(ArrowFSWrapper):
         parts += [blocks[i] for i in range(first + 1, last)]
         parts.append(blocks[last][:end - last * BLOCK])
         return b"".join(parts)
+
+    def _fetch_run(self, path: str, offset: int, length: int) -> bytes:
+        """One ranged GET, or for a long range (a big column chunk) several at once: one connection to S3
+        carries far less than the network can."""
+        if length < 2 * PARALLEL_PIECE:
+            return self._fetch(path, offset, length)
+        pieces = [(start, min(PARALLEL_PIECE, offset + length - start))
+                  for start in range(offset, offset + length, PARALLEL_PIECE)]
+        return b"".join(_pool().map(lambda piece: self._fetch(path, *piece), pieces))
 
     def _fetch(self, path: str, offset: int, length: int) -> bytes:
         last_error: Exception | None = None

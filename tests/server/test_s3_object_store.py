@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from pyarrow.fs import S3FileSystem
 
-from bemidb.storage.object_store import BLOCK, ObjectStoreFS
+from bemidb.storage.object_store import BLOCK, PARALLEL_PIECE, ObjectStoreFS
 
 SIZE = 3 * BLOCK + 12_345  # blocks and a ragged end
 THREADS = 8
@@ -65,3 +65,14 @@ def test_a_file_that_does_not_end_like_parquet_is_refused(s3, bucket, stored):
     handle.seek(BLOCK - 8)
     with pytest.raises(OSError, match="Parquet magic"):
         handle.read(8)
+
+
+def test_a_long_read_is_fetched_in_pieces_at_once_and_joined_in_order(s3, bucket, stored):
+    arrow_fs, _path, _data = stored
+    data = os.urandom(2 * PARALLEL_PIECE + 3 * BLOCK + 99) + b"PAR1"
+    s3.client().put_object(Bucket=bucket, Key="iceberg/t/long.parquet", Body=data)
+    store = ObjectStoreFS(arrow_fs, cache_bytes=4 * len(data))
+    handle = store.open(f"s3://{bucket}/iceberg/t/long.parquet", "rb")
+    handle.seek(5)
+    assert handle.read(len(data)) == data[5:]
+    assert store.stats.requests >= 1 + 3  # the look-up, then the pieces
