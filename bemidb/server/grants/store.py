@@ -77,7 +77,7 @@ class Access:
             match = _PERMISSIONS_COMMENT.search(sql)
             if match:
                 policy = self._narrow(policy, match.group(1))
-        return grants.restrict(plan, policy, tuple(search_path))
+        return grants.restrict(plan, policy, tuple(search_path), sql)
 
     def policy(self, engine) -> grants.Policy:
         tables = engine.tables()

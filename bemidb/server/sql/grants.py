@@ -30,6 +30,7 @@ from bemidb.server.catalog.oids import (
     PG_CATALOG_RELATIONS,
 )
 from bemidb.server.errors import FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, PgError
+from bemidb.server.sql import rewrite
 from bemidb.server.sql.plans import CopyOut, Matview, Plan, Query
 
 UNDEFINED_TABLE = "42P01"
@@ -75,17 +76,32 @@ class Policy:
         return None
 
 
-def restrict(plan: Plan, policy: Policy, search_path: tuple[str, ...]) -> Plan:
-    """The plan with every relation it reads limited to what `policy` grants."""
+def restrict(plan: Plan, policy: Policy, search_path: tuple[str, ...], statement: str = "") -> Plan:
+    """The plan of `statement` with every relation it reads limited to what `policy` grants."""
     match plan:
         case Query():
-            return Query(restrict_sql(plan.sql, policy, search_path), plan.tag, plan.param_hints)
+            sql = _restrict_statement(statement, plan.sql, policy, search_path)
+            return Query(sql, plan.tag, plan.param_hints)
         case CopyOut(query=query):
             return CopyOut(Query(restrict_sql(query.sql, policy, search_path), query.tag, query.param_hints),
                            plan.options, plan.tag)
         case Matview(name=name) if not policy.matviews:
             raise PgError(INSUFFICIENT_PRIVILEGE, f"permission denied for materialized view {name}")
     return plan
+
+
+@lru_cache(maxsize=4096)
+def _restrict_statement(statement: str, sql: str, policy: Policy, search_path: tuple[str, ...]) -> str:
+    """From the very tree translate generated `sql` from, when that is how `sql` was made: DuckDB SQL that
+    sqlglot wrote does not always parse back the same (JSON_OBJECT(k, a = b) ...)."""
+    try:
+        # sql == statement: passed through as written (unparsed, huge), there is no translated tree
+        tree = rewrite.translated_tree(statement) if statement and sql != statement else None
+    except (ParseError, PgError):
+        tree = None
+    if tree is None or isinstance(tree, exp.Command) or tree.sql(dialect="duckdb") != sql:
+        return restrict_sql(sql, policy, search_path)
+    return _restrict_tree(tree, policy, search_path)
 
 
 @lru_cache(maxsize=4096)
@@ -102,6 +118,10 @@ def restrict_sql(sql: str, policy: Policy, search_path: tuple[str, ...]) -> str:
         if m is None:
             raise PgError(FEATURE_NOT_SUPPORTED, "this statement form is not available to users with grants")
         return f"EXPLAIN {m.group(1)}{restrict_sql(m.group(2), policy, search_path)}"
+    return _restrict_tree(tree, policy, search_path)
+
+
+def _restrict_tree(tree: exp.Expression, policy: Policy, search_path: tuple[str, ...]) -> str:
     _refuse_functions(tree)
     for table in list(tree.find_all(exp.Table)):
         _restrict_table(table, policy, search_path)
