@@ -95,3 +95,22 @@ def outcome(conn: psycopg.Connection, sql: str, params=None, prepare: bool | Non
         return "rows", names, normalized(cur.fetchall() if cur.description else [])
     except psycopg.Error as exc:
         return "error", (exc.sqlstate or "")[:2]
+
+
+def sync_and_serve(source: str, tmp_dir, users_toml_text: str | None = None, env: dict | None = None):
+    """`bemidb sync postgres` the source into tmp_dir/data, then serve it with the users file; the server
+    process gets `.users_file` (the file's path) for tests that rewrite it."""
+    from tests.support.commands import run_bemidb
+    from tests.support.server import start_server
+
+    data_dir = tmp_dir / "data"
+    data_dir.mkdir()
+    run_bemidb("sync", "postgres", "--database-url", source, env={"BEMIDB_DATA_DIR": str(data_dir), **(env or {})},
+               check=True)
+    users_file = tmp_dir / "users.toml"
+    users_file.write_text(users_toml_text or users_toml())
+    process = start_server(data_dir, env={"BEMIDB_USER": ADMIN, "BEMIDB_PASSWORD": ADMIN_PASSWORD,
+                                          "BEMIDB_USERS_FILE": str(users_file), **(env or {})}, log_level="INFO")
+    process.users_file = users_file
+    process.data_dir = data_dir
+    return process

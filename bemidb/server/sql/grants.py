@@ -114,7 +114,9 @@ def restrict_sql(sql: str, policy: Policy, search_path: tuple[str, ...]) -> str:
         raise PgError(FEATURE_NOT_SUPPORTED, "this statement form is not available to users with grants")
     tree = trees[0]
     if isinstance(tree, exp.Command):
-        m = _EXPLAIN.match(str(tree.expression or "")) if str(tree.this).upper() == "EXPLAIN" else None
+        rest = tree.expression
+        rest = rest.this if isinstance(rest, exp.Literal) else str(rest or "")
+        m = _EXPLAIN.match(rest) if str(tree.this).upper() == "EXPLAIN" else None
         if m is None:
             raise PgError(FEATURE_NOT_SUPPORTED, "this statement form is not available to users with grants")
         return f"EXPLAIN {m.group(1)}{restrict_sql(m.group(2), policy, search_path)}"
