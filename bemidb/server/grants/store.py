@@ -27,14 +27,14 @@ class UsersStore:
     def __init__(self, path: str | Path, reserved: str = ""):
         self.path = str(path)
         self.reserved = reserved  # BEMIDB_USER: not definable in the file
-        self.users: dict[str, User] = _checked(load(self.path, reserved))
+        self.users: dict[str, User] = _checked(self.path, load(self.path, reserved))
         self.version = 0  # bumped by every successful reload: sessions rebuild their policies
         self._lock = threading.Lock()
 
     def reload(self) -> bool:
         """Read the file again; on any problem keep the current users and log one line."""
         try:
-            users = _checked(load(self.path, self.reserved))
+            users = _checked(self.path, load(self.path, self.reserved))
         except UsersFileError as exc:
             log.error("%s; keeping the previous users and grants", exc)
             return False
@@ -48,7 +48,7 @@ class UsersStore:
         return self.users.get(name)
 
 
-def _checked(users: dict[str, User]) -> dict[str, User]:
+def _checked(path: str, users: dict[str, User]) -> dict[str, User]:
     """Row filters are translated now, so a broken one is the file's error, not the first query's."""
     for user in users.values():
         for grant in user.grants:
@@ -56,7 +56,8 @@ def _checked(users: dict[str, User]) -> dict[str, User]:
                 try:
                     policies.filter_sql(grant.rows)
                 except ValueError as exc:
-                    raise UsersFileError(f"user {user.name!r}: grant on {grant.pattern}: {exc}") from None
+                    raise UsersFileError(f"users file {path}: user {user.name!r}: grant on {grant.pattern}: "
+                                         f"{exc}") from None
     return users
 
 
