@@ -90,6 +90,27 @@ def test_duckdb_catalog_and_table_functions_are_refused(analyst, sql):
     assert _error(analyst, sql)[0] == "42501"
 
 
+@pytest.mark.parametrize("sql", [
+    "FROM secret",
+    "SUMMARIZE secret",
+    "DESCRIBE secret",
+    "SHOW secret",
+    "PIVOT secret ON id USING count(*)",
+    "SELECT * FROM secret AT (VERSION => 1)",
+    "SELECT * FROM orders, LATERAL (SELECT * FROM secret) s",
+    "SELECT (SELECT payload FROM secret LIMIT 1)",
+    "SELECT * FROM orders POSITIONAL JOIN secret",
+    "SELECT * FROM secret USING SAMPLE 50%",
+    "SELECT * FROM (TABLE secret) t",
+    "VALUES ((SELECT count(*) FROM secret))",
+    "SELECT * FROM orders o; SELECT * FROM secret",
+])
+def test_duckdb_statement_forms_do_not_reach_a_denied_table(analyst, sql):
+    state, message = _error(analyst, sql)
+    assert state in ("42P01", "42501", "0A000", "42601", "42704"), (state, message)
+    assert "launch codes" not in message and "recipe" not in message
+
+
 def test_reading_the_tables_files_is_refused(server, analyst):
     files = glob.glob(str(server.data_dir / "**" / "*.parquet"), recursive=True)
     secret_files = [f for f in files if "secret" in f]
