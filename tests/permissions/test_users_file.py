@@ -112,7 +112,7 @@ def test_sighup_reloads_without_dropping_connections_and_a_broken_file_keeps_the
 def test_a_bad_users_file_stops_serve_with_one_line(tmp_path, text, message):
     path = tmp_path / "users.toml"
     path.write_text(text.format(v=Verifier.from_password("x").text()))
-    result = run_bemidb("serve", "--users-file", str(path), "--port", "1",
+    result = run_bemidb("serve", "--users-file", str(path), "--port", "1", "--host", "127.0.0.1",
                         env={"BEMIDB_DATA_DIR": str(tmp_path), "BEMIDB_USER": "admin"}, timeout=60)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.strip()]
