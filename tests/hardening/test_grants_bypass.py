@@ -164,3 +164,19 @@ def test_matview_statements_are_refused_for_restricted_users(analyst):
     assert _error(analyst, "CREATE MATERIALIZED VIEW mv AS SELECT id FROM orders")[0] == "42501"
     assert _error(analyst, "REFRESH MATERIALIZED VIEW orders")[0] == "42501"
     assert _error(analyst, "DROP MATERIALIZED VIEW orders")[0] == "42501"
+
+
+def test_regclass_and_oid_lookups_treat_denied_tables_as_absent(server, analyst):
+    with psycopg.connect(server.dsn(world.ADMIN, world.ADMIN_PASSWORD), autocommit=True) as admin:
+        secret_oid = admin.execute("SELECT 'public.secret'::regclass::oid").fetchone()[0]
+        orders_oid = admin.execute("SELECT 'public.orders'::regclass::oid").fetchone()[0]
+        assert admin.execute(f"SELECT {secret_oid}::regclass::text").fetchone() == ("secret",)
+    for spelling in ("'public.secret'::regclass", "'secret'::regclass", "to_regclass('secret')"):
+        denied = analyst.execute(f"SELECT {spelling}::oid").fetchall()
+        absent = analyst.execute(f"SELECT {spelling.replace('secret', 'no_such_tbl')}::oid").fetchall()
+        assert denied == absent
+    assert analyst.execute("SELECT 'public.orders'::regclass::oid").fetchone() == (orders_oid,)
+    assert analyst.execute(f"SELECT {secret_oid}::regclass::text").fetchone() == (str(secret_oid),)
+    assert analyst.execute(f"SELECT {orders_oid}::regclass::text").fetchone() == ("orders",)
+    assert analyst.execute(f"SELECT col_description({secret_oid}, 1), pg_get_viewdef({secret_oid})").fetchone() \
+        == (None, None)

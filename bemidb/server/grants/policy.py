@@ -53,7 +53,8 @@ def build(user: User, tables: list[TableInfo], cursor) -> Policy:
         grant = user.grant_for(table.schema, table.name)
         if grant is not None:
             access[(table.schema, table.name)] = table_access(grant, table)
-    return Policy(access, catalog_conditions(access, cursor))
+    catalog, relations = catalog_conditions(access, cursor)
+    return Policy(access, catalog, relations=relations)
 
 
 def narrowed(policy: Policy, permissions: dict[str, list[str]]) -> Policy:
@@ -90,7 +91,8 @@ def _in_list(values) -> str:
     return ", ".join(values) if values else "NULL"
 
 
-def catalog_conditions(access: dict[tuple[str, str], TableAccess], cursor) -> dict[tuple[str, str], str]:
+def catalog_conditions(access: dict[tuple[str, str], TableAccess], cursor) -> tuple[dict[tuple[str, str], str], str]:
+    """The condition per catalog relation, and the SQL list of the OIDs of the relations the user may read."""
     s = CATALOG_SCHEMA
     classes = cursor.execute(f"SELECT c.oid, n.nspname, c.relname FROM {s}.pg_class c JOIN {s}.pg_namespace n "
                              f"ON n.oid = c.relnamespace WHERE c.oid >= {FIRST_USER_OID}").fetchall()
@@ -108,7 +110,7 @@ def catalog_conditions(access: dict[tuple[str, str], TableAccess], cursor) -> di
         "columns": _in_list(f"[{quote_literal(a.schema)}, {quote_literal(a.name)}, {quote_literal(c)}]"
                             for a in access.values() for c in a.columns),
     }
-    return {key: make(parts) for key, make in _CONDITIONS.items()}
+    return {key: make(parts) for key, make in _CONDITIONS.items()}, parts["rels"]
 
 
 _SYSTEM = "IN ('pg_catalog', 'information_schema')"

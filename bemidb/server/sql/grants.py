@@ -67,6 +67,7 @@ class Policy:
     tables: dict[tuple[str, str], TableAccess]  # the synced tables the user may read
     catalog: dict[tuple[str, str], str] = field(default_factory=dict)  # (our schema, relation) -> condition
     matviews: bool = False  # may CREATE / REFRESH / DROP materialized views
+    relations: str = "NULL"  # SQL list of the OIDs of the synced relations (and indexes) the user may read
 
     def resolve(self, schema: str | None, name: str, search_path: tuple[str, ...]) -> TableAccess | None:
         for candidate in ([schema] if schema else search_path):
@@ -125,6 +126,7 @@ def restrict_sql(sql: str, policy: Policy, search_path: tuple[str, ...]) -> str:
 
 def _restrict_tree(tree: exp.Expression, policy: Policy, search_path: tuple[str, ...]) -> str:
     _refuse_functions(tree)
+    _mask_relation_lookups(tree, policy)
     for table in list(tree.find_all(exp.Table)):
         _restrict_table(table, policy, search_path)
     for column in tree.find_all(exp.Column):
@@ -139,6 +141,43 @@ def _refuse_functions(tree: exp.Expression) -> None:
         name = func.name if isinstance(func, exp.Anonymous) else func.sql_name()
         if _REFUSED_FUNCTION.match(name or ""):
             raise PgError(INSUFFICIENT_PRIVILEGE, f"permission denied for function {name.lower()}")
+
+
+# Our catalog macros that map a relation's name to its OID or an OID to its name or definition: they read the
+# unfiltered catalog, so their answer about a relation the user may not read is masked as if it did not exist.
+_NAME_TO_OID = {"bemidb_regclass", "to_regclass"}
+_OID_IN = {"bemidb_regclass_name": "name", "pg_get_viewdef": None, "pg_get_indexdef": None,
+           "obj_description": None, "col_description": None, "pg_relation_size": None,
+           "pg_total_relation_size": None, "pg_table_size": None}
+
+
+def _mask_relation_lookups(tree: exp.Expression, policy: Policy) -> None:
+    for func in list(tree.find_all(exp.Anonymous)):
+        name = func.name.lower()
+        if name not in _NAME_TO_OID and name not in _OID_IN:
+            continue
+        node = func.parent if isinstance(func.parent, exp.Dot) and func.parent.expression is func else func
+        visible = f"(r < {1 << 24} OR list_contains([{policy.relations}], r))"
+        if name in _NAME_TO_OID:
+            masked = sqlglot.parse_one(f"list_filter([x], lambda r: {visible})[1]", read="duckdb")
+            masked.find(exp.Array).set("expressions", [node.copy()])
+        else:
+            oid = func.expressions[0] if func.expressions else None
+            if oid is None:
+                continue
+            other = "CAST(r AS VARCHAR)" if _OID_IN[name] == "name" else "NULL"  # Postgres prints an unknown OID
+            masked = _case_on_oid(node.copy(), oid, visible, other)
+        node.replace(masked)
+
+
+def _case_on_oid(call: exp.Expression, oid: exp.Expression, visible: str, otherwise: str) -> exp.Expression:
+    """CASE WHEN <oid visible> THEN call ELSE otherwise END, the oid expression substituted for r."""
+    case = sqlglot.parse_one(f"CASE WHEN {visible} THEN NULL ELSE {otherwise} END", read="duckdb")
+    for column in list(case.find_all(exp.Column)):
+        if column.name == "r" and not column.table:
+            column.replace(exp.Cast(this=oid.copy(), to=exp.DataType.build("BIGINT")))
+    case.args["ifs"][0].set("true", call)
+    return case
 
 
 def _restrict_table(table: exp.Table, policy: Policy, search_path: tuple[str, ...]) -> None:
