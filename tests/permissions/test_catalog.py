@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -97,3 +99,44 @@ def test_sqlalchemy_inspector(server, user):
             inspector.get_columns("secret")
     finally:
         engine.dispose()
+
+
+JDBC_JAR = Path.home() / ".m2/repository/org/postgresql/postgresql/42.7.13/postgresql-42.7.13.jar"
+JAVA_SOURCE = """
+import java.sql.*;
+public class GrantsMeta {
+  public static void main(String[] a) throws Exception {
+    try (Connection c = DriverManager.getConnection(a[0], a[1], a[2])) {
+      DatabaseMetaData m = c.getMetaData();
+      try (ResultSet r = m.getTables(null, "public", "%", new String[]{"TABLE", "VIEW", "MATERIALIZED VIEW"})) {
+        while (r.next()) System.out.println("table " + r.getString(3));
+      }
+      for (String t : new String[]{"orders", "users", "secret"}) {
+        try (ResultSet r = m.getColumns(null, "public", t, "%")) {
+          while (r.next()) System.out.println("column " + t + " " + r.getString(4));
+        }
+      }
+      try (ResultSet r = m.getPrimaryKeys(null, "public", "secret")) {
+        while (r.next()) System.out.println("pk secret " + r.getString(4));
+      }
+    }
+  }
+}
+"""
+
+
+def test_jdbc_metadata_follows_the_grants(server, tmp_path):
+    if not JDBC_JAR.exists() or shutil.which("javac") is None:
+        pytest.skip("PgJDBC jar or a JDK is not on this machine")
+    (tmp_path / "GrantsMeta.java").write_text(JAVA_SOURCE)
+    subprocess.run(["javac", "-cp", str(JDBC_JAR), "GrantsMeta.java"], cwd=tmp_path, check=True, capture_output=True)
+    url = f"jdbc:postgresql://{server.host}:{server.port}/{server.database}?sslmode=disable"
+    result = subprocess.run(["java", "-cp", f"{JDBC_JAR}:{tmp_path}", "GrantsMeta", url, "analyst",
+                             world.PASSWORDS["analyst"]], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    visible = VISIBLE["analyst"]
+    assert sorted(line.split()[1] for line in lines if line.startswith("table ")) == sorted(visible)
+    for table in ("orders", "users"):
+        assert [line.split()[2] for line in lines if line.startswith(f"column {table} ")] == visible[table]
+    assert not [line for line in lines if "secret" in line]
