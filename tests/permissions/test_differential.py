@@ -91,3 +91,38 @@ def test_copy_to_stdout(connections, user):
         if expected[0] == "rows":  # COPY table: row order is the table's, not promised: compare as sets
             expected, got = (expected[0], sorted(expected[1].splitlines())), (got[0], sorted(got[1].splitlines()))
         assert got == expected, sql
+
+
+def test_asyncpg_and_pg8000_with_parameters(server, source):
+    """Drivers that introspect types through the catalog (asyncpg) or bind parameters themselves (pg8000)."""
+    import asyncio
+
+    import asyncpg
+    import pg8000.native
+
+    sql_dollar = "SELECT id, amount FROM orders WHERE amount > $1 AND status = ANY($2::text[]) ORDER BY id"
+    args = (10, ["paid", "open"])
+
+    async def rows(dsn: str) -> list[tuple]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return world.normalized([tuple(r) for r in await conn.fetch(sql_dollar, *args)])
+        finally:
+            await conn.close()
+
+    for user in USERS:
+        theirs = asyncio.run(rows(world.as_user(source, user)))
+        ours = asyncio.run(rows(server.dsn(user, world.PASSWORDS[user])))
+        assert ours == theirs and theirs, user
+        info = server.conninfo(user, world.PASSWORDS[user])
+        conn = pg8000.native.Connection(info["user"], host=info["host"], port=info["port"],
+                                        database=info["database"], password=info["password"])
+        try:
+            got = world.normalized([tuple(r) for r in conn.run(
+                "SELECT id, amount FROM orders WHERE amount > :a ORDER BY id", a=10)])
+        finally:
+            conn.close()
+        with psycopg.connect(world.as_user(source, user)) as pg_conn:
+            want = world.normalized(pg_conn.execute(
+                "SELECT id, amount FROM orders WHERE amount > 10 ORDER BY id").fetchall())
+        assert got == want, user
