@@ -68,13 +68,9 @@ def narrowed(policy: Policy, permissions: dict[str, list[str]]) -> Policy:
         if columns is not None:
             access[key] = TableAccess(table.schema, table.name, tuple(c for c in table.columns if c in columns),
                                       table.where)
-    return Policy(access, _narrowed_catalog(policy, access), policy.matviews)
-
-
-def _narrowed_catalog(policy: Policy, access: dict) -> dict:
-    # Catalog conditions list OIDs the wider policy allows; rebuilding them needs the cursor, so the narrowed
-    # policy hides every synced table from the catalog instead (a proxy's comment is about data, not metadata).
-    return {key: _system_only(key) for key in policy.catalog}
+    # The catalog conditions list OIDs the wider policy allows; rebuilding them needs a cursor, so a narrowed
+    # policy shows no synced table in the catalog (a proxy's comment is about data, not metadata).
+    return Policy(access, nothing().catalog)
 
 
 def _system_only(key: tuple[str, str]) -> str:
