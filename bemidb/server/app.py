@@ -148,11 +148,12 @@ def serve(cfg: Config, args=None) -> int:  # noqa: ANN001 - argparse namespace, 
     from bemidb.server.engine import Engine
 
     ssl_context = _ssl_context(cfg)
+    users = _users(cfg)  # a bad users file stops serve before the engine does any work
     try:
         engine = Engine(cfg, cfg.user)
     except Exception as exc:  # noqa: BLE001 - a clear line instead of a traceback (catalog/bucket down)
         raise UserError(f"cannot open the catalog: {exc}") from None
-    ctx = ServerContext(cfg, engine, ssl_context=ssl_context, guard=_guard(), users=_users(cfg),
+    ctx = ServerContext(cfg, engine, ssl_context=ssl_context, guard=_guard(), users=users,
                         scram=auth.ScramVerifier.from_password(cfg.password) if cfg.password else None)
     try:
         server = Server((cfg.host, cfg.port), ctx, cfg.max_connections)
