@@ -178,5 +178,6 @@ def test_regclass_and_oid_lookups_treat_denied_tables_as_absent(server, analyst)
     assert analyst.execute("SELECT 'public.orders'::regclass::oid").fetchone() == (orders_oid,)
     assert analyst.execute(f"SELECT {secret_oid}::regclass::text").fetchone() == (str(secret_oid),)
     assert analyst.execute(f"SELECT {orders_oid}::regclass::text").fetchone() == ("orders",)
-    assert analyst.execute(f"SELECT col_description({secret_oid}, 1), pg_get_viewdef({secret_oid})").fetchone() \
-        == (None, None)
+    assert analyst.execute(f"SELECT col_description({secret_oid}, 1), pg_get_viewdef({secret_oid}), "
+                           f"pg_table_is_visible({secret_oid})").fetchone() == (None, None, None)
+    assert analyst.execute(f"SELECT pg_table_is_visible({orders_oid})").fetchone() == (True,)

@@ -147,7 +147,7 @@ def _refuse_functions(tree: exp.Expression) -> None:
 _NAME_TO_OID = {"bemidb_regclass", "to_regclass"}
 _OID_IN = {"bemidb_regclass_name": "name", "pg_get_viewdef": None, "pg_get_indexdef": None,
            "obj_description": None, "col_description": None, "pg_relation_size": None,
-           "pg_total_relation_size": None, "pg_table_size": None}
+           "pg_total_relation_size": None, "pg_table_size": None, "pg_table_is_visible": None}
 
 
 def _mask_relation_lookups(tree: exp.Expression, policy: Policy) -> None:
