@@ -73,7 +73,7 @@ def _best(fn, repeat: int) -> float:
 
 
 def _translation(quick: bool) -> dict:
-    from bemidb.server import rewrite
+    from bemidb.server.sql import rewrite
 
     statements = [q.replace("{oid}", "16385") for q in DESCRIBE_QUERIES]
     calls = 20_000 if quick else 200_000
@@ -91,8 +91,9 @@ def _translation(quick: bool) -> dict:
 def _in_process(repeat: int) -> dict:
     import duckdb
 
-    from bemidb.server import pg_catalog, rewrite
+    from bemidb.server.catalog import pg_catalog
     from bemidb.server.settings import SessionSettings
+    from bemidb.server.sql import rewrite
     from bemidb.storage.catalog import ColumnInfo, TableInfo
 
     con = duckdb.connect()

@@ -21,7 +21,7 @@ import time
 
 import duckdb
 
-from bemidb.server.encoder import DataRowEncoder, copy_out, row_description
+from bemidb.server.codec.encoder import DataRowEncoder, copy_out, row_description
 
 QUERY = """SELECT i::BIGINT AS id, i * 1.5::DOUBLE AS price, 'customer ' || i AS name,
                   TIMESTAMP '2024-01-01' + to_seconds(i) AS created_at, (i / 100)::DECIMAL(12,2) AS amount,

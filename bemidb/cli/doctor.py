@@ -121,7 +121,7 @@ def _probe_warehouse(cfg: Config) -> Result:
     finally:
         io.delete(probe)
     where = f"s3://{cfg.aws_s3_bucket} via {cfg.s3_endpoint_url or 'AWS ' + cfg.aws_region}" if cfg.uses_s3 \
-        else strcfg.local_warehouse_path
+        else str(cfg.local_warehouse_path)
     return Result(True, f"{where}: put, read and delete a probe object")
 
 

@@ -18,9 +18,9 @@ import time
 
 from bemidb.config import Config
 from bemidb.console import UserError
-from bemidb.server import auth, wire
 from bemidb.server.errors import fatal
-from bemidb.server.session import ServerContext, Session
+from bemidb.server.protocol import auth, wire
+from bemidb.server.protocol.session import ServerContext, Session
 
 log = logging.getLogger("bemidb.server")
 
@@ -124,7 +124,7 @@ def _ssl_context(cfg: Config) -> ssl.SSLContext | None:
 
 def _guard():
     try:
-        from bemidb.server import guard
+        from bemidb.server.protocol import guard
     except ModuleNotFoundError:
         return None
     factory = getattr(guard, "LoginGuard", None)

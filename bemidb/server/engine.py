@@ -213,7 +213,7 @@ class Engine:
         self._infos: dict[tuple[str, str], TableInfo] = {}
         self._schemas: set[str] = set()
         self.generation = 0  # bumped when schemas appear or tables go: sessions re-resolve search_path
-        self.pg_catalog = _optional("bemidb.server.pg_catalog")
+        self.pg_catalog = _optional("bemidb.server.catalog.pg_catalog")
         if self.pg_catalog is not None:
             try:
                 self.pg_catalog.install(self._internal, cfg.database, user or "bemidb")
@@ -228,7 +228,7 @@ class Engine:
             self.db.register_filesystem(_s3_filesystem(self.cfg))
             allowed.append(f"s3://{self.cfg.aws_s3_bucket}/iceberg/")
         else:
-            allowed.append(strself.cfg.local_warehouse_path + "/")
+            allowed.append(str(self.cfg.local_warehouse_path) + "/")
         # DuckDB always lets queries read its temp_directory (default ./.tmp under the server's working
         # directory, where any file may lie): spill to a private, empty directory of our own instead.
         spill = tempfile.mkdtemp(prefix="bemidb-spill-")

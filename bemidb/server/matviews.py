@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 
-from bemidb.server import pg_types
+from bemidb.server.catalog import pg_types
 from bemidb.server.errors import PgError
 from bemidb.storage.catalog import PROP_MATVIEW_DEFINITION, PROP_SOURCE
 from bemidb.storage.writer import PG_TYPE_KEY, write_table
@@ -39,7 +39,7 @@ def _storable(field: pa.Field) -> tuple[pa.Field, Callable[[pa.Array], pa.Array]
     """A result column as the writer takes it: extension types (json, uuid ...) by their storage, and the
     Postgres type each column had in the query recorded for the catalog (numeric(10,2), jsonb, text[] ...)."""
     pg_type, mod = pg_types.column_type(field.type)
-    from bemidb.server.pg_functions import format_type
+    from bemidb.server.catalog.functions import format_type
 
     metadata = {PG_TYPE_KEY: format_type(pg_type, mod).encode()}
     if isinstance(field.type, pa.ExtensionType):
@@ -103,7 +103,7 @@ def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], No
         raise PgError("42809", f'"{plan.name}" is not a materialized view')
 
     if action == "refresh":
-        from bemidb.server import rewrite
+        from bemidb.server.sql import rewrite
 
         definition = existing.properties.get(PROP_MATVIEW_DEFINITION, "")
         query = rewrite.translate(definition)

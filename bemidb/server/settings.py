@@ -326,7 +326,7 @@ class SessionSettings:
         self._values: dict[str, str] = dict(self._defaults)
         self._custom: dict[str, str] = {}
         self._applied: dict[int, dict[str, Any]] = {}  # id(cursor) -> values last pushed to it
-        self.backend_pid = 0  # the session sets it: pg_backend_pid() and pg_stat_activity show it
+        self.backend_pid = 0  # set at login to BackendKeyData's pid: pg_backend_pid() and pg_stat_activity show it
 
     # -- lookup ---------------------------------------------------------------------------------------
     @staticmethod

@@ -18,8 +18,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.server.arrow_bytes import binary_parts, fixed_width, np_values, patch, python_each, validity_of
-from bemidb.server.datetime_text import (
+from bemidb.server.catalog.pg_types import PgType, element_of
+from bemidb.server.codec.arrow_bytes import (
+    binary_parts,
+    fixed_width,
+    np_values,
+    patch,
+    python_each,
+    validity_of,
+)
+from bemidb.server.codec.datetime_text import (
     DATE_MAX,
     DATE_MIN,
     EPOCH,
@@ -34,7 +42,6 @@ from bemidb.server.datetime_text import (
     timestamps_text,
     zoneinfo_of,
 )
-from bemidb.server.pg_types import PgType, element_of
 
 _HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint8).reshape(256, 2)
 

@@ -13,7 +13,7 @@ import struct
 import uuid
 from decimal import Decimal, localcontext
 
-from bemidb.server.pg_types import BY_OID, PgType
+from bemidb.server.catalog.pg_types import BY_OID, PgType
 
 _PG_EPOCH = dt.datetime(2000, 1, 1)
 _PG_EPOCH_DATE = dt.date(2000, 1, 1)

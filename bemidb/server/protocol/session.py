@@ -8,6 +8,7 @@ when the buffer is large), so a result streams out in big socket writes as DuckD
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot.errors import ParseError
 
-from bemidb.server import auth, rewrite, wire
 from bemidb.server.errors import (
     FEATURE_NOT_SUPPORTED,
     INSUFFICIENT_PRIVILEGE,
@@ -30,10 +30,12 @@ from bemidb.server.errors import (
     fatal,
     from_exception,
 )
-from bemidb.server.execution import Execution
-from bemidb.server.login import Login
-from bemidb.server.results import ResultEncoder, copy_options, decode_parameters, parameter_oids
+from bemidb.server.protocol import auth, wire
+from bemidb.server.protocol.execution import Execution
+from bemidb.server.protocol.login import Login
+from bemidb.server.protocol.results import ResultEncoder, copy_options, decode_parameters, parameter_oids
 from bemidb.server.settings import SessionSettings, canonical_name
+from bemidb.server.sql import rewrite
 
 log = logging.getLogger("bemidb.server")
 
@@ -78,7 +80,7 @@ class ServerContext:
     engine: object
     ssl_context: object = None
     scram: auth.ScramVerifier | None = None
-    guard: object = None  # bemidb.server.guard brute-force protection, when present
+    guard: object = None  # bemidb.server.protocol.guard brute-force protection, when present
     sessions: dict[int, Session] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_pid: int = 0
@@ -445,12 +447,13 @@ class Session(Login, Execution):
     def _show_header(self, name: str | None) -> str:
         return "all" if (name or "").lower() == "all" else canonical_name(name or "")
 
-def _split(sql: str) -> list[str]:
+@functools.lru_cache(maxsize=2048)
+def _split(sql: str) -> tuple[str, ...]:
     """Statements of a query string (cached: clients repeat the same texts, and splitting means parsing)."""
     try:
-        return rewrite.split(sql)
+        return tuple(rewrite.split(sql))
     except Exception:  # noqa: BLE001 - the splitter is best effort; DuckDB reports real syntax errors
-        return [sql] if sql.strip() else []
+        return (sql,) if sql.strip() else ()
 
 
 _HANDLERS = {

@@ -9,7 +9,7 @@ import psycopg
 import pyarrow as pa
 
 from bemidb import config
-from bemidb.server import pg_catalog
+from bemidb.server.catalog import pg_catalog
 from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import write_table
 from tests.support.server import start_server

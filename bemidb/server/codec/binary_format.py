@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.server.arrow_bytes import binary_parts, compact, fixed_width, np_values, validity_of
-from bemidb.server.datetime_text import DATE_INFINITY, TS_INFINITY
-from bemidb.server.pg_types import BY_NAME, PgType, element_of
-from bemidb.server.text_format import bignum_text, normalize, to_text
+from bemidb.server.catalog.pg_types import BY_NAME, PgType, element_of
+from bemidb.server.codec.arrow_bytes import binary_parts, compact, fixed_width, np_values, validity_of
+from bemidb.server.codec.datetime_text import DATE_INFINITY, TS_INFINITY
+from bemidb.server.codec.text_format import bignum_text, normalize, to_text
 
 _PG_EPOCH_DAYS = 10957  # 2000-01-01 - 1970-01-01
 _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400_000_000

@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from bemidb.server.guard import LoginGuard
+from bemidb.server.protocol.guard import LoginGuard
 from tests.conftest import run_bemidb
 from tests.fuzz import wire
 from tests.fuzz.seed import seed_standard

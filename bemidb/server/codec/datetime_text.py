@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.server.arrow_bytes import compact, fixed_width, np_values, patch, python_each
+from bemidb.server.codec.arrow_bytes import compact, fixed_width, np_values, patch, python_each
 
 # DuckDB's +-infinity sentinels in Arrow date32 / timestamp values.
 DATE_INFINITY = 2**31 - 1

@@ -19,8 +19,8 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 
-from bemidb.server import remap
 from bemidb.server.errors import FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
+from bemidb.server.sql import remap
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # "falling back to Command" warnings are expected
 

@@ -14,7 +14,7 @@ import re
 
 from sqlglot import exp
 
-from bemidb.server.pg_catalog import (
+from bemidb.server.catalog.pg_catalog import (
     ALWAYS_EMPTY,
     CATALOG_SCHEMA,
     INFO_SCHEMA,
@@ -271,7 +271,7 @@ def _function(node: exp.Expression) -> exp.Expression:
         if name in MACROS:
             return _call(name, *node.expressions)
         if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
-            from bemidb.server.to_char import to_char
+            from bemidb.server.sql.to_char import to_char
 
             converted = to_char(node.expressions[0], node.expressions[1].this)
             if converted is not None:
@@ -498,7 +498,7 @@ def _colname(node: exp.Expression) -> str | None:
         if inner and inner != "?column?":
             return inner
         target = _type_name(node.args["to"])
-        from bemidb.server import pg_types
+        from bemidb.server.catalog import pg_types
 
         parsed = pg_types.parse_type_name(target)
         return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")

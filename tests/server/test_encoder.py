@@ -10,9 +10,9 @@ import duckdb
 import psycopg
 import pytest
 
-from bemidb.server.binary_format import supports_binary
-from bemidb.server.encoder import DataRowEncoder
-from bemidb.server.pg_types import BY_OID
+from bemidb.server.catalog.pg_types import BY_OID
+from bemidb.server.codec.binary_format import supports_binary
+from bemidb.server.codec.encoder import DataRowEncoder
 
 # (DuckDB expression, Postgres expression). Both sides must denote the same value.
 CASES = [

@@ -7,7 +7,6 @@ A mixin of Session (session.py), whose handle_execute / handle_query call `execu
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -17,14 +16,15 @@ import duckdb
 import pyarrow as pa
 from duckdb import _seam
 
-from bemidb.server import rewrite, wire
 from bemidb.server.engine import check_statement, interruptible
 from bemidb.server.errors import CANCELED, PgError, from_exception
-from bemidb.server.results import ResultEncoder, copy_encoder
+from bemidb.server.protocol import wire
+from bemidb.server.protocol.results import ResultEncoder, copy_encoder
 from bemidb.server.settings import SettingError
+from bemidb.server.sql import rewrite
 
 if TYPE_CHECKING:
-    from bemidb.server.session import Portal
+    from bemidb.server.protocol.session import Portal
 
 log = logging.getLogger("bemidb.server")
 
@@ -287,9 +287,6 @@ class Execution:
             self.send(wire.command_complete(f"COPY {rows}"))
         finally:
             self._close_portal(portal)
-
-
-@functools.lru_cache(maxsize=2048)
 
 
 def _map_position(translated: str, original: str, position: int) -> int | None:

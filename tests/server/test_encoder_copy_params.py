@@ -14,7 +14,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from bemidb.server.encoder import (
+from bemidb.server.codec.encoder import (
     DataRowEncoder,
     copy_out,
     decode_parameter,

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from bemidb.server import pg_types
-from bemidb.server.pg_catalog_columns import COLUMNS
-from bemidb.server.pg_functions import format_type, macros, type_format_rows
+from bemidb.server.catalog import pg_types
+from bemidb.server.catalog.columns import COLUMNS
+from bemidb.server.catalog.functions import format_type, macros, type_format_rows
 from bemidb.server.settings import SETTINGS
 from bemidb.storage.catalog import TableInfo
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterable
 
-from bemidb.server import pg_types
+from bemidb.server.catalog import pg_types
 from bemidb.server.settings import SERVER_VERSION, SETTINGS
 
 # ---------------------------------------------------------------------------------------------------------

@@ -167,6 +167,20 @@ def test_psycopg_simple_params_prepared_binary(server):
             assert conn.execute("SELECT %s::int + 1", [i]).fetchone() == (i + 1,)
 
 
+def test_backend_pid_is_the_pid_from_backend_key_data(server):
+    """pg_backend_pid() and pg_stat_activity name the pid the client got in BackendKeyData (libpq and PgJDBC
+    pass it to pg_cancel_backend and match log lines with it)."""
+    import psycopg
+
+    with psycopg.connect(server.dsn("alice")) as conn, psycopg.connect(server.dsn("bob")) as other:
+        pid = conn.info.backend_pid
+        assert pid and pid != other.info.backend_pid
+        assert conn.execute("SELECT pg_backend_pid()").fetchone() == (pid,)
+        assert other.execute("SELECT pg_backend_pid()").fetchone() == (other.info.backend_pid,)
+        row = conn.execute("SELECT usename FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
+        assert row == ("alice",)
+
+
 def test_psycopg_errors_keep_connection_usable(server):
     import psycopg
 

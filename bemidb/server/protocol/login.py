@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 
-from bemidb.server import auth, wire
 from bemidb.server.errors import PROTOCOL_VIOLATION, fatal
+from bemidb.server.protocol import auth, wire
 from bemidb.server.settings import SessionSettings
 
 STARTUP_TIMEOUT = 60.0  # seconds to complete startup and authentication
@@ -73,6 +73,7 @@ class Login:
         self.settings.apply_startup(params)
         self.cursor = self.ctx.engine.cursor()
         self.pid, self.secret = self.ctx.register(self)
+        self.settings.backend_pid = self.pid  # pg_backend_pid() equals the pid in BackendKeyData
         self.send(wire.authentication(0))
         statuses = self.settings.parameter_status()
         statuses.setdefault("server_version", "16.4")

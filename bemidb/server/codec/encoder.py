@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.server.arrow_bytes import binary_parts, fixed_width
-from bemidb.server.binary_format import supports_binary, to_binary
-from bemidb.server.datetime_text import arrow_timezone
-from bemidb.server.parameters import decode_parameter, infer_parameter_type  # noqa: F401 - part of the API
-from bemidb.server.pg_types import BY_OID, PgType, column_type
-from bemidb.server.text_format import small_text, to_text
+from bemidb.server.catalog.pg_types import BY_OID, PgType, column_type
+from bemidb.server.codec.arrow_bytes import binary_parts, fixed_width
+from bemidb.server.codec.binary_format import supports_binary, to_binary
+from bemidb.server.codec.datetime_text import arrow_timezone
+from bemidb.server.codec.parameters import decode_parameter, infer_parameter_type  # noqa: F401 - part of the API
+from bemidb.server.codec.text_format import small_text, to_text
 
 # Keep each assembled slice far below Arrow's 2 GiB binary-offset limit and the peak memory modest.
 _SLICE_BYTES = 64 * 1024 * 1024

@@ -11,9 +11,10 @@ import psycopg
 import pytest
 from sqlglot.errors import ParseError
 
-from bemidb.server import pg_catalog, rewrite
+from bemidb.server.catalog import pg_catalog
 from bemidb.server.errors import PgError
 from bemidb.server.settings import SessionSettings
+from bemidb.server.sql import rewrite
 from bemidb.storage.catalog import ColumnInfo, TableInfo
 
 TABLE_DDL = """CREATE TABLE IF NOT EXISTS t (id bigint NOT NULL, name varchar(20), price numeric(10,2),
@@ -252,3 +253,13 @@ def test_huge_statement_goes_to_duckdb_as_written(duck):
     translated = rewrite.translate(sql)
     assert translated.sql == sql
     assert duck.execute(translated.sql).fetchone()[0] == 60_000
+
+
+def test_simple_query_split_is_cached():
+    """Clients repeat the same query texts; splitting runs the pure-Python lexer, so its result is cached."""
+    from bemidb.server.protocol.session import _split
+
+    text = "SELECT 1; SELECT 'a;b'"
+    first = _split(text)
+    assert first == ("SELECT 1", "SELECT 'a;b'")
+    assert _split(text) is first

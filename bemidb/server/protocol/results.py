@@ -1,5 +1,5 @@
 """Adapters between DuckDB results and the wire encoder: RowDescription/DataRow for a result, CopyData for
-COPY ... TO STDOUT, and Bind parameters in. The vectorised work lives in bemidb.server.encoder/parameters;
+COPY ... TO STDOUT, and Bind parameters in. The vectorised work lives in bemidb.server.codec.encoder/parameters;
 this module maps their errors onto SQLSTATEs and takes result shapes from DuckDB's binder.
 """
 
@@ -10,7 +10,8 @@ import re
 import pyarrow as pa
 from duckdb import _seam
 
-from bemidb.server import encoder, parameters, pg_types
+from bemidb.server.catalog import pg_types
+from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import FEATURE_NOT_SUPPORTED, PROTOCOL_VIOLATION, PgError
 
