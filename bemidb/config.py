@@ -168,6 +168,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("source_postgres_incremental", "SOURCE_POSTGRES_INCREMENTAL",
                 "comma-separated schema.table:cursor_column for incremental sync", "",
                 flag="--incremental"),
+        Setting("source_postgres_threads", "SOURCE_POSTGRES_THREADS",
+                "tables read at once, and parts of a big table; also the source connections a sync opens "
+                "(default: CPU cores)", os.cpu_count() or 1, _positive_int, flag="--threads"),
         # Sync: amplitude
         Setting("source_amplitude_api_key", "SOURCE_AMPLITUDE_API_KEY", "Amplitude API key", secret=True,
                 flag="--api-key"),
@@ -191,7 +194,7 @@ STORAGE = ["data_dir", "catalog_database_url", "aws_region", "aws_s3_bucket", "a
 SERVER = ["host", "port", "database", "user", "password", "auth_method", "tls_cert", "tls_key",
           "max_connections", "statement_timeout"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
-                 "source_postgres_exclude_tables", "source_postgres_incremental"]
+                 "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_threads"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from pyiceberg.typedef import Record
 from pyiceberg.types import ListType, MapType, NestedField, StructType
 
 from bemidb.storage.catalog import PROP_PG_TYPES, PROP_PRIMARY_KEY, PROP_SYNCED_AT, _pg_type_of
+from bemidb.storage.parts import Parts, write_parts
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
                 target_file_size: int = 128 * 1024 * 1024) -> WriteResult:
     """Write `batches` as the new content of the table (overwrite) or as added rows (append), in one commit.
 
+    `batches` may be a Parts: several streams written side by side (one thread and one set of files each).
+
     on_progress(rows_so_far, parquet_bytes_so_far) is called after each input batch.
     """
     if mode not in ("overwrite", "append"):
@@ -99,19 +103,35 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
     metadata = txn.table_metadata
     schema = metadata.schema()
 
-    files = _RollingParquetWriter(table_io(catalog, table, txn), metadata, schema, target_file_size)
+    io = table_io(catalog, table, txn)
+    streams = batches if isinstance(batches, Parts) else Parts([batches])
+    writers = [_RollingParquetWriter(io, metadata, schema, target_file_size) for _ in streams]
+    written = lambda: sum(w.bytes_written for w in writers)  # noqa: E731
     rows = 0
-    try:
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
-            files.add(batch)
-            rows += batch.num_rows
+    lock = threading.Lock()
+
+    def count(n: int) -> None:
+        nonlocal rows
+        with lock:
+            rows += n
             if on_progress:
-                on_progress(rows, files.bytes_written)
-        data_files = files.finish()
+                on_progress(rows, written())
+
+    def abort() -> None:
+        for w in writers:
+            w.abort()
+
+    try:
+        if len(streams) == 1:
+            for batch in streams[0]:
+                if batch.num_rows:
+                    writers[0].add(batch)
+                    count(batch.num_rows)
+        else:
+            write_parts(streams, writers, count)
+        data_files = [f for w in writers for f in w.finish()]
         if on_progress:
-            on_progress(rows, files.bytes_written)
+            on_progress(rows, written())
         if mode == "overwrite":
             with txn.update_snapshot().overwrite() as overwrite:
                 for data_file in existing_files:
@@ -123,17 +143,17 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
                 for data_file in data_files:
                     append.append_data_file(data_file)
     except BaseException:
-        files.abort()
+        abort()
         raise
     try:
         committed = txn.commit_transaction()
     except CommitFailedException:
-        files.abort()  # definitely not committed (a concurrent commit won): our files are garbage
+        abort()  # definitely not committed (a concurrent commit won): our files are garbage
         raise
     # Any other error here may have happened after the catalog committed (the answer was lost): the files
     # are kept, and `vacuum` deletes them later only if no snapshot references them.
     snapshot = committed.current_snapshot()
-    return WriteResult(rows, files.bytes_written, len(data_files), snapshot.snapshot_id if snapshot else None)
+    return WriteResult(rows, written(), len(data_files), snapshot.snapshot_id if snapshot else None)
 
 
 def check_warehouse_writable(catalog) -> None:
@@ -387,6 +407,7 @@ class _RollingParquetWriter:
     def abort(self) -> None:
         """Best effort: remove every file this write started (the commit did not happen)."""
         if self.current is not None:
+            self.current[2].is_open = False  # its __del__ must not write a footer into the closed stream
             try:
                 self.current[1].close()
             except Exception:  # noqa: BLE001 - the stream may already be broken (that is why we abort)
