@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pg8000.exceptions import DatabaseError
+
 from bemidb.sync import postgres_source as source
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,16 @@ class SourcePool:
     def __init__(self, url: str, first, limit: int):
         self.url = url
         self.limit = max(1, limit)
-        self.snapshot = source.export_snapshot(first) if self.limit > 1 else None
+        self.snapshot = None
+        if self.limit > 1:
+            try:
+                self.snapshot = source.export_snapshot(first)
+            except DatabaseError as exc:  # a source that cannot export snapshots: one connection, as before
+                log.warning("source cannot export its snapshot (%s): reading over one connection",
+                            " ".join(str(exc).split())[:200])
+                first.run("ROLLBACK")  # nothing was read yet: a fresh snapshot is as good
+                first.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                self.limit = 1
         self.idle = [first]
         self.opened = 1
         self.all = [first]
