@@ -129,3 +129,27 @@ def test_table_of_the_old_writer_is_served_then_rewritten_by_the_next_full_sync(
         assert _answers(server.dsn()) == _answers(source)
     finally:
         server.stop()
+
+
+def test_incremental_merge_writes_the_same_layout(source, data_dir):
+    def sync():
+        result = run_bemidb("sync", "postgres", "--database-url", source, "--data-dir", str(data_dir),
+                            "--incremental", "public.items:id")
+        assert result.returncode == 0, result.stderr
+
+    sync()
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute("INSERT INTO items SELECT i, 'k' || (i % 7), (i % 100)::numeric "
+                     "FROM generate_series(3000, 3999) AS i")
+    sync()
+    catalog = open_catalog(Config({"data_dir": str(data_dir)}))
+    paths = _files(catalog, ("public", "items"))
+    assert len(paths) == 2  # the first copy (rewritten without the re-read key 2999) and the new rows
+    for path in paths:
+        assert _bloom_columns(path) == {"id"}
+        assert "RLE_DICTIONARY" in pq.ParquetFile(path).metadata.row_group(0).column(2).encodings
+    server = start_server(data_dir)
+    try:
+        assert _answers(server.dsn()) == _answers(source)
+    finally:
+        server.stop()
