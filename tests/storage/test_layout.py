@@ -54,6 +54,8 @@ def test_row_groups_dictionaries_where_they_pay_and_a_bloom_filter_on_the_key(da
     assert "RLE_DICTIONARY" in encodings["kind"]  # 7 distinct values: a dictionary pays
     assert "RLE_DICTIONARY" not in encodings["id"] and "RLE_DICTIONARY" not in encodings["amount"]  # near-unique
     assert _bloom_columns(path) == {"id"}
+    column = metadata.row_group(0).column(0)
+    assert column.has_column_index and column.has_offset_index  # DuckDB skips pages by it
     holder = ids.index(1234) // 1000
     probe = duckdb.sql(f"SELECT row_group_id, bloom_filter_excludes FROM parquet_bloom_probe('{path}', 'id', 1234)")
     excluded = dict(probe.fetchall())
@@ -79,13 +81,15 @@ def source(pg):
 
 
 def _old_writer(monkeypatch):
-    """The previous writer's layout: 1M-row groups, no bloom filter, dictionaries on strings only."""
+    """The previous writer's layout: 1M-row groups, no bloom filter, no page index, dictionaries on strings only."""
     monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 1_000_000)
     monkeypatch.setattr(writer._RollingParquetWriter, "_bloom_filters", lambda self: None)
     real = pq.ParquetWriter
 
     def old_parquet_writer(where, schema, **options):
         options["use_dictionary"] = [f.name for f in schema if pa.types.is_string(f.type)]
+        options.pop("write_page_index", None)
+        options.pop("max_rows_per_page", None)
         return real(where, schema, **options)
 
     monkeypatch.setattr(writer.pq, "ParquetWriter", old_parquet_writer)
@@ -110,6 +114,7 @@ def test_table_of_the_old_writer_is_served_then_rewritten_by_the_next_full_sync(
     [old_path] = _files(catalog, ("public", "items"))
     old_metadata = pq.ParquetFile(old_path).metadata
     assert old_metadata.num_row_groups == 1 and _bloom_columns(old_path) == set()
+    assert not old_metadata.row_group(0).column(0).has_column_index
     assert "RLE_DICTIONARY" not in old_metadata.row_group(0).column(2).encodings
 
     server = start_server(data_dir)
@@ -124,6 +129,7 @@ def test_table_of_the_old_writer_is_served_then_rewritten_by_the_next_full_sync(
     assert new_path != old_path and _bloom_columns(new_path) == {"id"}
     metadata = pq.ParquetFile(new_path).metadata
     assert "RLE_DICTIONARY" in metadata.row_group(0).column(2).encodings  # amount: 100 distinct numbers
+    assert metadata.row_group(0).column(0).has_column_index
     server = start_server(data_dir)
     try:
         assert _answers(server.dsn()) == _answers(source)
