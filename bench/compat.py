@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.conftest import run_bemidb  # noqa: E402
+from tests.support.commands import run_bemidb  # noqa: E402
 from tests.support.postgres import PostgresCluster, find_bin_dir  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
@@ -92,8 +92,9 @@ def _in_process(repeat: int) -> dict:
     import duckdb
 
     from bemidb.server.catalog import pg_catalog
-    from bemidb.server.settings import SessionSettings
+    from bemidb.server.catalog.oids import relation_oid
     from bemidb.server.sql import rewrite
+    from bemidb.server.sql.session_settings import SessionSettings
     from bemidb.storage.catalog import ColumnInfo, TableInfo
 
     con = duckdb.connect()
@@ -104,7 +105,7 @@ def _in_process(repeat: int) -> dict:
     refresh = _best(lambda: pg_catalog.refresh(con, tables), 2 if repeat > 1 else 1)
     cursor = con.cursor()
     SessionSettings().apply(cursor)
-    oid = pg_catalog.relation_oid("public", "orders")
+    oid = relation_oid("public", "orders")
     sqls = [rewrite.translate(q.replace("{oid}", str(oid))).sql for q in DESCRIBE_QUERIES]
     run = _best(lambda: [cursor.execute(sql).fetchall() for sql in sqls], repeat)
     return {"refresh_ms": refresh * 1000, "describe_ms": run * 1000}

@@ -20,7 +20,8 @@ from bemidb.config import Config
 from bemidb.console import UserError
 from bemidb.server.errors import fatal
 from bemidb.server.protocol import auth, wire
-from bemidb.server.protocol.session import ServerContext, Session
+from bemidb.server.protocol.context import ServerContext
+from bemidb.server.protocol.session import Session
 
 log = logging.getLogger("bemidb.server")
 

@@ -13,7 +13,6 @@ session before they reach DuckDB (see `check_statement`).
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import re
 import shutil
@@ -44,6 +43,8 @@ from pyiceberg.types import (
 )
 
 from bemidb.config import Config
+from bemidb.quoting import quote_ident, quote_literal
+from bemidb.server.catalog import pg_catalog
 from bemidb.server.errors import INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
 from bemidb.storage.catalog import TableInfo, open_catalog, table_info
 
@@ -57,16 +58,6 @@ ALLOWED_STATEMENTS = {"SELECT", "RELATION"}
 _EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s*\([^)]*\)|\s+analy[sz]e\b|\s+verbose\b)*", re.I)
 _READ_ONLY_STATEMENTS = {"INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "COPY", "MERGE_INTO",
                          "CREATE_FUNC", "VACUUM", "ANALYZE", "COPY_DATABASE", "EXPORT", "TRANSACTION"}
-
-
-def _optional(module: str):
-    """A sibling module another engineer owns, if it is there yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 def duckdb_type(iceberg_type) -> str:
@@ -88,14 +79,6 @@ def duckdb_type(iceberg_type) -> str:
         fields = ", ".join(f"{quote_ident(f.name)} {duckdb_type(f.field_type)}" for f in iceberg_type.fields)
         return f"STRUCT({fields})"
     return "VARCHAR"
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
@@ -213,13 +196,12 @@ class Engine:
         self._infos: dict[tuple[str, str], TableInfo] = {}
         self._schemas: set[str] = set()
         self.generation = 0  # bumped when schemas appear or tables go: sessions re-resolve search_path
-        self.pg_catalog = _optional("bemidb.server.catalog.pg_catalog")
-        if self.pg_catalog is not None:
-            try:
-                self.pg_catalog.install(self._internal, cfg.database, user or "bemidb")
-            except Exception as exc:  # noqa: BLE001 - serve tables even when the catalog emulation breaks
-                log.warning("pg_catalog emulation unavailable: %s", exc)
-                self.pg_catalog = None
+        self.pg_catalog = pg_catalog
+        try:
+            pg_catalog.install(self._internal, cfg.database, user or "bemidb")
+        except Exception as exc:  # noqa: BLE001 - serve tables even when the catalog emulation breaks
+            log.warning("pg_catalog emulation unavailable: %s", exc)
+            self.pg_catalog = None
         self.refresh(force=True)
 
     def _setup_sandbox(self) -> None:

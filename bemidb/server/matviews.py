@@ -16,6 +16,8 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from bemidb.server.catalog import pg_types
 from bemidb.server.errors import PgError
+from bemidb.server.sql import rewrite
+from bemidb.server.sql.plans import Matview
 from bemidb.storage.catalog import PROP_MATVIEW_DEFINITION, PROP_SOURCE
 from bemidb.storage.writer import PG_TYPE_KEY, write_table
 
@@ -74,15 +76,15 @@ def _quoted(schema: str, name: str) -> str:
     return f'"{schema}"."{name}"' if schema != "public" else f'"{name}"'
 
 
-def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], None] | None = None) -> str:
-    """Run a kind == "matview" plan; returns the CommandComplete tag. Raises PgError with Postgres's codes."""
+def execute(plan: Matview, engine, cursor, settings=None, notice: Callable[[str, str], None] | None = None) -> str:
+    """Run a Matview plan; returns the CommandComplete tag. Raises PgError with Postgres's codes."""
     catalog = engine.catalog
     engine.refresh(force=True)  # the defining query reads the latest snapshot of every table
     schema = _target_schema(plan, settings, catalog)
     identifier = (schema, plan.name)
     existing = _load(catalog, identifier)
     is_matview = existing is not None and existing.properties.get(PROP_SOURCE) == "matview"
-    action = plan.value
+    action = plan.action
 
     if action == "create":
         if existing is not None:
@@ -103,8 +105,6 @@ def execute(plan, engine, cursor, settings=None, notice: Callable[[str, str], No
         raise PgError("42809", f'"{plan.name}" is not a materialized view')
 
     if action == "refresh":
-        from bemidb.server.sql import rewrite
-
         definition = existing.properties.get(PROP_MATVIEW_DEFINITION, "")
         query = rewrite.translate(definition)
         _write(query.sql, definition, engine, cursor, identifier, "no_data" in plan.flags, "SELECT")

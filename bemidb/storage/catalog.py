@@ -85,11 +85,11 @@ _ICEBERG_TO_PG = {"boolean": "boolean", "int": "integer", "long": "bigint", "flo
                   "string": "text", "uuid": "uuid", "binary": "bytea", "fixed": "bytea"}
 
 
-def _pg_type_of(iceberg_type) -> str:
+def pg_type_of(iceberg_type) -> str:
     from pyiceberg.types import DecimalType, ListType
 
     if isinstance(iceberg_type, ListType):
-        return _pg_type_of(iceberg_type.element_type) + "[]"
+        return pg_type_of(iceberg_type.element_type) + "[]"
     if isinstance(iceberg_type, DecimalType):
         return f"numeric({iceberg_type.precision},{iceberg_type.scale})"
     name = str(iceberg_type).split("(")[0].split("<")[0]
@@ -102,7 +102,7 @@ def table_info(table, schema: str, name: str) -> TableInfo:
     pg_types = json.loads(table.properties.get(PROP_PG_TYPES, "[]"))
     columns = []
     for position, field in enumerate(iceberg_schema.fields):
-        pg_type = pg_types[position] if position < len(pg_types) else _pg_type_of(field.field_type)
+        pg_type = pg_types[position] if position < len(pg_types) else pg_type_of(field.field_type)
         columns.append(ColumnInfo(field.name, pg_type, not field.required, field.doc))
     return TableInfo(schema, name, table.metadata_location, tuple(columns),
                      table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),

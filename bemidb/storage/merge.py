@@ -32,9 +32,9 @@ from bemidb.storage.writer import (
     DEFAULT_TABLE_PROPERTIES,
     FIELD_ID_KEY,
     WriteResult,
-    _iceberg_schema,
     _pg_types_property,
     _RollingParquetWriter,
+    iceberg_schema,
 )
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, b
     in the same commit. Raises ValueError when the schema change is incompatible (the caller refreshes)."""
     table = catalog.load_table(identifier)
     old_schema = table.schema()
-    wanted = _iceberg_schema(arrow_schema)
+    wanted = iceberg_schema(arrow_schema)
     change = evolution.compare(old_schema, wanted)
     if change.incompatible:
         raise ValueError(change.incompatible)

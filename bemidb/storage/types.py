@@ -43,6 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from bemidb.quoting import quote_ident
+
 PG_TYPE_KEY = b"pg_type"
 DOC_KEY = b"doc"
 
@@ -98,8 +100,6 @@ class NumericScan:
     has_special: bool  # NaN or +-Infinity
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.io.pyarrow import (
@@ -35,7 +34,8 @@ from pyiceberg.table.update import AddSchemaUpdate, SetCurrentSchemaUpdate
 from pyiceberg.typedef import Record
 from pyiceberg.types import ListType, MapType, NestedField, StructType
 
-from bemidb.storage.catalog import PROP_PG_TYPES, PROP_PRIMARY_KEY, PROP_SYNCED_AT, _pg_type_of
+from bemidb.storage import layout
+from bemidb.storage.catalog import PROP_PG_TYPES, PROP_SYNCED_AT, pg_type_of
 from bemidb.storage.parts import Parts, write_parts
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,6 @@ FIELD_ID_KEY = b"PARQUET:field_id"
 # the byte bound keeps the sync's memory flat when rows are wide.
 ROW_GROUP_BYTES = 32 * 1024 * 1024
 ROW_GROUP_ROWS = 122_880
-# Per row group, a bloom filter on the first primary-key column: a point lookup on a key skips every row group
-# whose filter says "absent", even when the rows are not stored in key order (min/max cannot prune then).
-BLOOM_FPP = 0.05
-# Pages of at most this many rows, with a page index (column + offset index): DuckDB then reads only the pages
-# of a row group that can hold a looked-up key, ~2x faster PK lookups on TPC-H orders for +1.5% bytes.
-PAGE_ROWS = 8192
-DICTIONARY_MAX_DISTINCT = 0.25  # a column gets a dictionary when its distinct values are fewer than this share
 
 # Every table keeps its metadata history short: pyiceberg deletes older metadata JSON files on commit.
 DEFAULT_TABLE_PROPERTIES = {
@@ -87,7 +80,7 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
         raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")
     namespace, name = identifier
     _ensure_namespace(catalog, namespace)
-    wanted = _iceberg_schema(arrow_schema)
+    wanted = iceberg_schema(arrow_schema)
     table_props = {**DEFAULT_TABLE_PROPERTIES, **_pg_types_property(arrow_schema, wanted),
                    PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                    **(properties or {})}
@@ -210,7 +203,7 @@ def table_io(catalog, table, txn):
 # Schema
 
 
-def _iceberg_schema(arrow_schema: pa.Schema) -> Schema:
+def iceberg_schema(arrow_schema: pa.Schema) -> Schema:
     """Arrow -> Iceberg, nullability and b"doc" comments kept; ids assigned 1..n in column order."""
     return assign_fresh_schema_ids(_pyarrow_to_schema_without_ids(arrow_schema))
 
@@ -252,7 +245,7 @@ def _pg_types_property(arrow_schema: pa.Schema, schema: Schema) -> dict[str, str
     types = []
     for field, iceberg_field in zip(arrow_schema, schema.fields, strict=True):
         meta = field.metadata or {}
-        types.append(meta[PG_TYPE_KEY].decode() if PG_TYPE_KEY in meta else _pg_type_of(iceberg_field.field_type))
+        types.append(meta[PG_TYPE_KEY].decode() if PG_TYPE_KEY in meta else pg_type_of(iceberg_field.field_type))
     return {PROP_PG_TYPES: json.dumps(types)}
 
 
@@ -362,26 +355,9 @@ class _RollingParquetWriter:
         path = self.locations.new_data_location(f"{self.run_id}-{len(self.paths):05d}.parquet")
         self.paths.append(path)
         stream = self.io.new_output(path).create(overwrite=True)
-        # Dictionaries where they pay, judged on the file's first row group as DuckDB's writer does: DuckDB
-        # scans dictionary-encoded columns faster (TPC-H Q1/Q6 ~1.5x with them on numbers too), and skipping
-        # them on near-unique columns saves encode time and bytes.
-        writer = pq.ParquetWriter(stream, self.file_schema, compression="zstd", store_decimal_as_integer=True,
-                                  write_statistics=True, use_dictionary=_dictionary_columns(first),
-                                  write_page_index=True, max_rows_per_page=PAGE_ROWS,
-                                  bloom_filter_options=self._bloom_filters())
+        writer = pq.ParquetWriter(stream, self.file_schema,
+                                  **layout.parquet_options(first, self.metadata.properties, ROW_GROUP_ROWS))
         self.current = (path, stream, writer)
-
-    def _bloom_filters(self) -> dict | None:
-        try:
-            key = json.loads(self.metadata.properties.get(PROP_PRIMARY_KEY, "[]"))
-        except ValueError:
-            return None
-        if not key or key[0] not in self.file_schema.names:
-            return None
-        kind = self.file_schema.field(key[0]).type
-        if pa.types.is_nested(kind) or pa.types.is_boolean(kind):
-            return None
-        return {key[0]: {"ndv": ROW_GROUP_ROWS, "fpp": BLOOM_FPP}}
 
     def _close_current(self) -> None:
         path, stream, writer = self.current
@@ -425,15 +401,6 @@ class _RollingParquetWriter:
                 self.io.delete(path)
             except Exception as exc:  # noqa: BLE001 - leftovers are unreferenced; vacuum removes them
                 log.debug("could not delete partial file %s: %s", path, exc)
-
-
-def _dictionary_columns(table: pa.Table) -> list[str]:
-    """Columns with fewer distinct values than DICTIONARY_MAX_DISTINCT of the rows (all of a small sample)."""
-    if table.num_rows < 1000:
-        return table.column_names
-    limit = DICTIONARY_MAX_DISTINCT * table.num_rows
-    return [name for name, column in zip(table.column_names, table.columns, strict=True)
-            if pa.types.is_nested(column.type) or pc.count_distinct(column).as_py() < limit]
 
 
 def _counts_only_for_temporal(plan: dict) -> dict:

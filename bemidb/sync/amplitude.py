@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 import pyarrow as pa
 
 from bemidb.console import UserError, console
+from bemidb.quoting import quote_ident, quote_literal
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
 from bemidb.sync.http import AuthError, HttpClient, HttpError, basic_auth
 from bemidb.sync.progress import SyncProgress
@@ -128,30 +129,22 @@ def arrow_schema() -> pa.Schema:
     return pa.schema(fields)
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def events_sql() -> str:
     """One SELECT turning the JSON-lines files in $files into the table's columns, deduplicated by uuid."""
     structure = json.dumps({key: "JSON" if kind == "json" else "VARCHAR" for _name, key, kind in COLUMNS})
-    selects = [KINDS[kind][2].format(v="e." + _quote(key)) + " AS " + _quote(name) for name, key, kind in COLUMNS]
-    keys = "[" + ", ".join(_sql_string(key) for _name, key, _kind in COLUMNS) + "]"
-    patch = _sql_string(json.dumps({key: None for _name, key, _kind in COLUMNS}))
+    selects = [KINDS[kind][2].format(v="e." + quote_ident(key)) + " AS " + quote_ident(name) for name, key, kind in COLUMNS]
+    keys = "[" + ", ".join(quote_literal(key) for _name, key, _kind in COLUMNS) + "]"
+    patch = quote_literal(json.dumps({key: None for _name, key, _kind in COLUMNS}))
     # Most events carry only known keys: a cheap key check first; for the others an RFC 7386 merge patch with
     # null values removes the mapped keys, and what is left are the unknown fields.
     extra = (f"CASE WHEN len(list_filter(json_keys(json), lambda k: NOT contains({keys}, k))) = 0 THEN NULL "
              f"ELSE CAST(json_merge_patch(json, {patch}) AS VARCHAR) END AS extra")
-    return (f"WITH parsed AS (SELECT json, json_transform(json, {_sql_string(structure)}) AS e "
+    return (f"WITH parsed AS (SELECT json, json_transform(json, {quote_literal(structure)}) AS e "
             "FROM read_json_objects($files, format='newline_delimited')) "
             f"SELECT {', '.join(selects)}, {extra} FROM parsed "
             # Amplitude can list an event twice in one export; keep one copy (by uuid, else by $insert_id)
             "QUALIFY (uuid IS NULL AND insert_id IS NULL) "
             "OR row_number() OVER (PARTITION BY coalesce(uuid, 'insert:' || insert_id)) = 1")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 # ---------------------------------------------------------------------------------------------------------

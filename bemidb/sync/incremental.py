@@ -18,10 +18,11 @@ import pyarrow as pa
 from pyiceberg.exceptions import NoSuchTableError
 
 from bemidb.console import UserError
+from bemidb.quoting import quote_ident, quote_literal
 from bemidb.storage import evolution
 from bemidb.storage.merge import MergeRule, merge_table
-from bemidb.storage.types import ColumnPlan, quote_ident
-from bemidb.storage.writer import _iceberg_schema, write_table
+from bemidb.storage.types import ColumnPlan
+from bemidb.storage.writer import iceberg_schema, write_table
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
 from bemidb.sync.postgres_source import primary_key
 
@@ -93,10 +94,10 @@ def prepare(conn, catalog, relation, identifier, plans: list[ColumnPlan], schema
         properties[PROP_CURSOR_VALUE] = new_max if new_max is not None else ""
         return Step("", write_table, properties)
 
-    where = f" WHERE {column_sql} >= {cast.format(_literal(last))}"
+    where = f" WHERE {column_sql} >= {cast.format(quote_literal(last))}"
     new_max = conn.run(f"SELECT max({column_sql})::text FROM {relation.sql_name}{where}")[0][0]
     properties[PROP_CURSOR_VALUE] = new_max if new_max is not None else last
-    change = evolution.compare(table.schema(), _iceberg_schema(schema))
+    change = evolution.compare(table.schema(), iceberg_schema(schema))
     if change.changed and change.describe():
         progress.note(f"{relation.qualified}: schema evolved: {change.describe()}")
     rule = MergeRule(keys, cursor.column, typed_value(conn, plan, last))
@@ -126,7 +127,7 @@ def _stored_cursor(table, cursor: Cursor, keys: list[str], schema: pa.Schema) ->
         return None, "the source's primary key changed"
     if _has_row_deletes(table):  # a merge reads the old files as they are: deleted rows would come back
         return None, "the table has row-level deletes written by another engine"
-    change = evolution.compare(table.schema(), _iceberg_schema(schema))
+    change = evolution.compare(table.schema(), iceberg_schema(schema))
     if change.incompatible:
         return None, f"{change.incompatible} (not an in-place promotion)"
     return last, None
@@ -146,12 +147,9 @@ def _has_row_deletes(table) -> bool:
 def typed_value(conn, plan: ColumnPlan, text: str) -> pa.Scalar:
     """The cursor value as the column's Arrow type, decoded the same way as the COPY decodes the column."""
     name = quote_ident(plan.column.name)
-    select = (f"SELECT {plan.select_sql} FROM (SELECT CAST({_literal(text)} AS {plan.column.pg_type}) "
+    select = (f"SELECT {plan.select_sql} FROM (SELECT CAST({quote_literal(text)} AS {plan.column.pg_type}) "
               f"AS {name}) AS s")
     schema = pa.schema([plan.arrow_field])
     batches = [b for b in decode_chunks(copy_csv_chunks(conn, select), [plan], schema) if b.num_rows]
     return batches[0].column(0)[0]
 
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -227,7 +227,7 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
             return parallel_copy.copy_ranges(conn, pool, job, select, plans, schema, write, catalog, identifier,
                                              properties, advance)
         except CopyError as exc:
-            if exc.sqlstate is None and "connection" in str(exc):
+            if exc.connection_lost:
                 raise SourceLost(str(exc)) from None
             raise
     batches = decode_chunks(copy_csv_chunks(conn, select), plans, schema)
@@ -235,7 +235,7 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
         return write(catalog, identifier, schema, batches, mode="overwrite", properties=properties,
                      on_progress=advance)
     except CopyError as exc:
-        if exc.sqlstate is None and "connection" in str(exc):
+        if exc.connection_lost:
             raise SourceLost(str(exc)) from None
         raise
     finally:

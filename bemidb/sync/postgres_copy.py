@@ -35,9 +35,10 @@ class UnsafeValues(Exception):
 class CopyError(Exception):
     """The COPY failed on the server (message from its ErrorResponse) or the connection broke."""
 
-    def __init__(self, message: str, sqlstate: str | None = None):
+    def __init__(self, message: str, sqlstate: str | None = None, connection_lost: bool = False):
         super().__init__(message)
         self.sqlstate = sqlstate
+        self.connection_lost = connection_lost  # the socket broke: the run cannot go on with other tables
 
 
 def _error_fields(payload: bytes) -> dict[str, str]:
@@ -57,7 +58,7 @@ def copy_csv_chunks(conn, select_sql: str, chunk_bytes: int = CHUNK_BYTES) -> It
         sock.write(b"Q" + _LENGTH.pack(len(sql) + 5) + sql + b"\x00")
         sock.flush()
     except OSError as exc:
-        raise CopyError(f"connection to the source lost: {exc}") from None
+        raise CopyError(f"connection to the source lost: {exc}", connection_lost=True) from None
     reader = _MessageReader(sock)
     finished = False
     try:
@@ -95,9 +96,9 @@ class _MessageReader:
         try:
             block = self.sock.read1(READ_BYTES)
         except OSError as exc:
-            raise CopyError(f"connection to the source lost: {exc}") from None
+            raise CopyError(f"connection to the source lost: {exc}", connection_lost=True) from None
         if not block:
-            raise CopyError("connection to the source closed during COPY")
+            raise CopyError("connection to the source closed during COPY", connection_lost=True)
         self.buffer += block
 
     def copy_data(self, limit: int):

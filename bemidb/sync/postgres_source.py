@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pg8000.native
 
 from bemidb import pg_connect
-from bemidb.storage.types import NumericScan, PgColumn, needs_numeric_scan, numeric_scan_sql, quote_ident
+from bemidb.quoting import quote_ident
+from bemidb.storage.types import NumericScan, PgColumn, needs_numeric_scan, numeric_scan_sql
 
 SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 

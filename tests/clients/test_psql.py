@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.server import start_server
 
 SOURCE_DDL = """

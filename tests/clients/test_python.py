@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.server import start_server
 
 SOURCE_DDL = """

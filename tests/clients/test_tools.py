@@ -11,11 +11,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import run_bemidb
+from tests.clients.test_psql import SOURCE_DDL
+from tests.support.commands import run_bemidb
 from tests.support.server import start_server
-from tests.test_clients_psql import SOURCE_DDL
 
-QUERIES = Path(__file__).parent / "data" / "tool_catalog_queries.sql"
+QUERIES = Path(__file__).parent.parent / "data" / "tool_catalog_queries.sql"
 JDBC_JAR = Path.home() / ".m2/repository/org/postgresql/postgresql/42.7.13/postgresql-42.7.13.jar"
 
 

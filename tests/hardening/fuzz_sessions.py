@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from tests.fuzz import wire
+from tests.support import wire_client as wire
 
 # Cheap statements only (small results): the fuzzer tests the protocol layer, not the engine's patience.
 SQL_CORPUS = [
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = None
     if args.port is None:
-        from tests.fuzz.seed import seed_standard
+        from tests.support.seed import seed_standard
         from tests.support.server import start_server
 
         data_dir = tempfile.mkdtemp(prefix="bemidb-fuzz-")

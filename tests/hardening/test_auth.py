@@ -10,10 +10,10 @@ import psycopg
 import pytest
 
 from bemidb.server.protocol.guard import LoginGuard
-from tests.conftest import run_bemidb
-from tests.fuzz import wire
-from tests.fuzz.seed import seed_standard
 from tests.support import s3 as s3_support
+from tests.support import wire_client as wire
+from tests.support.commands import run_bemidb
+from tests.support.seed import seed_standard
 from tests.support.server import start_server
 
 USER, PASSWORD = "analyst", "brute-force-target-pw-63"

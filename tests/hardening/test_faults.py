@@ -4,7 +4,7 @@ under the server, S3 stopped under a query and under a sync.
 
 The invariant everywhere: a reader sees one complete snapshot (old or new), never a mix and never half of one;
 errors are ErrorResponses, never a dead server; and when the service is back, everything works again without
-restarting anything. (A SIGKILL mid-table and a source restart mid-COPY are covered in test_sync_postgres_faults.)
+restarting anything. (A SIGKILL mid-table and a source restart mid-COPY are covered in tests/sync/test_postgres_faults.py.)
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import REPO, run_bemidb
-from tests.fuzz import wire
+from tests.support import wire_client as wire
+from tests.support.commands import REPO, run_bemidb
 from tests.support.server import bemidb_server, start_server  # noqa: F401 - fixture
 
 ROWS = 20_000  # generation g of the source table: ROWS + g rows, every row's gen = g

@@ -2,7 +2,7 @@
 
 Each test sends what an attacker or a broken client sends, then proves the server answered as Postgres would
 (ErrorResponse with the right SQLSTATE, or a close for that client only), and that it still serves a normal
-client. The fuzzer itself lives in tests/fuzz/protocol.py (nightly mode: 100k+ messages).
+client. The fuzzer itself lives in tests/hardening/fuzz_sessions.py (nightly mode: 100k+ messages).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz import wire
-from tests.fuzz.protocol import fuzz, healthy, random_session, run_session
-from tests.fuzz.seed import seed_standard
+from tests.hardening.fuzz_sessions import fuzz, healthy, random_session, run_session
+from tests.support import wire_client as wire
 from tests.support.processes import settle, threads_of
+from tests.support.seed import seed_standard
 from tests.support.server import start_server
 
 QUICK_EXAMPLES = 150

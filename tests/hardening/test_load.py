@@ -18,10 +18,10 @@ import asyncpg
 import psycopg
 import pytest
 
-from tests.fuzz import wire
-from tests.fuzz.protocol import healthy
-from tests.fuzz.seed import seed_standard
+from tests.hardening.fuzz_sessions import healthy
+from tests.support import wire_client as wire
 from tests.support.processes import fds_of, settle, threads_of
+from tests.support.seed import seed_standard
 from tests.support.server import start_server
 
 PSYCOPG_CLIENTS = 16

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz import wire
-from tests.fuzz.seed import seed_standard
+from tests.support import wire_client as wire
+from tests.support.commands import REPO, run_bemidb
+from tests.support.seed import seed_standard
 from tests.support.server import start_server
 
 USER, PASSWORD = "analyst", "sandbox-login-pw-41c8"
@@ -355,7 +356,7 @@ def test_files_in_the_servers_working_directory_temp_folder_are_not_readable(tmp
     server must spill somewhere private, so a file lying in <cwd>/.tmp stays out of reach."""
     data_dir = tmp_path / "bemidb-data"
     seed_standard(data_dir)
-    cwd_tmp = Path(__file__).resolve().parent.parent / ".tmp"  # start_server runs the server in the repo
+    cwd_tmp = REPO / ".tmp"  # start_server runs the server in the repo
     created = not cwd_tmp.exists()
     cwd_tmp.mkdir(exist_ok=True)
     probe = cwd_tmp / f"hardening-probe-{os.getpid()}.csv"
@@ -378,7 +379,6 @@ def test_files_in_the_servers_working_directory_temp_folder_are_not_readable(tmp
 def test_hostile_source_table_names_stay_inside_the_warehouse(pg, tmp_path):
     """Table names come from the source: '../../x', 'a/b' or '..' must not make the syncer write (or its vacuum
     delete) outside the warehouse, and the tables must still sync and serve under their own names."""
-    from tests.conftest import run_bemidb
 
     url = pg.create_database("hard_sandbox_names")
     names = ["../../../escape", "a/b", "..", "../s_t/../../x"]
@@ -415,7 +415,6 @@ def psycopg_connect(url: str):
 def test_hostile_source_identifiers_and_comments_are_data_not_sql(pg, tmp_path):
     """Quotes in table/column names and SQL in comments travel from the source into the server's views and
     catalog tables: they must come back verbatim, never run."""
-    from tests.conftest import run_bemidb
 
     url = pg.create_database("hard_sandbox_inject")
     comment = "x'); SELECT * FROM read_text('/etc/passwd'); --"

@@ -12,16 +12,13 @@ import json
 import subprocess
 import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from bench.__main__ import run_one, summary_table
 from bench.tpch import compare
 from bench.tpch.runner import queries
-
-REPO = Path(__file__).resolve().parent.parent
-
+from tests.support.commands import REPO
 
 # --- result comparison: what counts as the same answer --------------------------------------------------
 

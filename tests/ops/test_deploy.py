@@ -11,7 +11,7 @@ import tomllib
 import pytest
 
 from bemidb import config
-from tests.conftest import REPO, run_bemidb
+from tests.support.commands import REPO, run_bemidb
 
 DEPLOY = REPO / "examples" / "deploy"
 ENV_NAMES = {setting.env for setting in config.SETTINGS.values()}

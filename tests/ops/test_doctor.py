@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.ports import free_port
 
 WIDE = {"COLUMNS": "250"}  # one checklist row per line, so a row can be matched whole

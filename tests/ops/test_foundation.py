@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from bemidb import __version__, config
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 
 
 def test_help_lists_commands_and_env_vars():
@@ -97,7 +97,7 @@ def test_seaweedfs_fixture_is_a_real_s3(s3, bucket):
 def test_pyproject_version_matches_package():
     import tomllib
 
-    from tests.conftest import REPO
+    from tests.support.commands import REPO
 
     assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"] == __version__
 

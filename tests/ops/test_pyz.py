@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bemidb.cli import launch
-from tests.conftest import REPO
+from tests.support.commands import REPO
 
 OTHER_PYTHONS = {"3.10": "/root/.pyenv/versions/3.10.13/bin/python", "3.12": "/root/.pyenv/versions/3.12.1/bin/python"}
 SYSTEM_PYTHON = "/usr/bin/python3.11"  # Debian's, usable by any user (the pyenv ones live under /root)

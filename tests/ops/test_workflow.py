@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bemidb import config
-from tests.conftest import REPO
+from tests.support.commands import REPO
 from tests.support.ports import free_port
 
 WORKFLOW = REPO / "examples" / "github-actions" / "bemidb-sync.yml"

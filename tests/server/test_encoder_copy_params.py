@@ -22,7 +22,7 @@ from bemidb.server.codec.encoder import (
     result_formats,
     row_description,
 )
-from tests.test_encoder import parse_data_rows
+from tests.server.test_encoder import parse_data_rows
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import psycopg
 import pyarrow as pa
 
 from bemidb import config
-from bemidb.server.catalog import pg_catalog
+from bemidb.server.catalog.oids import relation_oid
 from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import write_table
 from tests.support.server import start_server
@@ -42,7 +42,7 @@ def test_live_tables_and_stable_oids(data_dir):
         with psycopg.connect(server.dsn("alice"), autocommit=True) as conn:
             oid_sql = "SELECT 'first'::regclass::oid"
             first_oid = conn.execute(oid_sql).fetchone()[0]
-            assert first_oid == pg_catalog.relation_oid("public", "first")
+            assert first_oid == relation_oid("public", "first")
             assert conn.execute(oid_sql).fetchone()[0] == first_oid  # same across queries
 
             # Another process syncs a new table in a new schema: visible without restart.

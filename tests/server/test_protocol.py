@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 
 from bemidb.storage.writer import write_table
-from tests.fuzz import wire as raw
+from tests.support import wire_client as raw
+from tests.support.items import catalog_for, write_items
 from tests.support.server import bemidb_server, start_server  # noqa: F401 - fixture
-from tests.test_server_clients import catalog_for, write_items
 
 
 @pytest.fixture(scope="module")
@@ -361,7 +361,7 @@ def test_large_result_streams_with_flat_memory(data_dir, bemidb_server, rows):  
 
 
 def test_port_in_use_and_bad_tls_files_are_one_line_errors(data_dir, tmp_path):
-    from tests.conftest import run_bemidb
+    from tests.support.commands import run_bemidb
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -12,9 +12,10 @@ import pytest
 from sqlglot.errors import ParseError
 
 from bemidb.server.catalog import pg_catalog
+from bemidb.server.catalog.oids import relation_oid
 from bemidb.server.errors import PgError
-from bemidb.server.settings import SessionSettings
-from bemidb.server.sql import rewrite
+from bemidb.server.sql import plans, rewrite
+from bemidb.server.sql.session_settings import SessionSettings
 from bemidb.storage.catalog import ColumnInfo, TableInfo
 
 TABLE_DDL = """CREATE TABLE IF NOT EXISTS t (id bigint NOT NULL, name varchar(20), price numeric(10,2),
@@ -60,7 +61,7 @@ def _normal(value):
 def _both(pg_conn, duck, sql: str):
     expected = [tuple(_normal(v) for v in row) for row in pg_conn.execute(sql).fetchall()]
     translated = rewrite.translate(sql)
-    assert translated.kind == "query"
+    assert isinstance(translated, plans.Query)
     got = [tuple(_normal(v) for v in row) for row in duck.execute(translated.sql).fetchall()]
     return got, expected
 
@@ -140,7 +141,7 @@ def test_version_says_bemidb_and_postgres(duck):
 
 def test_regclass_of_user_table_is_its_stable_oid(duck):
     oid = duck.execute(rewrite.translate("SELECT 'public.t'::regclass::oid").sql).fetchone()[0]
-    assert oid == pg_catalog.relation_oid("public", "t")
+    assert oid == relation_oid("public", "t")
     name = duck.execute(rewrite.translate(f"SELECT {oid}::regclass").sql).fetchone()[0]
     assert name == "t"
 
@@ -154,40 +155,39 @@ def test_internal_schemas_never_show(duck):
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
-    ("SET search_path TO a, public", ("set", "SET", "search_path", "a, public")),
-    ("SET search_path = 'a'", ("set", "SET", "search_path", "a")),
-    ("set TimeZone to 'Europe/Paris'", ("set", "SET", "TimeZone", "Europe/Paris")),
-    ("SET TIME ZONE 'UTC'", ("set", "SET", "TimeZone", "UTC")),
-    ("SET SESSION statement_timeout = 5000", ("set", "SET", "statement_timeout", "5000")),
-    ("SET LOCAL x.y = 1", ("set", "SET", "x.y", "1")),
-    ("SET datestyle = iso, mdy", ("set", "SET", "datestyle", "iso, mdy")),
-    ("SET extra_float_digits TO DEFAULT", ("set", "SET", "extra_float_digits", None)),
-    ("SET NAMES 'UTF8'", ("set", "SET", "client_encoding", "UTF8")),
-    ("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED", ("noop", "SET", None, None)),
-    ("SHOW TimeZone", ("show", "SHOW", "TimeZone", None)),
-    ("show ALL", ("show", "SHOW", "all", None)),
-    ("SHOW TRANSACTION ISOLATION LEVEL", ("show", "SHOW", "transaction_isolation", None)),
-    ("RESET search_path", ("reset", "RESET", "search_path", None)),
-    ("RESET ALL", ("reset", "RESET", "all", None)),
-    ("BEGIN", ("transaction", "BEGIN", None, None)),
-    ("BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY", ("transaction", "BEGIN", None, None)),
-    ("START TRANSACTION READ ONLY", ("transaction", "START TRANSACTION", None, None)),
-    ("COMMIT", ("transaction", "COMMIT", None, None)),
-    ("END", ("transaction", "COMMIT", None, None)),
-    ("ROLLBACK", ("transaction", "ROLLBACK", None, None)),
-    ("ROLLBACK TO SAVEPOINT a", ("transaction", "ROLLBACK", None, None)),
-    ("SAVEPOINT a", ("transaction", "SAVEPOINT", None, None)),
-    ("RELEASE SAVEPOINT a", ("transaction", "RELEASE", None, None)),
-    ("DISCARD ALL", ("noop", "DISCARD ALL", None, None)),
-    ("DEALLOCATE ALL", ("noop", "DEALLOCATE ALL", "all", None)),
-    ("DEALLOCATE s1", ("noop", "DEALLOCATE", "s1", None)),
-    ("LISTEN chan", ("noop", "LISTEN", None, None)),
-    ("UNLISTEN *", ("noop", "UNLISTEN", None, None)),
-    ("  -- just a comment\n", ("empty", "", None, None)),
+    ("SET search_path TO a, public", plans.SetSetting("search_path", "a, public")),
+    ("SET search_path = 'a'", plans.SetSetting("search_path", "a")),
+    ("set TimeZone to 'Europe/Paris'", plans.SetSetting("TimeZone", "Europe/Paris")),
+    ("SET TIME ZONE 'UTC'", plans.SetSetting("TimeZone", "UTC")),
+    ("SET SESSION statement_timeout = 5000", plans.SetSetting("statement_timeout", "5000")),
+    ("SET LOCAL x.y = 1", plans.SetSetting("x.y", "1")),
+    ("SET datestyle = iso, mdy", plans.SetSetting("datestyle", "iso, mdy")),
+    ("SET extra_float_digits TO DEFAULT", plans.SetSetting("extra_float_digits", None)),
+    ("SET NAMES 'UTF8'", plans.SetSetting("client_encoding", "UTF8")),
+    ("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED", plans.NoOp("SET")),
+    ("SHOW TimeZone", plans.ShowSetting("TimeZone")),
+    ("show ALL", plans.ShowSetting("all")),
+    ("SHOW TRANSACTION ISOLATION LEVEL", plans.ShowSetting("transaction_isolation")),
+    ("RESET search_path", plans.ResetSetting("search_path")),
+    ("RESET ALL", plans.ResetSetting("all")),
+    ("BEGIN", plans.Transaction("BEGIN")),
+    ("BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY", plans.Transaction("BEGIN")),
+    ("START TRANSACTION READ ONLY", plans.Transaction("START TRANSACTION")),
+    ("COMMIT", plans.Transaction("COMMIT")),
+    ("END", plans.Transaction("COMMIT")),
+    ("ROLLBACK", plans.Transaction("ROLLBACK")),
+    ("ROLLBACK TO SAVEPOINT a", plans.Transaction("ROLLBACK", to_savepoint=True)),
+    ("SAVEPOINT a", plans.Transaction("SAVEPOINT")),
+    ("RELEASE SAVEPOINT a", plans.Transaction("RELEASE")),
+    ("DISCARD ALL", plans.NoOp("DISCARD ALL")),
+    ("DEALLOCATE ALL", plans.NoOp("DEALLOCATE ALL", name="all")),
+    ("DEALLOCATE s1", plans.NoOp("DEALLOCATE", name="s1")),
+    ("LISTEN chan", plans.NoOp("LISTEN")),
+    ("UNLISTEN *", plans.NoOp("UNLISTEN")),
+    ("  -- just a comment\n", plans.Empty()),
 ])
 def test_utility_statements(sql, expected):
-    t = rewrite.translate(sql)
-    assert (t.kind, t.tag, t.name, t.value) == expected
+    assert rewrite.translate(sql) == expected
 
 
 @pytest.mark.parametrize(("sql", "sqlstate"), [
@@ -223,13 +223,13 @@ def test_syntax_error_is_parse_error():
 
 def test_matview_statements():
     create = rewrite.translate("CREATE MATERIALIZED VIEW IF NOT EXISTS s.v AS SELECT 1 AS a WITH NO DATA")
-    assert (create.kind, create.value, create.schema, create.name) == ("matview", "create", "s", "v")
+    assert (type(create), create.action, create.schema, create.name) == (plans.Matview, "create", "s", "v")
     assert create.flags == {"if_not_exists", "no_data"}
     assert create.definition == "SELECT 1 AS a"
     refresh = rewrite.translate('REFRESH MATERIALIZED VIEW "My"."View"')
-    assert (refresh.value, refresh.schema, refresh.name) == ("refresh", "My", "View")
+    assert (refresh.action, refresh.schema, refresh.name) == ("refresh", "My", "View")
     drop = rewrite.translate("DROP MATERIALIZED VIEW IF EXISTS v")
-    assert (drop.value, drop.schema, drop.name, drop.flags) == ("drop", None, "v", {"if_exists"})
+    assert (drop.action, drop.schema, drop.name, drop.flags) == ("drop", None, "v", {"if_exists"})
 
 
 def test_split_keeps_text_and_respects_quotes():
@@ -257,7 +257,7 @@ def test_huge_statement_goes_to_duckdb_as_written(duck):
 
 def test_simple_query_split_is_cached():
     """Clients repeat the same query texts; splitting runs the pure-Python lexer, so its result is cached."""
-    from bemidb.server.protocol.session import _split
+    from bemidb.server.protocol.session import split_statements as _split
 
     text = "SELECT 1; SELECT 'a;b'"
     first = _split(text)

@@ -6,7 +6,8 @@ import duckdb
 import psycopg
 import pytest
 
-from bemidb.server.settings import SessionSettings, SettingError
+from bemidb.server.settings import SettingError
+from bemidb.server.sql.session_settings import SessionSettings
 
 # (name, value as SQL text a client writes). Each is SET on the real Postgres and on SessionSettings (a quoted
 # literal arrives unquoted, a list as written); SHOW must print the same text.

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from bemidb.config import Config
-from bemidb.storage import writer
+from bemidb.storage import layout, writer
 from bemidb.storage.catalog import PROP_PRIMARY_KEY, PROP_SOURCE, open_catalog
 from bemidb.storage.writer import write_table
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.server import start_server
 
 SCHEMA = pa.schema([pa.field("id", pa.int64(), nullable=False), pa.field("kind", pa.string()),
@@ -83,7 +83,7 @@ def source(pg):
 def _old_writer(monkeypatch):
     """The previous writer's layout: 1M-row groups, no bloom filter, no page index, dictionaries on strings only."""
     monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 1_000_000)
-    monkeypatch.setattr(writer._RollingParquetWriter, "_bloom_filters", lambda self: None)
+    monkeypatch.setattr(layout, "bloom_filters", lambda *args: None)
     real = pq.ParquetWriter
 
     def old_parquet_writer(where, schema, **options):

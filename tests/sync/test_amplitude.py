@@ -10,7 +10,7 @@ import pytest
 from bemidb import config
 from bemidb.storage.catalog import PROP_PG_TYPES, PROP_SOURCE, open_catalog
 from bemidb.sync.amplitude import CURSOR_PROPERTY, HOURS_PER_COMMIT, format_cursor, last_complete_hour
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.fake_apis import FakeAmplitude, amplitude_event, hour_key
 
 UTC = dt.UTC

@@ -9,7 +9,7 @@ import pytest
 
 from bemidb import config
 from bemidb.storage.catalog import PROP_PG_TYPES, PROP_SOURCE, open_catalog
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 from tests.support.fake_apis import (
     MEMBER,
     FakeAttio,

@@ -15,9 +15,9 @@ from bemidb.config import Config
 from bemidb.server.engine import view_sql
 from bemidb.storage import evolution
 from bemidb.storage.catalog import open_catalog
-from bemidb.storage.writer import _iceberg_schema, write_table
+from bemidb.storage.writer import iceberg_schema, write_table
 from bemidb.sync.incremental import PROP_CURSOR_COLUMN, PROP_CURSOR_VALUE, PROP_KEY_COLUMNS
-from tests.conftest import popen_bemidb, run_bemidb
+from tests.support.commands import popen_bemidb, run_bemidb
 from tests.support.processes import wait_for
 
 
@@ -300,7 +300,7 @@ def test_merge_on_s3(source, s3, bucket, data_dir):
 def test_evolution_rules_and_reorder(tmp_path):
     """The in-place rules on their own, and a column order change applied to a real table's schema."""
     def schema(*fields):
-        return _iceberg_schema(pa.schema([pa.field(n, t) for n, t in fields]))
+        return iceberg_schema(pa.schema([pa.field(n, t) for n, t in fields]))
 
     base = schema(("a", pa.int32()), ("m", pa.decimal128(10, 2)), ("f", pa.float32()), ("s", pa.string()))
     ok = evolution.compare(base, schema(("a", pa.int64()), ("m", pa.decimal128(12, 2)), ("f", pa.float64()),

@@ -7,7 +7,7 @@ import pytest
 
 from bemidb.config import Config
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 
 
 def _catalog(data_dir, **extra):
@@ -312,7 +312,7 @@ def test_full_refresh_needs_no_numpy_or_pandas(source, data_dir):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.support.commands import REPO
 
     url, execute = source
     execute("CREATE TABLE bin (id int, b bytea, a text[], d date);"

@@ -13,7 +13,7 @@ import psycopg
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
-from tests.conftest import REPO, popen_bemidb, run_bemidb
+from tests.support.commands import REPO, popen_bemidb, run_bemidb
 from tests.support.processes import wait_for
 
 

@@ -15,7 +15,7 @@ from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
 from bemidb.sync import parallel
 from bemidb.sync import postgres as sync_postgres
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 
 ACCOUNTS = 20_000
 TOTAL = ACCOUNTS * 100

@@ -13,7 +13,7 @@ import pytest
 
 from bemidb.config import Config
 from bemidb.storage.catalog import PROP_PG_TYPES, open_catalog
-from tests.conftest import run_bemidb
+from tests.support.commands import run_bemidb
 
 SCHEMA_SQL = r"""
 CREATE EXTENSION IF NOT EXISTS ltree;

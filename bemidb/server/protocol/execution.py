@@ -1,8 +1,9 @@
-"""Running a portal's statement for a client connection: queries streamed from DuckDB in Arrow batches (with
-cancel and statement_timeout), COPY TO STDOUT, SET/SHOW/set_config, transaction control, and the mapping of
-engine errors to ErrorResponses.
+"""Running statements for one session: a plan per statement (rewrite.translate), queries streamed from DuckDB
+in Arrow batches (with cancel and statement_timeout), COPY TO STDOUT, SET/SHOW/set_config, transaction
+control, materialized views, and describing results and parameters without running them.
 
-A mixin of Session (session.py), whose handle_execute / handle_query call `execute_portal`.
+The session owns one Executor and hands it the session's state; the executor writes replies through the
+connection it was given and never reads from the socket.
 """
 
 from __future__ import annotations
@@ -10,164 +11,220 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-from duckdb import _seam
+from sqlglot.errors import ParseError
 
+from bemidb.server import duckdb_calls, matviews
 from bemidb.server.engine import check_statement, interruptible
 from bemidb.server.errors import CANCELED, PgError, from_exception
 from bemidb.server.protocol import wire
-from bemidb.server.protocol.results import ResultEncoder, copy_encoder
-from bemidb.server.settings import SettingError
+from bemidb.server.protocol.connection import Connection
+from bemidb.server.protocol.results import ResultEncoder, copy_encoder, parameter_oids
+from bemidb.server.protocol.state import Portal, SessionState, Statement
+from bemidb.server.settings import canonical_name
 from bemidb.server.sql import rewrite
-
-if TYPE_CHECKING:
-    from bemidb.server.protocol.session import Portal
+from bemidb.server.sql.plans import (
+    CopyOut,
+    Empty,
+    Matview,
+    NoOp,
+    Query,
+    ResetSetting,
+    SetConfig,
+    SetSetting,
+    ShowSetting,
+    Transaction,
+)
 
 log = logging.getLogger("bemidb.server")
 
 BATCH_ROWS = 65_536  # rows per Arrow batch pulled from DuckDB
-_ROLLBACK_TO = re.compile(r"^\s*rollback\s+(?:work\s+|transaction\s+)?to\b", re.I)
 
 
-class Execution:
-    """Session's methods that run statements (Session holds the state they use: cursor, portals, settings)."""
+class Executor:
+    def __init__(self, conn: Connection, engine, state: SessionState):
+        self.conn = conn
+        self.engine = engine
+        self.state = state
+        self.running = False  # a query is streaming (a CancelRequest interrupts it)
+        self.canceled = False
+        self.timed_out = False
+        self._engine_generation = -1
+
+    # -- planning and describing (Parse, Describe) -----------------------------------------------------------
+
+    def plan(self, sql: str) -> Statement:
+        """One statement's plan; what sqlglot cannot parse runs as written if DuckDB's parser takes it."""
+        try:
+            plan = rewrite.translate(sql) if sql.strip() else Empty()
+        except ParseError as exc:
+            self._check_unparsed(sql, exc)
+            plan = Query(sql, unparsed=True)
+        if isinstance(plan, CopyOut) and plan.query.unparsed:
+            self._check_unparsed(plan.query.sql, None)
+        return Statement(sql, plan, [])
+
+    def _check_unparsed(self, sql: str, exc: ParseError | None) -> None:
+        try:
+            self.state.cursor.extract_statements(sql)
+        except duckdb.Error as duck_exc:
+            raise from_exception(duck_exc, sql) from None
+        except Exception as other:  # noqa: BLE001
+            raise from_exception(exc or other, sql) from None
+
+    def parameter_types(self, statement: Statement) -> list[int]:
+        """Parameter OIDs: the client's where given, else what DuckDB infers from the query (text if unknown)."""
+        given = statement.param_oids
+        if not isinstance(statement.plan, Query):
+            return given
+        self._before_query()
+        try:
+            inferred = parameter_oids(self.state.cursor, statement.plan.sql)
+        except duckdb.Error as exc:  # e.g. an unknown table: Postgres reports it at Parse/Describe too
+            raise self._query_error(exc, Portal(statement, [], [])) from None
+        if len(inferred) < len(given):
+            inferred += [25] * (len(given) - len(inferred))
+        for index, oid in statement.plan.param_hints:  # $1::oid[] stays oid[] (DuckDB would say bigint[])
+            if index < len(inferred):
+                inferred[index] = oid
+        return [g or i for g, i in zip(given + [0] * (len(inferred) - len(given)), inferred, strict=True)]
+
+    def describe(self, statement: Statement, params: list | None, formats: list[int]) -> ResultEncoder | None:
+        """The result encoder (RowDescription) of a statement without running it; None when no rows."""
+        match statement.plan:
+            case ShowSetting(name=name):
+                return ResultEncoder.text_columns([_show_header(name)], formats)
+            case SetConfig(column=column):
+                return ResultEncoder.text_columns([column], formats)
+            case Query(sql=sql):
+                self._before_query()
+                return ResultEncoder.from_bind(self.state.cursor, sql, params, formats,
+                                               self.state.settings.timezone)
+        return None
+
+    # -- running (Query, Execute) ----------------------------------------------------------------------------
+
+    def execute(self, portal: Portal, max_rows: int, describe: bool) -> None:
+        """Run (or continue) a portal. `describe`: send RowDescription first (simple query protocol)."""
+        plan = portal.statement.plan
+        state, conn = self.state, self.conn
+        if state.status == "E" and not (isinstance(plan, Transaction) and plan.tag in ("COMMIT", "ROLLBACK")):
+            raise PgError("25P02", "current transaction is aborted, commands ignored until end of transaction "
+                                   "block")
+        settings = state.settings
+        match plan:
+            case Empty():
+                conn.send(wire.EMPTY_QUERY_RESPONSE)
+            case Query():
+                self._run_query(portal, max_rows, describe)
+            case CopyOut():
+                self._run_copy(portal)
+            case SetSetting(name=name, value=value, tag=tag):
+                self._change_settings(settings.set(name, value), tag)
+            case ResetSetting(name=name, tag=tag):
+                changed = settings.reset_all() if name.lower() == "all" else settings.reset(name)
+                self._change_settings(changed, tag)
+            case SetConfig():
+                self._run_set_config(plan, portal, describe)
+            case ShowSetting():
+                self._run_show(plan, portal, describe)
+            case Transaction():
+                self._run_transaction(plan)
+            case Matview():
+                self._before_query()
+                conn.send(wire.command_complete(matviews.execute(
+                    plan, self.engine, state.cursor, settings,
+                    lambda message, code: conn.send_notice(message, code, "NOTICE"))))
+            case NoOp(tag=tag):  # answered with its tag, as Postgres would (DISCARD ALL, LISTEN, DEALLOCATE ...)
+                if tag == "DISCARD ALL":
+                    conn.send_parameter_statuses(settings.reset_all())
+                conn.send(wire.command_complete(tag))
+
+    def _change_settings(self, changed: dict[str, str], tag: str) -> None:
+        self.conn.send_parameter_statuses(changed)
+        self.conn.send(wire.command_complete(tag))
+
+    def _run_set_config(self, plan: SetConfig, portal: Portal, describe: bool) -> None:
+        """SELECT set_config(name, value, is_local): SET, then one row holding the value as now shown."""
+        changed = self.state.settings.set(plan.name, plan.value)
+        value = self.state.settings.show(plan.name)
+        self.conn.send_parameter_statuses(changed)
+        self._send_text_rows([plan.column], [(value,)], portal, describe, plan.tag)
+
+    def _run_show(self, plan: ShowSetting, portal: Portal, describe: bool) -> None:
+        settings = self.state.settings
+        if plan.name.lower() == "all":
+            self._send_text_rows(["name", "setting", "description"], list(settings.show_all()), portal, describe,
+                                 plan.tag)
+        else:
+            self._send_text_rows([_show_header(plan.name)], [(settings.show(plan.name),)], portal, describe,
+                                 plan.tag)
+
+    def _send_text_rows(self, names: list[str], rows: list[tuple], portal: Portal, describe: bool,
+                        tag: str) -> None:
+        shape = ResultEncoder.text_columns(names, portal.result_formats)
+        if describe:
+            self.conn.send(shape.row_description())
+        self.conn.send(shape.text_rows(rows))
+        self.conn.send(wire.command_complete(tag))
+
+    def _run_transaction(self, plan: Transaction) -> None:
+        state, tag = self.state, plan.tag
+        if tag in ("BEGIN", "START TRANSACTION"):
+            if state.status != "I":
+                self.conn.send_notice("there is already a transaction in progress", "25001")
+            else:
+                state.status = "T"
+        elif tag == "COMMIT":
+            if state.status == "I":
+                self.conn.send_notice("there is no transaction in progress", "25P01")
+            tag = "ROLLBACK" if state.status == "E" else "COMMIT"
+            state.status = "I"
+        elif tag == "ROLLBACK" and plan.to_savepoint:
+            state.status = "T" if state.status == "E" else state.status
+        elif tag == "ROLLBACK":
+            if state.status == "I":
+                self.conn.send_notice("there is no transaction in progress", "25P01")
+            state.status = "I"
+        self.conn.send(wire.command_complete(tag))
 
     def _before_query(self) -> None:
         """Live tables and session settings, pushed into the cursor before it runs anything."""
-        engine = self.ctx.engine
+        engine, state = self.engine, self.state
         engine.maybe_refresh()
         if engine.generation != self._engine_generation:  # new schemas: re-resolve search_path
-            self.settings.forget(self.cursor)
+            state.settings.forget(state.cursor)
             self._engine_generation = engine.generation
-        self.settings.apply(self.cursor)
-
-    def execute_portal(self, portal: Portal, max_rows: int, describe: bool) -> None:
-        """Run (or continue) a portal. `describe`: send RowDescription first (simple query protocol)."""
-        plan = portal.statement.plan
-        if self.status == "E" and not (plan.kind == "transaction" and (
-                plan.tag in ("COMMIT", "ROLLBACK", "END", "ABORT") or _ROLLBACK_TO.match(portal.statement.sql))):
-            raise PgError("25P02", "current transaction is aborted, commands ignored until end of transaction "
-                                   "block")
-        if plan.kind == "empty":
-            self.send(wire.EMPTY_QUERY_RESPONSE)
-        elif plan.kind == "query" and portal.statement.copy:
-            self.run_copy(portal)
-        elif plan.kind == "query":
-            self.run_query(portal, max_rows, describe)
-        elif plan.kind == "set":
-            self.run_setting(lambda: self.settings.set(plan.name, plan.value), plan.tag or "SET")
-        elif plan.kind == "set_config":
-            self.run_set_config(plan, portal, describe)
-        elif plan.kind == "reset":
-            if (plan.name or "").lower() == "all":
-                self.run_setting(self.settings.reset_all, plan.tag or "RESET")
-            else:
-                self.run_setting(lambda: self.settings.reset(plan.name), plan.tag or "RESET")
-        elif plan.kind == "show":
-            self.run_show(plan, portal, describe)
-        elif plan.kind == "transaction":
-            self.run_transaction(portal.statement.sql, plan.tag)
-        elif plan.kind == "matview":  # CREATE/REFRESH/DROP MATERIALIZED VIEW (compat layer: matviews.py)
-            from bemidb.server import matviews
-
-            self._before_query()
-            self.send(wire.command_complete(matviews.execute(plan, self.ctx.engine, self.cursor, self.settings,
-                                                             lambda msg, code: self.send_notice(msg, code,
-                                                                                                "NOTICE"))))
-        else:  # noop: answered with its tag, as Postgres would (DISCARD ALL, LISTEN, DEALLOCATE ...)
-            if plan.tag == "DISCARD ALL":
-                self.send_parameter_statuses(self.settings.reset_all())
-            self.send(wire.command_complete(plan.tag))
-
-    def run_setting(self, change, tag: str) -> None:
-        try:
-            changed = change()
-        except SettingError as exc:
-            raise PgError(exc.sqlstate, exc.message) from None
-        self.send_parameter_statuses(changed)
-        self.send(wire.command_complete(tag))
-
-    def run_set_config(self, plan: rewrite.Translated, portal: Portal, describe: bool) -> None:
-        """SELECT set_config(name, value, is_local): SET, then one row holding the value as now shown."""
-        try:
-            changed = self.settings.set(plan.name, plan.value)
-            value = self.settings.show(plan.name)
-        except SettingError as exc:
-            raise PgError(exc.sqlstate, exc.message) from None
-        self.send_parameter_statuses(changed)
-        shape = ResultEncoder.text_columns([plan.new_name or "set_config"], portal.result_formats)
-        if describe:
-            self.send(shape.row_description())
-        self.send(shape.text_rows([(value,)]))
-        self.send(wire.command_complete(plan.tag))
-
-    def run_show(self, plan: rewrite.Translated, portal: Portal, describe: bool) -> None:
-        name = plan.name or ""
-        try:
-            if name.lower() == "all":
-                rows = [(n, v, d) for n, v, d in self.settings.show_all()]
-                shape = ResultEncoder.text_columns(["name", "setting", "description"], portal.result_formats)
-            else:
-                rows = [(self.settings.show(name),)]
-                shape = ResultEncoder.text_columns([self._show_header(name)], portal.result_formats)
-        except SettingError as exc:
-            raise PgError(exc.sqlstate, exc.message) from None
-        if describe:
-            self.send(shape.row_description())
-        self.send(shape.text_rows(rows))
-        self.send(wire.command_complete(plan.tag or "SHOW"))
-
-    def run_transaction(self, sql: str, tag: str) -> None:
-        if tag in ("BEGIN", "START TRANSACTION"):
-            if self.status != "I":
-                self.send_notice("there is already a transaction in progress", "25001")
-            else:
-                self.status = "T"
-        elif tag in ("COMMIT", "END"):
-            if self.status == "I":
-                self.send_notice("there is no transaction in progress", "25P01")
-            tag = "ROLLBACK" if self.status == "E" else "COMMIT"
-            self.status = "I"
-        elif tag in ("ROLLBACK", "ABORT") and _ROLLBACK_TO.match(sql):
-            self.status = "T" if self.status == "E" else self.status
-        elif tag in ("ROLLBACK", "ABORT"):
-            if self.status == "I":
-                self.send_notice("there is no transaction in progress", "25P01")
-            tag = "ROLLBACK"
-            self.status = "I"
-        self.send(wire.command_complete(tag))
+        state.settings.apply(state.cursor)
 
     def _start(self, portal: Portal, sql: str) -> None:
         """Start DuckDB on the portal's query; the reader streams batches from then on."""
-        check_statement(self.cursor, sql)
+        cursor = self.state.cursor
+        check_statement(cursor, sql)
         self._before_query()
         self.canceled = self.timed_out = False
-        timeout = self.settings.statement_timeout_ms / 1000
-        portal.timer = interruptible(self.cursor, timeout, self._on_timeout)
+        timeout = self.state.settings.statement_timeout_ms / 1000
+        portal.timer = interruptible(cursor, timeout, self._on_timeout)
         self.running = True
         started = time.monotonic()
         try:
-            # Straight to DuckDB's streaming result (the relation API would parse and bind it twice).
-            result = _seam.submit(self.cursor, sql, portal.params or None, "stream", BATCH_ROWS)
-            description = result.description
-            portal.reader = result.arrow_reader() if description else None
-            portal.duck_types = [column[1] for column in description or []]
+            portal.duck_types, portal.reader = duckdb_calls.stream(cursor, sql, portal.params, BATCH_ROWS)
         except Exception:
             self._stop(portal)
             raise
-        log.debug("pid %d query started in %.1f ms: %.200s", self.pid, (time.monotonic() - started) * 1000,
-                  sql)
+        log.debug("pid %d query started in %.1f ms: %.200s", self.state.pid,
+                  (time.monotonic() - started) * 1000, sql)
 
     def _locate_error(self, sql: str) -> int | None:
-        """DuckDB's relation API drops the 'LINE n: ... ^' marker; binding the statement once more through
+        """DuckDB's streaming call drops the 'LINE n: ... ^' marker; binding the statement once more through
         PREPARE (never run) gets it back, so clients can point at the mistake."""
         prefix = "PREPARE bemidb_error_position AS "
+        cursor = self.state.cursor
         try:
-            self.cursor.execute(prefix + sql)
-            self.cursor.execute("DEALLOCATE bemidb_error_position")
+            cursor.execute(prefix + sql)
+            cursor.execute("DEALLOCATE bemidb_error_position")
         except duckdb.Error as exc:
             position = from_exception(exc, prefix + sql).position
             return position - len(prefix) if position and position > len(prefix) else None
@@ -176,13 +233,19 @@ class Execution:
     def _on_timeout(self) -> None:
         self.timed_out = True
 
+    def cancel(self) -> None:
+        """CancelRequest from another connection: interrupt the running query, if any."""
+        if self.running:
+            self.canceled = True
+            self.state.cursor.interrupt()
+
     def _stop(self, portal: Portal) -> None:
         self.running = False
         if portal.timer is not None:
             portal.timer.cancel()
             portal.timer = None
 
-    def _close_portal(self, portal: Portal) -> None:
+    def close_portal(self, portal: Portal) -> None:
         self._stop(portal)
         reader, portal.reader = portal.reader, None
         if reader is not None:
@@ -207,39 +270,43 @@ class Execution:
                 yield batch
 
     def _query_error(self, exc: BaseException, portal: Portal | None = None) -> PgError:
-        error = from_exception(exc, portal.statement.plan.sql if portal else None)
-        if portal is not None and error.position is None and isinstance(
+        query = portal.statement.query if portal is not None else None
+        error = from_exception(exc, query.sql if query else None)
+        if query is not None and error.position is None and isinstance(
                 exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)):
-            error.position = self._locate_error(portal.statement.plan.sql)
-        if portal is not None and error.position:
-            error.position = _map_position(portal.statement.plan.sql, portal.statement.sql, error.position)
+            error.position = self._locate_error(query.sql)
+        if query is not None and error.position:
+            error.position = _map_position(query.sql, portal.statement.sql, error.position)
         if error.sqlstate == CANCELED or self.canceled or self.timed_out:
             message = ("canceling statement due to statement timeout" if self.timed_out
                        else "canceling statement due to user request")
             return PgError(CANCELED, message)
         return error
 
-    def run_query(self, portal: Portal, max_rows: int, describe: bool) -> None:
+    def _start_or_raise(self, portal: Portal, sql: str) -> None:
+        try:
+            self._start(portal, sql)
+        except PgError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._query_error(exc, portal) from None
+
+    def _run_query(self, portal: Portal, max_rows: int, describe: bool) -> None:
         started = time.monotonic()
-        sql = portal.statement.plan.sql
+        plan = portal.statement.plan
         try:
             if portal.reader is None and not portal.done:
-                try:
-                    self._start(portal, sql)
-                except PgError:
-                    raise
-                except Exception as exc:  # noqa: BLE001
-                    raise self._query_error(exc, portal) from None
+                self._start_or_raise(portal, plan.sql)
                 if portal.reader is None:  # a statement that returns no rows
                     portal.done = True
                     self._stop(portal)
-                    self.send(wire.command_complete(portal.statement.plan.tag))
+                    self.conn.send(wire.command_complete(plan.tag))
                     return
                 if portal.encoder is None:
                     portal.encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats,
-                                                               self.settings.timezone, portal.duck_types)
+                                                               self.state.settings.timezone, portal.duck_types)
                 if describe:
-                    self.send(portal.encoder.row_description())
+                    self.conn.send(portal.encoder.row_description())
             sent = 0
             for batch in self._batches(portal):
                 if max_rows and sent + batch.num_rows > max_rows:
@@ -247,46 +314,45 @@ class Execution:
                     portal.leftover = batch.slice(keep)
                     batch = batch.slice(0, keep)
                 for chunk in portal.encoder.data_rows(batch):
-                    self.send(chunk)
+                    self.conn.send(chunk)
                 sent += batch.num_rows
                 if max_rows and sent >= max_rows:
                     break
             if max_rows and sent >= max_rows:
-                self.send(wire.PORTAL_SUSPENDED)
+                self.conn.send(wire.PORTAL_SUSPENDED)
                 return
             portal.done = True
-            self._close_portal(portal)
-            tag = portal.statement.plan.tag or "SELECT"
-            self.send(wire.command_complete(f"{tag} {sent}" if tag in ("SELECT", "FETCH", "MOVE") else tag))
-            log.debug("pid %d query: %d rows in %.1f ms", self.pid, sent, (time.monotonic() - started) * 1000)
+            self.close_portal(portal)
+            tag = plan.tag or "SELECT"
+            self.conn.send(wire.command_complete(f"{tag} {sent}" if tag in ("SELECT", "FETCH", "MOVE") else tag))
+            log.debug("pid %d query: %d rows in %.1f ms", self.state.pid, sent, (time.monotonic() - started) * 1000)
         except Exception:
-            self._close_portal(portal)
+            self.close_portal(portal)
             portal.done = True
             raise
 
-    def run_copy(self, portal: Portal) -> None:
-        inner, options = portal.statement.copy
+    def _run_copy(self, portal: Portal) -> None:
+        plan = portal.statement.plan
+        self._start_or_raise(portal, plan.query.sql)
         try:
-            self._start(portal, inner)
-        except PgError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise self._query_error(exc) from None
-        try:
-            copier = copy_encoder(options, self.settings.timezone)
+            copier = copy_encoder(plan.options, self.state.settings.timezone)
             schema = portal.reader.schema
             n_cols = len(schema)
-            self.send(wire.message(b"H", b"\0" + wire.int16(n_cols) + wire.int16(0) * n_cols))
+            self.conn.send(wire.message(b"H", b"\0" + wire.int16(n_cols) + wire.int16(0) * n_cols))
             rows = 0
             for batch in self._batches(portal):
-                self.send(wire.message(b"d", copier.encode(batch)))
+                self.conn.send(wire.message(b"d", copier.encode(batch)))
                 rows += batch.num_rows
             if copier.want_header:  # an empty result still gets its header line
-                self.send(wire.message(b"d", copier.encode(pa.RecordBatch.from_pylist([], schema=schema))))
-            self.send(wire.COPY_DONE)
-            self.send(wire.command_complete(f"COPY {rows}"))
+                self.conn.send(wire.message(b"d", copier.encode(pa.RecordBatch.from_pylist([], schema=schema))))
+            self.conn.send(wire.COPY_DONE)
+            self.conn.send(wire.command_complete(f"COPY {rows}"))
         finally:
-            self._close_portal(portal)
+            self.close_portal(portal)
+
+
+def _show_header(name: str) -> str:
+    return "all" if name.lower() == "all" else canonical_name(name)
 
 
 def _map_position(translated: str, original: str, position: int) -> int | None:

@@ -5,15 +5,13 @@ this module maps their errors onto SQLSTATEs and takes result shapes from DuckDB
 
 from __future__ import annotations
 
-import re
-
 import pyarrow as pa
-from duckdb import _seam
 
+from bemidb.server import duckdb_calls
 from bemidb.server.catalog import pg_types
 from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
-from bemidb.server.errors import FEATURE_NOT_SUPPORTED, PROTOCOL_VIOLATION, PgError
+from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
 _OID_HINTS = {"UINTEGER": "oid", "UINTEGER[]": "oid[]"}
@@ -40,14 +38,12 @@ class ResultEncoder:
                   timezone: str = "UTC") -> ResultEncoder | None:
         """The result shape of `sql` from DuckDB's binder, without running it."""
         check_statement(cursor, sql)
-        if params is None:
-            params = [None] * len(_seam.bind(cursor, sql).parameters)
-        signature = _seam.bind(cursor, sql, values=list(params) if params else None)
-        if signature.return_type != "query_result":
+        shape = duckdb_calls.bind(cursor, sql, params)
+        if not shape.returns_rows:
             return None
         varchar = cursor.sqltype("VARCHAR")
-        types = [varchar if str(t) in ("UNKNOWN", '"NULL"', "NULL") else t for t in signature.types]
-        return cls(_seam.arrow_schema(cursor, signature.names, types), formats, timezone, types)
+        types = [varchar if str(t) in ("UNKNOWN", '"NULL"', "NULL") else t for t in shape.types]
+        return cls(duckdb_calls.arrow_schema(cursor, shape.names, types), formats, timezone, types)
 
     @classmethod
     def text_columns(cls, names: list[str], formats: list[int]) -> ResultEncoder:
@@ -100,42 +96,11 @@ def decode_parameters(values: list, formats: list[int], oids: list[int]) -> list
 
 def parameter_oids(cursor, sql: str) -> list[int]:
     """What DuckDB's binder infers for $1..$n; unknown -> text."""
-    signature = _seam.bind(cursor, sql)
     oids = []
-    for _name, duck_type in signature.parameters:
+    for duck_type in duckdb_calls.parameter_types(cursor, sql):
         if str(duck_type) == "UNKNOWN":
             oids.append(25)
             continue
-        arrow_type = _seam.arrow_schema(cursor, ["p"], [duck_type]).field(0).type
+        arrow_type = duckdb_calls.arrow_schema(cursor, ["p"], [duck_type]).field(0).type
         oids.append(pg_types.column_type(arrow_type)[0].oid)
     return oids
-
-
-def copy_options(text: str) -> dict:
-    """COPY options, new style `WITH (FORMAT csv, HEADER true, DELIMITER ',')` or old style `CSV HEADER`."""
-    text = (text or "").strip()
-    options: dict = {"format": "text"}
-    m = re.match(r"^(?:with\s*)?\((.*)\)\s*$", text, re.I | re.S)
-    if m:
-        for item in m.group(1).split(","):
-            parts = item.strip().split(None, 1)
-            if parts:
-                key = parts[0].lower()
-                value = parts[1].strip().strip("'") if len(parts) > 1 else "true"
-                options[key] = value.lower() if key in ("format", "header") else value
-    else:
-        words = re.findall(r"'[^']*'|\S+", re.sub(r"^with\b", "", text, flags=re.I))
-        i = 0
-        while i < len(words):
-            word = words[i].lower()
-            if word in ("csv", "binary"):
-                options["format"] = word
-            elif word == "header":
-                options["header"] = "true"
-            elif word in ("delimiter", "null", "quote", "escape") and i + 1 < len(words):
-                i += 1
-                options[word] = words[i].strip("'")
-            i += 1
-    if options["format"] not in ("text", "csv"):
-        raise PgError(FEATURE_NOT_SUPPORTED, f"COPY format {options['format']} is not supported")
-    return options

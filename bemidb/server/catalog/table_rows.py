@@ -1,0 +1,183 @@
+"""The catalog rows of the synced tables: pg_namespace, pg_class, pg_attribute, pg_type (row and extra types),
+pg_index/pg_constraint for primary keys, pg_description, and information_schema's tables, columns and key
+usage, built from each table's TableInfo (the SOURCE Postgres types, nullability, order)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bemidb.quoting import quote_ident_if_needed
+from bemidb.server.catalog import pg_types
+from bemidb.server.catalog.oids import (
+    DEFAULT_COLLATION,
+    NS_PUBLIC,
+    OWNER_OID,
+    PG_CLASS_OID,
+    namespace_oid,
+    relation_oid,
+    stable_oid,
+)
+from bemidb.server.catalog.row_shapes import attribute_row, class_row, info_column_row, type_row
+from bemidb.server.catalog.static_rows import static_relation_rows
+from bemidb.storage.catalog import TableInfo
+
+
+class RowBuilder:
+    """Accumulates the rows of every dynamic relation for one refresh."""
+
+    def __init__(self, database: str):
+        self.database = database
+        self.rows: dict[tuple[str, str], list[dict]] = {}
+        self.extra_types: dict[str, dict] = {}
+        self.defs: list[dict] = []  # bemidb_defs: oid -> definition text for pg_get_*def macros
+        self.used_oids: set[int] = set()
+
+    def add(self, relation: str, row: dict, schema: str = "pg_catalog") -> None:
+        self.rows.setdefault((schema, relation), []).append(row)
+
+    def unique(self, oid: int) -> int:
+        # A hash collision (~1e-6 for thousands of tables) is resolved by probing, in sorted-name order.
+        while oid in self.used_oids:
+            oid += 1
+        self.used_oids.add(oid)
+        return oid
+
+    def column_type(self, text: str) -> tuple[int, int, pg_types.PgType | None]:
+        """(type oid, typmod, built-in type or None) for a SOURCE type text; unknown names get a pg_type row."""
+        parsed = pg_types.parse_type_name(text)
+        if parsed is not None:
+            return parsed[0].oid, parsed[1], parsed[0]
+        name = text.strip()
+        is_array = name.endswith("[]")
+        base = name[:-2].strip() if is_array else name
+        schema, _, short = base.rpartition(".")
+        key = base.lower()
+        if key not in self.extra_types:
+            oid = stable_oid("type", base)
+            array_oid = stable_oid("type", base + "[]")
+            nsp = namespace_oid(schema.strip('"')) if schema else NS_PUBLIC
+            short = short.strip('"')
+            row = {**type_row(pg_types.BY_NAME["text"]), "oid": oid, "typname": short, "typnamespace": nsp,
+                   "typcategory": "U", "typispreferred": False, "typarray": array_oid, "typinput": "textin",
+                   "typcollation": DEFAULT_COLLATION}
+            array_row = {**type_row(pg_types.BY_NAME["_text"]), "oid": array_oid, "typname": "_" + short,
+                         "typnamespace": nsp, "typelem": oid, "typarray": 0}
+            self.extra_types[key] = row
+            self.extra_types[key + "[]"] = array_row
+        row = self.extra_types[key + ("[]" if is_array else "")]
+        return row["oid"], -1, None
+
+
+def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
+    b = RowBuilder(database)
+    tables = sorted(tables, key=lambda t: (t.schema, t.name))
+    schemas = ["pg_catalog", "public", "information_schema", "pg_toast"]
+    schemas += sorted({t.schema for t in tables} - set(schemas))
+    for schema in schemas:
+        b.add("pg_namespace", {"oid": b.unique(namespace_oid(schema)), "nspname": schema,
+                               "nspowner": OWNER_OID, "nspacl": None})
+        if schema not in ("pg_toast",):
+            b.add("schemata", {"catalog_name": database, "schema_name": schema, "schema_owner": "bemidb",
+                               "default_character_set_catalog": None, "default_character_set_schema": None,
+                               "default_character_set_name": None, "sql_path": None}, "information_schema")
+
+    # Our catalog relations first: their OIDs are fixed or hashed from fixed names (rows built once).
+    static_classes, static_attributes = static_relation_rows()
+    b.used_oids.update(row["oid"] for row in static_classes)
+    b.rows.setdefault(("pg_catalog", "pg_class"), []).extend(static_classes)
+    b.rows.setdefault(("pg_catalog", "pg_attribute"), []).extend(static_attributes)
+
+    for info in tables:
+        nsp = namespace_oid(info.schema)
+        kind = "m" if info.source == "matview" else "r"
+        oid = b.unique(relation_oid(info.schema, info.name))
+        rowtype = b.unique(stable_oid("rowtype", info.schema, info.name))
+        pk = tuple(getattr(info, "primary_key", ()) or ())
+        b.add("pg_class", class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=bool(pk)))
+        b.add("pg_type", {**type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name,
+                          "typnamespace": nsp, "typtype": "c", "typcategory": "C", "typrelid": oid,
+                          "typinput": "record_in", "typoutput": "record_out", "typreceive": "record_recv",
+                          "typsend": "record_send", "typarray": 0, "typalign": "d", "typstorage": "x"}
+              if "record" in pg_types.BY_NAME else {"oid": rowtype, "typname": info.name, "typnamespace": nsp,
+                                                    "typtype": "c", "typrelid": oid})
+        if info.comment:
+            b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": 0,
+                                     "description": info.comment})
+        table_type = "BASE TABLE"
+        b.add("tables", {"table_catalog": database, "table_schema": info.schema, "table_name": info.name,
+                         "table_type": table_type, "self_referencing_column_name": None, "reference_generation":
+                         None, "user_defined_type_catalog": None, "user_defined_type_schema": None,
+                         "user_defined_type_name": None, "is_insertable_into": "NO", "is_typed": "NO",
+                         "commit_action": None}, "information_schema")
+        for attnum, col in enumerate(info.columns, start=1):
+            type_oid, mod, t = b.column_type(col.pg_type)
+            udt = t.name if t else next(r["typname"] for r in b.extra_types.values() if r["oid"] == type_oid)
+            b.add("pg_attribute", attribute_row(oid, attnum, col.name, type_oid, mod, t, not col.nullable))
+            b.add("columns", info_column_row(database, info.schema, info.name, attnum, col.name, type_oid, mod,
+                                              t, col.nullable, udt), "information_schema")
+            if col.comment:
+                b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": attnum,
+                                         "description": col.comment})
+        if pk:
+            _add_primary_key(b, info, oid, nsp, pk)
+        stat = {"relid": oid, "schemaname": info.schema, "relname": info.name, "seq_scan": 0, "seq_tup_read": 0,
+                "idx_scan": 0 if pk else None, "idx_tup_fetch": 0 if pk else None, "n_tup_ins": 0, "n_tup_upd": 0,
+                "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
+                "n_ins_since_vacuum": 0, "vacuum_count": 0, "autovacuum_count": 0, "analyze_count": 0,
+                "autoanalyze_count": 0, "n_tup_newpage_upd": 0}
+        b.add("pg_stat_user_tables", stat)
+        b.add("pg_stat_all_tables", stat)
+        b.add("pg_statio_user_tables", {"relid": oid, "schemaname": info.schema, "relname": info.name,
+                                        "heap_blks_read": 0, "heap_blks_hit": 0})
+        if kind == "r":
+            b.add("pg_tables", {"schemaname": info.schema, "tablename": info.name, "tableowner": "bemidb",
+                                "tablespace": None, "hasindexes": bool(pk), "hasrules": False,
+                                "hastriggers": False, "rowsecurity": False})
+        else:
+            definition = getattr(info, "definition", None) or ""
+            b.defs.append({"oid": oid, "def": definition})
+            b.add("pg_matviews", {"schemaname": info.schema, "matviewname": info.name, "matviewowner": "bemidb",
+                                  "tablespace": None, "hasindexes": False, "ispopulated": True,
+                                  "definition": definition})
+    for row in b.extra_types.values():
+        b.add("pg_type", row)
+    return b
+
+
+def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
+    names = [c.name for c in info.columns]
+    keys = [names.index(k) + 1 for k in pk if k in names]
+    if not keys:
+        return
+    index_name = f"{info.name}_pkey"
+    index_oid = b.unique(stable_oid("index", info.schema, index_name))
+    con_oid = b.unique(stable_oid("constraint", info.schema, info.name, index_name))
+    cols = ", ".join(quote_ident_if_needed(k) for k in pk)
+    b.add("pg_class", class_row(index_oid, index_name, nsp, "i", len(keys)))
+    b.add("pg_index", {"indexrelid": index_oid, "indrelid": relid, "indnatts": len(keys), "indnkeyatts": len(keys),
+                       "indisunique": True, "indnullsnotdistinct": False, "indisprimary": True,
+                       "indisexclusion": False, "indimmediate": True, "indisclustered": False, "indisvalid": True,
+                       "indcheckxmin": False, "indisready": True, "indislive": True, "indisreplident": False,
+                       "indkey": keys, "indcollation": [0] * len(keys), "indclass": [0] * len(keys),
+                       "indoption": [0] * len(keys), "indexprs": None, "indpred": None})
+    b.add("pg_constraint", {"oid": con_oid, "conname": index_name, "connamespace": nsp, "contype": "p",
+                            "condeferrable": False, "condeferred": False, "convalidated": True, "conrelid": relid,
+                            "contypid": 0, "conindid": index_oid, "conparentid": 0, "confrelid": 0,
+                            "confupdtype": " ", "confdeltype": " ", "confmatchtype": " ", "conislocal": True,
+                            "coninhcount": 0, "connoinherit": True, "conkey": keys})
+    for position, attnum in enumerate(keys, start=1):
+        b.add("pg_attribute", attribute_row(index_oid, position, names[attnum - 1], 0, -1, None, False))
+    b.defs.append({"oid": con_oid, "def": f"PRIMARY KEY ({cols})"})
+    b.defs.append({"oid": index_oid, "def": f"CREATE UNIQUE INDEX {quote_ident_if_needed(index_name)} ON "
+                                            f"{quote_ident_if_needed(info.schema)}.{quote_ident_if_needed(info.name)} "
+                                            f"USING btree ({cols})"})
+    b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": index_name,
+                         "tablespace": None, "indexdef": b.defs[-1]["def"]})
+    base = {"constraint_catalog": b.database, "constraint_schema": info.schema, "constraint_name": index_name,
+            "table_catalog": b.database, "table_schema": info.schema, "table_name": info.name}
+    b.add("table_constraints", {**base, "constraint_type": "PRIMARY KEY", "is_deferrable": "NO",
+                                "initially_deferred": "NO", "enforced": "YES", "nulls_distinct": None},
+          "information_schema")
+    for position, name in enumerate(pk, start=1):
+        b.add("key_column_usage", {**base, "column_name": name, "ordinal_position": position,
+                                   "position_in_unique_constraint": None}, "information_schema")

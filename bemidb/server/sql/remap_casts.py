@@ -1,0 +1,53 @@
+"""CASTS: ::regclass, ::regtype, ::oid, ::name, ::jsonb, '{a,b}'::text[] ... -> what they mean in DuckDB.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from bemidb.server.sql.nodes import TYPE_MAP, array_literal, call_macro, is_text_input, type_name
+
+_REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper",
+              "regoperator", "regconfig", "regdictionary", "regcollation"}
+
+
+def cast(node: exp.Cast) -> exp.Expression:
+    target = type_name(node.args["to"])
+    inner = node.this
+    if target in ("regclass",):
+        if is_text_input(inner):
+            return call_macro("bemidb_regclass", inner)
+        if isinstance(inner, exp.Literal):  # 16385::regclass
+            return call_macro("bemidb_regclass_name", inner)
+        return call_macro("bemidb_regclass_name", inner)
+    if target in ("regtype",):
+        return call_macro("bemidb_regtype", inner) if is_text_input(inner) else call_macro("bemidb_regtype_name", inner)
+    if target == "regnamespace":
+        return call_macro("bemidb_regnamespace", inner) if is_text_input(inner) else call_macro(
+            "bemidb_regnamespace_name", inner)
+    if target == "regrole":
+        return exp.Literal.number(10) if is_text_input(inner) else call_macro("pg_get_userbyid", inner)
+    if target in ("regproc", "regprocedure", "regoper", "regoperator", "regconfig", "regdictionary",
+                  "regcollation"):
+        return call_macro("bemidb_regproc", inner) if is_text_input(inner) else exp.Cast(
+            this=inner, to=exp.DataType.build("VARCHAR"))
+    if target == "oid" and isinstance(inner, exp.Dot) and isinstance(inner.expression, exp.Anonymous) and \
+            inner.expression.name.startswith("bemidb_reg") and not inner.expression.name.endswith("_name"):
+        return inner  # 'x'::regclass::oid: the lookup already gives the OID
+    if target.endswith("[]") and isinstance(inner, exp.Literal) and inner.is_string:
+        array = array_literal(inner.this, target[:-2])
+        if array is not None:
+            return array
+    if target in ("text", "varchar", "character varying") and isinstance(inner, exp.Dot) and \
+            isinstance(inner.expression, exp.Anonymous) and inner.expression.name.startswith("bemidb_reg"):
+        fn = inner.expression.name
+        # x::regclass::text: the name ('t'::regclass::text too, after the lookup)
+        return inner if fn.endswith("_name") or fn == "bemidb_regproc" else call_macro(fn + "_name", inner)
+    mapped = TYPE_MAP.get(target)
+    if mapped is None and target.endswith("[]") and target[:-2] in TYPE_MAP:
+        mapped = TYPE_MAP[target[:-2]] + "[]"
+    if mapped is not None:
+        node.set("to", exp.DataType.build(mapped, dialect="duckdb"))
+    elif isinstance(node.args["to"], exp.DataType) and node.args["to"].this == exp.DataType.Type.USERDEFINED:
+        node.set("to", exp.DataType.build(target, dialect="postgres"))  # pg_catalog.int4 -> int4
+    return node

@@ -1,0 +1,141 @@
+"""FUNCTIONS: Postgres functions DuckDB lacks or spells differently -> our macros (catalog/functions.py) or
+DuckDB equivalents; jsonb operators (-> ->> #> #>> @> ? ?| ?&) -> DuckDB's JSON functions.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path
+from bemidb.server.sql.to_char import to_char
+
+# Functions answered by our macros in CATALOG_SCHEMA (pg_catalog.py defines each one).
+MACROS = frozenset("""
+current_setting set_config version current_database current_schema current_schemas pg_backend_pid
+pg_get_userbyid pg_encoding_to_char pg_char_to_encoding pg_is_in_recovery pg_postmaster_start_time
+pg_conf_load_time pg_table_is_visible pg_type_is_visible pg_function_is_visible format_type obj_description
+col_description shobj_description pg_get_expr pg_get_constraintdef pg_get_indexdef pg_get_viewdef
+pg_get_function_result pg_get_function_arguments pg_get_function_identity_arguments pg_get_partkeydef
+pg_get_triggerdef pg_get_serial_sequence pg_get_statisticsobjdef_columns pg_relation_is_publishable
+pg_tablespace_location pg_total_relation_size pg_relation_size pg_table_size pg_indexes_size pg_database_size
+pg_size_pretty quote_ident quote_literal quote_nullable array_upper array_lower cardinality has_table_privilege
+has_schema_privilege has_database_privilege has_column_privilege has_function_privilege has_sequence_privilege
+has_any_column_privilege has_foreign_data_wrapper_privilege has_server_privilege has_tablespace_privilege
+has_type_privilege has_language_privilege pg_has_role txid_current pg_current_xact_id pg_cancel_backend
+pg_terminate_backend inet_server_addr inet_server_port inet_client_addr pg_stat_get_numscans
+to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure pg_is_other_temp_schema
+pg_my_temp_schema _pg_expandarray
+""".split())
+
+
+# Postgres name -> DuckDB name, same arguments.
+RENAMES = {
+    "jsonb_array_length": "json_array_length", "json_array_length": "json_array_length",
+    "jsonb_build_object": "json_object", "json_build_object": "json_object",
+    "jsonb_build_array": "json_array", "json_build_array": "json_array",
+    "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
+    "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
+    "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
+    "timeofday": "now", "string_to_array": "string_split",
+}
+
+
+def function(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.CurrentVersion):
+        return call_macro("version")
+    if isinstance(node, exp.CurrentSchema):
+        return call_macro("current_schema")
+    if isinstance(node, exp.CurrentSchemas):
+        return call_macro("current_schemas", node.this or exp.true())
+    if isinstance(node, exp.CurrentDatabase | exp.CurrentCatalog):
+        return call_macro("current_database")
+    if isinstance(node, exp.CurrentUser | exp.SessionUser):
+        return call_macro("bemidb_user")
+    if isinstance(node, exp.StringToArray):
+        return call("string_split", node.this, node.expression)
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        if name in MACROS:
+            return call_macro(name, *node.expressions)
+        if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
+            converted = to_char(node.expressions[0], node.expressions[1].this)
+            if converted is not None:
+                return converted
+            # a pattern we do not read (Q, W, J ...): sqlglot's own conversion
+            fallback = sqlglot.parse_one(f"SELECT to_char(x, {node.expressions[1].sql('postgres')})",
+                                         read="postgres").expressions[0]
+            fallback.set("this", node.expressions[0])
+            return fallback
+        if name in ("jsonb_typeof", "json_typeof"):
+            return call_macro("bemidb_json_typeof", *node.expressions)
+        if name in RENAMES:
+            return call(RENAMES[name], *node.expressions)
+        if name in ("jsonb_extract_path_text", "json_extract_path_text", "jsonb_extract_path",
+                    "json_extract_path") and node.expressions:
+            keys = node.expressions[1:]
+            path = "$" + "".join(f'."{k.this}"' if isinstance(k, exp.Literal) else "" for k in keys)
+            fn = "json_extract_string" if name.endswith("_text") else "json_extract"
+            return call(fn, node.expressions[0], exp.Literal.string(path))
+        if name in ("jsonb_object_keys", "json_object_keys") and node.expressions:
+            return exp.Explode(this=call("json_keys", node.expressions[0]))
+        if name in ("jsonb_agg", "json_agg"):
+            return call("to_json", exp.ArrayAgg(this=node.expressions[0]))
+        if name in ("jsonb_object_agg", "json_object_agg") and len(node.expressions) == 2:
+            return call("to_json", call("map", exp.ArrayAgg(this=node.expressions[0]),
+                                          exp.ArrayAgg(this=node.expressions[1])))
+        if name in ("jsonb_array_elements", "json_array_elements", "jsonb_array_elements_text",
+                    "json_array_elements_text") and node.expressions:
+            extract = "json_extract_string" if name.endswith("_text") else "json_extract"
+            return exp.Explode(this=call(extract, node.expressions[0], exp.Literal.string("$[*]")))
+        if name == "age" and len(node.expressions) == 1:
+            return call("age", call("current_date"), node.expressions[0])
+        if name == "pg_sleep":
+            # seconds (any numeric) -> whole milliseconds: DuckDB's sleep_ms takes a BIGINT only
+            millis = exp.Mul(this=exp.Paren(this=node.expressions[0]), expression=exp.Literal.number(1000))
+            return call("sleep_ms", exp.Cast(this=millis, to=exp.DataType.build("BIGINT")))
+    return node
+
+
+def json_operator(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONBExtract | exp.JSONBExtractScalar):
+        path = node.expression
+        if isinstance(path, exp.Literal) and path.is_string:
+            path = exp.Literal.string(json_path(path.this))
+        fn = "json_extract_string" if isinstance(node, exp.JSONBExtractScalar) else "json_extract"
+        return call(fn, node.this, path)
+    if isinstance(node, exp.ArrayContainsAll):
+        right = node.expression
+        if isinstance(right, exp.Literal) and right.is_string and is_json(right.this):
+            return call("json_contains", node.this, right)  # jsonb @> '{"a":1}'
+        if isinstance(right, exp.Literal) and right.is_string:
+            array = array_literal(right.this, None)
+            if array is not None:
+                return call("list_has_all", node.this, array)
+        return call("list_has_all", node.this, right)
+    if isinstance(node, exp.JSONBContainsTopKey):
+        return call_macro("bemidb_json_has_key", node.this, node.expression)
+    if isinstance(node, exp.JSONBContainsAnyTopKeys | exp.JSONBContainsAllTopKeys):
+        keys = node.expression
+        fn = "list_has_any" if isinstance(node, exp.JSONBContainsAnyTopKeys) else "list_has_all"
+        return call(fn, call("json_keys", node.this), keys)
+    return node
+
+
+def json_arrow(node: exp.Lambda) -> exp.Expression:
+    """Postgres has no lambdas: inside function arguments sqlglot reads `j -> 'k'` as one; it is jsonb ->."""
+    params = node.expressions
+    if len(params) != 1:
+        return node
+    target = exp.column(params[0].name, quoted=bool(params[0].args.get("quoted")))
+    body = node.this
+    if isinstance(body, exp.Literal):
+        path = f"$[{body.this}]" if not body.is_string else '$."' + body.this.replace('"', '\\"') + '"'
+        return call("json_extract", target, exp.Literal.string(path))
+    if isinstance(body, exp.JSONExtract | exp.JSONExtractScalar):
+        # j -> 'a' ->> 'b' arrives as Lambda(j, 'a' ->> 'b'): rebuild it left to right
+        inner = json_arrow(exp.Lambda(this=body.this, expressions=params))
+        return body.__class__(this=inner, expression=body.expression, only_json_types=True)
+    if isinstance(body, exp.Expression):
+        return call("json_extract", target, body)
+    return node
