@@ -219,6 +219,7 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
         step = incremental.prepare(conn, catalog, relation, identifier, plans, schema, cursor, progress)
         select, write = select + step.where, step.write
         properties.update(step.properties)
+
     def advance(rows, size):
         progress.advance(relation.qualified, rows, size)
 
