@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from pyiceberg.catalog import Catalog
-
 from bemidb.config import Config
 from bemidb.storage.catalog_db import CatalogDatabase
 from bemidb.storage.sql_catalog import SqlCatalog
@@ -108,11 +106,3 @@ def table_info(table, schema: str, name: str) -> TableInfo:
                      table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
                      table.properties.get(PROP_MATVIEW_DEFINITION),
                      tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))))
-
-
-def list_table_infos(catalog: Catalog) -> list[TableInfo]:
-    infos = []
-    for (namespace, *_rest) in catalog.list_namespaces():
-        for identifier in catalog.list_tables(namespace):
-            infos.append(table_info(catalog.load_table(identifier), namespace, identifier[-1]))
-    return infos

@@ -304,11 +304,6 @@ def _arrow_base(arrow_type: pa.DataType) -> PgType:
     return BY_NAME["text"]  # null type and anything unforeseen: text
 
 
-def arrow_to_pg(arrow_type: pa.DataType, pg_type_hint: str | None = None) -> PgType:
-    """The Postgres type a result column of `arrow_type` is described as (see `column_type`)."""
-    return column_type(arrow_type, pg_type_hint)[0]
-
-
 def column_type(arrow_type: pa.DataType, pg_type_hint: str | None = None) -> tuple[PgType, int]:
     """(Postgres type, typmod) of a result column of `arrow_type`.
 

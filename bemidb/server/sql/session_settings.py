@@ -99,10 +99,6 @@ class SessionSettings:
         rows += [(key, value, "") for key, value in self._custom.items()]
         return sorted(rows, key=lambda row: row[0].lower())
 
-    def pg_settings_rows(self) -> list[tuple[str, str, str, str, str]]:
-        """(name, setting, category, short_desc, vartype) for the pg_settings view."""
-        return [(s.name, self._values[key], s.category, s.description, s.vartype) for key, s in SETTINGS.items()]
-
     # -- what other layers read ---------------------------------------------------------------------------
     @property
     def statement_timeout_ms(self) -> int:
