@@ -3,7 +3,7 @@
 The first connection opens the run's REPEATABLE READ transaction and exports its snapshot
 (`pg_export_snapshot()`); every other connection imports it (`SET TRANSACTION SNAPSHOT`), so all of them see
 the same data whatever commits meanwhile. At most `threads` connections are open (SOURCE_POSTGRES_THREADS,
---threads). Tables are started largest first, each on one connection; a table big enough is cut into ctid
+--threads). Tables are started smallest first, each on one connection; a table big enough is cut into ctid
 ranges (`WHERE ctid >= '(a,0)' AND ctid < '(b,0)'`, a TID range scan) read over the connections idle at its
 start, each range written into its own Parquet files, all committed together. Memory grows with the number
 of connections (each holds one CSV chunk and one row group), not with table size.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MIN_PART_PAGES = 4096  # 32 MB of 8 kB pages: smaller ranges cost more in per-connection overhead than they save
 WAIT_SLICE_S = 0.2  # waits are sliced so Ctrl-C reaches the main thread at once
+INTERRUPT_WAIT_S = 10  # after Ctrl-C, how long the tables in flight get to delete their partial files
 
 
 class SourcePool:
@@ -46,6 +48,7 @@ class SourcePool:
         self.opened = 1
         self.all = [first]
         self.lost: str | None = None  # set when a connection broke: tables not started yet are not synced
+        self.abandoned = False  # Ctrl-C / SIGTERM: every connection was shut on purpose
         self.cond = threading.Condition()
 
     def _open(self):
@@ -112,6 +115,17 @@ class SourcePool:
             self.opened -= 1
             self.cond.notify_all()
 
+    def abandon(self) -> None:
+        """Ctrl-C / SIGTERM (from the signal handler): every connection stops now, whatever it is reading."""
+        from bemidb.sync.interrupt import abandon_connection
+
+        self.abandoned = True
+        for conn in list(self.all):
+            try:
+                abandon_connection(conn)
+            except Exception:  # noqa: BLE001 - best effort, the others still get theirs
+                pass
+
     def close(self) -> None:
         for conn in self.all:
             try:
@@ -122,8 +136,9 @@ class SourcePool:
 
 @dataclass
 class TableJob:
-    key: tuple[str, str]
+    key: tuple[str, str]  # the source table
     pages: int
+    target: tuple[str, str] | None = None  # where it lands (schema, name)
     extras: list = field(default_factory=list)  # connections reserved for ctid ranges of this table
 
 
@@ -146,13 +161,15 @@ def ctid_ranges(pages: int, parts: int) -> list[str]:
 
 
 def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob, object], bool]) -> None:
-    """Run work(job, conn) for every job, at most pool.limit at once, largest tables first.
+    """Run work(job, conn) for every job, at most pool.limit at once, smallest tables first.
 
     A job is started once a connection is free; the connections idle at that moment are reserved for its
     ranges (job.extras) when it is big enough: work() takes the ones it uses out of job.extras and gives
     them back itself. work() returns whether `conn` is still usable (False: it broke, it is closed)."""
     if pool.limit > 1:
-        jobs = sorted(jobs, key=lambda j: -j.pages)
+        # Smallest first: small tables are committed early (an interrupted run keeps them), and the big ones
+        # come last, when the connections freed by the small ones can read their ranges.
+        jobs = sorted(jobs, key=lambda j: j.pages)
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
 
@@ -160,8 +177,8 @@ def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob,
         healthy = False
         try:
             healthy = work(job, conn)
-        except BaseException as exc:  # noqa: BLE001 - work() reports per table; this is a bug guard
-            errors.append(exc)
+        except Exception as exc:  # noqa: BLE001 - work() reports per table; this is a bug guard
+            errors.append(exc)  # (Ctrl-C, a BaseException, goes on up: only the main thread gets it)
         finally:
             for extra in job.extras:  # the ones work() did not use
                 pool.release(extra)
@@ -171,27 +188,36 @@ def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob,
             else:
                 pool.discard(conn)
 
-    for job in jobs:
-        conn = None if pool.lost else _acquire_or_lose(pool)
-        if conn is None:
-            work(job, None)  # reports the table as not synced (pool.lost)
-            continue
-        wanted = wanted_parts(job.pages, pool.limit)
-        while len(job.extras) < wanted - 1:
-            extra = pool.try_acquire()
-            if extra is None:
-                break
-            job.extras.append(extra)
-        if pool.limit == 1:
-            run(job, conn)  # one connection: no threads at all, as before
-        else:
-            thread = threading.Thread(target=run, args=(job, conn), name=f"sync {job.key[1]}", daemon=True)
-            thread.start()
-            threads.append(thread)
-        threads = [t for t in threads if t.is_alive()]
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(WAIT_SLICE_S)
+    try:
+        for job in jobs:
+            conn = None if pool.lost else _acquire_or_lose(pool)
+            if conn is None:
+                work(job, None)  # reports the table as not synced (pool.lost)
+                continue
+            wanted = wanted_parts(job.pages, pool.limit)
+            while len(job.extras) < wanted - 1:
+                extra = pool.try_acquire()
+                if extra is None:
+                    break
+                job.extras.append(extra)
+            if pool.limit == 1:
+                run(job, conn)  # one connection: no threads at all, as before
+            else:
+                thread = threading.Thread(target=run, args=(job, conn), name=f"sync {job.key[1]}", daemon=True)
+                thread.start()
+                threads.append(thread)
+            threads = [t for t in threads if t.is_alive()]
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(WAIT_SLICE_S)
+    except BaseException:
+        # Ctrl-C / SIGTERM: the signal handler abandoned every connection, so the tables in flight fail at
+        # once and delete their partial files; wait for that (bounded) before the process goes.
+        pool.lost = pool.lost or "interrupted"
+        deadline = time.monotonic() + INTERRUPT_WAIT_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        raise
     if errors:
         raise errors[0]
 
