@@ -49,12 +49,19 @@ def stop_on_signals() -> Iterator[None]:
                 log.debug("interrupt cleanup failed", exc_info=True)
         raise SyncInterrupted(signum)
 
+    import pyarrow
+
+    # pyarrow otherwise swaps in its own handler during read_csv and hands the signal back through a helper
+    # thread: under load it came back after pyarrow had looked, and the signal was lost (1 in ~60 tries).
+    # Our chunks are 4 MB, so Python's handler runs within milliseconds anyway.
+    pyarrow.enable_signal_handlers(False)
     previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        pyarrow.enable_signal_handlers(True)
 
 
 @contextmanager
