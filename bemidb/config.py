@@ -190,6 +190,8 @@ SETTINGS: dict[str, Setting] = {
                 secret=True),
         Setting("auth_method", "BEMIDB_AUTH_METHOD", "password authentication: scram-sha-256 or md5",
                 "scram-sha-256", _choice("scram-sha-256", "md5")),
+        Setting("users_file", "BEMIDB_USERS_FILE",
+                "TOML file of more users, each with a SCRAM password and grants (reloaded on SIGHUP)"),
         Setting("tls_cert", "BEMIDB_TLS_CERT", "PEM certificate file: enables TLS"),
         Setting("tls_key", "BEMIDB_TLS_KEY", "PEM private key file for --tls-cert"),
         Setting("max_connections", "BEMIDB_MAX_CONNECTIONS", "maximum concurrent client connections", 100,
@@ -240,7 +242,7 @@ SETTINGS: dict[str, Setting] = {
 
 STORAGE = ["data_dir", "catalog_database_url", "aws_region", "aws_s3_bucket", "aws_access_key_id",
            "aws_secret_access_key", "aws_s3_endpoint", "log_level"]
-SERVER = ["host", "port", "database", "user", "password", "auth_method", "tls_cert", "tls_key",
+SERVER = ["host", "port", "database", "user", "password", "auth_method", "users_file", "tls_cert", "tls_key",
           "max_connections", "statement_timeout", "memory_limit"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
                  "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas",
