@@ -232,6 +232,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("source_postgres_incremental", "SOURCE_POSTGRES_INCREMENTAL",
                 "comma-separated schema.table:cursor_column for incremental sync", "",
                 flag="--incremental"),
+        Setting("source_postgres_threads", "SOURCE_POSTGRES_THREADS",
+                "tables read at once, and parts of a big table; also the source connections a sync opens "
+                "(default: CPU cores)", os.cpu_count() or 1, _positive_int, flag="--threads"),
         Setting("source_postgres_cursor_columns", "SOURCE_POSTGRES_CURSOR_COLUMNS",
                 "BemiDB's form of --incremental: comma-separated schema.table=cursor_column", "",
                 _cursor_columns, flag="--cursor-columns"),
@@ -271,8 +274,8 @@ SERVER = ["host", "port", "database", "user", "password", "auth_method", "users_
           "max_connections", "statement_timeout", "memory_limit"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
                  "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas",
-                 "source_postgres_cursor_columns", "source_postgres_sync_mode", "source_postgres_replication_slot",
-                 "source_postgres_publication", "source_postgres_commit_interval"]
+                 "source_postgres_threads", "source_postgres_cursor_columns", "source_postgres_sync_mode",
+                 "source_postgres_replication_slot", "source_postgres_publication", "source_postgres_commit_interval"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]

@@ -34,7 +34,7 @@ from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY
 from bemidb.storage.changes import apply_changes, compact
 from bemidb.storage.types import NumericScan, needs_numeric_scan, plan_column
 from bemidb.storage.writer import check_warehouse_writable
-from bemidb.sync import cdc_source, pgoutput
+from bemidb.sync import cdc_source, parallel, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, scan_numerics, typed_batch
@@ -207,14 +207,15 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
         return None if stored.get(PROP_CDC_SLOT) == slot else copy
 
     conn = source.connect(cfg.source_postgres_database_url)
+    pool = None
     try:
         source.begin_snapshot(conn)
-        return full_sync._sync(cfg, args, catalog, conn, namespace.schema, {}, cdc=plan)
+        pool = parallel.SourcePool(cfg.source_postgres_database_url, conn, cfg.source_postgres_threads or 1)
+        return full_sync._sync(cfg, args, catalog, pool, namespace.schema, {}, cdc=plan)
     finally:
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001
-            pass
+        if pool is not None:
+            pool.close()
+        _close(conn)
 
 
 def _stored_properties(catalog, namespace: _Destination, relation) -> dict[str, str]:
