@@ -216,6 +216,7 @@ class Engine:
         spill = tempfile.mkdtemp(prefix="bemidb-spill-")
         atexit.register(shutil.rmtree, spill, True)
         self.db.execute(f"SET temp_directory = {quote_literal(spill)}")
+        self.db.execute("SET GLOBAL integer_division = true")  # Postgres: 5 / 2 = 2 between integers
         self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
         # Iceberg data files never change once written: their Parquet footers can be cached across queries.
@@ -230,6 +231,9 @@ class Engine:
 
     def tables(self) -> list[TableInfo]:
         return list(self._infos.values())
+
+    def table(self, schema: str, name: str) -> TableInfo | None:
+        return self._infos.get((schema, name))
 
     # -- live refresh --------------------------------------------------------------------------------------
 

@@ -13,6 +13,9 @@ def _case(family: str, sql: str, params=None, binary: bool = False) -> Case:
     return Case(family, sql, params, binary, ordered="order by" in sql.lower())
 
 
+_NO_MIN_MAX = {"c_bool", "c_uuid", "c_jsonb", "c_bytea", "c_bit"}  # Postgres has no min/max of these
+
+
 def type_cases() -> list[Case]:
     out = []
     for t in TYPES:
@@ -33,14 +36,16 @@ def type_cases() -> list[Case]:
                     _case(fam, f"SELECT id FROM everything WHERE {c} <> {t.literal} ORDER BY id")]
         if t.literal and t.orderable:
             out.append(_case(fam, f"SELECT id FROM everything WHERE {c} < {t.literal} ORDER BY id"))
+        if t.orderable and c not in _NO_MIN_MAX:
+            out.append(_case(fam, f"SELECT min({c}), max({c}) FROM everything"))
         if t.orderable:
             out += [_case(fam, f"SELECT id, {c} FROM everything ORDER BY {c}, id"),
-                    _case(fam, f"SELECT id FROM everything ORDER BY {c} DESC NULLS LAST, id"),
-                    _case(fam, f"SELECT min({c}), max({c}) FROM everything")]
+                    _case(fam, f"SELECT id FROM everything ORDER BY {c} DESC NULLS LAST, id")]
         if t.param is not None:
-            out += [_case(fam, f"SELECT id FROM everything WHERE {c} = %b ORDER BY id", (t.param,)),
-                    _case(fam, f"SELECT id FROM everything WHERE {c} = %t ORDER BY id", (t.param,)),
-                    _case(fam, f"SELECT id, {c} FROM everything WHERE {c} = %b ORDER BY id", (t.param,),
+            cast = f"::{t.ddl}" if t.ddl.endswith("[]") else ""
+            out += [_case(fam, f"SELECT id FROM everything WHERE {c} = %b{cast} ORDER BY id", (t.param,)),
+                    _case(fam, f"SELECT id FROM everything WHERE {c} = %t{cast} ORDER BY id", (t.param,)),
+                    _case(fam, f"SELECT id, {c} FROM everything WHERE {c} = %b{cast} ORDER BY id", (t.param,),
                           binary=True)]
     return out
 
@@ -123,7 +128,7 @@ _STRING = (
     "repeat({t}, 2)", "md5({t})", "starts_with({t}, 'a')", "ascii({t})", "{t} || '!'", "quote_ident({t})",
     "quote_literal({t})", "quote_nullable({t})", "translate({t}, 'abc', 'xyz')", "regexp_replace({t}, '[a-c]', '_', 'g')",
     "to_hex(length({t}))", "encode({t}::bytea, 'hex')", "encode({t}::bytea, 'base64')", "format('[%s]', {t})",
-    "format('%I', {t})", "format('%L', {t})", "string_to_array({t}, ' ')", "regexp_match({t}, '(b)')",
+    "format('%I', coalesce({t}, 'n'))", "format('%L', {t})", "string_to_array({t}, ' ')", "regexp_match({t}, '(b)')",
     "{t} ~ 'b'", "overlay({t} placing 'ZZ' from 2 for 1)", "sha256({t}::bytea)", "length({t}::bytea)",
 )
 

@@ -51,7 +51,7 @@ TYPES: tuple[ColumnType, ...] = (
     ColumnType("c_tstz", "timestamptz", ("'2024-01-02 03:04:05+00'", "'1970-01-01 00:00:00+00'",
                                          "'2024-02-29 23:59:59.123456+05:30'", "NULL", "'2000-01-01 12:00:00+00'"),
                "'2024-01-02 03:04:05+00'",
-               datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)),
+               datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)),
     ColumnType("c_interval", "interval", ("'1 day'", "'1 year 2 mons 3 days 04:05:06'", "'-00:00:01'", "NULL",
                                           "'5 minutes'"), "'5 minutes'", datetime.timedelta(minutes=5)),
     ColumnType("c_uuid", "uuid", ("'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", "'00000000-0000-0000-0000-000000000000'",

@@ -119,10 +119,10 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.pg_database_size(db) AS 0::BIGINT",
         f"CREATE OR REPLACE MACRO {s}.pg_size_pretty(bytes) AS CASE "
         "WHEN abs(bytes) < 10240 THEN bytes::BIGINT::VARCHAR || ' bytes' "
-        "WHEN abs(bytes) < 10485760 THEN round(bytes / 1024)::BIGINT::VARCHAR || ' kB' "
-        "WHEN abs(bytes) < 10737418240 THEN round(bytes / 1048576)::BIGINT::VARCHAR || ' MB' "
-        "WHEN abs(bytes) < 10995116277760 THEN round(bytes / 1073741824)::BIGINT::VARCHAR || ' GB' "
-        "ELSE round(bytes / 1099511627776)::BIGINT::VARCHAR || ' TB' END",
+        "WHEN abs(bytes) < 10485760 THEN round(bytes / 1024.0)::BIGINT::VARCHAR || ' kB' "
+        "WHEN abs(bytes) < 10737418240 THEN round(bytes / 1048576.0)::BIGINT::VARCHAR || ' MB' "
+        "WHEN abs(bytes) < 10995116277760 THEN round(bytes / 1073741824.0)::BIGINT::VARCHAR || ' GB' "
+        "ELSE round(bytes / 1099511627776.0)::BIGINT::VARCHAR || ' TB' END",
         f"CREATE OR REPLACE MACRO {s}.quote_ident(name) AS CASE WHEN regexp_full_match(name, "
         "'[a-z_][a-z0-9_$]*') THEN name ELSE '\"' || replace(name, '\"', '\"\"') || '\"' END",
         f"CREATE OR REPLACE MACRO {s}.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || ''''",

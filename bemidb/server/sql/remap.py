@@ -115,7 +115,8 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
     return fn(node)
 
 
-def transform(tree: exp.Expression) -> exp.Expression:
+def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
+    """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
-    name_columns(tree)
+    name_columns(tree, text)
     return _post_order(tree, lambda node: _node(node, ctes))

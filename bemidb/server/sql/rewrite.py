@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 
-from bemidb.server.sql import remap, utility
+from bemidb.server.sql import column_origins, remap, utility
 from bemidb.server.sql.plans import Empty, Plan, Query
 from bemidb.server.sql.split import split, strip_comments
 
@@ -55,8 +55,10 @@ def translate(statement: str) -> Plan:
     if isinstance(tree, exp.Command):
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Query(statement, _tag_of(text))
-    tree = remap.transform(tree)
-    return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement))
+    found = column_origins.origins(tree, statement)
+    tree = remap.transform(tree, statement)
+    return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement),
+                 origins=found)
 
 
 # Parameter types Postgres clients rely on that DuckDB would infer differently (asyncpg binds its type
