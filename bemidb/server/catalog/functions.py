@@ -125,9 +125,12 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "ELSE round(bytes / 1099511627776.0)::BIGINT::VARCHAR || ' TB' END",
         f"CREATE OR REPLACE MACRO {s}.quote_ident(name) AS CASE WHEN regexp_full_match(name, "
         "'[a-z_][a-z0-9_$]*') THEN name ELSE '\"' || replace(name, '\"', '\"\"') || '\"' END",
-        f"CREATE OR REPLACE MACRO {s}.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || ''''",
+        # Postgres writes a literal holding a backslash as E'...' with the backslashes doubled.
+        f"CREATE OR REPLACE MACRO {s}.quote_literal(val) AS CASE WHEN contains(val::VARCHAR, chr(92)) THEN "
+        "'E''' || replace(replace(val::VARCHAR, chr(92), chr(92) || chr(92)), '''', '''''') || '''' "
+        "ELSE '''' || replace(val::VARCHAR, '''', '''''') || '''' END",
         f"CREATE OR REPLACE MACRO {s}.quote_nullable(val) AS CASE WHEN val IS NULL THEN 'NULL' ELSE "
-        "'''' || replace(val::VARCHAR, '''', '''''') || '''' END",
+        f"{s}.quote_literal(val) END",
         f"CREATE OR REPLACE MACRO {s}.array_upper(arr, dim) AS CASE WHEN dim = 1 AND len(arr) > 0 THEN "
         "len(arr) END",
         f"CREATE OR REPLACE MACRO {s}.array_lower(arr, dim) AS CASE WHEN dim = 1 AND len(arr) > 0 THEN 1 END",

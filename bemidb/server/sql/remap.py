@@ -18,6 +18,7 @@ from bemidb.server.catalog.oids import (
     INFORMATION_SCHEMA_RELATIONS,
     PG_CATALOG_RELATIONS,
 )
+from bemidb.server.sql import remap_strings
 from bemidb.server.sql.column_names import name_columns
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
@@ -77,6 +78,10 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return node
     if isinstance(node, exp.Cast):
         return cast(node)
+    if isinstance(node, remap_strings.COMPARISONS):
+        return remap_strings.comparison(node)
+    if isinstance(node, exp.Like | exp.ILike):
+        return remap_strings.like_any(node)
     if isinstance(node, exp.Operator):
         return _operator(node)
     if isinstance(node, exp.SimilarTo):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from bemidb.server.sql.nodes import TYPE_MAP, array_literal, call_macro, is_text_input, type_name
@@ -34,6 +36,9 @@ def cast(node: exp.Cast) -> exp.Expression:
     if target == "oid" and isinstance(inner, exp.Dot) and isinstance(inner.expression, exp.Anonymous) and \
             inner.expression.name.startswith("bemidb_reg") and not inner.expression.name.endswith("_name"):
         return inner  # 'x'::regclass::oid: the lookup already gives the OID
+    if target == "bytea" and isinstance(inner, exp.Literal) and inner.is_string and \
+            re.fullmatch(r"\\x([0-9a-fA-F]{2})*", inner.this):
+        return exp.Anonymous(this="unhex", expressions=[exp.Literal.string(inner.this[2:])])  # '\x00ff'::bytea
     if target.endswith("[]") and isinstance(inner, exp.Literal) and inner.is_string:
         array = array_literal(inner.this, target[:-2])
         if array is not None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from bemidb.server.sql import remap_strings
 from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path
 from bemidb.server.sql.to_char import to_char
+from bemidb.server.sql.to_char_number import is_number_template, to_char_number
 
 # Functions answered by our macros in CATALOG_SCHEMA (pg_catalog.py defines each one).
 MACROS = frozenset("""
@@ -52,13 +54,24 @@ def function(node: exp.Expression) -> exp.Expression:
         return call_macro("current_database")
     if isinstance(node, exp.CurrentUser | exp.SessionUser):
         return call_macro("bemidb_user")
+    if isinstance(node, exp.Format):
+        return remap_strings.format_call(node) or node
+    if isinstance(node, exp.Encode | exp.Decode):
+        return remap_strings.encode_decode(node) or node
+    if isinstance(node, exp.Length):
+        return remap_strings.byte_length(node) or node
     if isinstance(node, exp.StringToArray):
         return call("string_split", node.this, node.expression)
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
         if name in MACROS:
             return call_macro(name, *node.expressions)
+        rewritten = remap_strings.string_function(name, node.expressions)
+        if rewritten is not None:
+            return rewritten
         if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
+            if is_number_template(node.expressions[1].this):
+                return to_char_number(node.expressions[0], node.expressions[1].this) or node
             converted = to_char(node.expressions[0], node.expressions[1].this)
             if converted is not None:
                 return converted
