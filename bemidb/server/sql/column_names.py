@@ -14,7 +14,7 @@ from bemidb.server.catalog import pg_types
 from bemidb.server.sql.nodes import type_name
 
 _OPAQUE = (exp.Literal, exp.Null, exp.Binary, exp.Unary, exp.Not, exp.Bracket, exp.Any, exp.All, exp.Between,
-           exp.In, exp.Is, exp.Like, exp.ILike, exp.SimilarTo, exp.Operator, exp.Boolean, exp.Pow,
+           exp.In, exp.Is, exp.Like, exp.ILike, exp.SimilarTo, exp.Operator, exp.Boolean,
            exp.JSONExtract, exp.JSONExtractScalar, exp.JSONBExtract, exp.JSONBExtractScalar, exp.JSONBContains)
 
 # sqlglot parses several Postgres functions into one node; which name the statement used decides the column
@@ -29,6 +29,11 @@ _SPELLINGS: dict[type, tuple[tuple[tuple[str, str], ...], str]] = {
     exp.Mod: ((("mod", "mod"),), "?column?"),
     exp.IntDiv: ((("div", "div"),), "?column?"),
     exp.Hex: ((), "to_hex"),
+    exp.Pow: ((("power", "power"), ("pow", "pow")), "?column?"),
+    exp.Sqrt: ((("sqrt", "sqrt"),), "?column?"),
+    exp.Cbrt: ((("cbrt", "cbrt"),), "?column?"),
+    exp.Corr: ((), "corr"),
+    exp.ArrayPosition: ((), "array_position"),
     exp.PercentileCont: ((), "percentile_cont"),
     exp.PercentileDisc: ((), "percentile_disc"),
 }

@@ -46,12 +46,12 @@ def _origin(scope: Scope, item: exp.Expression, depth: int, text: str) -> Origin
     if not isinstance(node, exp.Column | exp.Star):
         return _computed(scope, node, depth, text)
     if isinstance(node, exp.Star):
-        return _star(list(scope.sources.values()))
+        return _star(list(scope.sources.values()), depth, text)
     if not isinstance(node, exp.Column):
         return None
     if isinstance(node.this, exp.Star):
         source = scope.sources.get(node.table)
-        return _star([source]) if source is not None else None
+        return _star([source], depth, text) if source is not None else None
     sources = [scope.sources[node.table]] if node.table in scope.sources else \
         ([] if node.table else list(scope.sources.values()))
     candidates: list[tuple] = []
@@ -91,14 +91,25 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
             first = ordered.this if ordered is not None else None
         if isinstance(first, exp.Expression):
             inner = _origin(scope, first, depth + 1, text)
+            if inner and name in result_types.AGGREGATES:
+                return "aggregate_like", inner
             return ("like", inner) if inner else None
     return None
 
 
-def _star(sources: list) -> Origin:
-    if not sources or not all(isinstance(s, exp.Table) for s in sources):
-        return None
-    return "star", tuple((s.db, s.name) for s in sources)
+def _star(sources: list, depth: int, text: str) -> Origin:
+    """* over tables, subqueries and CTEs: ("star", parts), each part a table (schema, name) or ("columns",
+    origins of a subquery's select list)."""
+    parts: list[tuple] = []
+    for source in sources:
+        if isinstance(source, exp.Table):
+            parts.append((source.db, source.name))
+        elif isinstance(source, Scope) and isinstance(source.expression, exp.Select):
+            inner = [_origin(source, item, depth + 1, text) for item in source.expression.expressions]
+            parts.append(("columns", tuple(inner)))
+        else:
+            return None
+    return ("star", tuple(parts)) if parts else None
 
 
 def resolve(found: tuple[Origin, ...], lookup, count: int) -> list[tuple[str, int, int] | None]:
@@ -111,12 +122,15 @@ def resolve(found: tuple[Origin, ...], lookup, count: int) -> list[tuple[str, in
             out.append(_one(origin, lookup))
         else:
             for schema, table in origin[1]:
+                if schema == "columns":  # * over a subquery or CTE: its own columns, a star among them too
+                    out.extend(resolve(table, lookup, -1))
+                    continue
                 table_found = lookup(schema, table)
                 if table_found is None:
                     return [None] * count
                 oid, columns = table_found
                 out.extend((pg_type, oid, attnum) for attnum, pg_type in sorted(columns.values()))
-    return out if len(out) == count else [None] * count
+    return out if len(out) == count or count < 0 else [None] * count
 
 
 def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
@@ -133,6 +147,8 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
     pg_type = _without_typmod(inner[0])
     if kind == "json_like":
         return (pg_type, 0, 0) if pg_type in ("json", "jsonb") else None
+    if kind == "aggregate_like":
+        pg_type = result_types.AGGREGATE_ARGUMENT.get(pg_type, pg_type)
     return pg_type, 0, 0
 
 

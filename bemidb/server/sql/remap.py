@@ -18,7 +18,7 @@ from bemidb.server.catalog.oids import (
     INFORMATION_SCHEMA_RELATIONS,
     PG_CATALOG_RELATIONS,
 )
-from bemidb.server.sql import remap_strings
+from bemidb.server.sql import remap_json, remap_strings
 from bemidb.server.sql.column_names import name_columns
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
@@ -76,6 +76,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         if collation in ("pg_catalog.default", "default", "c", "pg_catalog.c", "posix", "pg_catalog.posix"):
             return node.this
         return node
+    if isinstance(node, exp.Filter):
+        return remap_json.filtered_aggregate(node)
     if isinstance(node, exp.Cast):
         return cast(node)
     if isinstance(node, remap_strings.COMPARISONS):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from bemidb.server.sql import remap_strings
+from bemidb.server.sql import remap_json, remap_strings
 from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path
 from bemidb.server.sql.to_char import to_char
 from bemidb.server.sql.to_char_number import is_number_template, to_char_number
@@ -39,11 +39,23 @@ RENAMES = {
     "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
-    "timeofday": "now", "string_to_array": "string_split",
+    "timeofday": "now", "string_to_array": "string_split", "every": "bool_and",
 }
 
 
 def function(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONArrayAgg):  # json_agg(x ORDER BY y)
+        return remap_json.spaced(call("to_json", exp.ArrayAgg(this=node.this)))
+    if isinstance(node, exp.ArraySize) and node.expression is not None:
+        return call_macro("array_upper", node.this, node.expression)  # array_length('{}', 1) is NULL
+    if isinstance(node, exp.Anonymous) and node.name.lower() in remap_json.JSONB_SPACED | \
+            remap_json.JSON_OBJECT_SPACED:
+        rewritten = _function(node)
+        return remap_json.for_function(node.name.lower(), rewritten) if rewritten is not node else node
+    return _function(node)
+
+
+def _function(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.CurrentVersion):
         return call_macro("version")
     if isinstance(node, exp.CurrentSchema):
@@ -111,16 +123,22 @@ def function(node: exp.Expression) -> exp.Expression:
 
 
 def json_operator(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONExtract) and not node.meta.get("bemidb_spaced"):
+        node.meta["bemidb_spaced"] = True
+        return remap_json.spaced(node)  # j -> 'k' (DuckDB prints it compact)
     if isinstance(node, exp.JSONBExtract | exp.JSONBExtractScalar):
         path = node.expression
         if isinstance(path, exp.Literal) and path.is_string:
             path = exp.Literal.string(json_path(path.this))
-        fn = "json_extract_string" if isinstance(node, exp.JSONBExtractScalar) else "json_extract"
-        return call(fn, node.this, path)
+        if isinstance(node, exp.JSONBExtractScalar):
+            return call("json_extract_string", node.this, path)
+        return remap_json.spaced(call("json_extract", node.this, path))
     if isinstance(node, exp.ArrayContainsAll):
         right = node.expression
         if isinstance(right, exp.Literal) and right.is_string and is_json(right.this):
             return call("json_contains", node.this, right)  # jsonb @> '{"a":1}'
+        if isinstance(right, exp.Cast) and right.args["to"].this == exp.DataType.Type.JSON:
+            return call("json_contains", node.this, right)  # jsonb @> $1::jsonb, @> '...'::jsonb
         if isinstance(right, exp.Literal) and right.is_string:
             array = array_literal(right.this, None)
             if array is not None:

@@ -10,7 +10,7 @@ import re
 
 from sqlglot import exp
 
-from bemidb.server.sql.nodes import call, call_macro
+from bemidb.server.sql.nodes import call, call_macro, is_json, pg_array_items
 
 _SPEC = re.compile(r"%(?:(\d+)\$)?(-)?(\d+)?([sIL%])")
 
@@ -123,9 +123,24 @@ def comparison(node: exp.Expression) -> exp.Expression:
     left, right = node.this, node.expression
     for side, other in (("this", right), ("expression", left)):
         value = node.args.get(side)
-        if _decimal_literal(value) and not isinstance(other, exp.Literal):
+        if isinstance(other, exp.Literal):
+            continue
+        if _decimal_literal(value) or (isinstance(value, exp.Literal) and value.is_string and
+                                       value.this in ("NaN", "Infinity", "-Infinity")):
             node.set(side, exp.Cast(this=value, to=exp.DataType.build("DOUBLE")))
+        elif isinstance(value, exp.Literal) and value.is_string and value.this.startswith("{") and \
+                not is_json(value.this):
+            listed = duckdb_list_text(value.this)  # int_array_col = '{1,2}': DuckDB reads '[1, 2]'
+            if listed is not None:
+                value.set("this", listed)
     return node
+
+
+def duckdb_list_text(text: str) -> str | None:
+    items = pg_array_items(text)
+    if items is None:
+        return None
+    return "[" + ", ".join("NULL" if v is None else "'" + v.replace("'", "''") + "'" for v in items) + "]"
 
 
 def like_any(node: exp.Like | exp.ILike) -> exp.Expression:

@@ -23,7 +23,8 @@ FIXED: dict[str, str] = {
                      "encode", "convert_from", "current_setting", "version"), "text"),
     **dict.fromkeys(("decode", "sha224", "sha256", "sha384", "sha512", "digest", "convert_to"), "bytea"),
     **dict.fromkeys(("row_number", "rank", "dense_rank", "count"), "int8"),
-    **dict.fromkeys(("percent_rank", "cume_dist", "random", "pi"), "float8"),
+    **dict.fromkeys(("percent_rank", "cume_dist", "random", "pi", "date_part"), "float8"),
+    "extract": "numeric",
 }
 
 # Functions whose result is their first argument's type (typmod dropped, as Postgres does).
@@ -31,6 +32,10 @@ SAME_AS_FIRST_ARGUMENT = frozenset((
     "min", "max", "lag", "lead", "first_value", "last_value", "nth_value", "coalesce", "nullif", "greatest",
     "least", "mode",
 ))
+
+# Aggregates over a type Postgres has no own aggregate for: they take the type it is coerced to.
+AGGREGATE_ARGUMENT = {"character varying": "text", "varchar": "text"}
+AGGREGATES = frozenset(("min", "max"))
 
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.
 JSON_SAME_AS_LEFT = frozenset(("JSONExtract", "JSONBExtract"))
