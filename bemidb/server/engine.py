@@ -90,6 +90,12 @@ def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
         return f"CAST({ident} AS JSON) AS {ident}"
     if isinstance(iceberg_type, StringType) and base == "uuid":
         return f"TRY_CAST({ident} AS UUID) AS {ident}"
+    if isinstance(iceberg_type, StringType) and base == "interval" and not pg_type.endswith("]"):
+        # stored as Postgres's text ('1 year 2 mons', '-1 days +02:00:00'): read as an INTERVAL so it compares,
+        # sums and adds as one; a text DuckDB cannot read fails the query instead of turning NULL
+        value = f"TRY_CAST(replace({ident}, ' +', ' ') AS INTERVAL)"
+        message = quote_literal(f"bemidb cannot read interval column {name}")
+        return f"CASE WHEN {ident} IS NOT NULL AND {value} IS NULL THEN error({message}) ELSE {value} END AS {ident}"
     return ident
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bemidb.server import duckdb_calls
 from bemidb.server.catalog import oids, pg_types
@@ -81,6 +82,9 @@ class ResultEncoder:
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
+        # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
+        self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
+                     if f.type_oid == 1042 and f.typmod > 4 and pa.types.is_string(schema.field(i).type)}
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
@@ -108,6 +112,11 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
+        if self.pads:
+            columns = list(batch.columns)
+            for i, width in self.pads.items():
+                columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
+            batch = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
         return self.encoder.encode_chunks(batch)
 
     def text_rows(self, rows: list[tuple]) -> bytes:
