@@ -37,6 +37,9 @@ def _postgres_typmods(fields: list, described: list) -> list:
         parsed = pg_types.parse_type_name(origin[0]) if origin else None
         if parsed is not None and parsed[0].oid == f.type_oid:
             f = dataclasses.replace(f, typmod=parsed[1])
+        elif parsed is not None and parsed[0].name == "int8" and f.type_oid == 1700 and f.format == 0:
+            # sum(integer) is HUGEINT in DuckDB, bigint in Postgres: the same digits in text
+            f = dataclasses.replace(f, type_oid=20, typlen=8, typmod=-1)
         elif f.type_oid in _NUMERIC_OIDS:
             f = dataclasses.replace(f, typmod=-1)
         out.append(f)

@@ -81,6 +81,16 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     name = postgres_name(node, text)
     if name in result_types.FIXED:
         return "typed", result_types.FIXED[name]
+    if name == "generate_series" and isinstance(node, exp.Func) and all(
+            isinstance(a, exp.Literal) and not a.is_string and a.this.lstrip("-").isdigit() and
+            abs(int(a.this)) < 2**31 for a in node.iter_expressions()):
+        return "typed", "int4"  # generate_series(1, 3): integer, not DuckDB's BIGINT
+    if name in result_types.BY_ARGUMENT:
+        call = node
+        while isinstance(call, exp.Window | exp.Filter):
+            call = call.this
+        inner = _origin(scope, call.this, depth + 1, text) if isinstance(call.this, exp.Expression) else None
+        return ("by_argument", inner, name) if inner else None
     if name in result_types.SAME_AS_FIRST_ARGUMENT:
         call = node
         while isinstance(call, exp.Window | exp.WithinGroup | exp.Filter):
@@ -147,6 +157,9 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
     pg_type = _without_typmod(inner[0])
     if kind == "json_like":
         return (pg_type, 0, 0) if pg_type in ("json", "jsonb") else None
+    if kind == "by_argument":
+        mapped = result_types.BY_ARGUMENT[origin[2]].get(pg_type)
+        return (mapped, 0, 0) if mapped else None
     if kind == "aggregate_like":
         pg_type = result_types.AGGREGATE_ARGUMENT.get(pg_type, pg_type)
     return pg_type, 0, 0

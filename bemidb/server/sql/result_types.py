@@ -37,5 +37,13 @@ SAME_AS_FIRST_ARGUMENT = frozenset((
 AGGREGATE_ARGUMENT = {"character varying": "text", "varchar": "text"}
 AGGREGATES = frozenset(("min", "max"))
 
+# Aggregates whose Postgres type follows their argument's (format_type spelling) by a table of their own.
+# Only sum: its values print the same whatever DuckDB computed them in (HUGEINT for integers); avg and the
+# variances are DOUBLE in DuckDB and numeric in Postgres, a difference of values, not only of description.
+BY_ARGUMENT = {
+    "sum": {"smallint": "int8", "integer": "int8", "bigint": "numeric", "numeric": "numeric",
+            "double precision": "float8", "interval": "interval"},
+}
+
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.
 JSON_SAME_AS_LEFT = frozenset(("JSONExtract", "JSONBExtract"))
