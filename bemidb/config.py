@@ -54,7 +54,8 @@ def _log_level(raw: str) -> str:
 
 def _postgres_url(raw: str) -> str:
     parsed = urlparse(raw)
-    if parsed.scheme not in ("postgres", "postgresql") or not parsed.hostname:
+    # As in libpq, the host (and the rest) may be left to PGHOST, PGUSER... or the local Unix socket.
+    if parsed.scheme not in ("postgres", "postgresql") or not parsed.netloc and not parsed.path:
         raise ValueError("expected a URL like postgresql://user:password@host:5432/dbname")
     try:
         parsed.port  # noqa: B018 - raises on a non-numeric port
@@ -70,6 +71,14 @@ def _table_list(raw: str) -> list[str]:
         if not re.fullmatch(r"[^.\s]+\.[^.\s]+", item):
             raise ValueError(f"{item!r} is not schema.table or schema.*")
     return items
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not true or false")
 
 
 def _date(raw: str) -> str:
@@ -165,6 +174,9 @@ SETTINGS: dict[str, Setting] = {
                 flag="--include"),
         Setting("source_postgres_exclude_tables", "SOURCE_POSTGRES_EXCLUDE_TABLES",
                 "comma-separated schema.table or schema.* to skip", [], _table_list, flag="--exclude"),
+        Setting("source_postgres_keep_schemas", "SOURCE_POSTGRES_KEEP_SCHEMAS",
+                "keep the source's schemas: analytics.t is served as analytics.t, not public.analytics_t "
+                "(BemiDB's naming, the default)", False, _bool, flag="--keep-schemas"),
         Setting("source_postgres_incremental", "SOURCE_POSTGRES_INCREMENTAL",
                 "comma-separated schema.table:cursor_column for incremental sync", "",
                 flag="--incremental"),
@@ -191,7 +203,7 @@ STORAGE = ["data_dir", "catalog_database_url", "aws_region", "aws_s3_bucket", "a
 SERVER = ["host", "port", "database", "user", "password", "auth_method", "tls_cert", "tls_key",
           "max_connections", "statement_timeout"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
-                 "source_postgres_exclude_tables", "source_postgres_incremental"]
+                 "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]
@@ -258,8 +270,9 @@ def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
     for name in names:
         s = SETTINGS[name]
         default = "" if s.default in (None, "", []) or s.secret else f"; default {s.default}"
+        switch = {"nargs": "?", "const": "true"} if s.parse is _bool else {}  # `--keep-schemas` alone = true
         group.add_argument(s.option, dest=name, metavar=s.env, default=None,
-                           help=f"{s.help} [env {s.env}{default}]")
+                           help=f"{s.help} [env {s.env}{default}]", **switch)
 
 
 def resolve(args: argparse.Namespace | None, names: list[str], env: dict[str, str] | None = None) -> Config:
@@ -297,6 +310,10 @@ def _check(config: Config, names: list[str]) -> None:
         for setting in ("tls_cert", "tls_key"):
             if not Path(getattr(config, setting)).is_file():
                 raise ConfigError(f"{SETTINGS[setting].env}: no such file {getattr(config, setting)!r}")
+    if "source_postgres_keep_schemas" in names and config.source_postgres_keep_schemas \
+            and config.destination_schema:
+        raise ConfigError("SOURCE_POSTGRES_KEEP_SCHEMAS puts each table in its source schema: "
+                          "DESTINATION_SCHEMA_NAME / --schema cannot be set with it")
     if "password" in names and config.password and not config.user:
         raise ConfigError("BEMIDB_PASSWORD is set but BEMIDB_USER is not")
 
