@@ -92,6 +92,8 @@ def _colname(node: exp.Expression, text: str) -> str | None:
         return "exists"
     if isinstance(node, exp.Interval):
         return "interval"
+    if isinstance(node, exp.AtTimeZone):
+        return "timezone"
     if isinstance(node, _OPAQUE):
         return "?column?"
     if isinstance(node, exp.Anonymous):
@@ -107,7 +109,25 @@ def postgres_name(node: exp.Expression, text: str = "") -> str | None:
     return _colname(node, text)
 
 
+def name_values(tree: exp.Expression) -> None:
+    """FROM (VALUES ...) v: Postgres names the columns column1, column2 ... (DuckDB col0, col1 ...)."""
+    for values in tree.find_all(exp.Values):
+        alias = values.args.get("alias")
+        if not values.expressions or not isinstance(values.expressions[0], exp.Tuple) or \
+                (alias is not None and alias.columns):
+            continue
+        width = len(values.expressions[0].expressions)
+        columns = [exp.to_identifier(f"column{i + 1}") for i in range(width)]
+        if alias is None:
+            if not isinstance(values.parent, exp.From | exp.Join | exp.Subquery):
+                continue
+            alias = exp.TableAlias(this=exp.to_identifier("values"))
+            values.set("alias", alias)
+        alias.set("columns", columns)
+
+
 def name_columns(tree: exp.Expression, text: str = "") -> None:
+    name_values(tree)
     for select in tree.find_all(exp.Select):
         items = select.expressions
         for i, item in enumerate(items):

@@ -73,11 +73,24 @@ def _function(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Length):
         return remap_strings.byte_length(node) or node
     if isinstance(node, exp.StringToArray):
-        return call("string_split", node.this, node.expression)
+        split = call("string_split", node.this, node.expression)
+        if node.args.get("null") is not None or isinstance(node.parent, exp.Table | exp.From | exp.Join):
+            return node if node.args.get("null") is not None else split
+        if isinstance(node.this, exp.Literal):
+            return exp.Array(expressions=[]) if node.this.this == "" else split
+        # string_to_array('', ',') is {} in Postgres, [''] in DuckDB
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=node.this.copy(), expression=exp.Literal.string("")),
+                                    true=exp.Array(expressions=[]))],
+                        default=split)
+    if isinstance(node, exp.Substring) and isinstance(node.args.get("start"), exp.Literal) and \
+            node.args["start"].is_string and node.args.get("length") is None:
+        return call("regexp_extract", node.this, node.args["start"])  # substring(s from 'pattern')
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
         if name in MACROS:
             return call_macro(name, *node.expressions)
+        if name == "regexp_match" and len(node.expressions) == 2:
+            return remap_strings.regexp_match(*node.expressions) or node
         rewritten = remap_strings.string_function(name, node.expressions)
         if rewritten is not None:
             return rewritten

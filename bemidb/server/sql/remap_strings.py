@@ -83,6 +83,18 @@ def encode_decode(node: exp.Encode | exp.Decode) -> exp.Expression | None:
     return None
 
 
+def regexp_match(value: exp.Expression, pattern: exp.Expression) -> exp.Expression | None:
+    """regexp_match(s, 'a(b)(c)'): the first match's groups as text[] (the whole match without groups), NULL
+    when nothing matches; the pattern must be a literal (its groups are counted here)."""
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        return None
+    groups = len(re.findall(r"(?<!\\)\((?!\?)", pattern.this))
+    parts = [call("regexp_extract", value.copy(), pattern.copy(), exp.Literal.number(g))
+             for g in (range(1, groups + 1) if groups else [0])]
+    return exp.Case(ifs=[exp.If(this=call("regexp_matches", value.copy(), pattern.copy()),
+                                true=exp.Array(expressions=parts))], default=exp.Null())
+
+
 def _is_bytes(node: exp.Expression) -> bool:
     if isinstance(node, exp.Cast):
         return node.args["to"].this in (exp.DataType.Type.VARBINARY, exp.DataType.Type.BINARY) or \
