@@ -221,7 +221,7 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "'$[*]'), k) ELSE json_extract_string(j::JSON, '$') = k END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
-        "WHEN 'NULL' THEN 'null' ELSE 'number' END",
+        "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",
     ]
 
 

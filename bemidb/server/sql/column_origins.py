@@ -85,6 +85,11 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
             isinstance(a, exp.Literal) and not a.is_string and a.this.lstrip("-").isdigit() and
             abs(int(a.this)) < 2**31 for a in node.iter_expressions()):
         return "typed", "int4"  # generate_series(1, 3): integer, not DuckDB's BIGINT
+    if name == "array_agg" and isinstance(node, exp.ArrayAgg | exp.Filter):
+        call = node.this if isinstance(node, exp.Filter) else node
+        first = call.this.this if isinstance(call.this, exp.Order) else call.this
+        inner = _origin(scope, first, depth + 1, text) if isinstance(first, exp.Expression) else None
+        return ("array_like", inner) if inner else None
     if name in result_types.BY_ARGUMENT:
         call = node
         while isinstance(call, exp.Window | exp.Filter):
@@ -157,6 +162,8 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
     pg_type = _without_typmod(inner[0])
     if kind == "json_like":
         return (pg_type, 0, 0) if pg_type in ("json", "jsonb") else None
+    if kind == "array_like":
+        return (pg_type if pg_type.endswith("]") else pg_type + "[]"), 0, 0
     if kind == "by_argument":
         mapped = result_types.BY_ARGUMENT[origin[2]].get(pg_type)
         return (mapped, 0, 0) if mapped else None

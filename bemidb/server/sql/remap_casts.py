@@ -49,6 +49,10 @@ def cast(node: exp.Cast) -> exp.Expression:
         size = size.this if isinstance(size, exp.DataTypeParam) else size
         return exp.Cast(this=exp.Anonymous(this="left", expressions=[
             exp.Cast(this=inner, to=exp.DataType.build("VARCHAR")), size.copy()]), to=exp.DataType.build("VARCHAR"))
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and inner.is_string and \
+            re.fullmatch(r"\s*-?\d{1,30}(\.\d{0,8})?\s*", inner.this):
+        scale = len(inner.this.strip().partition(".")[2])  # '1.50'::numeric keeps its scale, as Postgres's
+        return exp.Cast(this=inner, to=exp.DataType.build(f"DECIMAL(38, {scale})"))
     if target == "bytea" and isinstance(inner, exp.Literal) and inner.is_string and \
             re.fullmatch(r"\\x([0-9a-fA-F]{2})*", inner.this):
         return exp.Anonymous(this="unhex", expressions=[exp.Literal.string(inner.this[2:])])  # '\x00ff'::bytea

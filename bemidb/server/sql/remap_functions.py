@@ -74,8 +74,13 @@ def _function(node: exp.Expression) -> exp.Expression:
         return remap_strings.byte_length(node) or node
     if isinstance(node, exp.StringToArray):
         split = call("string_split", node.this, node.expression)
-        if node.args.get("null") is not None or isinstance(node.parent, exp.Table | exp.From | exp.Join):
-            return node if node.args.get("null") is not None else split
+        if node.args.get("null") is not None:  # string_to_array(s, ',', '') : that item is NULL
+            item = exp.to_identifier("bemidb_item")
+            test = exp.EQ(this=exp.column(item.copy()), expression=node.args["null"])
+            return call("list_transform", split, exp.Lambda(this=exp.Case(
+                ifs=[exp.If(this=test, true=exp.Null())], default=exp.column(item.copy())), expressions=[item]))
+        if isinstance(node.parent, exp.Table | exp.From | exp.Join):
+            return split
         if isinstance(node.this, exp.Literal):
             return exp.Array(expressions=[]) if node.this.this == "" else split
         # string_to_array('', ',') is {} in Postgres, [''] in DuckDB

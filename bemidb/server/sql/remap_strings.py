@@ -140,6 +140,9 @@ def comparison(node: exp.Expression) -> exp.Expression:
         if _decimal_literal(value) or (isinstance(value, exp.Literal) and value.is_string and
                                        value.this in ("NaN", "Infinity", "-Infinity")):
             node.set(side, exp.Cast(this=value, to=exp.DataType.build("DOUBLE")))
+        elif isinstance(value, exp.Literal) and value.is_string and re.fullmatch(r"\\x([0-9a-fA-F]{2})+",
+                                                                                    value.this):
+            node.set(side, call("unhex", exp.Literal.string(value.this[2:])))  # bytea_col = '\x00ff'
         elif isinstance(value, exp.Literal) and value.is_string and value.this.startswith("{") and \
                 not is_json(value.this):
             listed = duckdb_list_text(value.this)  # int_array_col = '{1,2}': DuckDB reads '[1, 2]'
