@@ -13,6 +13,7 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import Scope, build_scope
 
+from bemidb.server.catalog import pg_types
 from bemidb.server.sql import result_types
 from bemidb.server.sql.column_names import postgres_name
 
@@ -76,6 +77,13 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     if type(node).__name__ in result_types.JSON_SAME_AS_LEFT:
         left = _origin(scope, node.this, depth + 1, text)
         return ("json_like", left) if left else None
+    if isinstance(node, exp.Neg):
+        inner = _origin(scope, node.this, depth + 1, text)
+        return ("like", inner) if inner else None  # -smallint_col is smallint
+    if isinstance(node, exp.Binary) and any(key[1] == type(node).__name__ for key in result_types.OPERATORS):
+        left = _origin(scope, node.this, depth + 1, text)
+        right = _origin(scope, node.expression, depth + 1, text)
+        return ("operator", type(node).__name__, left, right) if left and right else None
     if not isinstance(node, exp.Func | exp.Window | exp.WithinGroup | exp.Filter):
         return None
     name = postgres_name(node, text)
@@ -152,6 +160,12 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
     if origin is None:
         return None
     kind = origin[0]
+    if kind == "operator":
+        left, right = _one(origin[2], lookup), _one(origin[3], lookup)
+        if left is None or right is None:
+            return None
+        key = (_plain(left[0]), origin[1], _plain(right[0]))
+        return (result_types.OPERATORS[key], 0, 0) if key in result_types.OPERATORS else None
     if kind == "column":
         return _first_column(origin[1], lookup)
     if kind == "typed":
@@ -170,6 +184,12 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
     if kind == "aggregate_like":
         pg_type = result_types.AGGREGATE_ARGUMENT.get(pg_type, pg_type)
     return pg_type, 0, 0
+
+
+def _plain(pg_type: str) -> str:
+    """A type's short name for the operator table: 'date', 'timestamp without time zone' -> 'timestamp'."""
+    parsed = pg_types.parse_type_name(_without_typmod(pg_type))
+    return parsed[0].name if parsed else pg_type
 
 
 def _without_typmod(pg_type: str) -> str:

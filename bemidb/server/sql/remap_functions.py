@@ -113,7 +113,10 @@ def _function(node: exp.Expression) -> exp.Expression:
         if name in ("jsonb_typeof", "json_typeof"):
             return call_macro("bemidb_json_typeof", *node.expressions)
         if name in RENAMES:
-            return call(RENAMES[name], *node.expressions)
+            renamed = call(RENAMES[name], *node.expressions)
+            if RENAMES[name] == "json_array_length":  # integer in Postgres, UBIGINT in DuckDB
+                return exp.Cast(this=renamed, to=exp.DataType.build("INTEGER"))
+            return renamed
         if name in ("jsonb_extract_path_text", "json_extract_path_text", "jsonb_extract_path",
                     "json_extract_path") and node.expressions:
             keys = node.expressions[1:]

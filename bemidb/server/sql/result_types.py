@@ -29,7 +29,7 @@ FIXED: dict[str, str] = {
 
 # Functions whose result is their first argument's type (typmod dropped, as Postgres does).
 SAME_AS_FIRST_ARGUMENT = frozenset((
-    "min", "max", "lag", "lead", "first_value", "last_value", "nth_value", "coalesce", "nullif", "greatest",
+    "abs", "min", "max", "lag", "lead", "first_value", "last_value", "nth_value", "coalesce", "nullif", "greatest",
     "least", "mode",
 ))
 
@@ -43,6 +43,12 @@ AGGREGATES = frozenset(("min", "max"))
 BY_ARGUMENT = {
     "sum": {"smallint": "int8", "integer": "int8", "bigint": "numeric", "numeric": "numeric",
             "double precision": "float8", "interval": "interval"},
+}
+
+# Binary operators whose Postgres type differs from DuckDB's while the values print the same:
+# (left type, operator node, right type) -> result type.
+OPERATORS = {
+    ("date", "Sub", "date"): "int4",
 }
 
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.
