@@ -219,6 +219,17 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_has_key(j, k) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "list_contains(json_keys(j::JSON), k) WHEN 'ARRAY' THEN list_contains(json_extract_string(j::JSON, "
         "'$[*]'), k) ELSE json_extract_string(j::JSON, '$') = k END",
+        # x::text as Postgres prints x: floats' NaN/Infinity, intervals' mons, BC dates, number arrays {1,2}
+        # (typeof() is a constant per column type, so only one branch runs)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_text(x) AS CASE "
+        "WHEN typeof(x) IN ('FLOAT', 'DOUBLE') THEN CASE CAST(x AS VARCHAR) WHEN 'nan' THEN 'NaN' "
+        "WHEN 'inf' THEN 'Infinity' WHEN '-inf' THEN '-Infinity' ELSE CAST(x AS VARCHAR) END "
+        "WHEN typeof(x) = 'INTERVAL' THEN replace(replace(CAST(x AS VARCHAR), ' months', ' mons'), ' month', ' mon') "
+        "WHEN typeof(x) IN ('DATE', 'TIMESTAMP', 'TIMESTAMP WITH TIME ZONE') THEN "
+        "replace(CAST(x AS VARCHAR), ' (BC)', ' BC') "
+        "WHEN regexp_full_match(typeof(x), '(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|DOUBLE|FLOAT|"
+        "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
+        "ELSE CAST(x AS VARCHAR) END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
         "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",

@@ -76,7 +76,13 @@ def _colname(node: exp.Expression, text: str) -> str | None:
     if isinstance(node, exp.Cast):
         if isinstance(node.this, exp.Column):
             return node.this.name
-        inner = None if isinstance(node.this, exp.Cast) else _colname(node.this, text)
+        innermost = node.this
+        while isinstance(innermost, exp.Cast):
+            innermost = innermost.this
+        # x::a::b is named after x when x is a column or a call; a constant's casts after the outermost type
+        weak = isinstance(node.this, exp.Cast) and (_colname(innermost, text) in (None, "?column?") and
+                                                   not isinstance(innermost, exp.Column))
+        inner = None if weak else _colname(node.this, text)
         if inner and inner != "?column?":
             return inner
         target = type_name(node.args["to"])

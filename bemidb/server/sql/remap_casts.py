@@ -65,6 +65,9 @@ def cast(node: exp.Cast) -> exp.Expression:
         fn = inner.expression.name
         # x::regclass::text: the name ('t'::regclass::text too, after the lookup)
         return inner if fn.endswith("_name") or fn == "bemidb_regproc" else call_macro(fn + "_name", inner)
+    if target in ("text", "varchar", "character varying") and not isinstance(inner, exp.Literal | exp.Null) and \
+            not (isinstance(to, exp.DataType) and to.expressions):
+        return call_macro("bemidb_text", inner)  # printed as Postgres prints the value, not as DuckDB casts it
     mapped = TYPE_MAP.get(target)
     if mapped is None and target.endswith("[]") and target[:-2] in TYPE_MAP:
         mapped = TYPE_MAP[target[:-2]] + "[]"
