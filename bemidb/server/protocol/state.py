@@ -50,3 +50,4 @@ class SessionState:
     settings: SessionSettings
     cursor: duckdb.DuckDBPyConnection
     status: str = "I"  # I idle, T in a transaction block, E failed transaction block
+    access: object = None  # grants.store.Access for a users-file user (what it may read); None: everything
