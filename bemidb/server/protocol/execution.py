@@ -21,7 +21,7 @@ from bemidb.server.engine import check_statement, interruptible
 from bemidb.server.errors import CANCELED, PgError, from_exception
 from bemidb.server.protocol import wire
 from bemidb.server.protocol.connection import Connection
-from bemidb.server.protocol.results import ResultEncoder, copy_encoder, parameter_oids
+from bemidb.server.protocol.results import ResultEncoder, TableColumns, copy_encoder, parameter_oids
 from bemidb.server.protocol.state import Portal, SessionState, Statement
 from bemidb.server.settings import canonical_name
 from bemidb.server.sql import rewrite
@@ -103,8 +103,12 @@ class Executor:
             case Query(sql=sql):
                 self._before_query()
                 return ResultEncoder.from_bind(self.state.cursor, sql, params, formats,
-                                               self.state.settings.timezone)
+                                               self.state.settings.timezone, self._origins(statement.plan))
         return None
+
+    def _origins(self, plan) -> TableColumns | None:
+        origins = getattr(plan, "origins", ())
+        return TableColumns(origins, self.engine, self.state.settings.search_path_schemas()) if origins else None
 
     # -- running (Query, Execute) ----------------------------------------------------------------------------
 
@@ -333,7 +337,8 @@ class Executor:
                     return
                 if portal.encoder is None:
                     portal.encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats,
-                                                               self.state.settings.timezone, portal.duck_types)
+                                                               self.state.settings.timezone, portal.duck_types,
+                                                               self._origins(plan))
                 if describe:
                     self.conn.send(portal.encoder.row_description())
             sent = 0
