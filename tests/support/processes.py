@@ -28,6 +28,27 @@ def fds_of(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
+def client_sockets_of(pid: int, port: int) -> int:
+    """Connections `pid` accepted on its listening `port` that are still open (its own pooled connections to
+    S3 or the catalog are not counted)."""
+    accepted = set()
+    for table in ("tcp", "tcp6"):
+        path = Path(f"/proc/{pid}/net/{table}")
+        for line in path.read_text().splitlines()[1:] if path.exists() else []:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] != "0A":  # 0A: the listener
+                accepted.add(fields[9])
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in accepted:
+            count += 1
+    return count
+
+
 def settle(measure, target: int, timeout: float = 30) -> int:
     """Poll `measure()` until it is <= target (threads/fds of closed clients wind down asynchronously)."""
     deadline = time.monotonic() + timeout
