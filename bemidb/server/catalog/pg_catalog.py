@@ -73,6 +73,9 @@ _ROLE_COLUMNS = {("pg_catalog", "pg_authid"): "rolname", ("pg_catalog", "pg_role
                  ("pg_catalog", "pg_user"): "usename", ("pg_catalog", "pg_shadow"): "usename",
                  ("information_schema", "enabled_roles"): "role_name"}
 
+# The DuckDB type of the variable protocol/cursors.py publishes the session's open cursors in.
+CURSOR_LIST = "STRUCT(name VARCHAR, statement VARCHAR, is_holdable BOOLEAN, is_binary BOOLEAN, created DOUBLE)[]"
+
 _SESSION_VIEWS = {
     # Per-session values read from the variables SessionSettings.apply sets (defaults when unset).
     "pg_settings": """SELECT d.name, coalesce(getvariable('bemidb_gucs')[lower(d.name)], d.setting) AS setting,
@@ -81,6 +84,10 @@ _SESSION_VIEWS = {
         NULL::VARCHAR AS min_val, NULL::VARCHAR AS max_val, NULL::VARCHAR[] AS enumvals, d.setting AS boot_val,
         d.setting AS reset_val, NULL::VARCHAR AS sourcefile, NULL::INTEGER AS sourceline, false AS pending_restart
         FROM {s}.bemidb_settings d""",
+    # The session's DECLAREd cursors (protocol/cursors.py publishes them).
+    "pg_cursors": """SELECT u.c.name AS name, u.c.statement AS statement, u.c.is_holdable AS is_holdable,
+        u.c.is_binary AS is_binary, false AS is_scrollable, to_timestamp(u.c.created) AS creation_time
+        FROM (SELECT unnest(coalesce(getvariable('bemidb_cursors')::{cursor_list}, []::{cursor_list})) AS c) AS u""",
     "pg_stat_activity": """SELECT {db_oid}::BIGINT AS datid, '{db}' AS datname,
         {s}.pg_backend_pid() AS pid, NULL::INTEGER AS leader_pid, {owner}::BIGINT AS usesysid,
         {s}.bemidb_user() AS usename, coalesce(getvariable('bemidb_gucs')['application_name'], '')
@@ -122,7 +129,7 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
                            f'{CATALOG_SCHEMA}."bemidb_static_{relation[1]}"')
         for name, body in _SESSION_VIEWS.items():
             sql = body.format(s=CATALOG_SCHEMA, db=database.replace("'", "''"), db_oid=DATABASE_OID,
-                              owner=OWNER_OID)
+                              owner=OWNER_OID, cursor_list=CURSOR_LIST)
             cursor.execute(f'CREATE OR REPLACE VIEW {CATALOG_SCHEMA}."{name}" AS {sql}')
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_database AS SELECT "
                        f"{quote_literal(database)} AS name")
