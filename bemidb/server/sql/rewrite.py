@@ -15,8 +15,10 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import ParseError
 
 from bemidb.server.sql import remap, utility
+from bemidb.server.sql.keyword_aliases import quote_keyword_aliases
 from bemidb.server.sql.plans import Empty, Plan, Query
 from bemidb.server.sql.split import split, strip_comments
 
@@ -49,7 +51,13 @@ def translate(statement: str) -> Plan:
     if len(statement) > PASS_THROUGH_CHARS:
         # Huge statements are data (IN lists, VALUES): sqlglot takes seconds per MB, DuckDB milliseconds.
         return Query(statement, _tag_of(text))
-    tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
+    try:
+        tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
+    except ParseError:
+        quoted = quote_keyword_aliases(statement)  # `AS select`: retried only when the text does not parse
+        if quoted == statement:
+            raise
+        tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", quoted), read=_Postgres)
     if tree is None:
         return Empty()
     if isinstance(tree, exp.Command):
