@@ -23,6 +23,9 @@ PROP_SYNCED_AT = "bemidb.synced-at"  # ISO-8601 UTC time of the last commit by a
 PROP_COMMENT = "comment"  # table comment, when the source has one
 PROP_PRIMARY_KEY = "bemidb.primary-key"  # JSON list: the source table's primary-key columns, in key order
 PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
+# JSON object: column -> {"default": pg_get_expr text, "identity": "a"|"d", "generated": "s"}, for the columns
+# that have any of them at the source (read-only metadata: shown in \d, JDBC, SQLAlchemy as Postgres shows it)
+PROP_COLUMN_DEFAULTS = "bemidb.column-defaults"
 
 
 def catalog_database(cfg: Config) -> CatalogDatabase:
@@ -74,6 +77,16 @@ class TableInfo:
     comment: str | None = None
     definition: str | None = None  # PROP_MATVIEW_DEFINITION, for materialized views
     primary_key: tuple[str, ...] = ()  # PROP_PRIMARY_KEY: shown by pg_constraint/pg_index to ORMs and BI tools
+    row_count: int | None = None  # total-records of the current snapshot (pg_class.reltuples, n_live_tup)
+    defaults_json: str = "{}"  # PROP_COLUMN_DEFAULTS as stored
+
+    @property
+    def column_defaults(self) -> dict[str, dict]:
+        try:
+            value = json.loads(self.defaults_json)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -105,4 +118,15 @@ def table_info(table, schema: str, name: str) -> TableInfo:
     return TableInfo(schema, name, table.metadata_location, tuple(columns),
                      table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
                      table.properties.get(PROP_MATVIEW_DEFINITION),
-                     tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))))
+                     tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))),
+                     _row_count(table), table.properties.get(PROP_COLUMN_DEFAULTS, "{}"))
+
+
+def _row_count(table) -> int | None:
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return 0
+    try:
+        return int(snapshot.summary.get("total-records")) if snapshot.summary else None
+    except (TypeError, ValueError):
+        return None

@@ -82,6 +82,22 @@ def primary_key(conn, relation: Relation) -> list[str]:
     return [row[0] for row in rows]
 
 
+def column_defaults(conn, relation: Relation) -> dict[str, dict]:
+    """Defaults, identity and generated columns as the source shows them (nextval('orders_id_seq'::regclass),
+    now(), GENERATED ... AS IDENTITY): kept as metadata, the served tables being read-only."""
+    rows = conn.run("""
+        SELECT a.attname, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = CAST(:name AS regclass) AND a.attnum > 0 AND NOT a.attisdropped
+          AND (d.adbin IS NOT NULL OR a.attidentity <> '' OR a.attgenerated <> '')
+        ORDER BY a.attnum""", name=relation.sql_name)
+    out = {}
+    for name, default, identity, generated in rows:
+        entry = {"default": default, "identity": identity or None, "generated": generated or None}
+        out[name] = {k: v for k, v in entry.items() if v}
+    return out
+
+
 class TypeResolver:
     """pg_type, read once: domains resolved to their base, arrays to their element."""
 

@@ -21,6 +21,7 @@ from bemidb.quoting import quote_literal
 from bemidb.server.catalog import pg_types
 from bemidb.server.catalog.columns import COLUMNS
 from bemidb.server.catalog.functions import macros, type_format_rows
+from bemidb.server.catalog.functions_extra import extra_macros
 from bemidb.server.catalog.oids import CATALOG_SCHEMA, DATABASE_OID, INFO_SCHEMA, OWNER_OID
 from bemidb.server.catalog.row_shapes import type_row
 from bemidb.server.catalog.static_rows import static_rows
@@ -123,6 +124,7 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
         _replace_type_format(cursor, [])
         _build_lookup(cursor)
         _create_in_dependency_order(cursor, macros(database, user, CATALOG_SCHEMA, OWNER_OID))
+        _create_in_dependency_order(cursor, extra_macros(CATALOG_SCHEMA))  # replaces a few stand-ins above
         for relation, column in _ROLE_COLUMNS.items():
             cursor.execute(f'CREATE OR REPLACE VIEW {_target(relation)} AS SELECT * REPLACE '
                            f'({CATALOG_SCHEMA}.bemidb_user() AS {column}) FROM '
@@ -168,7 +170,8 @@ def _replace_type_format(cursor, extra: list[dict]) -> None:
 
 
 
-_DYNAMIC = [("pg_catalog", n) for n in ("pg_namespace", "pg_class", "pg_attribute", "pg_type", "pg_description",
+_DYNAMIC = [("pg_catalog", n) for n in ("pg_namespace", "pg_class", "pg_attribute", "pg_attrdef", "pg_type",
+                                        "pg_description",
                                         "pg_index", "pg_constraint", "pg_tables", "pg_matviews", "pg_indexes",
                                         "pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables")]
 _DYNAMIC += [("information_schema", n) for n in ("schemata", "tables", "columns", "table_constraints",

@@ -93,7 +93,11 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
         oid = b.unique(relation_oid(info.schema, info.name))
         rowtype = b.unique(stable_oid("rowtype", info.schema, info.name))
         pk = tuple(getattr(info, "primary_key", ()) or ())
-        b.add("pg_class", class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=bool(pk)))
+        relation_row = class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=bool(pk))
+        rows = getattr(info, "row_count", None)
+        if rows is not None:  # the Iceberg snapshot's total-records, current after every sync
+            relation_row["reltuples"] = float(rows)
+        b.add("pg_class", relation_row)
         b.add("pg_type", {**type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name,
                           "typnamespace": nsp, "typtype": "c", "typcategory": "C", "typrelid": oid,
                           "typinput": "record_in", "typoutput": "record_out", "typreceive": "record_recv",
@@ -109,12 +113,16 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
                          None, "user_defined_type_catalog": None, "user_defined_type_schema": None,
                          "user_defined_type_name": None, "is_insertable_into": "NO", "is_typed": "NO",
                          "commit_action": None}, "information_schema")
+        defaults = info.column_defaults if hasattr(info, "column_defaults") else {}
         for attnum, col in enumerate(info.columns, start=1):
             type_oid, mod, t = b.column_type(col.pg_type)
             udt = t.name if t else next(r["typname"] for r in b.extra_types.values() if r["oid"] == type_oid)
-            b.add("pg_attribute", attribute_row(oid, attnum, col.name, type_oid, mod, t, not col.nullable))
-            b.add("columns", info_column_row(database, info.schema, info.name, attnum, col.name, type_oid, mod,
-                                              t, col.nullable, udt), "information_schema")
+            attribute = attribute_row(oid, attnum, col.name, type_oid, mod, t, not col.nullable)
+            column = info_column_row(database, info.schema, info.name, attnum, col.name, type_oid, mod, t,
+                                     col.nullable, udt)
+            _add_default(b, info, oid, attnum, defaults.get(col.name) or {}, attribute, column)
+            b.add("pg_attribute", attribute)
+            b.add("columns", column, "information_schema")
             if col.comment:
                 b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": attnum,
                                          "description": col.comment})
@@ -122,7 +130,7 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
             _add_primary_key(b, info, oid, nsp, pk)
         stat = {"relid": oid, "schemaname": info.schema, "relname": info.name, "seq_scan": 0, "seq_tup_read": 0,
                 "idx_scan": 0 if pk else None, "idx_tup_fetch": 0 if pk else None, "n_tup_ins": 0, "n_tup_upd": 0,
-                "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
+                "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": rows or 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
                 "n_ins_since_vacuum": 0, "vacuum_count": 0, "autovacuum_count": 0, "analyze_count": 0,
                 "autoanalyze_count": 0, "n_tup_newpage_upd": 0}
         b.add("pg_stat_user_tables", stat)
@@ -142,6 +150,25 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     for row in b.extra_types.values():
         b.add("pg_type", row)
     return b
+
+
+def _add_default(b: RowBuilder, info: TableInfo, relid: int, attnum: int, source: dict, attribute: dict,
+                 column: dict) -> None:
+    """A column's default / identity / generated expression, as the source had it: pg_attrdef (adbin holds the
+    expression's text, which pg_get_expr gives back), pg_attribute's flags, information_schema's columns."""
+    default, identity, generated = source.get("default"), source.get("identity"), source.get("generated")
+    if identity:
+        attribute["attidentity"] = identity
+        column.update(is_identity="YES", identity_generation="ALWAYS" if identity == "a" else "BY DEFAULT")
+    if default:
+        attribute["atthasdef"] = True
+        b.add("pg_attrdef", {"oid": b.unique(stable_oid("attrdef", info.schema, info.name, str(attnum))),
+                             "adrelid": relid, "adnum": attnum, "adbin": default})
+        if generated:
+            attribute["attgenerated"] = generated
+            column.update(is_generated="ALWAYS", generation_expression=default)
+        else:
+            column["column_default"] = default
 
 
 def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
