@@ -49,6 +49,8 @@ def _colname(node: exp.Expression) -> str | None:
         text = node.sql("postgres")
         name = text.split("(", 1)[0].strip().lower()
         return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else "?column?"
+    if isinstance(node, exp.Window):  # row_number() OVER (...) is "row_number"
+        return _colname(node.this)
     if isinstance(node, exp.Bracket):  # arr[1] is named after arr, as Postgres names a subscript
         inner = node.this.this if isinstance(node.this, exp.Paren) else node.this
         return inner.name if isinstance(inner, exp.Column) else (_colname(inner) or "?column?")
