@@ -51,7 +51,56 @@ METABASE_TABLE_PRIVILEGES = "\n".join([
     "from table_privileges t",
 ])
 
+# Grafana (public/app/plugins/datasource/grafana-postgresql-datasource/postgresMetaQuery.ts), templates as written
+GRAFANA_SCHEMA_CONSTRAINT = """
+          quote_ident(table_schema) IN (
+          SELECT
+            CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+          FROM
+            generate_series(
+              array_lower(string_to_array(current_setting('search_path'),','),1),
+              array_upper(string_to_array(current_setting('search_path'),','),1)
+            ) as i,
+            string_to_array(current_setting('search_path'),',') s
+          )"""
+GRAFANA_SHOW_TABLES = f"""SELECT
+    CASE WHEN {GRAFANA_SCHEMA_CONSTRAINT}
+      THEN quote_ident(table_name)
+      ELSE quote_ident(table_schema) || '.' || quote_ident(table_name)
+    END AS "table"
+    FROM information_schema.tables
+    WHERE quote_ident(table_schema) NOT IN ('information_schema',
+                             'pg_catalog',
+                             '_timescaledb_cache',
+                             '_timescaledb_catalog',
+                             '_timescaledb_internal',
+                             '_timescaledb_config',
+                             'timescaledb_information',
+                             'timescaledb_experimental')
+    ORDER BY CASE WHEN {GRAFANA_SCHEMA_CONSTRAINT} THEN 0 ELSE 1 END, 1"""
+
+
+def grafana_get_schema(table: str) -> str:
+    part = "'" + table.replace("'", "''") + "'"
+    return f"""SELECT quote_ident(column_name) AS "column", data_type AS "type"
+    FROM information_schema.columns
+    WHERE
+      CASE WHEN array_length(parse_ident({part}),1) = 2
+        THEN quote_ident(table_schema) = (parse_ident({part}))[1]
+          AND quote_ident(table_name) = (parse_ident({part}))[2]
+        ELSE quote_ident(table_name) = {part}
+          AND {GRAFANA_SCHEMA_CONSTRAINT}
+      END"""
+
+
 QUERIES = {
+    # not compared: Grafana's version query ("SELECT current_setting('server_version_num')::int/100") gives 1600.04
+    # here: bemidb reports Postgres 16 and the rewrite divides integers as DuckDB does (README, Client compatibility)
+    "grafana timescaledb": "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
+    "grafana tables": GRAFANA_SHOW_TABLES,
+    "grafana columns": grafana_get_schema("orders"),
+    "grafana qualified columns": grafana_get_schema("public.orders"),
+    "grafana quoted columns": grafana_get_schema('public."Mixed Case"'),
     # psqlODBC's primary-key columns (SQLPrimaryKeys): int2vector subscripts count from 0
     "odbc primary keys": "select ta.attname, ia.attnum, ic.relname, n.nspname, tc.relname from "
                          "pg_catalog.pg_attribute ta, pg_catalog.pg_attribute ia, pg_catalog.pg_class tc, "
