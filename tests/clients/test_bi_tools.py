@@ -94,6 +94,11 @@ def grafana_get_schema(table: str) -> str:
 
 
 QUERIES = {
+    # \df / JDBC getFunctions read these (bemidb lists the built-ins it answers, with Postgres's OIDs)
+    "pg_proc built-ins": "SELECT p.oid::int, p.proname, p.prorettype::regtype::text, pg_get_function_result(p.oid), "
+                         "pg_get_function_arguments(p.oid), obj_description(p.oid, 'pg_proc'), p.pronargs, "
+                         "p.proretset, p.provolatile, p.prokind FROM pg_catalog.pg_proc p WHERE p.oid IN "
+                         "(376, 394, 871, 938, 1066, 1299, 3849) ORDER BY 1",
     # not compared: Grafana's version query ("SELECT current_setting('server_version_num')::int/100") gives 1600.04
     # here: bemidb reports Postgres 16 and the rewrite divides integers as DuckDB does (README, Client compatibility)
     "grafana timescaledb": "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",

@@ -27,7 +27,16 @@ def extra_macros(s: str) -> list[str]:
         for arg in args:
             body = f"{s}.bemidb_format_step({body}, {arg})"
         overloads.append(f"({', '.join(['f', *args])}) AS replace(replace({body}, '%%', '%'), {_HIDE}, '%')")
+    args_text = (f"coalesce((SELECT string_agg(CASE WHEN coalesce(_bu._bn, '') = '' THEN '' ELSE _bu._bn || ' ' END "
+                 f"|| {s}.format_type(_bu._bt, NULL), ', ' ORDER BY _bu._bi) FROM (SELECT unnest(_bp.proargtypes) AS "
+                 "_bt, unnest(coalesce(_bp.proargnames, [])) AS _bn, unnest(generate_series(1, len(_bp.proargtypes))) "
+                 f"AS _bi FROM {s}.pg_proc _bp WHERE _bp.oid = funcoid) _bu), '')")
     return [
+        # \df and JDBC getFunctions print a function's signature from its pg_proc row (catalog/pg_proc_rows.py)
+        f"CREATE OR REPLACE MACRO {s}.pg_get_function_result(funcoid) AS (SELECT CASE WHEN _bp.proretset THEN "
+        f"'SETOF ' ELSE '' END || {s}.format_type(_bp.prorettype, NULL) FROM {s}.pg_proc _bp WHERE _bp.oid = funcoid)",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_function_arguments(funcoid) AS {args_text}",
+        f"CREATE OR REPLACE MACRO {s}.pg_get_function_identity_arguments(funcoid) AS {args_text}",
         step,
         f"CREATE OR REPLACE MACRO {s}.pg_format " + ", ".join(overloads),
         # parse_ident('a."B c".d') -> [a, B c, d]: quoted parts keep their case, bare ones are folded

@@ -17,9 +17,12 @@ from bemidb.server.catalog.oids import (
     relation_oid,
     stable_oid,
 )
+from bemidb.server.catalog.pg_proc_rows import PG_PROC
 from bemidb.server.catalog.row_shapes import attribute_row, class_row, info_column_row, type_row
 from bemidb.server.catalog.static_rows import static_relation_rows
 from bemidb.storage.catalog import TableInfo
+
+PG_PROC_OID = 1255  # pg_description.classoid of a function
 
 
 class RowBuilder:
@@ -86,6 +89,9 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     b.used_oids.update(row["oid"] for row in static_classes)
     b.rows.setdefault(("pg_catalog", "pg_class"), []).extend(static_classes)
     b.rows.setdefault(("pg_catalog", "pg_attribute"), []).extend(static_attributes)
+    b.rows.setdefault(("pg_catalog", "pg_description"), []).extend(
+        {"objoid": row[0], "classoid": PG_PROC_OID, "objsubid": 0, "description": row[-1]}
+        for row in PG_PROC if row[-1])  # built-in functions' comments (\df+, obj_description)
 
     for info in tables:
         nsp = namespace_oid(info.schema)

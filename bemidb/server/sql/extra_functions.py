@@ -19,3 +19,22 @@ def extra_function(node: exp.Expression) -> exp.Expression:
         if name in EXTRA_MACROS:
             return call_macro(name, *node.expressions)
     return node
+
+
+def _macro_arg(node: exp.Expression, name: str) -> exp.Expression | None:
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous) and \
+            node.expression.name.lower() == name and len(node.expression.expressions) == 1:
+        return node.expression.expressions[0]
+    return None
+
+
+def reg_comparison(node: exp.Expression) -> exp.Expression:
+    """`prorettype::regtype <> 'trigger'::regtype` (pgcli): a regtype is an OID to compare, a name only to
+    print. The cast of the column became the type's name; compared with an OID, the column is compared as is."""
+    if not isinstance(node, exp.EQ | exp.NEQ):
+        return node
+    for mine, other in (("this", "expression"), ("expression", "this")):
+        column = _macro_arg(node.args.get(mine), "bemidb_regtype_name")
+        if column is not None and _macro_arg(node.args.get(other), "bemidb_regtype") is not None:
+            node.set(mine, column)
+    return node

@@ -19,7 +19,7 @@ from bemidb.server.catalog.oids import (
     PG_CATALOG_RELATIONS,
 )
 from bemidb.server.sql.column_names import name_columns
-from bemidb.server.sql.extra_functions import extra_function
+from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
 from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
@@ -81,6 +81,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return cast(node)
     if isinstance(node, exp.Operator):
         return _operator(node)
+    if isinstance(node, exp.EQ | exp.NEQ):
+        return reg_comparison(node)  # x::regtype <> 'trigger'::regtype compares OIDs
     if isinstance(node, exp.SimilarTo):
         pattern = node.expression
         if isinstance(pattern, exp.Literal) and pattern.is_string:
