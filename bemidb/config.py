@@ -45,6 +45,40 @@ def _seconds(raw: str) -> float:
     return value * {"ms": 0.001, "s": 1, "min": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "k": 2**10, "m": 2**20, "g": 2**30}
+MEMORY_LIMIT_DEFAULT = "50%"  # the rest is for Python, Arrow results, socket buffers and the OS
+
+
+def _memory_limit(raw: str) -> int | float:
+    """'1GB', '512MiB', '2G' (bytes, as int) or '60%' (a share of the memory limit, as a float in (0, 1])."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(%|[kmgt]i?b?|b)?\s*", raw, re.I)
+    if not m:
+        raise ValueError(f"{raw!r} is not a memory size (e.g. 1GB, 512MiB) or a share (e.g. 60%)")
+    value, unit = float(m.group(1)), (m.group(2) or "").lower()
+    if unit == "%":
+        if not 0 < value <= 100:
+            raise ValueError(f"{raw!r}: a share must be above 0% and at most 100%")
+        return value / 100
+    size = int(value * _SIZE_UNITS[unit])
+    if size < 16 * 2**20:
+        raise ValueError(f"{raw!r} is below the 16MiB DuckDB needs to run at all")
+    return size
+
+
+def available_memory() -> int:
+    """The memory this process may use: the machine's, or the container's (cgroup v2 or v1) when smaller."""
+    limit = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit():
+            limit = min(limit, int(raw))
+    return limit
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"ERROR", "WARN", "WARNING", "INFO", "DEBUG", "TRACE"}:
@@ -54,7 +88,8 @@ def _log_level(raw: str) -> str:
 
 def _postgres_url(raw: str) -> str:
     parsed = urlparse(raw)
-    if parsed.scheme not in ("postgres", "postgresql") or not parsed.hostname:
+    # As in libpq, the host (and the rest) may be left to PGHOST, PGUSER... or the local Unix socket.
+    if parsed.scheme not in ("postgres", "postgresql") or not parsed.netloc and not parsed.path:
         raise ValueError("expected a URL like postgresql://user:password@host:5432/dbname")
     try:
         parsed.port  # noqa: B018 - raises on a non-numeric port
@@ -70,6 +105,14 @@ def _table_list(raw: str) -> list[str]:
         if not re.fullmatch(r"[^.\s]+\.[^.\s]+", item):
             raise ValueError(f"{item!r} is not schema.table or schema.*")
     return items
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not true or false")
 
 
 def _date(raw: str) -> str:
@@ -153,6 +196,9 @@ SETTINGS: dict[str, Setting] = {
                 _positive_int),
         Setting("statement_timeout", "BEMIDB_STATEMENT_TIMEOUT",
                 "default statement timeout (e.g. 30s, 2min; 0 = none)", 0.0, _seconds),
+        Setting("memory_limit", "BEMIDB_MEMORY_LIMIT",
+                "memory for query processing, e.g. 1GB or 60% of the machine's or container's memory; "
+                "beyond it queries spill to a private temp folder", MEMORY_LIMIT_DEFAULT, _memory_limit),
         # Sync: common
         Setting("destination_schema", "DESTINATION_SCHEMA_NAME",
                 "schema the synced tables land in (default: public for postgres, else the source name)",
@@ -165,6 +211,9 @@ SETTINGS: dict[str, Setting] = {
                 flag="--include"),
         Setting("source_postgres_exclude_tables", "SOURCE_POSTGRES_EXCLUDE_TABLES",
                 "comma-separated schema.table or schema.* to skip", [], _table_list, flag="--exclude"),
+        Setting("source_postgres_keep_schemas", "SOURCE_POSTGRES_KEEP_SCHEMAS",
+                "keep the source's schemas: analytics.t is served as analytics.t, not public.analytics_t "
+                "(BemiDB's naming, the default)", False, _bool, flag="--keep-schemas"),
         Setting("source_postgres_incremental", "SOURCE_POSTGRES_INCREMENTAL",
                 "comma-separated schema.table:cursor_column for incremental sync", "",
                 flag="--incremental"),
@@ -189,9 +238,9 @@ SETTINGS: dict[str, Setting] = {
 STORAGE = ["data_dir", "catalog_database_url", "aws_region", "aws_s3_bucket", "aws_access_key_id",
            "aws_secret_access_key", "aws_s3_endpoint", "log_level"]
 SERVER = ["host", "port", "database", "user", "password", "auth_method", "tls_cert", "tls_key",
-          "max_connections", "statement_timeout"]
+          "max_connections", "statement_timeout", "memory_limit"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
-                 "source_postgres_exclude_tables", "source_postgres_incremental"]
+                 "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]
@@ -241,6 +290,14 @@ class Config:
         return self.local_warehouse_path.as_uri()
 
     @property
+    def memory_limit_bytes(self) -> int:
+        """BEMIDB_MEMORY_LIMIT in bytes: a share is taken of the machine's or container's memory."""
+        limit = self.memory_limit
+        if isinstance(limit, str):  # the default, unparsed
+            limit = _memory_limit(limit)
+        return int(limit * available_memory()) if isinstance(limit, float) else int(limit)
+
+    @property
     def s3_endpoint_url(self) -> str | None:
         """AWS_S3_ENDPOINT with a scheme: BemiDB accepts host[:port] (http for localhost, else https)."""
         endpoint = self.aws_s3_endpoint
@@ -258,8 +315,9 @@ def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
     for name in names:
         s = SETTINGS[name]
         default = "" if s.default in (None, "", []) or s.secret else f"; default {s.default}"
+        switch = {"nargs": "?", "const": "true"} if s.parse is _bool else {}  # `--keep-schemas` alone = true
         group.add_argument(s.option, dest=name, metavar=s.env, default=None,
-                           help=f"{s.help} [env {s.env}{default}]")
+                           help=f"{s.help} [env {s.env}{default}]".replace("%", "%%"), **switch)
 
 
 def resolve(args: argparse.Namespace | None, names: list[str], env: dict[str, str] | None = None) -> Config:
@@ -297,6 +355,10 @@ def _check(config: Config, names: list[str]) -> None:
         for setting in ("tls_cert", "tls_key"):
             if not Path(getattr(config, setting)).is_file():
                 raise ConfigError(f"{SETTINGS[setting].env}: no such file {getattr(config, setting)!r}")
+    if "source_postgres_keep_schemas" in names and config.source_postgres_keep_schemas \
+            and config.destination_schema:
+        raise ConfigError("SOURCE_POSTGRES_KEEP_SCHEMAS puts each table in its source schema: "
+                          "DESTINATION_SCHEMA_NAME / --schema cannot be set with it")
     if "password" in names and config.password and not config.user:
         raise ConfigError("BEMIDB_PASSWORD is set but BEMIDB_USER is not")
 

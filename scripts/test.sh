@@ -10,7 +10,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-"$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[test]"
+# setuptools prints an "Editable installation" banner even with --quiet: keep pip's output, show it on failure
+if ! install_log="$("$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[test]" 2>&1)"; then
+  printf '%s\n' "$install_log" >&2
+  exit 1
+fi
 
 "$VENV/bin/ruff" check .
 "$VENV/bin/python" -m pytest "$@"

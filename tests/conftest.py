@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.postgres import PostgresCluster, find_bin_dir
 from tests.support.s3 import SeaweedS3, find_weed
+from tests.support.warehouse import STORAGES, make_warehouse
 
 
 def _postgres():
@@ -69,3 +70,18 @@ def data_dir(tmp_path):
     path = tmp_path / "bemidb-data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="module", params=STORAGES)
+def warehouse(request, tmp_path_factory):
+    """Local disk, then SeaweedFS S3: a module whose server fixture uses this runs its tests on both."""
+    data_dir = tmp_path_factory.mktemp(f"bemidb-data-{request.param}")
+    return make_warehouse(request.param, data_dir, request.getfixturevalue("s3") if request.param == "s3" else None)
+
+
+@pytest.fixture(params=STORAGES)
+def fresh_warehouse(request, tmp_path):
+    """An empty warehouse of the test's own, on local disk, then on SeaweedFS S3."""
+    data_dir = tmp_path / "bemidb-data"
+    data_dir.mkdir()
+    return make_warehouse(request.param, data_dir, request.getfixturevalue("s3") if request.param == "s3" else None)

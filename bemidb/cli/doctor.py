@@ -24,7 +24,7 @@ CONNECT_TIMEOUT = 5.0  # seconds: an unreachable host fails the check quickly in
 
 @dataclass(frozen=True)
 class Result:
-    ok: bool
+    ok: bool | None  # None: a note, neither passed nor failed
     detail: str
 
 
@@ -32,10 +32,14 @@ class CheckFailed(Exception):
     """A check's own clear reason for failing (no exception type prefix needed)."""
 
 
-def _where(url: str) -> str:
-    """host:port/db of a database URL, without the credentials (safe to print)."""
-    parsed = urlparse(url)
-    return f"{parsed.hostname}:{parsed.port or 5432}{parsed.path or '/'}"
+def _reach_database(url: str) -> str:
+    """Resolve a database URL as libpq would (PGHOST, PGPORT...), check its host answers; host:port/db."""
+    from bemidb.pg_connect import resolve
+
+    target = resolve(url)
+    if not target.unix_socket:
+        _reach(target.host, target.port)
+    return target.where
 
 
 def _reach(host: str, port: int) -> None:
@@ -50,9 +54,11 @@ def check_catalog(cfg: Config) -> Result:
     from bemidb.storage.catalog import open_catalog
 
     if cfg.catalog_database_url:
-        parsed = urlparse(cfg.catalog_database_url)
-        _reach(parsed.hostname, parsed.port or 5432)
-        where = "Postgres " + _where(cfg.catalog_database_url)
+        where = "Postgres " + _reach_database(cfg.catalog_database_url)
+    elif not cfg.sqlite_catalog_path.exists():
+        # Not created here: only `sync` makes a catalog (a typo in --data-dir must not leave an empty one).
+        return Result(None, f"no catalog yet: SQLite {cfg.sqlite_catalog_path} (the first `bemidb sync` "
+                            "creates it; `tables` refuses this data dir until then)")
     else:
         where = f"SQLite {cfg.sqlite_catalog_path}"
     catalog = open_catalog(cfg)
@@ -107,8 +113,8 @@ def _probe_warehouse(cfg: Config) -> Result:
     if cfg.uses_s3 and cfg.s3_endpoint_url:
         endpoint = urlparse(cfg.s3_endpoint_url)
         _reach(endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
-    if not cfg.uses_s3:
-        cfg.local_warehouse_path.mkdir(parents=True, exist_ok=True)
+    if not cfg.uses_s3 and not cfg.local_warehouse_path.exists():
+        return _probe_missing_folder(cfg.local_warehouse_path)
     io = _file_io(cfg)
     probe = f"{cfg.warehouse}/.bemidb-doctor-{uuid.uuid4().hex}"
     payload = b"bemidb doctor probe"
@@ -125,30 +131,44 @@ def _probe_warehouse(cfg: Config) -> Result:
     return Result(True, f"{where}: put, read and delete a probe object")
 
 
+def _probe_missing_folder(path) -> Result:
+    """The warehouse folder is made by the first sync: check it could be, without making it."""
+    import os
+
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CheckFailed(f"{path} does not exist and {parent} is not writable: the first sync cannot create it")
+    return Result(True, f"{path} does not exist yet; the first sync creates it ({parent} is writable)")
+
+
 def check_source_postgres(cfg: Config) -> Result:
     """Log in as `sync postgres` does and list what it would sync: every selected table must be readable."""
     from bemidb.sync import postgres_source as source
     from bemidb.sync.naming import select_tables
 
     url = cfg.source_postgres_database_url
-    parsed = urlparse(url)
-    _reach(parsed.hostname, parsed.port or 5432)
+    where = _reach_database(url)
     conn = source.connect(url, timeout=CONNECT_TIMEOUT)
     try:
         version = conn.run("SHOW server_version")[0][0]
         relations = {(r.schema, r.name): r for r in source.list_relations(conn) if r.kind in ("r", "p")}
+        selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
+                                  cfg.source_postgres_exclude_tables or [])
+        parents = source.partition_parents(conn, selection.unknown) if selection.unknown else {}
     finally:
         conn.close()
-    selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
-                              cfg.source_postgres_exclude_tables or [])
     if selection.unknown:
+        named = [f"{name} (a partition of {parents[name]}: include {parents[name]})" if name in parents else name
+                 for name in selection.unknown]
         raise CheckFailed(f"SOURCE_POSTGRES_INCLUDE_TABLES names tables the source does not have: "
-                          f"{', '.join(selection.unknown)}")
+                          f"{', '.join(named)}")
     unreadable = [relations[key].qualified for key in selection.selected if not relations[key].can_select]
     if unreadable:
         raise CheckFailed(f"no SELECT privilege on {', '.join(unreadable[:5])}"
                           f"{' and more' if len(unreadable) > 5 else ''}: GRANT SELECT, or exclude them")
-    return Result(True, f"{_where(url)}: PostgreSQL {version.split()[0]}, "
+    return Result(True, f"{where}: PostgreSQL {version.split()[0]}, "
                         f"{len(selection.selected)} of {len(relations)} tables to sync")
 
 
@@ -160,9 +180,18 @@ def check_port(cfg: Config) -> Result:
         try:
             sock.bind((cfg.host, cfg.port))
         except OSError as exc:
-            raise CheckFailed(f"cannot listen on {cfg.host}:{cfg.port} ({exc.strerror or exc}); "
-                              "is a bemidb serve already running? Use --port / BEMIDB_PORT") from None
-    return Result(True, f"{cfg.host}:{cfg.port} is free for `bemidb serve`")
+            reason = exc.strerror or str(exc)
+        else:
+            return Result(True, f"{cfg.host}:{cfg.port} is free for `bemidb serve`")
+    from bemidb.cli.port_owner import is_bemidb_server, listener_command
+
+    owner = listener_command(cfg.port)
+    if owner and is_bemidb_server(owner[1]):
+        # Not a problem to fix: the server this checklist is about is up.
+        return Result(True, f"a bemidb server (pid {owner[0]}) is already serving on port {cfg.port}")
+    who = f" by pid {owner[0]} ({' '.join(owner[1])[:80]})" if owner else ""
+    raise CheckFailed(f"cannot listen on {cfg.host}:{cfg.port} ({reason}): the port is taken{who}; "
+                      "use --port / BEMIDB_PORT")
 
 
 def check_tls(cfg: Config) -> Result:
@@ -222,6 +251,9 @@ def run(cfg: Config, args) -> int:
             result = check(cfg)
         except Exception as exc:  # any failure is a red line in the checklist, never a traceback
             result = Result(False, _reason(exc, secrets))
+        if result.ok is None:
+            table.add_row("[yellow]note[/]", name, f"[yellow]{result.detail}[/]")
+            continue
         failed += not result.ok
         mark = "[green]ok[/]" if result.ok else "[bold red]FAIL[/]"
         table.add_row(mark, name, result.detail if result.ok else f"[red]{result.detail}[/]")

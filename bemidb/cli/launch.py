@@ -90,16 +90,30 @@ def cache_root(environ) -> "str | None":
     return None
 
 
-def unpacked_site_packages(archive: str, facts: dict, environ) -> "str | None":
-    """The folder shiv already unpacked this very build to (shiv's own naming: SHIV_ROOT or ~/.shiv, then
-    <archive name>_<build id>), or None when it must unpack first."""
+def _site_packages_path(archive: str, facts: dict, environ) -> "str | None":
+    """Where shiv unpacks this very build (shiv's own naming: SHIV_ROOT or ~/.shiv, then <archive name>_<build
+    id>), or None when shiv's bootstrap decides (SHIV_FORCE_EXTRACT, SHIV_INTERPRETER, ... or no build id)."""
     build_id = facts.get("build_id")
     if not build_id or any(name.startswith("SHIV_") and name != "SHIV_ROOT" for name in environ):
-        return None  # SHIV_FORCE_EXTRACT, SHIV_INTERPRETER, SHIV_ENTRY_POINT...: shiv's bootstrap handles them
+        return None
     root = environ.get("SHIV_ROOT") or os.path.expanduser("~/.shiv")
     name = os.path.basename(os.path.realpath(archive))
-    path = os.path.join(root, f"{name}_{build_id}", "site-packages")
-    return path if os.path.isdir(path) else None
+    return os.path.join(root, f"{name}_{build_id}", "site-packages")
+
+
+def unpacked_site_packages(archive: str, facts: dict, environ) -> "str | None":
+    """The folder shiv already unpacked this very build to, or None when it must unpack first."""
+    path = _site_packages_path(archive, facts, environ)
+    return path if path and os.path.isdir(path) else None
+
+
+def say_first_run(archive: str, facts: dict, environ) -> None:
+    """The first run pauses ~10 s while shiv unpacks ~400 MB: say so, so it does not look hung."""
+    path = _site_packages_path(archive, facts, environ)
+    if path and not os.path.isdir(path):
+        sys.stderr.write(f"bemidb: first run of this build: unpacking its dependencies (~400 MB, ~10 s, once) "
+                         f"into {os.path.dirname(path)}\n")
+        sys.stderr.flush()
 
 
 def start() -> None:
@@ -124,6 +138,7 @@ def start() -> None:
         from bemidb.cli.launch import main as unpacked_main
 
         sys.exit(unpacked_main())  # (it ends the process itself)
+    say_first_run(sys.argv[0], facts, os.environ)
     import _bootstrap  # shiv's, at the archive root
 
     _bootstrap.bootstrap()

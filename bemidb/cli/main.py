@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 
 from bemidb import __version__, config, console
-from bemidb.cli import output
+from bemidb.cli import first_hour, output
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,31 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" for a mistyped command or flag."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{self._suggestion(message)}\n")
+
+    def _suggestion(self, message: str) -> str:
+        import difflib
+        import re
+
+        if match := re.search(r"invalid choice: '([^']*)'", message):
+            word = match.group(1)
+            choices = [c for a in self._actions if isinstance(a, argparse._SubParsersAction) for c in a.choices]
+        elif message.startswith("unrecognized arguments: "):
+            word = message.split(": ", 1)[1].split()[0].split("=")[0]
+            choices = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+        else:
+            return ""
+        close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+        return f" (did you mean {close[0]}?)" if close else ""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bemidb",
         description="Sync Postgres and SaaS data into Iceberg tables; query them with any Postgres client.",
         epilog="Run `bemidb COMMAND --help` for a command's settings.",
@@ -77,13 +100,17 @@ def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
                          help="ignore --incremental cursors this run and copy every table in full")
     if name == "tables":
         sub.add_argument("--schema", dest="only_schema", help="only this schema")
+        sub.add_argument("--format", choices=("table", "plain", "csv", "json"),
+                         help="output format (default: a table on a terminal, plain whole-name columns when piped)")
     if name == "vacuum":
         sub.add_argument("--keep-snapshots", type=int, default=3, help="snapshots to keep per table")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the subcommand's parser: its usage and its flags, not the top-level ones
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 2
@@ -103,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.values.get(name) is None:
             cfg.values[name] = value
     output.setup_logging(cfg)
+    try:
+        first_hour.check_data_dir(args.command_name, cfg)
+    except console.UserError as exc:
+        console.error(str(exc))
+        return exc.exit_code
+    if args.command_name == "serve":
+        first_hour.warn_if_open_to_all(cfg)
     module_name, func_name = command.target.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -112,13 +146,24 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         raise
     try:
-        return int(getattr(module, func_name)(cfg, args) or 0)
-    except KeyboardInterrupt:
-        console.error("interrupted")
-        return 130
+        return _call(getattr(module, func_name), cfg, args, stop_on_signals=args.command_name.startswith("sync "))
+    except KeyboardInterrupt as exc:
+        # SyncInterrupted says which signal and what was left how; a bare Ctrl-C elsewhere is just that
+        summary = getattr(exc, "summary", None)
+        sys.stderr.write(f"{exc or 'interrupted'}{': ' + summary if summary else ''}\n")
+        return getattr(exc, "exit_code", 130)
     except console.UserError as exc:  # an expected failure with a clear message: no traceback
         console.error(str(exc))
         return exc.exit_code
+
+
+def _call(function, cfg, args, stop_on_signals: bool) -> int:
+    if not stop_on_signals:
+        return int(function(cfg, args) or 0)
+    from bemidb.sync.interrupt import stop_on_signals as signals_stop_the_sync
+
+    with signals_stop_the_sync():
+        return int(function(cfg, args) or 0)
 
 
 if __name__ == "__main__":

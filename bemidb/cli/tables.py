@@ -1,44 +1,92 @@
-"""`bemidb tables`: what is synced, how big, how fresh."""
+"""`bemidb tables`: what is synced, how big, how fresh.
+
+On a terminal a table sized to it; piped or redirected, whole names in plain columns (so `| grep` finds every
+table); `--format csv|json` for scripts, with exact numbers (bytes, snapshot ids, ISO times).
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
+import sys
 
-from rich.table import Table
-
-from bemidb.console import UserError, stdout
+from bemidb.console import UserError, human_bytes
 from bemidb.storage.catalog import PROP_SOURCE, open_catalog
 
-
-def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+FORMATS = ("table", "plain", "csv", "json")
+COLUMNS = ("schema", "table", "source", "rows", "size", "last sync (UTC)")
 
 
-def run(cfg, args) -> int:
+def _rows(cfg, only_schema: str | None) -> list[dict]:
     try:
         catalog = open_catalog(cfg)
         namespaces = sorted(ns[0] for ns in catalog.list_namespaces())
     except Exception as exc:  # noqa: BLE001 - an unreachable catalog is one clear line, not a traceback
         raise UserError(f"cannot open the catalog: {' '.join(str(exc).split())[:300]}") from None
-    table = Table(title="Synced tables")
-    for column in ("schema", "table", "source", "rows", "size", "last sync (UTC)"):
-        table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    rows = []
     for namespace in namespaces:
-        if args.only_schema and namespace != args.only_schema:
+        if only_schema and namespace != only_schema:
             continue
         for identifier in sorted(catalog.list_tables(namespace)):
             iceberg_table = catalog.load_table(identifier)
             snapshot = iceberg_table.current_snapshot()
             summary = snapshot.summary if snapshot else None
-            rows = int(summary["total-records"]) if summary and "total-records" in summary else 0
-            size = int(summary["total-files-size"]) if summary and "total-files-size" in summary else 0
-            when = (dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-                    if snapshot else "never")
-            source = iceberg_table.properties.get(PROP_SOURCE, "")
-            table.add_row(namespace, identifier[-1], source, f"{rows:,}", _size(size), when)
+            rows.append({
+                "schema": namespace,
+                "table": identifier[-1],
+                "source": iceberg_table.properties.get(PROP_SOURCE, ""),
+                "rows": int(summary["total-records"]) if summary and "total-records" in summary else 0,
+                "size_bytes": int(summary["total-files-size"]) if summary and "total-files-size" in summary else 0,
+                "last_sync": (dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC)
+                              .isoformat(timespec="seconds") if snapshot else None),
+                "snapshot_id": snapshot.snapshot_id if snapshot else None,
+            })
+    return rows
+
+
+def _cells(row: dict) -> list[str]:
+    when = row["last_sync"].replace("T", " ").removesuffix("+00:00") if row["last_sync"] else "never"
+    return [row["schema"], row["table"], row["source"], f"{row['rows']:,}", human_bytes(row["size_bytes"]), when]
+
+
+def _print_rich(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    from bemidb.console import stdout
+
+    table = Table(title="Synced tables")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    for row in rows:
+        table.add_row(*_cells(row))
     stdout.print(table)
+
+
+def _print_plain(rows: list[dict]) -> None:
+    """Aligned columns, nothing cut, no colour: what `| grep`, `| sort` and `| column` expect."""
+    lines = [list(COLUMNS), *(_cells(row) for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(COLUMNS))]
+    for line in lines:
+        cells = [cell.rjust(width) if column in ("rows", "size") else cell.ljust(width)
+                 for cell, width, column in zip(line, widths, COLUMNS, strict=True)]
+        sys.stdout.write("  ".join(cells).rstrip() + "\n")
+
+
+def run(cfg, args) -> int:
+    rows = _rows(cfg, args.only_schema)
+    output_format = args.format or ("table" if sys.stdout.isatty() else "plain")
+    if output_format == "json":
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif output_format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else
+                                ["schema", "table", "source", "rows", "size_bytes", "last_sync", "snapshot_id"],
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif output_format == "plain":
+        _print_plain(rows)
+    else:
+        _print_rich(rows)
     return 0

@@ -43,7 +43,9 @@ from pyiceberg.types import (
 )
 
 from bemidb.config import Config
+from bemidb.console import human_bytes
 from bemidb.quoting import quote_ident, quote_literal
+from bemidb.server.admission import QueryGate
 from bemidb.server.catalog import pg_catalog
 from bemidb.server.errors import INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
 from bemidb.storage.catalog import TableInfo, open_catalog, table_info
@@ -163,10 +165,12 @@ def _not_deleted(task) -> str:
             f"WHERE d.file_path = {quote_literal(task.file.file_path)} AND d.pos = t.file_row_number)")
 
 
-def _s3_filesystem(cfg: Config):
-    """pyarrow's S3 filesystem behind fsspec's wrapper, registered in DuckDB under the s3:// protocol."""
-    from fsspec.implementations.arrow import ArrowFSWrapper
+def _s3_filesystem(cfg: Config, cache_bytes: int):
+    """pyarrow's S3 filesystem behind our thread-safe read-only wrapper (see bemidb.storage.object_store),
+    registered in DuckDB under the s3:// protocol."""
     from pyarrow.fs import S3FileSystem
+
+    from bemidb.storage.object_store import ObjectStoreFS
 
     endpoint = cfg.s3_endpoint_url
     kwargs = {"access_key": cfg.aws_access_key_id, "secret_key": cfg.aws_secret_access_key,
@@ -174,11 +178,11 @@ def _s3_filesystem(cfg: Config):
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         kwargs.update(endpoint_override=host, scheme=scheme, force_virtual_addressing=False)
+    return ObjectStoreFS(S3FileSystem(**kwargs), cache_bytes=cache_bytes)
 
-    class S3Wrapper(ArrowFSWrapper):
-        protocol = "s3"
 
-    return S3Wrapper(S3FileSystem(**kwargs))
+S3_CACHE_SHARE = 0.25  # of BEMIDB_MEMORY_LIMIT, for the bytes read from S3 (the rest is DuckDB's)
+QUERY_MEMORY = 64 * 2**20  # what one running query is planned with: DuckDB's share / this = query slots
 
 
 class Engine:
@@ -188,6 +192,7 @@ class Engine:
         # No replacement scans: a client's `FROM name` must never resolve to a Python object of the server.
         self.db = duckdb.connect(":memory:", config={"python_enable_replacements": False})
         self._setup_sandbox()
+        self.gate = QueryGate(max(1, self.query_memory // QUERY_MEMORY))
         self._internal = self.db.cursor()  # DDL for views; never handed to a client
         self._ddl_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -206,8 +211,13 @@ class Engine:
 
     def _setup_sandbox(self) -> None:
         allowed = []
+        # BEMIDB_MEMORY_LIMIT is shared: on S3 a quarter keeps the bytes read (local disk has the OS page
+        # cache), the rest caps DuckDB's buffers (joins, aggregates, sorts), which spill to `spill` beyond it.
+        budget = self.cfg.memory_limit_bytes
+        cache_bytes = int(budget * S3_CACHE_SHARE) if self.cfg.uses_s3 else 0
+        self.query_memory = max(16 * 2**20, budget - cache_bytes)
         if self.cfg.uses_s3:
-            self.db.register_filesystem(_s3_filesystem(self.cfg))
+            self.db.register_filesystem(_s3_filesystem(self.cfg, cache_bytes))
             allowed.append(f"s3://{self.cfg.aws_s3_bucket}/iceberg/")
         else:
             allowed.append(str(self.cfg.local_warehouse_path) + "/")
@@ -216,6 +226,10 @@ class Engine:
         spill = tempfile.mkdtemp(prefix="bemidb-spill-")
         atexit.register(shutil.rmtree, spill, True)
         self.db.execute(f"SET temp_directory = {quote_literal(spill)}")
+        self.db.execute(f"SET memory_limit = '{self.query_memory // 1024}KiB'")
+        log.info("query memory limit %s, S3 read cache %s (BEMIDB_MEMORY_LIMIT), spilling to %s",
+                 self.db.execute("SELECT current_setting('memory_limit')").fetchone()[0],
+                 human_bytes(cache_bytes), spill)
         self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
         # Iceberg data files never change once written: their Parquet footers can be cached across queries.

@@ -51,13 +51,14 @@ FEATURE_NOT_SUPPORTED = "0A000"
 
 # (DuckDB exception class name, message regex, SQLSTATE, Postgres-style message template or None to keep)
 _RULES: list[tuple[str, str, str, str | None]] = [
-    ("CatalogException", r"Table with name (\S+) does not exist", "42P01", 'relation "{0}" does not exist'),
+    # DuckDB quotes some names and not others ("a.b" vs b!): the name once, in Postgres's one pair of quotes
+    ("CatalogException", r'Table with name "?(.+?)"?!? does not exist', "42P01", 'relation "{0}" does not exist'),
     ("CatalogException", r"Table Function with name (\S+) does not exist", "42883",
      "function {0} does not exist"),
     ("CatalogException", r"(?:Scalar |Aggregate )?Function with name (\S+) does not exist", "42883",
      "function {0} does not exist"),
-    ("CatalogException", r"Schema with name (\S+) does not exist", "3F000", 'schema "{0}" does not exist'),
-    ("CatalogException", r"Type with name (\S+) does not exist", "42704", 'type "{0}" does not exist'),
+    ("CatalogException", r'Schema with name "?(.+?)"?!? does not exist', "3F000", 'schema "{0}" does not exist'),
+    ("CatalogException", r'Type with name "?(.+?)"?!? does not exist', "42704", 'type "{0}" does not exist'),
     ("CatalogException", r"", "42P01", None),
     ("BinderException", r'Referenced column "([^"]+)" not found', "42703", 'column "{0}" does not exist'),
     ("BinderException", r'Values list "[^"]*" does not have a column named "([^"]+)"', "42703",

@@ -366,6 +366,9 @@ class _RollingParquetWriter:
     def abort(self) -> None:
         """Best effort: remove every file this write started (the commit did not happen)."""
         if self.current is not None:
+            # No footer for a file about to be deleted; and the writer must not try to write one later from
+            # __del__ into the closed stream ("Exception ignored in ParquetWriter.__del__" on every Ctrl-C).
+            self.current[2].is_open = False
             try:
                 self.current[1].close()
             except Exception:  # noqa: BLE001 - the stream may already be broken (that is why we abort)

@@ -10,6 +10,13 @@ def destination_name(schema: str, table: str) -> str:
     return table if schema == "public" else f"{schema}_{table}"
 
 
+def destination(schema: str, table: str, namespace: str, keep_schemas: bool = False) -> tuple[str, str]:
+    """Where source `schema.table` lands: BemiDB's naming into `namespace` (the default), or the same
+    schema and name as in the source (SOURCE_POSTGRES_KEEP_SCHEMAS), so queries written with schema-qualified
+    names run unchanged."""
+    return (schema, table) if keep_schemas else (namespace, destination_name(schema, table))
+
+
 def matches(pattern: str, schema: str, table: str) -> bool:
     pattern_schema, pattern_table = pattern.split(".", 1)
     return pattern_schema == schema and pattern_table in ("*", table)

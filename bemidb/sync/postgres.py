@@ -26,8 +26,9 @@ from bemidb.storage.catalog import (
 )
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
+from bemidb.sync import interrupt
 from bemidb.sync import postgres_source as source
-from bemidb.sync.naming import destination_name, select_tables
+from bemidb.sync.naming import destination, select_tables
 from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
 from bemidb.sync.progress import SyncProgress
 
@@ -65,8 +66,9 @@ def run(cfg, args) -> int:
         raise UserError(str(exc)) from None
     conn = source.connect(url)
     try:
-        source.begin_snapshot(conn)
-        return _sync(cfg, args, catalog, conn, namespace, cursors)
+        with interrupt.cleanup_on_interrupt(lambda: interrupt.abandon_connection(conn)):
+            source.begin_snapshot(conn)
+            return _sync(cfg, args, catalog, conn, namespace, cursors)
     except (DatabaseError, InterfaceError) as exc:  # while listing tables: the run cannot start
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
@@ -91,23 +93,31 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
     include = cfg.source_postgres_include_tables or []
     exclude = cfg.source_postgres_exclude_tables or []
     selection = select_tables([(r.schema, r.name) for r in relations], include, exclude)
+    parents = source.partition_parents(conn, selection.unknown) if selection.unknown else {}
+    unknown = {pattern: (f"a partition of {parents[pattern]}, synced through it (--include {parents[pattern]})"
+                         if pattern in parents else "no such table in the source (from --include)")
+               for pattern in selection.unknown}
+    if include and not selection.selected:
+        reasons = [f"{pattern}: {why}" for pattern, why in unknown.items()] + selection.empty_wildcards
+        raise UserError(f"--include matches no table in the source ({'; '.join(reasons)})")
     resolver = source.TypeResolver(conn)
     synced: list[tuple[str, str]] = []
-    destinations: dict[str, str] = {}
-    with SyncProgress(f"sync postgres -> {namespace}") as progress:
+    destinations: dict[tuple[str, str], str] = {}
+    keep = bool(cfg.source_postgres_keep_schemas)
+    with SyncProgress(f"sync postgres -> {'source schemas' if keep else namespace}") as progress:
         for pattern in selection.empty_wildcards:
             progress.note(f"--include {pattern} matches no table")
-        for pattern in selection.unknown:
-            progress.table_done(pattern, 0, 0, error="no such table in the source (from --include)")
+        for pattern, why in unknown.items():
+            progress.table_done(pattern, 0, 0, error=why)
         for name in sorted(set(cursors or {}) - {f"{s}.{t}" for s, t in selection.selected}):
             progress.note(f"--incremental {name}: not a table synced in this run")
         lost: str | None = None
         for key in selection.selected:
             relation = by_name[key]
             name = relation.qualified
-            target = destination_name(relation.schema, relation.name)
+            target = destination(relation.schema, relation.name, namespace, keep)
             named = name in include  # asked for by exact name, not through a wildcard or by default
-            skip = _why_not(relation, target, destinations, namespace, lost, explicit=named)
+            skip = _why_not(relation, target, destinations, lost, explicit=named)
             if skip is not None:
                 is_error, message = skip
                 if is_error:
@@ -118,7 +128,7 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
             destinations[target] = name
             progress.table_started(name)
             try:
-                outcome = _sync_table(conn, catalog, relation, (namespace, target), resolver, progress,
+                outcome = _sync_table(conn, catalog, relation, target, resolver, progress,
                                       cursor=(cursors or {}).get(name))
             except SourceLost as exc:
                 lost = f"source connection lost ({exc})"
@@ -127,16 +137,17 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
                 log.debug("table %s failed", name, exc_info=True)
                 progress.table_done(name, 0, 0, error=_one_line(exc))
             else:
-                synced.append((namespace, target))
+                synced.append(target)
                 progress.table_done(name, outcome.rows, outcome.bytes)
         if getattr(args, "delete_old_tables", False) and not lost:
-            source_targets = {destination_name(s, t) for s, t in tables}
-            _delete_old_tables(catalog, namespace, source_targets, progress)
+            source_targets = {destination(s, t, namespace, keep) for s, t in tables}
+            for schema in sorted({schema for schema, _name in source_targets}):
+                _delete_old_tables(catalog, schema, {name for s, name in source_targets if s == schema}, progress)
     _vacuum(catalog, synced)
     return 1 if progress.failed else 0
 
 
-def _why_not(relation, target: str, destinations: dict[str, str], namespace: str, lost: str | None,
+def _why_not(relation, target: tuple[str, str], destinations: dict[tuple[str, str], str], lost: str | None,
              explicit: bool) -> tuple[bool, str] | None:
     """(is_error, message) when this relation is not synced in this run, else None."""
     if relation.kind not in ("r", "p"):
@@ -147,7 +158,7 @@ def _why_not(relation, target: str, destinations: dict[str, str], namespace: str
         message = "no SELECT privilege for the source user"
         return (True, message) if explicit else (False, f"skipped {relation.qualified}: {message}")
     if target in destinations:
-        return True, f"its destination {namespace}.{target} is already taken by {destinations[target]} in this run"
+        return True, f"its destination {'.'.join(target)} is already taken by {destinations[target]} in this run"
     if lost:
         return True, f"not synced: {lost}"
     return None

@@ -9,7 +9,6 @@ with explicit column types. Memory: one slice plus the Arrow table decoded from 
 from __future__ import annotations
 
 import re
-import socket
 import struct
 from collections.abc import Iterator
 
@@ -18,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from bemidb.pg_connect import send_cancel
 from bemidb.storage.types import ColumnPlan, value_bytes
 
 CHUNK_BYTES = 4 * 1024 * 1024  # CSV handed to pyarrow at once
@@ -156,16 +156,9 @@ def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[int]) 
 
 def _cancel_and_drain(conn, reader: _MessageReader) -> None:
     """Ask the server to stop this COPY (CancelRequest) and read until ReadyForQuery."""
-    key = getattr(conn, "_backend_key_data", None)
-    address = getattr(conn, "_bemidb_address", None)
-    sent = False
-    if key and address:
-        try:
-            with socket.create_connection(address, timeout=5) as cancel:
-                cancel.sendall(struct.pack("!ii", 16, 80877102) + key)
-            sent = True
-        except OSError:
-            pass  # draining still works, it only takes longer
+    if getattr(conn, "_bemidb_abandoned", False):
+        return  # interrupted: the connection is shut (sync/interrupt.py), there is nothing left to read
+    sent = send_cancel(conn)  # when it could not be sent, draining still works, it only takes longer
     cancelled = False
     try:
         for code, payload in reader:

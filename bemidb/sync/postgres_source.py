@@ -71,6 +71,16 @@ def list_relations(conn) -> list[Relation]:
     return [Relation(*row) for row in rows]
 
 
+def partition_parents(conn, names: list[str]) -> dict[str, str]:
+    """For the names among `names` that are partitions: the partitioned table they are synced through."""
+    rows = conn.run("""
+        SELECT n.nspname || '.' || c.relname, rn.nspname || '.' || r.relname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_class r ON r.oid = pg_partition_root(c.oid) JOIN pg_namespace rn ON rn.oid = r.relnamespace
+        WHERE c.relispartition AND n.nspname || '.' || c.relname = ANY(CAST(:names AS text[]))""", names=names)
+    return dict(rows)
+
+
 def primary_key(conn, relation: Relation) -> list[str]:
     """The source table's primary-key columns in key order ([] when it has none)."""
     rows = conn.run("""

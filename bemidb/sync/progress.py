@@ -92,10 +92,29 @@ class SyncProgress:
             self._line(f"{self.title}: started")
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._interrupted(exc)
+            return
         if self._progress is not None:
             self._progress.stop()
         self.print_summary()
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """No summary table: the caller prints one line, made here, saying what was left how."""
+        in_flight = [name for name, status in self.tables.items() if not status.finished]
+        if self._progress is not None:
+            for name in in_flight:
+                self._progress.update(self._tasks[name], description=f"[yellow]{name}: interrupted")
+                self._progress.stop_task(self._tasks[name])
+            self._progress.stop()
+        kept = len(self.succeeded)
+        parts = [f"{', '.join(in_flight)} left as it was (nothing committed)" if in_flight
+                 else "no table was being written"]
+        if kept:
+            parts.append(f"{kept} table{'s' if kept > 1 else ''} synced before {'are' if kept > 1 else 'is'} kept")
+        if hasattr(exc, "summary"):
+            exc.summary = "; ".join(parts)
 
     # -- events --------------------------------------------------------------------------------------------
 

@@ -6,39 +6,37 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from bemidb import config
-from bemidb.storage.catalog import PROP_MATVIEW_DEFINITION, PROP_SOURCE, open_catalog
+from bemidb.storage.catalog import PROP_MATVIEW_DEFINITION, PROP_SOURCE
 from bemidb.storage.writer import write_table
 from tests.support.server import start_server
 
 
-def _catalog(data_dir):
-    return open_catalog(config.resolve(None, config.STORAGE, env={"BEMIDB_DATA_DIR": str(data_dir)}))
+def _catalog(warehouse):
+    return warehouse.catalog()
 
 
-def _write_orders(data_dir, rows):
+def _write_orders(warehouse, rows):
     schema = pa.schema([pa.field("id", pa.int64(), metadata={b"pg_type": b"bigint"}),
                         pa.field("amount", pa.decimal128(10, 2), metadata={b"pg_type": b"numeric(10,2)"}),
                         pa.field("kind", pa.string(), metadata={b"pg_type": b"text"})])
-    write_table(_catalog(data_dir), ("public", "orders"), schema, [pa.RecordBatch.from_pylist(rows, schema)])
+    write_table(_catalog(warehouse), ("public", "orders"), schema, [pa.RecordBatch.from_pylist(rows, schema)])
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("compat-matviews") / "data"
-    data_dir.mkdir()
+def env(warehouse):
+    """A server on local disk, then on S3: matviews are written where the tables live."""
     from decimal import Decimal
 
-    _write_orders(data_dir, [{"id": 1, "amount": Decimal("10.50"), "kind": "a"},
+    _write_orders(warehouse, [{"id": 1, "amount": Decimal("10.50"), "kind": "a"},
                              {"id": 2, "amount": Decimal("5.25"), "kind": "b"},
                              {"id": 3, "amount": Decimal("1.00"), "kind": "a"}])
-    server = start_server(data_dir, log_level="INFO")
-    yield server, data_dir
+    server = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO")
+    yield server, warehouse
     server.stop()
 
 
 def test_create_query_refresh_drop(env):
-    server, data_dir = env
+    server, warehouse = env
     from decimal import Decimal
 
     with psycopg.connect(server.dsn("alice"), autocommit=True) as conn:
@@ -57,7 +55,7 @@ def test_create_query_refresh_drop(env):
         assert columns == [("kind", "text"), ("total", "numeric"), ("n", "bigint")]
 
         # New source data, then REFRESH: the view follows, atomically.
-        _write_orders(data_dir, [{"id": 4, "amount": Decimal("2.00"), "kind": "c"}])
+        _write_orders(warehouse, [{"id": 4, "amount": Decimal("2.00"), "kind": "c"}])
         assert conn.execute("REFRESH MATERIALIZED VIEW totals").statusmessage == "REFRESH MATERIALIZED VIEW"
         assert conn.execute("SELECT kind, n FROM totals").fetchall() == [("c", 1)]
 
@@ -87,7 +85,7 @@ def test_create_query_refresh_drop(env):
             conn.execute("DROP MATERIALIZED VIEW totals")
         assert missing.value.sqlstate == "42P01"
     # Nothing stored was lost: the source table is intact.
-    table = _catalog(data_dir).load_table(("public", "orders"))
+    table = _catalog(warehouse).load_table(("public", "orders"))
     assert table.properties.get(PROP_SOURCE) != "matview" and PROP_MATVIEW_DEFINITION not in table.properties
 
 

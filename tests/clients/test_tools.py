@@ -33,11 +33,10 @@ def source(pg):
 
 
 @pytest.fixture(scope="module")
-def server(source, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("compat-tools") / "data"
-    data_dir.mkdir()
-    run_bemidb("sync", "postgres", "--database-url", source, env={"BEMIDB_DATA_DIR": str(data_dir)}, check=True)
-    process = start_server(data_dir, log_level="INFO")
+def server(source, warehouse):
+    """Synced and served from local disk, then from S3."""
+    run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
+    process = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO")
     yield process
     process.stop()
 

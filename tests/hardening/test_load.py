@@ -42,10 +42,11 @@ BIG_SQL = "SELECT id, label FROM public.big"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("load") / "bemidb-data"
-    seed_standard(data_dir)
-    process = start_server(data_dir, log_level="INFO", extra_args=["--max-connections", "300"])
+def server(warehouse):
+    """On local disk, then on S3."""
+    seed_standard(warehouse.data_dir, warehouse.env)
+    process = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO",
+                           extra_args=["--max-connections", "300"])
     yield process
     process.stop()
 

@@ -66,10 +66,10 @@ def test_redacted_config_hides_secrets():
     assert "hunter2" not in shown and "shh" not in shown and "AKIA" not in shown
 
 
-def test_tables_on_empty_embedded_default(data_dir):
-    result = run_bemidb("tables", "--data-dir", str(data_dir), check=True)
-    assert "Synced tables" in result.stdout
-    assert (data_dir / "catalog.db").exists()
+def test_tables_on_empty_embedded_default_refuses_to_create_a_catalog(data_dir):
+    result = run_bemidb("tables", "--data-dir", str(data_dir))
+    assert result.returncode == 2 and f"no catalog in the data dir {data_dir}" in result.stderr
+    assert not (data_dir / "catalog.db").exists()
 
 
 def test_postgres_fixture_is_a_real_server(pg):

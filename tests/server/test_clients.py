@@ -19,11 +19,10 @@ UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One server for the module: every test here only reads."""
-    data_dir = tmp_path_factory.mktemp("bemidb-data")
-    write_items(data_dir)
-    process = start_server(data_dir)
+def server(warehouse):
+    """One server for the module, on local disk and on S3: every test here only reads."""
+    write_items(warehouse.data_dir, env=warehouse.env)
+    process = start_server(warehouse.data_dir, env=warehouse.env)
     yield process
     process.stop()
 

@@ -8,22 +8,20 @@ import time
 import psycopg
 import pyarrow as pa
 
-from bemidb import config
 from bemidb.server.catalog.oids import relation_oid
-from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import write_table
 from tests.support.server import start_server
 
 
-def _catalog(data_dir):
-    return open_catalog(config.resolve(None, config.STORAGE, env={"BEMIDB_DATA_DIR": str(data_dir)}))
+def _catalog(wh):
+    return wh.catalog()
 
 
-def _write(data_dir, schema: str, name: str, rows: int = 2) -> None:
+def _write(wh, schema: str, name: str, rows: int = 2) -> None:
     arrow_schema = pa.schema([pa.field("id", pa.int64(), nullable=False, metadata={b"pg_type": b"bigint"}),
                               pa.field("label", pa.string(), metadata={b"pg_type": b"character varying(40)"})])
     batch = pa.RecordBatch.from_pylist([{"id": i, "label": f"row {i}"} for i in range(rows)], arrow_schema)
-    write_table(_catalog(data_dir), (schema, name), arrow_schema, [batch])
+    write_table(_catalog(wh), (schema, name), arrow_schema, [batch])
 
 
 def _wait_for(conn, sql: str, expected, timeout: float = 10.0):
@@ -35,9 +33,10 @@ def _wait_for(conn, sql: str, expected, timeout: float = 10.0):
         time.sleep(0.2)
 
 
-def test_live_tables_and_stable_oids(data_dir):
-    _write(data_dir, "public", "first")
-    server = start_server(data_dir, log_level="INFO")
+def test_live_tables_and_stable_oids(fresh_warehouse):
+    wh = fresh_warehouse  # local disk, then S3
+    _write(wh, "public", "first")
+    server = start_server(wh.data_dir, env=wh.env, log_level="INFO")
     try:
         with psycopg.connect(server.dsn("alice"), autocommit=True) as conn:
             oid_sql = "SELECT 'first'::regclass::oid"
@@ -46,7 +45,7 @@ def test_live_tables_and_stable_oids(data_dir):
             assert conn.execute(oid_sql).fetchone()[0] == first_oid  # same across queries
 
             # Another process syncs a new table in a new schema: visible without restart.
-            _write(data_dir, "sales", "orders", rows=3)
+            _write(wh, "sales", "orders", rows=3)
             listed = _wait_for(conn, "SELECT table_schema, table_name FROM information_schema.tables "
                                      "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
                                [("public", "first"), ("sales", "orders")])
@@ -60,14 +59,14 @@ def test_live_tables_and_stable_oids(data_dir):
             assert schemas == {"pg_catalog", "public", "information_schema", "pg_toast", "sales"}
 
             # Dropped from the catalog: gone from pg_class too.
-            _catalog(data_dir).drop_table(("sales", "orders"))
+            _catalog(wh).drop_table(("sales", "orders"))
             gone = _wait_for(conn, "SELECT count(*) FROM pg_class WHERE relname = 'orders'", [(0,)])
             assert gone == [(0,)]
     finally:
         server.stop()
 
     # A restart (or another server over the same catalog) gives every table the same OID.
-    server = start_server(data_dir, log_level="INFO")
+    server = start_server(wh.data_dir, env=wh.env, log_level="INFO")
     try:
         with psycopg.connect(server.dsn("bob"), autocommit=True) as conn:
             assert conn.execute("SELECT oid FROM pg_class WHERE relname = 'first'").fetchone()[0] == first_oid
@@ -77,10 +76,11 @@ def test_live_tables_and_stable_oids(data_dir):
         server.stop()
 
 
-def test_session_settings_reach_the_catalog_functions(data_dir):
-    _write(data_dir, "public", "t")
-    _write(data_dir, "other", "t2")
-    server = start_server(data_dir, log_level="INFO")
+def test_session_settings_reach_the_catalog_functions(fresh_warehouse):
+    wh = fresh_warehouse  # local disk, then S3
+    _write(wh, "public", "t")
+    _write(wh, "other", "t2")
+    server = start_server(wh.data_dir, env=wh.env, log_level="INFO")
     try:
         with psycopg.connect(server.dsn("alice"), autocommit=True) as conn:
             assert conn.execute("SELECT current_schema(), current_schemas(true)").fetchone() == \

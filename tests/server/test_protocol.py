@@ -19,11 +19,10 @@ from tests.support.server import bemidb_server, start_server  # noqa: F401 - fix
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One server for the tests that only read (each opens its own connections)."""
-    data_dir = tmp_path_factory.mktemp("bemidb-data")
-    write_items(data_dir)
-    process = start_server(data_dir)
+def server(warehouse):
+    """One server for the tests that only read (each opens its own connections), on local disk, then S3."""
+    write_items(warehouse.data_dir, env=warehouse.env)
+    process = start_server(warehouse.data_dir, env=warehouse.env)
     yield process
     process.stop()
 

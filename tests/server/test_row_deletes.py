@@ -11,8 +11,6 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from bemidb.config import Config
-from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import write_table
 from tests.support.row_deletes import delete_equal, delete_positions
 from tests.support.server import start_server
@@ -29,8 +27,9 @@ def _ids(conn, sql: str) -> list[int]:
     return [row[0] for row in conn.execute(sql).fetchall()]
 
 
-def test_position_deletes_applied_and_equality_deletes_refused(data_dir):
-    catalog = open_catalog(Config({"data_dir": str(data_dir)}))
+def test_position_deletes_applied_and_equality_deletes_refused(fresh_warehouse):
+    wh = fresh_warehouse  # local disk, then S3: delete files are read through the same S3 reader
+    catalog = wh.catalog()
     _write(catalog, "t", range(0, 10))
     _write(catalog, "t", range(10, 15), mode="append")  # a second data file, no deletes on it
     _write(catalog, "flink", range(0, 5))
@@ -41,7 +40,7 @@ def test_position_deletes_applied_and_equality_deletes_refused(data_dir):
     expected = sorted(catalog.load_table(("public", "t")).scan().to_arrow()["id"].to_pylist())
     assert expected == [0, 1, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14]  # pyiceberg, the reference reader
 
-    server = start_server(data_dir)
+    server = start_server(wh.data_dir, env=wh.env)
     try:
         with psycopg.connect(server.dsn(), autocommit=True) as conn:
             assert _ids(conn, "SELECT id FROM t ORDER BY id") == expected

@@ -16,8 +16,9 @@ from bemidb.storage.writer import write_table
 UTC = dt.UTC
 
 
-def catalog_for(data_dir: Path):
-    return open_catalog(config.resolve(None, config.STORAGE, env={"BEMIDB_DATA_DIR": str(data_dir)}))
+def catalog_for(data_dir: Path, env: dict | None = None):
+    """The catalog of `data_dir`; `env` adds the rest of the warehouse's settings (AWS_* on S3)."""
+    return open_catalog(config.resolve(None, config.STORAGE, env={"BEMIDB_DATA_DIR": str(data_dir), **(env or {})}))
 
 
 def _field(name: str, arrow_type: pa.DataType, pg_type: str) -> pa.Field:
@@ -48,6 +49,6 @@ ITEMS = [
 ]
 
 
-def write_items(data_dir: Path, schema: str = "public", name: str = "items") -> None:
+def write_items(data_dir: Path, schema: str = "public", name: str = "items", env: dict | None = None) -> None:
     batch = pa.RecordBatch.from_pylist(ITEMS, schema=ITEMS_SCHEMA)
-    write_table(catalog_for(data_dir), (schema, name), ITEMS_SCHEMA, [batch])
+    write_table(catalog_for(data_dir, env), (schema, name), ITEMS_SCHEMA, [batch])

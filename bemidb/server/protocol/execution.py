@@ -242,15 +242,41 @@ class Executor:
         self.canceled = self.timed_out = False
         timeout = self.state.settings.statement_timeout_ms / 1000
         portal.timer = interruptible(cursor, timeout, self._on_timeout)
-        self.running = True
+        self.running = True  # from here a CancelRequest counts, also while the query waits for its turn
+        gate, should_stop = self.engine.gate, lambda: self.canceled or self.timed_out
+        if not gate.enter(self, portal, should_stop):
+            self._stop(portal)
+            raise duckdb.InterruptException("INTERRUPT Error: canceled while waiting to run")
         started = time.monotonic()
         try:
             portal.duck_types, portal.reader = duckdb_calls.stream(cursor, sql, portal.params, BATCH_ROWS)
+            try:
+                self._first_batch(portal)
+            except Exception as exc:
+                # Out of memory with other queries running (BEMIDB_MEMORY_LIMIT): once more, alone.
+                if from_exception(exc).sqlstate != "53200" or not gate.enter_alone(self, portal, should_stop):
+                    raise
+                log.info("pid %d: query ran out of memory among others; running it alone", self.state.pid)
+                portal.reader.close()
+                portal.duck_types, portal.reader = duckdb_calls.stream(cursor, sql, portal.params, BATCH_ROWS)
+                self._first_batch(portal)
         except Exception:
             self._stop(portal)
             raise
         log.debug("pid %d query started in %.1f ms: %.200s", self.state.pid,
                   (time.monotonic() - started) * 1000, sql)
+
+    def _first_batch(self, portal: Portal) -> None:
+        """Pull the first batch now: joins, aggregates and sorts do their work (and run out of memory) here,
+        before anything was sent, so the query can still be run again."""
+        if portal.reader is None:
+            return
+        try:
+            batch = portal.reader.read_next_batch()
+        except StopIteration:
+            return
+        if batch.num_rows:
+            portal.leftover = batch
 
     def _locate_error(self, sql: str) -> int | None:
         """DuckDB's streaming call drops the 'LINE n: ... ^' marker; binding the statement once more through
@@ -293,6 +319,7 @@ class Executor:
 
     def _stop(self, portal: Portal) -> None:
         self.running = False
+        self.engine.gate.leave(self, portal)
         if portal.timer is not None:
             portal.timer.cancel()
             portal.timer = None

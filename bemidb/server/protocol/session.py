@@ -20,7 +20,7 @@ from bemidb.server.errors import (
     fatal,
     from_exception,
 )
-from bemidb.server.protocol import wire
+from bemidb.server.protocol import failures, wire
 from bemidb.server.protocol.connection import Connection
 from bemidb.server.protocol.context import ServerContext
 from bemidb.server.protocol.execution import Executor
@@ -43,6 +43,7 @@ class Session:
         self.portals: dict[str, Portal] = {}
         self.skip_until_sync = False
         self.terminated = False
+        self.current_sql = ""  # the statement being parsed or run, for the log line when it fails
 
     @property
     def running(self) -> bool:
@@ -130,7 +131,7 @@ class Session:
         error = from_exception(exc, sql)
         if error.sqlstate == "XX000":
             log.warning("internal error for %s: %s", self.address, exc, exc_info=True)
-        log.info("pid %d: error %s: %s", self.pid, error.sqlstate, error.message)
+        failures.report(error, sql or self.current_sql, self.ctx.engine.tables(), self.pid)
         self.conn.send_error(error)
         if self.state.status == "T":
             self.state.status = "E"
@@ -148,6 +149,7 @@ class Session:
         if not statements:
             self.conn.send(wire.EMPTY_QUERY_RESPONSE)
         for text in statements:
+            self.current_sql = text
             try:
                 statement = self.executor.plan(text)
                 self.executor.execute(Portal(statement, [], []), 0, describe=True)
@@ -160,7 +162,7 @@ class Session:
 
     def handle_parse(self, reader: wire.Reader) -> None:
         name = reader.cstring()
-        sql = reader.cstring()
+        sql = self.current_sql = reader.cstring()
         n = reader.count(4)
         oids = [reader.uint32() for _ in range(n)]
         if name and name in self.statements:
@@ -236,6 +238,7 @@ class Session:
         portal = self.portals.get(name)
         if portal is None:
             raise PgError("34000", f'portal "{name}" does not exist')
+        self.current_sql = portal.statement.sql
         self.executor.execute(portal, max(max_rows, 0), describe=False)
 
     def handle_close(self, reader: wire.Reader) -> None:
