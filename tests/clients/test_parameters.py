@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from decimal import Decimal
 
 import asyncpg
 import psycopg
@@ -116,6 +117,15 @@ async def _asyncpg_calls(dsn: str) -> list:
                              dt.datetime(2024, 2, 1, tzinfo=dt.UTC)),
             await conn.fetch("SELECT id FROM people WHERE name LIKE $1", "a%"),
             await conn.fetch("SELECT id FROM people ORDER BY id LIMIT $1", 2),
+            # binary input of every type these columns map to
+            await conn.fetch("SELECT id FROM people WHERE price = $1", Decimal("1.50")),
+            await conn.fetch("SELECT id FROM people WHERE ratio < $1 ORDER BY id", 1.0),
+            await conn.fetch("SELECT id FROM people WHERE flag = $1", False),
+            await conn.fetch("SELECT id FROM people WHERE at <= $1 ORDER BY id", dt.datetime(2024, 1, 31)),
+            await conn.fetch("SELECT id FROM people WHERE small = $1", 2),
+            await conn.fetch("SELECT id FROM people WHERE code = $1", "b"),
+            await conn.fetch("SELECT $1::bytea, $2::interval, $3::time, $4::jsonb::text, $5::int2[]", b"\x00\xff",
+                             dt.timedelta(days=1, seconds=5), dt.time(3, 4, 5), '{"a": 1}', [1, 2]),
         ]
     finally:
         await conn.close()
