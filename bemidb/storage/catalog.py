@@ -26,6 +26,8 @@ PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a
 # JSON object: column -> {"default": pg_get_expr text, "identity": "a"|"d", "generated": "s"}, for the columns
 # that have any of them at the source (read-only metadata: shown in \d, JDBC, SQLAlchemy as Postgres shows it)
 PROP_COLUMN_DEFAULTS = "bemidb.column-defaults"
+# JSON list of the source's other indexes: {"name", "unique", "columns" (null for an expression), "using"}
+PROP_INDEXES = "bemidb.indexes"
 
 
 def catalog_database(cfg: Config) -> CatalogDatabase:
@@ -79,6 +81,7 @@ class TableInfo:
     primary_key: tuple[str, ...] = ()  # PROP_PRIMARY_KEY: shown by pg_constraint/pg_index to ORMs and BI tools
     row_count: int | None = None  # total-records of the current snapshot (pg_class.reltuples, n_live_tup)
     defaults_json: str = "{}"  # PROP_COLUMN_DEFAULTS as stored
+    indexes_json: str = "[]"  # PROP_INDEXES as stored
 
     @property
     def column_defaults(self) -> dict[str, dict]:
@@ -87,6 +90,14 @@ class TableInfo:
         except ValueError:
             return {}
         return value if isinstance(value, dict) else {}
+
+    @property
+    def indexes(self) -> list[dict]:
+        try:
+            value = json.loads(self.indexes_json)
+        except ValueError:
+            return []
+        return value if isinstance(value, list) else []
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -119,7 +130,8 @@ def table_info(table, schema: str, name: str) -> TableInfo:
                      table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
                      table.properties.get(PROP_MATVIEW_DEFINITION),
                      tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))),
-                     _row_count(table), table.properties.get(PROP_COLUMN_DEFAULTS, "{}"))
+                     _row_count(table), table.properties.get(PROP_COLUMN_DEFAULTS, "{}"),
+                     table.properties.get(PROP_INDEXES, "[]"))
 
 
 def _row_count(table) -> int | None:

@@ -108,6 +108,23 @@ def column_defaults(conn, relation: Relation) -> dict[str, dict]:
     return out
 
 
+def indexes(conn, relation: Relation) -> list[dict]:
+    """The source table's indexes other than the primary key's: name, uniqueness, key columns (None for an
+    expression) and the definition from USING on, for pg_index / pg_indexes / JDBC getIndexInfo."""
+    rows = conn.run("""
+        SELECT ic.relname, i.indisunique,
+               ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                     LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                     WHERE k.n <= i.indnkeyatts ORDER BY k.n),
+               substring(pg_get_indexdef(i.indexrelid) from ' USING (.*)$'),
+               ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k)
+        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+        WHERE i.indrelid = CAST(:name AS regclass) AND NOT i.indisprimary
+        ORDER BY ic.relname""", name=relation.sql_name)
+    return [{"name": name, "unique": unique, "columns": list(columns), "using": using, "keys": list(keys)}
+            for name, unique, columns, using, keys in rows]
+
+
 class TypeResolver:
     """pg_type, read once: domains resolved to their base, arrays to their element."""
 

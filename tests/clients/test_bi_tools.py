@@ -13,6 +13,8 @@ SOURCE_DDL = """
 CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(12,2) DEFAULT 0,
     placed date DEFAULT CURRENT_DATE, note varchar(40));
 CREATE INDEX orders_customer_idx ON orders (customer);
+CREATE UNIQUE INDEX orders_note_placed ON orders (note, placed DESC);
+CREATE INDEX orders_lower_note ON orders (lower(note));
 COMMENT ON TABLE orders IS 'customer orders';
 INSERT INTO orders (customer, total, placed) SELECT 'c' || (g % 7), g, '2024-01-01'::date + g FROM generate_series(1, 50) g;
 CREATE TABLE "Mixed Case" ("Id" integer PRIMARY KEY, label text, made timestamptz DEFAULT now(),
@@ -117,6 +119,11 @@ QUERIES = {
     "index columns": "SELECT c.relname, i.indkey[0], pg_catalog.pg_get_indexdef(i.indexrelid, 1, false), "
                      "pg_get_indexdef(i.indexrelid, 0, true) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid "
                      "WHERE i.indisprimary AND c.relname IN ('orders', 'Mixed Case') ORDER BY 1",
+    "indexes": "SELECT schemaname, tablename, indexname, indexdef FROM pg_indexes WHERE tablename IN ('orders', "
+               "'Mixed Case') ORDER BY 3",
+    "index keys": "SELECT ic.relname, i.indisunique, i.indisprimary, i.indnatts, i.indkey[0], i.indkey[1], "
+                  "pg_get_indexdef(i.indexrelid, 1, false), c.relhasindex FROM pg_index i JOIN pg_class ic ON "
+                  "ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid WHERE c.relname = 'orders' ORDER BY 1",
     "row counts": "SELECT c.relname, c.reltuples, s.n_live_tup FROM pg_class c JOIN pg_stat_user_tables s ON "
                   "s.relid = c.oid WHERE c.relname IN ('orders', 'Mixed Case') ORDER BY 1",
     "column defaults": "SELECT c.relname, a.attname, a.atthasdef, a.attidentity, a.attgenerated, "

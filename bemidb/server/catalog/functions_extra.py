@@ -53,6 +53,6 @@ def extra_macros(s: str) -> list[str]:
         "[TRY_CAST(idxoid AS UINTEGER)], "
         f"(idxoid, col, pretty) AS CASE WHEN (col = 0 OR col IS NULL) AND pretty THEN "
         f"{s}.bemidb_indexdef_pretty(idxoid) WHEN col = 0 OR col IS NULL THEN (SELECT defs FROM {s}.bemidb_lookup)"
-        f"[TRY_CAST(idxoid AS UINTEGER)] ELSE (SELECT {s}.quote_ident(_ba.attname) FROM {s}.pg_attribute _ba "
-        "WHERE _ba.attrelid = TRY_CAST(idxoid AS UINTEGER) AND _ba.attnum = col) END",
+        f"[TRY_CAST(idxoid AS UINTEGER)] ELSE (SELECT _bc.def FROM {s}.bemidb_index_columns _bc "
+        "WHERE _bc.indexrelid = TRY_CAST(idxoid AS UINTEGER) AND _bc.attnum = col) END",
     ]

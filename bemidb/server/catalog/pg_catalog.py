@@ -121,6 +121,8 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
                            for s in SETTINGS.values())
                        + ") AS t(name, setting, category, short_desc, vartype, readonly)")
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs (oid BIGINT, def VARCHAR)")
+        cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_index_columns (indexrelid UINTEGER, "
+                       "attnum INTEGER, def VARCHAR)")
         _replace_type_format(cursor, [])
         _build_lookup(cursor)
         _create_in_dependency_order(cursor, macros(database, user, CATALOG_SCHEMA, OWNER_OID))
@@ -195,6 +197,14 @@ def refresh(con, tables: list[TableInfo]) -> None:
             cursor.register("bemidb_rows_defs", defs)
             cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs AS SELECT * FROM bemidb_rows_defs")
             cursor.unregister("bemidb_rows_defs")
+            # pg_get_indexdef(index, column, pretty): one definition per index column (a name or an expression)
+            columns = pa.table({"indexrelid": pa.array([c[0] for c in built.index_columns], pa.uint32()),
+                                "attnum": pa.array([c[1] for c in built.index_columns], pa.int32()),
+                                "def": pa.array([c[2] for c in built.index_columns], pa.string())})
+            cursor.register("bemidb_rows_index_columns", columns)
+            cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_index_columns AS "
+                           "SELECT * FROM bemidb_rows_index_columns")
+            cursor.unregister("bemidb_rows_index_columns")
             _replace_type_format(cursor, list(built.extra_types.values()))
             _build_lookup(cursor)
             cursor.execute("COMMIT")

@@ -33,6 +33,7 @@ class RowBuilder:
         self.rows: dict[tuple[str, str], list[dict]] = {}
         self.extra_types: dict[str, dict] = {}
         self.defs: list[dict] = []  # bemidb_defs: oid -> definition text for pg_get_*def macros
+        self.index_columns: list[tuple[int, int, str]] = []  # (index oid, column number, its definition)
         self.used_oids: set[int] = set()
 
     def add(self, relation: str, row: dict, schema: str = "pg_catalog") -> None:
@@ -99,7 +100,9 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
         oid = b.unique(relation_oid(info.schema, info.name))
         rowtype = b.unique(stable_oid("rowtype", info.schema, info.name))
         pk = tuple(getattr(info, "primary_key", ()) or ())
-        relation_row = class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=bool(pk))
+        indexes = info.indexes if hasattr(info, "indexes") else []
+        has_index = bool(pk or indexes)
+        relation_row = class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=has_index)
         rows = getattr(info, "row_count", None)
         if rows is not None:  # the Iceberg snapshot's total-records, current after every sync
             relation_row["reltuples"] = float(rows)
@@ -134,6 +137,8 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
                                          "description": col.comment})
         if pk:
             _add_primary_key(b, info, oid, nsp, pk)
+        for index in indexes:
+            _add_index(b, info, oid, nsp, index)
         stat = {"relid": oid, "schemaname": info.schema, "relname": info.name, "seq_scan": 0, "seq_tup_read": 0,
                 "idx_scan": 0 if pk else None, "idx_tup_fetch": 0 if pk else None, "n_tup_ins": 0, "n_tup_upd": 0,
                 "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": rows or 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
@@ -145,7 +150,7 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
                                         "heap_blks_read": 0, "heap_blks_hit": 0})
         if kind == "r":
             b.add("pg_tables", {"schemaname": info.schema, "tablename": info.name, "tableowner": "bemidb",
-                                "tablespace": None, "hasindexes": bool(pk), "hasrules": False,
+                                "tablespace": None, "hasindexes": has_index, "hasrules": False,
                                 "hastriggers": False, "rowsecurity": False})
         else:
             definition = getattr(info, "definition", None) or ""
@@ -177,6 +182,36 @@ def _add_default(b: RowBuilder, info: TableInfo, relid: int, attnum: int, source
             column["column_default"] = default
 
 
+def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict) -> None:
+    """One of the source's other indexes, as metadata (pg_class, pg_index, pg_indexes, the definition)."""
+    names = [c.name for c in info.columns]
+    columns = index.get("columns") or []
+    keys = [names.index(c) + 1 if c in names else 0 for c in columns]  # 0: an expression, as in Postgres
+    name, unique, using = index.get("name"), bool(index.get("unique")), index.get("using")
+    if not name or not using or not keys:
+        return
+    index_oid = b.unique(stable_oid("index", info.schema, name))
+    b.add("pg_class", class_row(index_oid, name, nsp, "i", len(keys)))
+    b.add("pg_index", {"indexrelid": index_oid, "indrelid": relid, "indnatts": len(keys), "indnkeyatts": len(keys),
+                       "indisunique": unique, "indnullsnotdistinct": False, "indisprimary": False,
+                       "indisexclusion": False, "indimmediate": True, "indisclustered": False, "indisvalid": True,
+                       "indcheckxmin": False, "indisready": True, "indislive": True, "indisreplident": False,
+                       "indkey": keys, "indcollation": [0] * len(keys), "indclass": [0] * len(keys),
+                       "indoption": [0] * len(keys), "indexprs": None, "indpred": None})
+    texts = index.get("keys") or []
+    for position, attnum in enumerate(keys, start=1):
+        column = names[attnum - 1] if attnum else (texts[position - 1].split("(")[0] if len(texts) >= position
+                                                   else f"expr{position}")
+        b.add("pg_attribute", attribute_row(index_oid, position, column, 0, -1, None, False))
+        text = texts[position - 1] if len(texts) >= position else quote_ident_if_needed(column)
+        b.index_columns.append((index_oid, position, text))
+    definition = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident_if_needed(name)} ON "
+                  f"{quote_ident_if_needed(info.schema)}.{quote_ident_if_needed(info.name)} USING {using}")
+    b.defs.append({"oid": index_oid, "def": definition})
+    b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": name,
+                         "tablespace": None, "indexdef": definition})
+
+
 def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
     names = [c.name for c in info.columns]
     keys = [names.index(k) + 1 for k in pk if k in names]
@@ -200,6 +235,7 @@ def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: t
                             "coninhcount": 0, "connoinherit": True, "conkey": keys})
     for position, attnum in enumerate(keys, start=1):
         b.add("pg_attribute", attribute_row(index_oid, position, names[attnum - 1], 0, -1, None, False))
+        b.index_columns.append((index_oid, position, quote_ident_if_needed(names[attnum - 1])))
     b.defs.append({"oid": con_oid, "def": f"PRIMARY KEY ({cols})"})
     b.defs.append({"oid": index_oid, "def": f"CREATE UNIQUE INDEX {quote_ident_if_needed(index_name)} ON "
                                             f"{quote_ident_if_needed(info.schema)}.{quote_ident_if_needed(info.name)} "
