@@ -172,6 +172,51 @@ def _run(dsn: str, sql: str):
             return "error", exc.sqlstate, str(exc).splitlines()[0]
 
 
+# Npgsql (src/Npgsql/PostgresDatabaseInfo.cs, GenerateTypesQuery with ranges, enums, no table composites): the
+# type-loading query Power BI's Npgsql sends on connect. bemidb has fewer types than Postgres: each of its rows
+# must be Postgres's row, and the common types must be there.
+NPGSQL_TYPES = """
+/*** Load all supported types ***/
+SELECT ns.nspname, a.typname, a.oid, a.typrelid, a.typbasetype,
+CASE WHEN pg_proc.proname='array_recv' THEN 'a' ELSE a.typtype END AS type,
+CASE
+  WHEN pg_proc.proname='array_recv' THEN a.typelem
+  WHEN a.typtype='r' THEN rngsubtype
+  ELSE 0
+END AS elemoid,
+CASE
+  WHEN pg_proc.proname IN ('array_recv','oidvectorrecv') THEN 3    /* Arrays last */
+  WHEN a.typtype='r' THEN 2                                        /* Ranges before */
+  WHEN a.typtype='d' THEN 1                                        /* Domains before */
+  ELSE 0                                                           /* Base types first */
+END AS ord
+FROM pg_type AS a
+JOIN pg_namespace AS ns ON (ns.oid = a.typnamespace)
+JOIN pg_proc ON pg_proc.oid = a.typreceive
+LEFT OUTER JOIN pg_class AS cls ON (cls.oid = a.typrelid)
+LEFT OUTER JOIN pg_type AS b ON (b.oid = a.typelem)
+LEFT OUTER JOIN pg_class AS elemcls ON (elemcls.oid = b.typrelid)
+LEFT OUTER JOIN pg_range ON (pg_range.rngtypid = a.oid)
+WHERE
+  a.typtype IN ('b', 'r', 'e', 'd') OR         /* Base, range, enum, domain */
+  (a.typtype = 'c' AND cls.relkind='c') OR /* User-defined free-standing composites (not table composites) by default */
+  (pg_proc.proname='array_recv' AND (
+    b.typtype IN ('b', 'r', 'e', 'd') OR       /* Array of base, range, enum, domain */
+    (b.typtype = 'p' AND b.typname IN ('record', 'void')) OR /* Arrays of special supported pseudo-types */
+    (b.typtype = 'c' AND elemcls.relkind='c')  /* Array of user-defined free-standing composites (not table composites) */
+  )) OR
+  (a.typtype = 'p' AND a.typname IN ('record', 'void'))  /* Some special supported pseudo-types */
+ORDER BY ord"""
+
+
+def test_npgsql_type_loading(server, source):
+    ours, theirs = _run(server.dsn("alice"), NPGSQL_TYPES), _run(source, NPGSQL_TYPES)
+    assert ours[0] == theirs[0]
+    assert set(ours[1]) <= set(theirs[1])
+    loaded = {row[1] for row in ours[1]}
+    assert {"int4", "_int4", "text", "_text", "uuid", "numeric", "timestamptz", "jsonb", "int4range"} <= loaded
+
+
 def test_metabase_sees_a_read_only_server(server):
     _, rows = _run(server.dsn("alice"), METABASE_TABLE_PRIVILEGES)
     assert rows and all(r[4] and not (r[3] or r[5] or r[6]) for r in rows)

@@ -28,11 +28,24 @@ def _macro_arg(node: exp.Expression, name: str) -> exp.Expression | None:
     return None
 
 
+# regproc columns: Postgres compares them with pg_proc.oid; here they hold the function's name
+_REGPROC_COLUMNS = {"typinput", "typoutput", "typreceive", "typsend", "typmodin", "typmodout", "typanalyze",
+                    "typsubscript"}
+
+
 def reg_comparison(node: exp.Expression) -> exp.Expression:
     """`prorettype::regtype <> 'trigger'::regtype` (pgcli): a regtype is an OID to compare, a name only to
-    print. The cast of the column became the type's name; compared with an OID, the column is compared as is."""
+    print. The cast of the column became the type's name; compared with an OID, the column is compared as is.
+    `pg_proc.oid = t.typreceive` (Npgsql's type loading): the regproc column holds a name, so the function is
+    matched by its name (the I/O functions' names are unique)."""
     if not isinstance(node, exp.EQ | exp.NEQ):
         return node
+    for mine, other in (("this", "expression"), ("expression", "this")):
+        oid, regproc = node.args.get(mine), node.args.get(other)
+        if isinstance(oid, exp.Column) and oid.name.lower() == "oid" and isinstance(regproc, exp.Column) and \
+                regproc.name.lower() in _REGPROC_COLUMNS:
+            node.set(mine, exp.column("proname", table=oid.args.get("table")))
+            return node
     for mine, other in (("this", "expression"), ("expression", "this")):
         column = _macro_arg(node.args.get(mine), "bemidb_regtype_name")
         if column is not None and _macro_arg(node.args.get(other), "bemidb_regtype") is not None:
