@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.commands import run_bemidb
-from tests.support.server import start_server
+from tests.support.server import bemidb_server, start_server  # noqa: F401 - fixture
 
 SOURCE_DDL = """
 CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2), seen timestamptz);
@@ -172,3 +172,30 @@ def test_deallocate_and_discard_as_postgres(server, source):
                 seen.append(_outcome(conn, sql))
         outcomes.append(seen)
     assert outcomes[0] == outcomes[1]
+
+
+def test_cursor_over_tables_on_s3(s3, bucket, data_dir, bemidb_server):  # noqa: F811
+    """The same cursor over a table stored on S3 (SeaweedFS): each cursor's own DuckDB cursor reads the S3
+    files through the server's registered filesystem, and its rows and row count are those of the table."""
+    import pyarrow as pa
+
+    from bemidb import config
+    from bemidb.storage.catalog import open_catalog
+    from bemidb.storage.writer import write_table
+
+    env = {**s3.env(bucket), "BEMIDB_DATA_DIR": str(data_dir)}
+    catalog = open_catalog(config.resolve(None, config.STORAGE, env=env))
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("label", pa.string())])
+    rows = 150_000
+    write_table(catalog, ("public", "events"), schema, [pa.RecordBatch.from_pydict(
+        {"id": list(range(rows)), "label": [f"l{i % 5}" for i in range(rows)]}, schema=schema)])
+    server = bemidb_server(data_dir, env=env)
+    with psycopg.connect(server.dsn("s3user")) as conn:
+        with conn.cursor(name="on_s3") as cur:
+            cur.execute("SELECT id, label FROM events WHERE id %% %s = 0 ORDER BY id", (3,))
+            pages = []
+            while page := cur.fetchmany(20_000):
+                pages.append(len(page))
+                assert page[0][1] == f"l{page[0][0] % 5}"
+        assert sum(pages) == rows // 3 and len(pages) == 3
+        assert conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'events'").fetchone() == (rows,)
