@@ -190,6 +190,8 @@ SETTINGS: dict[str, Setting] = {
                 secret=True),
         Setting("auth_method", "BEMIDB_AUTH_METHOD", "password authentication: scram-sha-256 or md5",
                 "scram-sha-256", _choice("scram-sha-256", "md5")),
+        Setting("users_file", "BEMIDB_USERS_FILE",
+                "TOML file of more users, each with a SCRAM password and grants (reloaded on SIGHUP)"),
         Setting("tls_cert", "BEMIDB_TLS_CERT", "PEM certificate file: enables TLS"),
         Setting("tls_key", "BEMIDB_TLS_KEY", "PEM private key file for --tls-cert"),
         Setting("max_connections", "BEMIDB_MAX_CONNECTIONS", "maximum concurrent client connections", 100,
@@ -217,6 +219,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("source_postgres_incremental", "SOURCE_POSTGRES_INCREMENTAL",
                 "comma-separated schema.table:cursor_column for incremental sync", "",
                 flag="--incremental"),
+        Setting("source_postgres_threads", "SOURCE_POSTGRES_THREADS",
+                "tables read at once, and parts of a big table; also the source connections a sync opens "
+                "(default: CPU cores)", os.cpu_count() or 1, _positive_int, flag="--threads"),
         # Sync: amplitude
         Setting("source_amplitude_api_key", "SOURCE_AMPLITUDE_API_KEY", "Amplitude API key", secret=True,
                 flag="--api-key"),
@@ -237,10 +242,11 @@ SETTINGS: dict[str, Setting] = {
 
 STORAGE = ["data_dir", "catalog_database_url", "aws_region", "aws_s3_bucket", "aws_access_key_id",
            "aws_secret_access_key", "aws_s3_endpoint", "log_level"]
-SERVER = ["host", "port", "database", "user", "password", "auth_method", "tls_cert", "tls_key",
+SERVER = ["host", "port", "database", "user", "password", "auth_method", "users_file", "tls_cert", "tls_key",
           "max_connections", "statement_timeout", "memory_limit"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
-                 "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas"]
+                 "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas",
+                 "source_postgres_threads"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]

@@ -29,7 +29,8 @@ def check_data_dir(command: str, cfg) -> None:
 
 def warn_if_open_to_all(cfg) -> None:
     """One line at start: no password on every address means anyone who can reach the port reads it all."""
-    if cfg.host in ANY_ADDRESS and not cfg.password:
+    # (with a users file and no BEMIDB_USER, only the file's users log in, each with a password)
+    if cfg.host in ANY_ADDRESS and not cfg.password and (cfg.user or not cfg.users_file):
         console.console.print(
             f"[bold yellow]warning:[/] serving on {cfg.host or '*'}:{cfg.port} with no password: anyone who can "
             "reach this port can read every table. Set BEMIDB_USER and BEMIDB_PASSWORD, or --host 127.0.0.1",

@@ -36,11 +36,17 @@ COMMANDS: dict[str, Command] = {
     "tables": Command("list synced tables: rows, size, last sync", config.STORAGE, "bemidb.cli.tables:run"),
     "vacuum": Command("expire old snapshots and delete unreferenced files", config.STORAGE,
                       "bemidb.storage.maintenance:run"),
+    "users add": Command("prompt for a password; print a users-file entry with its SCRAM verifier", [],
+                         "bemidb.cli.users:add"),
     "doctor": Command("check the configuration end to end: catalog, bucket, source, port",
                       config.STORAGE + config.SERVER + ["source_postgres_database_url",
                       "source_postgres_include_tables", "source_postgres_exclude_tables"],
                       "bemidb.cli.doctor:run"),
 }
+
+
+_GROUPS = {"sync": ("sync a source into Iceberg tables", "SOURCE"),
+           "users": ("manage users-file entries (BEMIDB_USERS_FILE)", "ACTION")}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,14 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bemidb {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("version", help="print the version and bundled dependency versions")
-    sync = None
+    groups = {}  # "sync postgres" -> the `sync` parser's subcommands
     for name, command in COMMANDS.items():
-        if name.startswith("sync "):
-            if sync is None:
-                sync_parser = commands.add_parser("sync", help="sync a source into Iceberg tables")
-                sync = sync_parser.add_subparsers(dest="source", metavar="SOURCE")
-                sync_parser.set_defaults(parser=sync_parser)
-            sub = sync.add_parser(name.split()[1], help=command.help, description=command.help)
+        if " " in name:
+            group, leaf = name.split()
+            if group not in groups:
+                group_parser = commands.add_parser(group, help=_GROUPS[group][0])
+                groups[group] = group_parser.add_subparsers(dest="source", metavar=_GROUPS[group][1])
+                group_parser.set_defaults(parser=group_parser)
+            sub = groups[group].add_parser(leaf, help=command.help, description=command.help)
         else:
             sub = commands.add_parser(name, help=command.help, description=command.help)
         config.add_arguments(sub, command.settings)
@@ -102,6 +109,8 @@ def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--schema", dest="only_schema", help="only this schema")
         sub.add_argument("--format", choices=("table", "plain", "csv", "json"),
                          help="output format (default: a table on a terminal, plain whole-name columns when piped)")
+    if name == "users add":
+        sub.add_argument("user_name", metavar="NAME", help="the login name")
     if name == "vacuum":
         sub.add_argument("--keep-snapshots", type=int, default=3, help="snapshots to keep per table")
 
@@ -117,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         output.print_version()
         return 0
-    if not getattr(args, "command_name", None):  # `bemidb sync` without a source
+    if not getattr(args, "command_name", None):  # `bemidb sync` without a source, `bemidb users` alone
         args.parser.print_help()
         return 2
     command = COMMANDS[args.command_name]

@@ -132,15 +132,28 @@ def _guard():
     return factory() if factory else None
 
 
+def _users(cfg: Config):
+    if not cfg.users_file:
+        return None
+    from bemidb.server.grants.store import UsersStore
+    from bemidb.server.grants.users import UsersFileError
+
+    try:
+        return UsersStore(cfg.users_file, reserved=cfg.user)
+    except UsersFileError as exc:
+        raise UserError(str(exc), 2) from None
+
+
 def serve(cfg: Config, args=None) -> int:  # noqa: ANN001 - argparse namespace, unused
     from bemidb.server.engine import Engine
 
     ssl_context = _ssl_context(cfg)
+    users = _users(cfg)  # a bad users file stops serve before the engine does any work
     try:
         engine = Engine(cfg, cfg.user)
     except Exception as exc:  # noqa: BLE001 - a clear line instead of a traceback (catalog/bucket down)
         raise UserError(f"cannot open the catalog: {exc}") from None
-    ctx = ServerContext(cfg, engine, ssl_context=ssl_context, guard=_guard(),
+    ctx = ServerContext(cfg, engine, ssl_context=ssl_context, guard=_guard(), users=users,
                         scram=auth.ScramVerifier.from_password(cfg.password) if cfg.password else None)
     try:
         server = Server((cfg.host, cfg.port), ctx, cfg.max_connections)
@@ -156,6 +169,8 @@ def serve(cfg: Config, args=None) -> int:  # noqa: ANN001 - argparse namespace, 
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every thread's stack
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if ctx.users is not None:  # `kill -HUP <pid>`: read the users file again, connections stay
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: ctx.users.reload())
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="accept",
                               daemon=True)
     thread.start()

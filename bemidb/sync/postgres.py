@@ -27,7 +27,7 @@ from bemidb.storage.catalog import (
 )
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
-from bemidb.sync import interrupt
+from bemidb.sync import interrupt, parallel, parallel_copy
 from bemidb.sync import postgres_source as source
 from bemidb.sync.naming import destination, select_tables
 from bemidb.sync.postgres_copy import CopyError, UnsafeValues, copy_csv_chunks, decode_chunks
@@ -66,13 +66,17 @@ def run(cfg, args) -> int:
     except OSError as exc:
         raise UserError(str(exc)) from None
     conn = source.connect(url)
+    pool = None
     try:
-        with interrupt.cleanup_on_interrupt(lambda: interrupt.abandon_connection(conn)):
+        with interrupt.cleanup_on_interrupt(lambda: pool.abandon() if pool else interrupt.abandon_connection(conn)):
             source.begin_snapshot(conn)
-            return _sync(cfg, args, catalog, conn, namespace, cursors)
+            pool = parallel.SourcePool(url, conn, getattr(cfg, "source_postgres_threads", 1) or 1)
+            return _sync(cfg, args, catalog, pool, namespace, cursors)
     except (DatabaseError, InterfaceError) as exc:  # while listing tables: the run cannot start
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
+        if pool is not None:
+            pool.close()
         try:
             conn.close()
         except Exception:  # noqa: BLE001 - the connection may already be gone
@@ -87,8 +91,10 @@ def _open_catalog(cfg):
         raise UserError(f"cannot open the {where}: {_one_line(exc)}") from None
 
 
-def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
+def _sync(cfg, args, catalog, pool, namespace: str, cursors=None) -> int:
+    conn = pool.acquire()  # the first connection: the run's snapshot was opened on it
     relations = source.list_relations(conn)
+    pages = source.table_pages(conn) if pool.limit > 1 else {}
     by_name = {(r.schema, r.name): r for r in relations}
     tables = [(r.schema, r.name) for r in relations if r.kind in ("r", "p")]
     include = cfg.source_postgres_include_tables or []
@@ -102,6 +108,7 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
         reasons = [f"{pattern}: {why}" for pattern, why in unknown.items()] + selection.empty_wildcards
         raise UserError(f"--include matches no table in the source ({'; '.join(reasons)})")
     resolver = source.TypeResolver(conn)
+    pool.release(conn)
     synced: list[tuple[str, str]] = []
     destinations: dict[tuple[str, str], str] = {}
     keep = bool(cfg.source_postgres_keep_schemas)
@@ -112,13 +119,14 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
             progress.table_done(pattern, 0, 0, error=why)
         for name in sorted(set(cursors or {}) - {f"{s}.{t}" for s, t in selection.selected}):
             progress.note(f"--incremental {name}: not a table synced in this run")
-        lost: str | None = None
+        progress = parallel.LockedProgress(progress)
+        jobs: list[parallel.TableJob] = []
         for key in selection.selected:
             relation = by_name[key]
             name = relation.qualified
             target = destination(relation.schema, relation.name, namespace, keep)
             named = name in include  # asked for by exact name, not through a wildcard or by default
-            skip = _why_not(relation, target, destinations, lost, explicit=named)
+            skip = _why_not(relation, target, destinations, None, explicit=named)
             if skip is not None:
                 is_error, message = skip
                 if is_error:
@@ -127,19 +135,36 @@ def _sync(cfg, args, catalog, conn, namespace: str, cursors=None) -> int:
                     progress.note(message)
                 continue
             destinations[target] = name
+            jobs.append(parallel.TableJob(key, pages.get(key, 0), target))
+
+        def work(job: parallel.TableJob, conn) -> bool:
+            relation = by_name[job.key]
+            name = relation.qualified
+            if pool.lost:
+                progress.table_done(name, 0, 0, error=f"not synced: {pool.lost}")
+                return True
             progress.table_started(name)
             try:
-                outcome = _sync_table(conn, catalog, relation, target, resolver, progress,
-                                      cursor=(cursors or {}).get(name))
+                outcome = _sync_table(conn, catalog, relation, job.target, resolver, progress,
+                                      cursor=(cursors or {}).get(name), job=job, pool=pool)
             except SourceLost as exc:
-                lost = f"source connection lost ({exc})"
-                progress.table_done(name, 0, 0, error=lost)
+                if pool.abandoned:  # Ctrl-C: the interrupt's summary says what was left how
+                    return False
+                pool.lost = f"source connection lost ({exc})"
+                progress.table_done(name, 0, 0, error=pool.lost)
+                return False
             except Exception as exc:  # noqa: BLE001 - one table's failure never stops the others
+                if pool.abandoned:
+                    return False
                 log.debug("table %s failed", name, exc_info=True)
                 progress.table_done(name, 0, 0, error=_one_line(exc))
             else:
-                synced.append(target)
+                synced.append(job.target)
                 progress.table_done(name, outcome.rows, outcome.bytes)
+            return True
+
+        parallel.run_tables(pool, jobs, work)
+        lost = pool.lost
         if getattr(args, "delete_old_tables", False) and not lost:
             source_targets = {destination(s, t, namespace, keep) for s, t in tables}
             for schema in sorted({schema for schema, _name in source_targets}):
@@ -165,7 +190,8 @@ def _why_not(relation, target: tuple[str, str], destinations: dict[tuple[str, st
     return None
 
 
-def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=None) -> TableOutcome:
+def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=None, job=None,
+                pool=None) -> TableOutcome:
     name = relation.qualified
     _run(conn, "SAVEPOINT bemidb_table")
     try:
@@ -180,7 +206,7 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
                     if plan.note:
                         progress.note(f"{name}: {plan.note}")
             try:
-                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor)
+                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor, job, pool)
                 break
             except UnsafeValues as exc:
                 if safe:
@@ -197,7 +223,8 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
         raise
 
 
-def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress, cursor=None):
+def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress, cursor=None, job=None,
+               pool=None):
     schema = pa.schema([plan.arrow_field for plan in plans])
     select = f"SELECT {', '.join(plan.select_sql for plan in plans)} FROM {relation.sql_name}"
     properties = {PROP_SOURCE: SOURCE_NAME}
@@ -216,10 +243,22 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
         step = incremental.prepare(conn, catalog, relation, identifier, plans, schema, cursor, progress)
         select, write = select + step.where, step.write
         properties.update(step.properties)
+
+    def advance(rows, size):
+        progress.advance(relation.qualified, rows, size)
+
+    if cursor is None and job is not None and job.extras:  # a big table: ctid ranges over several connections
+        try:
+            return parallel_copy.copy_ranges(conn, pool, job, select, plans, schema, write, catalog, identifier,
+                                             properties, advance)
+        except CopyError as exc:
+            if exc.connection_lost:
+                raise SourceLost(str(exc)) from None
+            raise
     batches = decode_chunks(copy_csv_chunks(conn, select), plans, schema)
     try:
         return write(catalog, identifier, schema, batches, mode="overwrite", properties=properties,
-                           on_progress=lambda rows, size: progress.advance(relation.qualified, rows, size))
+                     on_progress=advance)
     except CopyError as exc:
         if exc.connection_lost:
             raise SourceLost(str(exc)) from None

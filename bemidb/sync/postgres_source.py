@@ -51,10 +51,28 @@ def connect(url: str, timeout: float = 15) -> pg8000.native.Connection:
     return conn
 
 
-def begin_snapshot(conn) -> None:
+def begin_snapshot(conn, snapshot: str | None = None) -> None:
+    """Open the run's transaction; with `snapshot` (from export_snapshot on the first connection) this
+    connection sees exactly what the first one sees, whatever was committed in between."""
     for name, value in SESSION_SETTINGS.items():
         conn.run(f"SET {name} = '{value}'")
     conn.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    if snapshot is not None:
+        conn.run(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # the id is Postgres's own: hex digits and dashes
+
+
+def export_snapshot(conn) -> str:
+    """The id other connections import while this connection's transaction stays open."""
+    return conn.run("SELECT pg_export_snapshot()")[0][0]
+
+
+def table_pages(conn) -> dict[tuple[str, str], int]:
+    """Each table's size in pages now (what ctid ranges split); partitioned parents report 0."""
+    rows = conn.run("""
+        SELECT n.nspname, c.relname, pg_relation_size(c.oid) / current_setting('block_size')::int
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND has_table_privilege(c.oid, 'SELECT')""")
+    return {(schema, name): int(pages) for schema, name, pages in rows}
 
 
 def list_relations(conn) -> list[Relation]:

@@ -114,7 +114,9 @@ def test_source_restarted_mid_copy_fails_clearly_and_keeps_old_data(data_dir):
             return bool(cluster.execute("postgres", "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY%big%'"))
 
         process = subprocess.Popen(
-            [sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url, "--data-dir", str(data_dir)],
+            # One connection: `later` then surely waits behind `big` (with more, it may finish first).
+            [sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url, "--data-dir", str(data_dir),
+             "--threads", "1"],
             env={**{k: v for k, v in os.environ.items() if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_"))},
                  "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for(copy_running, process, "the COPY")

@@ -17,6 +17,7 @@ class ServerContext:
     ssl_context: object = None
     scram: auth.ScramVerifier | None = None
     guard: object = None  # protocol.guard brute-force protection, when present
+    users: object = None  # grants.store.UsersStore when a users file is configured
     # pid -> (cancel key, what interrupts that session's running query)
     cancellers: dict[int, tuple[int, Callable[[], None]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)

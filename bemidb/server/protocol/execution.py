@@ -73,6 +73,8 @@ class Executor:
             plan = Query(sql, unparsed=True)
         if isinstance(plan, CopyOut) and plan.query.unparsed:
             self._check_unparsed(plan.query.sql, None)
+        if self.state.access is not None:  # a users-file user reads only what its grants allow
+            plan = self.state.access.restrict(plan, sql, self.engine, self.state.settings.search_path_schemas())
         return Statement(sql, plan, [])
 
     def _check_unparsed(self, sql: str, exc: ParseError | None) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import astuple
 
 from bemidb.server.errors import PROTOCOL_VIOLATION, fatal
+from bemidb.server.grants.store import Access
 from bemidb.server.protocol import auth, wire
 from bemidb.server.protocol.connection import Connection
 from bemidb.server.protocol.context import ServerContext
@@ -20,6 +22,8 @@ from bemidb.server.settings import SERVER_VERSION
 from bemidb.server.sql.session_settings import SessionSettings
 
 STARTUP_TIMEOUT = 60.0  # seconds to complete startup and authentication
+# What a name that is nobody's is checked against: derived once, so failing costs what a real check costs.
+_NOBODY = auth.ScramVerifier.from_password(secrets.token_hex(16))
 
 
 class Login:
@@ -72,7 +76,7 @@ class Login:
         if not self.user:
             raise fatal("28000", "no PostgreSQL user name specified in startup packet")
         database = params.get("database") or self.user
-        self._authenticate()
+        access = self._authenticate()
         if database != self.cfg.database:
             raise fatal("3D000", f'database "{database}" does not exist')
         settings = SessionSettings(user=self.user, database=database,
@@ -90,23 +94,34 @@ class Login:
         conn.send_parameter_statuses(statuses)
         conn.send(wire.backend_key_data(pid, secret))
         conn.send_ready_for_query("I")
-        return SessionState(self.user, pid, settings, cursor)
+        return SessionState(self.user, pid, settings, cursor, access=access)
 
-    def _authenticate(self) -> None:
-        cfg = self.cfg
-        if not cfg.password:
-            if cfg.user and self.user != cfg.user:
+    def _authenticate(self) -> Access | None:
+        """Checks the password; returns the Access of a users-file user (None: BEMIDB_USER, sees everything).
+
+        Users-file users always authenticate with SCRAM against their stored verifier. With a users file,
+        a name that is neither one of them nor BEMIDB_USER fails like a wrong password (no enumeration)."""
+        cfg, users = self.cfg, self.ctx.users
+        file_user = users.user(self.user) if users is not None else None
+        if file_user is None and not cfg.password:
+            if cfg.user and self.user != cfg.user and users is None:
                 raise fatal("28000", f'role "{self.user}" does not exist')
-            return
+            if users is None or (cfg.user and self.user == cfg.user):
+                return None
         guard = self.ctx.guard
         host = self.conn.address.rsplit(":", 1)[0]
         if guard is not None and guard.locked_for(host) > 0:
             raise fatal("28P01", f'password authentication failed for user "{self.user}"')
-        ok = self._scram() if cfg.auth_method == "scram-sha-256" else self._md5()
-        if ok and self.user == cfg.user:
+        if file_user is not None:
+            ok = self._scram(auth.ScramVerifier(*astuple(file_user.verifier)))
+        elif cfg.auth_method == "md5" and cfg.password:
+            ok = self._md5() and self.user == cfg.user
+        else:  # no BEMIDB_PASSWORD: an exchange against a random verifier, which fails like a wrong password
+            ok = self._scram(self.ctx.scram or _NOBODY) and bool(cfg.password) and self.user == cfg.user
+        if ok:
             if guard is not None:
                 guard.succeeded(host)
-            return
+            return Access(users, self.user) if file_user is not None else None
         if guard is not None:
             delay = guard.failed(host)
             if delay:
@@ -121,8 +136,8 @@ class Login:
             raise wire.ProtocolError(f"expected password response, got message type {kind!r}")
         return payload
 
-    def _scram(self) -> bool:
-        exchange = auth.ScramExchange(self.ctx.scram)
+    def _scram(self, verifier: auth.ScramVerifier) -> bool:
+        exchange = auth.ScramExchange(verifier)
         self.conn.send(wire.authentication(10, wire.cstr(exchange.MECHANISM) + b"\0"))
         reader = wire.Reader(self._read_password_message())
         mechanism = reader.cstring()

@@ -70,3 +70,4 @@ class SessionState:
     cursor: duckdb.DuckDBPyConnection
     status: str = "I"  # I idle, T in a transaction block, E failed transaction block
     cursors: dict[str, OpenCursor] = field(default_factory=dict)  # DECLAREd cursors by name
+    access: object = None  # grants.store.Access for a users-file user (what it may read); None: everything

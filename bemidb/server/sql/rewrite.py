@@ -51,20 +51,30 @@ def translate(statement: str) -> Plan:
     if len(statement) > PASS_THROUGH_CHARS:
         # Huge statements are data (IN lists, VALUES): sqlglot takes seconds per MB, DuckDB milliseconds.
         return Query(statement, _tag_of(text))
-    try:
-        tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
-    except ParseError:
-        quoted = quote_keyword_aliases(statement)  # `AS select`: retried only when the text does not parse
-        if quoted == statement:
-            raise
-        tree = sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", quoted), read=_Postgres)
+    tree = translated_tree(statement)
     if tree is None:
         return Empty()
     if isinstance(tree, exp.Command):
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Query(statement, _tag_of(text))
-    tree = remap.transform(tree)
     return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement))
+
+
+def translated_tree(statement: str) -> exp.Expression | None:
+    """A query's sqlglot tree after the remap transforms: what translate generates DuckDB SQL from (a fresh
+    tree per call; sql/grants.py rewrites its relations before generating)."""
+    tree = _parse(statement)
+    return remap.transform(tree) if tree is not None and not isinstance(tree, exp.Command) else tree
+
+
+def _parse(statement: str) -> exp.Expression | None:
+    try:
+        return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
+    except ParseError:
+        quoted = quote_keyword_aliases(statement)  # `AS select`: retried only when the text does not parse
+        if quoted == statement:
+            raise
+        return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", quoted), read=_Postgres)
 
 
 # Parameter types Postgres clients rely on that DuckDB would infer differently (asyncpg binds its type

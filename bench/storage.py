@@ -1,0 +1,206 @@
+"""Storage speed on TPC-H: the files `sync` writes, how fast it extracts, and a primary-key point lookup.
+
+    python -m bench storage [--quick]        (quick: SF0.1, full: SF1)
+
+One run, one machine, every figure against a reference measured in the same run:
+
+(a) the 22 queries through bemidb's wire over the files `bemidb sync postgres` wrote, against DuckDB
+    in-process over DuckDB-written zstd Parquet of the same data (written by (b)'s peer). Also shown: DuckDB
+    in-process over bemidb's files (the file layout alone). Target <= 1.10.
+(b) `bemidb sync postgres` of the 8 tables (whole process, default --threads = cores), against DuckDB 1.5.5's
+    postgres_scanner copying the same tables to zstd Parquet (whole process, its default threads). Target
+    <= 1.00. Peak RSS of the sync at --threads 1 and at the default, and its time at 1 thread.
+(c) `select * from orders where o_orderkey = $1` through the wire (psycopg, server-side parameters), p50 over
+    random existing keys; Postgres with its primary-key index is the reference. Target p50 <= 3 ms.
+
+Answers of (a) and (c) are checked (bemidb vs the reference); timings never decide `ok`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from bench.sync import timed
+from bench.tpch import compare
+from bench.tpch.engines import DuckDBEngine, WireEngine, iceberg_parquet_files
+from bench.tpch.generate import TABLES, VENV, _venv_python, generate
+from bench.tpch.load import load
+from bench.tpch.runner import queries
+
+REPO = Path(__file__).resolve().parent.parent
+PGSCAN = Path(__file__).resolve().parent / "_pgscan.py"
+SCANNER_PIN = "duckdb-extension-postgres-scanner==1.5.5"
+LOOKUPS = 300
+POINT_SQL = "select * from orders where o_orderkey = %s"
+
+
+def _scanner_python() -> Path:
+    """The TPC-H generator's venv (duckdb 1.5.5) with the postgres_scanner wheel added once."""
+    python = _venv_python()
+    if not list(VENV.glob("lib/python*/site-packages/duckdb_extension_postgres_scanner")):
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", SCANNER_PIN], check=True,
+                       capture_output=True)
+    return python
+
+
+def _libpq_dsn(cluster, database: str) -> str:
+    return (f"host=127.0.0.1 port={cluster.port} dbname={database} user={cluster.user} "
+            f"password={cluster.password}")
+
+
+def _sync_env(data_dir: Path, url: str, threads: int | None) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
+    env.update(PYTHONPATH=str(REPO), BEMIDB_DATA_DIR=str(data_dir), SOURCE_POSTGRES_DATABASE_URL=url)
+    if threads:
+        env["SOURCE_POSTGRES_THREADS"] = str(threads)
+    return env
+
+
+def _extract(cluster, database: str, url: str, work: Path, log) -> dict:
+    """(b): the peer, the sync at default threads and at 1 thread, alternated; best wall time of each."""
+    python = _scanner_python()
+    cores = os.cpu_count() or 1
+    runs = {"postgres_scanner": [], f"sync --threads {cores}": [], "sync --threads 1": []}
+    dirs = {}
+    for _round in range(2 if cores > 1 else 1):
+        for name in runs:
+            out = work / name.replace(" ", "_").replace("-", "")
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            cluster.execute(database, "CHECKPOINT")
+            if name == "postgres_scanner":
+                cmd = [str(python), str(PGSCAN), _libpq_dsn(cluster, database), str(out), *TABLES]
+                wall, rss, _err, cpu = timed(cmd, env={**os.environ, "PYTHONPATH": ""})
+            else:
+                threads = int(name.rsplit(" ", 1)[1])
+                cmd = [sys.executable, "-m", "bemidb", "sync", "postgres"]
+                wall, rss, _err, cpu = timed(cmd, env=_sync_env(out, url, threads))
+            runs[name].append({"wall_s": wall, "peak_rss": rss, "cpu_s": cpu})
+            dirs[name] = out
+            log(f"  {name}: {wall:.2f} s, peak RSS {rss / 2**20:.0f} MB, CPU {cpu:.1f} s")
+    best = {name: min(r, key=lambda x: x["wall_s"]) for name, r in runs.items()}
+    return {"best": best, "runs": runs, "dirs": dirs, "cores": cores}
+
+
+def _time_queries(engines: dict, repeat: int) -> dict:
+    """Best of `repeat` per query and engine, engines alternated within each round."""
+    sqls = dict(queries())
+    best: dict[str, dict[str, object]] = {name: {} for name in engines}
+    for _ in range(repeat):
+        for query, sql in sqls.items():
+            for name, engine in engines.items():
+                outcome = engine.run(sql)
+                previous = best[name].get(query)
+                if previous is None or (outcome.ok and outcome.seconds < previous.seconds):
+                    best[name][query] = outcome
+    return best
+
+
+def _point_lookups(dsn: str, keys: list[int]) -> tuple[float, list]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(POINT_SQL, (keys[0],)).fetchall()  # warm: footers cached, statement prepared
+        seconds, answers = [], []
+        for key in keys:
+            started = time.perf_counter()
+            rows = conn.execute(POINT_SQL, (key,)).fetchall()
+            seconds.append(time.perf_counter() - started)
+            answers.append(rows)
+    return statistics.median(seconds), answers
+
+
+def run(sf: float, repeat: int, log=print) -> dict:
+    from tests.support.postgres import PostgresCluster, find_bin_dir
+    from tests.support.server import start_server
+
+    csv_dir = generate(sf)
+    cluster = PostgresCluster(find_bin_dir()).start()
+    work = Path(tempfile.mkdtemp(prefix="bemidb-storage-bench-"))
+    server = wire = None
+    engines: dict = {}
+    try:
+        database = "tpch"
+        url = cluster.create_database(database)
+        log(f"TPC-H SF{sf:g}: loading Postgres ...")
+        load(url, csv_dir, char_as_varchar=True)
+        log("(b) extraction: DuckDB postgres_scanner vs bemidb sync ...")
+        extraction = _extract(cluster, database, url, work, log)
+        cores = extraction["cores"]
+        data_dir = extraction["dirs"][f"sync --threads {cores}"]
+        reference_files = {t: [str(extraction["dirs"]["postgres_scanner"] / f"{t}.parquet")] for t in TABLES}
+
+        log(f"(a) 22 queries, best of {repeat} ...")
+        server = start_server(data_dir, log_level="INFO", timeout=120)
+        wire = WireEngine(server.dsn())
+        engines = {"wire": wire, "duckdb_own_files": DuckDBEngine(reference_files),
+                   "duckdb_bemidb_files": DuckDBEngine(iceberg_parquet_files(data_dir))}
+        best = _time_queries(engines, repeat)
+        mismatches = [q for q, outcome in best["wire"].items()
+                      if not outcome.ok or not best["duckdb_own_files"][q].ok
+                      or compare.difference(outcome.rows, best["duckdb_own_files"][q].rows) is not None]
+        totals = {name: sum(o.seconds for o in per.values() if o.ok) for name, per in best.items()}
+
+        log(f"(c) point lookups, {LOOKUPS} random keys ...")
+        with psycopg.connect(url, autocommit=True) as conn:
+            all_keys = [r[0] for r in conn.execute("SELECT o_orderkey FROM orders").fetchall()]
+        keys = random.Random(17).sample(all_keys, LOOKUPS)
+        wire_p50, wire_rows = _point_lookups(server.dsn(), keys)
+        pg_p50, pg_rows = _point_lookups(url, keys)
+        lookups_match = [compare.normalise(a) for a in wire_rows] == [compare.normalise(b) for b in pg_rows]
+    finally:
+        for engine in engines.values():
+            engine.close()
+        if server is not None:
+            server.stop()
+        cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+    ext = extraction["best"]
+    peer, sync_n, sync_1 = ext["postgres_scanner"], ext[f"sync --threads {cores}"], ext["sync --threads 1"]
+    q1 = {name: per["q01"].seconds for name, per in best.items()}
+    summary = [
+        {"metric": f"TPC-H SF{sf:g} 22 queries, wire", "value": totals["wire"], "unit": "s",
+         "reference": f"DuckDB over DuckDB-written Parquet {totals['duckdb_own_files']:.2f} s",
+         "ratio": totals["wire"] / totals["duckdb_own_files"], "target": "<= 1.10", "ok": not mismatches},
+        {"metric": "  same, DuckDB in-process over bemidb's files", "value": totals["duckdb_bemidb_files"],
+         "unit": "s", "ratio": totals["duckdb_bemidb_files"] / totals["duckdb_own_files"],
+         "reference": f"Q1 {q1['duckdb_bemidb_files']:.3f} s vs {q1['duckdb_own_files']:.3f} s"},
+        {"metric": f"sync postgres, 8 tables, --threads {cores}", "value": sync_n["wall_s"], "unit": "s",
+         "reference": f"DuckDB postgres_scanner to Parquet {peer['wall_s']:.2f} s",
+         "ratio": sync_n["wall_s"] / peer["wall_s"], "target": "<= 1.00"},
+        {"metric": "  same, --threads 1", "value": sync_1["wall_s"], "unit": "s",
+         "ratio": sync_1["wall_s"] / peer["wall_s"]},
+        {"metric": f"sync peak RSS, --threads {cores}", "value": sync_n["peak_rss"] / 2**20, "unit": "MB",
+         "reference": f"--threads 1: {sync_1['peak_rss'] / 2**20:.0f} MB",
+         "ratio": sync_n["peak_rss"] / sync_1["peak_rss"]},
+        {"metric": "PK point lookup p50, wire", "value": wire_p50 * 1000, "unit": "ms",
+         "reference": f"Postgres (index) {pg_p50 * 1000:.2f} ms", "target": "<= 3 ms", "ok": lookups_match},
+    ]
+    details = {"sf": sf, "repeat": repeat, "cores": cores, "query_totals_s": totals, "q1_s": q1,
+               "per_query_s": {name: {q: o.seconds for q, o in per.items()} for name, per in best.items()},
+               "mismatches": mismatches, "extraction_runs": extraction["runs"],
+               "point_lookup_p50_ms": {"wire": wire_p50 * 1000, "postgres": pg_p50 * 1000}}
+    return {"name": "storage", "ok": not mismatches and lookups_match, "summary": summary, "details": details}
+
+
+def main(quick: bool = False) -> dict:
+    return run(0.1 if quick else 1.0, 1 if quick else 3, log=lambda m: print(m, file=sys.stderr, flush=True))
+
+
+if __name__ == "__main__":
+    import json
+
+    result = main("--quick" in sys.argv)
+    for row in result["summary"]:
+        print(row)
+    print(json.dumps(result["details"]["query_totals_s"]))
