@@ -107,6 +107,19 @@ def _table_list(raw: str) -> list[str]:
     return items
 
 
+def _cursor_columns(raw: str) -> str:
+    """BemiDB's `schema.table=column,...` -> our `schema.table:column,...` (SOURCE_POSTGRES_INCREMENTAL's form)."""
+    items = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        table, sep, column = item.rpartition("=")
+        if not sep or not table.strip() or not column.strip():
+            raise ValueError(f"{item!r} is not schema.table=cursor_column")
+        items.append(f"{table.strip()}:{column.strip()}")
+    return ",".join(items)
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes", "on"):
         return True
@@ -222,6 +235,21 @@ SETTINGS: dict[str, Setting] = {
         Setting("source_postgres_threads", "SOURCE_POSTGRES_THREADS",
                 "tables read at once, and parts of a big table; also the source connections a sync opens "
                 "(default: CPU cores)", os.cpu_count() or 1, _positive_int, flag="--threads"),
+        Setting("source_postgres_cursor_columns", "SOURCE_POSTGRES_CURSOR_COLUMNS",
+                "BemiDB's form of --incremental: comma-separated schema.table=cursor_column", "",
+                _cursor_columns, flag="--cursor-columns"),
+        Setting("source_postgres_sync_mode", "SOURCE_POSTGRES_SYNC_MODE",
+                "full_refresh, incremental (by --incremental cursors) or cdc (logical replication)",
+                "full_refresh", _choice("full_refresh", "incremental", "cdc"), flag="--sync-mode"),
+        Setting("source_postgres_replication_slot", "SOURCE_POSTGRES_REPLICATION_SLOT",
+                "logical replication slot for --sync-mode cdc (default: bemidb_<schema>)", "",
+                _identifier, flag="--slot-name"),
+        Setting("source_postgres_publication", "SOURCE_POSTGRES_PUBLICATION",
+                "publication for --sync-mode cdc (default: bemidb_<schema>)", "", _identifier,
+                flag="--publication-name"),
+        Setting("source_postgres_commit_interval", "SOURCE_POSTGRES_COMMIT_INTERVAL",
+                "with --follow: commit at least this often (e.g. 10s)", 10.0, _seconds,
+                flag="--commit-interval"),
         # Sync: amplitude
         Setting("source_amplitude_api_key", "SOURCE_AMPLITUDE_API_KEY", "Amplitude API key", secret=True,
                 flag="--api-key"),
@@ -246,7 +274,8 @@ SERVER = ["host", "port", "database", "user", "password", "auth_method", "users_
           "max_connections", "statement_timeout", "memory_limit"]
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
                  "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas",
-                 "source_postgres_threads"]
+                 "source_postgres_threads", "source_postgres_cursor_columns", "source_postgres_sync_mode",
+                 "source_postgres_replication_slot", "source_postgres_publication", "source_postgres_commit_interval"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]

@@ -157,6 +157,7 @@ def check_source_postgres(cfg: Config) -> Result:
         selection = select_tables(list(relations), cfg.source_postgres_include_tables or [],
                                   cfg.source_postgres_exclude_tables or [])
         parents = source.partition_parents(conn, selection.unknown) if selection.unknown else {}
+        replication = _replication(cfg, conn)
     finally:
         conn.close()
     if selection.unknown:
@@ -169,7 +170,24 @@ def check_source_postgres(cfg: Config) -> Result:
         raise CheckFailed(f"no SELECT privilege on {', '.join(unreadable[:5])}"
                           f"{' and more' if len(unreadable) > 5 else ''}: GRANT SELECT, or exclude them")
     return Result(True, f"{where}: PostgreSQL {version.split()[0]}, "
-                        f"{len(selection.selected)} of {len(relations)} tables to sync")
+                        f"{len(selection.selected)} of {len(relations)} tables to sync; {replication}")
+
+
+def _replication(cfg: Config, conn) -> str:
+    """wal_level, and the WAL each bemidb CDC slot holds on the source (an abandoned slot fills its disk)."""
+    from bemidb.sync import cdc_source
+    from bemidb.sync.cdc import slot_name
+
+    level = conn.run("SHOW wal_level")[0][0]
+    if level != "logical":
+        if cfg.source_postgres_sync_mode == "cdc":
+            raise CheckFailed(cdc_source.WAL_LEVEL_HINT.format(level=level))
+        return f"wal_level {level} (no CDC)"
+    slots = cdc_source.slot_report(conn, slot_name(cfg))
+    lost = [cdc_source.describe_slot(name, state) for name, state in slots if state.lost]
+    if lost:
+        raise CheckFailed("; ".join(lost))
+    return "; ".join(cdc_source.describe_slot(n, s) for n, s in slots) or "wal_level logical"
 
 
 def check_port(cfg: Config) -> Result:

@@ -26,21 +26,23 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "serve": Command("run the Postgres-compatible query server", config.STORAGE + config.SERVER,
                      "bemidb.server.app:serve"),
-    "sync postgres": Command("sync tables from a Postgres database (full refresh or incremental)",
+    "sync postgres": Command("sync tables from a Postgres database (full refresh, incremental or CDC)",
                              config.STORAGE + config.SYNC_POSTGRES, "bemidb.sync.postgres:run",
                              {"destination_schema": "public"}),
     "sync amplitude": Command("sync Amplitude events incrementally", config.STORAGE + config.SYNC_AMPLITUDE,
                               "bemidb.sync.amplitude:run", {"destination_schema": "amplitude"}),
     "sync attio": Command("sync Attio companies, people and deals", config.STORAGE + config.SYNC_ATTIO,
                           "bemidb.sync.attio:run", {"destination_schema": "attio"}),
-    "tables": Command("list synced tables: rows, size, last sync", config.STORAGE, "bemidb.cli.tables:run"),
+    "tables": Command("list synced tables: rows, size, last sync", config.STORAGE + [
+        "source_postgres_database_url", "source_postgres_replication_slot"], "bemidb.cli.tables:run"),
     "vacuum": Command("expire old snapshots and delete unreferenced files", config.STORAGE,
                       "bemidb.storage.maintenance:run"),
     "users add": Command("prompt for a password; print a users-file entry with its SCRAM verifier", [],
                          "bemidb.cli.users:add"),
     "doctor": Command("check the configuration end to end: catalog, bucket, source, port",
                       config.STORAGE + config.SERVER + ["source_postgres_database_url",
-                      "source_postgres_include_tables", "source_postgres_exclude_tables"],
+                      "source_postgres_include_tables", "source_postgres_exclude_tables",
+                      "source_postgres_sync_mode", "source_postgres_replication_slot"],
                       "bemidb.cli.doctor:run"),
 }
 
@@ -105,6 +107,12 @@ def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
                          help="drop destination tables that no longer exist in the source")
         sub.add_argument("--full-refresh", action="store_true",
                          help="ignore --incremental cursors this run and copy every table in full")
+        sub.add_argument("--detect-deletes", action="store_true",
+                         help="with --incremental: remove rows whose primary key is gone from the source")
+        sub.add_argument("--follow", action="store_true",
+                         help="with --sync-mode cdc: keep running, commit every --commit-interval (SIGTERM ends)")
+        sub.add_argument("--drop-slot", action="store_true",
+                         help="remove the CDC replication slot and publication from the source, then exit")
     if name == "tables":
         sub.add_argument("--schema", dest="only_schema", help="only this schema")
         sub.add_argument("--format", choices=("table", "plain", "csv", "json"),

@@ -12,7 +12,7 @@ import json
 import sys
 
 from bemidb.console import UserError, human_bytes
-from bemidb.storage.catalog import PROP_SOURCE, open_catalog
+from bemidb.storage.catalog import PROP_CDC_LSN, PROP_SOURCE, open_catalog
 
 FORMATS = ("table", "plain", "csv", "json")
 COLUMNS = ("schema", "table", "source", "rows", "size", "last sync (UTC)")
@@ -41,13 +41,15 @@ def _rows(cfg, only_schema: str | None) -> list[dict]:
                 "last_sync": (dt.datetime.fromtimestamp(snapshot.timestamp_ms / 1000, dt.UTC)
                               .isoformat(timespec="seconds") if snapshot else None),
                 "snapshot_id": snapshot.snapshot_id if snapshot else None,
+                "cdc_lsn": iceberg_table.properties.get(PROP_CDC_LSN),  # the source position CDC applied through
             })
     return rows
 
 
 def _cells(row: dict) -> list[str]:
     when = row["last_sync"].replace("T", " ").removesuffix("+00:00") if row["last_sync"] else "never"
-    return [row["schema"], row["table"], row["source"], f"{row['rows']:,}", human_bytes(row["size_bytes"]), when]
+    source = row["source"] + (f" (cdc {row['cdc_lsn']})" if row.get("cdc_lsn") else "")
+    return [row["schema"], row["table"], source, f"{row['rows']:,}", human_bytes(row["size_bytes"]), when]
 
 
 def _print_rich(rows: list[dict]) -> None:
@@ -81,7 +83,8 @@ def run(cfg, args) -> int:
         sys.stdout.write("\n")
     elif output_format == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else
-                                ["schema", "table", "source", "rows", "size_bytes", "last_sync", "snapshot_id"],
+                                ["schema", "table", "source", "rows", "size_bytes", "last_sync", "snapshot_id",
+                                 "cdc_lsn"],
                                 lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
@@ -89,4 +92,24 @@ def run(cfg, args) -> int:
         _print_plain(rows)
     else:
         _print_rich(rows)
+    if output_format in ("table", "plain") and cfg.source_postgres_database_url:
+        _print_slots(cfg)
     return 0
+
+
+def _print_slots(cfg) -> None:
+    """The WAL each CDC slot holds on the source: the cost of a slot nobody drains."""
+    from bemidb.sync import cdc_source
+    from bemidb.sync import postgres_source as source
+
+    try:
+        conn = source.connect(cfg.source_postgres_database_url, timeout=5)
+        try:
+            slots = cdc_source.slot_report(conn, cfg.source_postgres_replication_slot or "")
+        finally:
+            conn.close()
+    except Exception as exc:  # noqa: BLE001 - the table list above stands; the source is a bonus
+        sys.stdout.write(f"source Postgres: {' '.join(str(exc).split())[:300]}\n")
+        return
+    for name, state in slots:
+        sys.stdout.write(cdc_source.describe_slot(name, state) + "\n")

@@ -92,6 +92,12 @@ def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
         return f"CAST({ident} AS JSON) AS {ident}"
     if isinstance(iceberg_type, StringType) and base == "uuid":
         return f"TRY_CAST({ident} AS UUID) AS {ident}"
+    if isinstance(iceberg_type, StringType) and base == "interval" and not pg_type.endswith("]"):
+        # stored as Postgres's text ('1 year 2 mons', '-1 days +02:00:00'): read as an INTERVAL so it compares,
+        # sums and adds as one; a text DuckDB cannot read fails the query instead of turning NULL
+        value = f"TRY_CAST(replace({ident}, ' +', ' ') AS INTERVAL)"
+        message = quote_literal(f"bemidb cannot read interval column {name}")
+        return f"CASE WHEN {ident} IS NOT NULL AND {value} IS NULL THEN error({message}) ELSE {value} END AS {ident}"
     return ident
 
 
@@ -230,6 +236,7 @@ class Engine:
         log.info("query memory limit %s, S3 read cache %s (BEMIDB_MEMORY_LIMIT), spilling to %s",
                  self.db.execute("SELECT current_setting('memory_limit')").fetchone()[0],
                  human_bytes(cache_bytes), spill)
+        self.db.execute("SET GLOBAL integer_division = true")  # Postgres: 5 / 2 = 2 between integers
         self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
         # Iceberg data files never change once written: their Parquet footers can be cached across queries.
@@ -244,6 +251,9 @@ class Engine:
 
     def tables(self) -> list[TableInfo]:
         return list(self._infos.values())
+
+    def table(self, schema: str, name: str) -> TableInfo | None:
+        return self._infos.get((schema, name))
 
     # -- live refresh --------------------------------------------------------------------------------------
 

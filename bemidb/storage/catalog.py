@@ -22,6 +22,8 @@ PROP_PG_TYPES = "bemidb.pg-types"  # JSON list: the source Postgres type of each
 PROP_SYNCED_AT = "bemidb.synced-at"  # ISO-8601 UTC time of the last commit by a sync
 PROP_COMMENT = "comment"  # table comment, when the source has one
 PROP_PRIMARY_KEY = "bemidb.primary-key"  # JSON list: the source table's primary-key columns, in key order
+PROP_CDC_SLOT = "bemidb.cdc.slot"  # CDC: the replication slot whose changes this table holds
+PROP_CDC_LSN = "bemidb.cdc.lsn"  # CDC: source position applied through (transactions committed before it are in)
 PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
 # JSON object: column -> {"default": pg_get_expr text, "identity": "a"|"d", "generated": "s"}, for the columns
 # that have any of them at the source (read-only metadata: shown in \d, JDBC, SQLAlchemy as Postgres shows it)
@@ -79,6 +81,9 @@ class TableInfo:
     comment: str | None = None
     definition: str | None = None  # PROP_MATVIEW_DEFINITION, for materialized views
     primary_key: tuple[str, ...] = ()  # PROP_PRIMARY_KEY: shown by pg_constraint/pg_index to ORMs and BI tools
+    synced_at: str | None = None  # PROP_SYNCED_AT: the last commit by a sync (ISO-8601 UTC)
+    sync_mode: str = ""  # cdc, incremental, full_refresh, or the source's own (append, refresh)
+    source_lsn: str | None = None  # PROP_CDC_LSN: the source position a CDC table is current with
     row_count: int | None = None  # total-records of the current snapshot (pg_class.reltuples, n_live_tup)
     defaults_json: str = "{}"  # PROP_COLUMN_DEFAULTS as stored
     indexes_json: str = "[]"  # PROP_INDEXES as stored
@@ -126,12 +131,21 @@ def table_info(table, schema: str, name: str) -> TableInfo:
     for position, field in enumerate(iceberg_schema.fields):
         pg_type = pg_types[position] if position < len(pg_types) else pg_type_of(field.field_type)
         columns.append(ColumnInfo(field.name, pg_type, not field.required, field.doc))
+    props = table.properties
     return TableInfo(schema, name, table.metadata_location, tuple(columns),
-                     table.properties.get(PROP_SOURCE, ""), table.properties.get(PROP_COMMENT),
-                     table.properties.get(PROP_MATVIEW_DEFINITION),
-                     tuple(json.loads(table.properties.get(PROP_PRIMARY_KEY, "[]"))),
-                     _row_count(table), table.properties.get(PROP_COLUMN_DEFAULTS, "{}"),
-                     table.properties.get(PROP_INDEXES, "[]"))
+                     props.get(PROP_SOURCE, ""), props.get(PROP_COMMENT),
+                     props.get(PROP_MATVIEW_DEFINITION),
+                     tuple(json.loads(props.get(PROP_PRIMARY_KEY, "[]"))),
+                     props.get(PROP_SYNCED_AT), _sync_mode(props), props.get(PROP_CDC_LSN),
+                     _row_count(table), props.get(PROP_COLUMN_DEFAULTS, "{}"), props.get(PROP_INDEXES, "[]"))
+
+
+def _sync_mode(props: dict[str, str]) -> str:
+    if PROP_CDC_LSN in props:
+        return "cdc"
+    if "bemidb.cursor-column" in props or "bemidb.amplitude.last-hour" in props:  # sync/incremental, amplitude
+        return "incremental"
+    return {"matview": "refresh", "": ""}.get(props.get(PROP_SOURCE, ""), "full_refresh")
 
 
 def _row_count(table) -> int | None:

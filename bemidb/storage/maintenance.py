@@ -92,6 +92,7 @@ def run(cfg, args) -> int:
 
     from bemidb.console import UserError, human_bytes, stdout
     from bemidb.storage.catalog import open_catalog
+    from bemidb.storage.changes import compact
 
     keep = getattr(args, "keep_snapshots", 3)
     if keep < 1:
@@ -109,6 +110,7 @@ def run(cfg, args) -> int:
         for identifier in sorted(catalog.list_tables(namespace)):
             name = ".".join(identifier)
             try:
+                compact(catalog.load_table(identifier))  # CDC's small files and delete files, folded
                 result = vacuum_table(catalog.load_table(identifier), keep_snapshots=keep)
             except Exception as exc:  # noqa: BLE001 - one table's problem does not stop the others
                 failed += 1

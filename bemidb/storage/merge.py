@@ -50,7 +50,7 @@ class MergeRule:
 
 
 def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-                rule: MergeRule, *, properties: dict[str, str] | None = None,
+                rule: MergeRule, *, properties: dict[str, str] | None = None, deleted: pa.Table | None = None,
                 on_progress: Callable[[int, int], None] | None = None,
                 target_file_size: int = 128 * 1024 * 1024, **_ignored) -> WriteResult:
     """Merge `batches` (rows read from the cursor on) into the existing table: one commit, schema evolved
@@ -90,6 +90,10 @@ def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, b
                 changed_first.append(batch.column(batch.schema.get_field_index(rule.keys[0])))
             if on_progress:
                 on_progress(rows, files.bytes_written)
+        if deleted is not None and deleted.num_rows and rule.keys:  # --detect-deletes: keys gone from the source
+            deleted = deleted.cast(pa.schema([target.field(k) for k in rule.keys]))
+            changed_keys.append(_key_values(deleted, rule.keys))
+            changed_first.append(deleted.column(rule.keys[0]).combine_chunks())
         replaced = _rewrite_affected(table, schema, target, rule, changed_keys, changed_first, files)
         data_files = files.finish()
         if on_progress:

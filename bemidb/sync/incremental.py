@@ -23,6 +23,7 @@ from bemidb.storage import evolution
 from bemidb.storage.merge import MergeRule, merge_table
 from bemidb.storage.types import ColumnPlan
 from bemidb.storage.writer import iceberg_schema, write_table
+from bemidb.sync.detect_deletes import missing_keys
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
 from bemidb.sync.postgres_source import primary_key
 
@@ -42,6 +43,7 @@ class CursorError(Exception):
 class Cursor:
     column: str
     full_refresh: bool = False  # --full-refresh: copy everything this run, still record the cursor
+    detect_deletes: bool = False  # --detect-deletes: rows whose key left the source are removed too
 
 
 @dataclass
@@ -52,7 +54,7 @@ class Step:
     properties: dict[str, str] = field(default_factory=dict)
 
 
-def parse_cursors(text: str | None, full_refresh: bool = False) -> dict[str, Cursor]:
+def parse_cursors(text: str | None, full_refresh: bool = False, detect_deletes: bool = False) -> dict[str, Cursor]:
     """'schema.table:column,...' -> {'schema.table': Cursor}; a bare table means public.table."""
     cursors: dict[str, Cursor] = {}
     for item in (text or "").split(","):
@@ -67,7 +69,7 @@ def parse_cursors(text: str | None, full_refresh: bool = False) -> dict[str, Cur
             table = f"public.{table}"
         if table in cursors and cursors[table].column != column:
             raise UserError(f"--incremental: {table} is given two cursor columns", 2)
-        cursors[table] = Cursor(column, full_refresh)
+        cursors[table] = Cursor(column, full_refresh, detect_deletes)
     return cursors
 
 
@@ -101,7 +103,13 @@ def prepare(conn, catalog, relation, identifier, plans: list[ColumnPlan], schema
     if change.changed and change.describe():
         progress.note(f"{relation.qualified}: schema evolved: {change.describe()}")
     rule = MergeRule(keys, cursor.column, typed_value(conn, plan, last))
-    return Step(where, functools.partial(merge_table, rule=rule), properties)
+    deleted = None
+    if cursor.detect_deletes:
+        if keys:
+            deleted = missing_keys(conn, relation, plans, schema, keys, table)
+        else:
+            progress.note(f"{relation.qualified}: --detect-deletes needs a primary key; deletes not seen")
+    return Step(where, functools.partial(merge_table, rule=rule, deleted=deleted), properties)
 
 
 def _load(catalog, identifier):

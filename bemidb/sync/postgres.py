@@ -53,12 +53,23 @@ def run(cfg, args) -> int:
     url = cfg.source_postgres_database_url
     if not url:
         raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
+    mode = cfg.source_postgres_sync_mode
+    if mode == "cdc" or getattr(args, "drop_slot", False):
+        from bemidb.sync import cdc  # logical replication: its own driver, reusing _sync for the copies
+
+        return cdc.run(cfg, args)
+    incremental_tables = ",".join(filter(None, [cfg.source_postgres_incremental,
+                                                cfg.source_postgres_cursor_columns]))
+    if mode == "incremental" and not incremental_tables:
+        raise UserError("SOURCE_POSTGRES_SYNC_MODE=INCREMENTAL needs cursor columns: set --incremental or "
+                        "SOURCE_POSTGRES_CURSOR_COLUMNS", 2)
     cursors = {}
-    if cfg.source_postgres_incremental:
+    if incremental_tables:
         # Imported only when asked for: a full refresh needs none of the merge machinery (nor numpy).
         from bemidb.sync import incremental
 
-        cursors = incremental.parse_cursors(cfg.source_postgres_incremental, getattr(args, "full_refresh", False))
+        cursors = incremental.parse_cursors(incremental_tables, getattr(args, "full_refresh", False),
+                                            getattr(args, "detect_deletes", False))
     namespace = cfg.destination_schema or "public"
     catalog = _open_catalog(cfg)
     try:
@@ -91,7 +102,9 @@ def _open_catalog(cfg):
         raise UserError(f"cannot open the {where}: {_one_line(exc)}") from None
 
 
-def _sync(cfg, args, catalog, pool, namespace: str, cursors=None) -> int:
+def _sync(cfg, args, catalog, pool, namespace: str, cursors=None, cdc=None) -> int:
+    """cdc: called per table to be synced, returns the extra properties of its copy, or None when it is
+    kept up to date by CDC and needs no copy this run (sync/cdc.py)."""
     conn = pool.acquire()  # the first connection: the run's snapshot was opened on it
     relations = source.list_relations(conn)
     pages = source.table_pages(conn) if pool.limit > 1 else {}
@@ -121,6 +134,7 @@ def _sync(cfg, args, catalog, pool, namespace: str, cursors=None) -> int:
             progress.note(f"--incremental {name}: not a table synced in this run")
         progress = parallel.LockedProgress(progress)
         jobs: list[parallel.TableJob] = []
+        extras: dict[tuple[str, str], dict] = {}  # CDC: properties each copy commits with its rows
         for key in selection.selected:
             relation = by_name[key]
             name = relation.qualified
@@ -135,6 +149,10 @@ def _sync(cfg, args, catalog, pool, namespace: str, cursors=None) -> int:
                     progress.note(message)
                 continue
             destinations[target] = name
+            extra = cdc(relation, progress) if cdc is not None else {}
+            if extra is None:
+                continue
+            extras[key] = extra
             jobs.append(parallel.TableJob(key, pages.get(key, 0), target))
 
         def work(job: parallel.TableJob, conn) -> bool:
@@ -146,7 +164,8 @@ def _sync(cfg, args, catalog, pool, namespace: str, cursors=None) -> int:
             progress.table_started(name)
             try:
                 outcome = _sync_table(conn, catalog, relation, job.target, resolver, progress,
-                                      cursor=(cursors or {}).get(name), job=job, pool=pool)
+                                      cursor=(cursors or {}).get(name), job=job, pool=pool,
+                                      extra=extras.get(job.key))
             except SourceLost as exc:
                 if pool.abandoned:  # Ctrl-C: the interrupt's summary says what was left how
                     return False
@@ -191,7 +210,7 @@ def _why_not(relation, target: tuple[str, str], destinations: dict[tuple[str, st
 
 
 def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=None, job=None,
-                pool=None) -> TableOutcome:
+                pool=None, extra=None) -> TableOutcome:
     name = relation.qualified
     _run(conn, "SAVEPOINT bemidb_table")
     try:
@@ -206,7 +225,7 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
                     if plan.note:
                         progress.note(f"{name}: {plan.note}")
             try:
-                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor, job, pool)
+                result = _copy_into(conn, catalog, relation, identifier, plans, progress, cursor, job, pool, extra)
                 break
             except UnsafeValues as exc:
                 if safe:
@@ -224,10 +243,10 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
 
 
 def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], progress, cursor=None, job=None,
-               pool=None):
+               pool=None, extra=None):
     schema = pa.schema([plan.arrow_field for plan in plans])
     select = f"SELECT {', '.join(plan.select_sql for plan in plans)} FROM {relation.sql_name}"
-    properties = {PROP_SOURCE: SOURCE_NAME}
+    properties = {PROP_SOURCE: SOURCE_NAME, **(extra or {})}
     if relation.comment:
         properties[PROP_COMMENT] = relation.comment
     key = source.primary_key(conn, relation)

@@ -33,6 +33,7 @@ class PostgresCluster:
         self.as_root = os.geteuid() == 0
         self.user = "postgres"
         self.password = PASSWORD
+        self.wal_level = "logical"  # logical replication (CDC) for every test; "replica" to test without it
 
     def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
@@ -53,7 +54,8 @@ class PostgresCluster:
 
     def _pg_ctl_start(self) -> None:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
+                   f"-c wal_level={self.wal_level} -c max_replication_slots=20 -c max_wal_senders=20")
         result = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
                            "-w", "-t", "60", "start", check=False)
         if result.returncode != 0:

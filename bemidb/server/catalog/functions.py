@@ -90,6 +90,8 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.pg_char_to_encoding(name) AS CASE WHEN upper(name) IN ('UTF8', 'UTF-8') "
         "THEN 6 ELSE -1 END",
         f"CREATE OR REPLACE MACRO {s}.pg_is_in_recovery() AS false",
+        # "Data as of" for dashboards: each table's last sync, mode and (CDC) source LSN (pg_catalog.refresh).
+        f"CREATE OR REPLACE MACRO {s}.bemidb_last_synced_at() AS TABLE SELECT * FROM {s}.bemidb_sync_status",
         f"CREATE OR REPLACE MACRO {s}.pg_postmaster_start_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_conf_load_time() AS TIMESTAMPTZ '{started}'",
         f"CREATE OR REPLACE MACRO {s}.pg_function_is_visible(funcoid) AS true",
@@ -119,15 +121,18 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.pg_database_size(db) AS 0::BIGINT",
         f"CREATE OR REPLACE MACRO {s}.pg_size_pretty(bytes) AS CASE "
         "WHEN abs(bytes) < 10240 THEN bytes::BIGINT::VARCHAR || ' bytes' "
-        "WHEN abs(bytes) < 10485760 THEN round(bytes / 1024)::BIGINT::VARCHAR || ' kB' "
-        "WHEN abs(bytes) < 10737418240 THEN round(bytes / 1048576)::BIGINT::VARCHAR || ' MB' "
-        "WHEN abs(bytes) < 10995116277760 THEN round(bytes / 1073741824)::BIGINT::VARCHAR || ' GB' "
-        "ELSE round(bytes / 1099511627776)::BIGINT::VARCHAR || ' TB' END",
+        "WHEN abs(bytes) < 10485760 THEN round(bytes / 1024.0)::BIGINT::VARCHAR || ' kB' "
+        "WHEN abs(bytes) < 10737418240 THEN round(bytes / 1048576.0)::BIGINT::VARCHAR || ' MB' "
+        "WHEN abs(bytes) < 10995116277760 THEN round(bytes / 1073741824.0)::BIGINT::VARCHAR || ' GB' "
+        "ELSE round(bytes / 1099511627776.0)::BIGINT::VARCHAR || ' TB' END",
         f"CREATE OR REPLACE MACRO {s}.quote_ident(name) AS CASE WHEN regexp_full_match(name, "
         "'[a-z_][a-z0-9_$]*') THEN name ELSE '\"' || replace(name, '\"', '\"\"') || '\"' END",
-        f"CREATE OR REPLACE MACRO {s}.quote_literal(val) AS '''' || replace(val::VARCHAR, '''', '''''') || ''''",
+        # Postgres writes a literal holding a backslash as E'...' with the backslashes doubled.
+        f"CREATE OR REPLACE MACRO {s}.quote_literal(val) AS CASE WHEN contains(val::VARCHAR, chr(92)) THEN "
+        "'E''' || replace(replace(val::VARCHAR, chr(92), chr(92) || chr(92)), '''', '''''') || '''' "
+        "ELSE '''' || replace(val::VARCHAR, '''', '''''') || '''' END",
         f"CREATE OR REPLACE MACRO {s}.quote_nullable(val) AS CASE WHEN val IS NULL THEN 'NULL' ELSE "
-        "'''' || replace(val::VARCHAR, '''', '''''') || '''' END",
+        f"{s}.quote_literal(val) END",
         f"CREATE OR REPLACE MACRO {s}.array_upper(arr, dim) AS CASE WHEN dim = 1 AND len(arr) > 0 THEN "
         "len(arr) END",
         f"CREATE OR REPLACE MACRO {s}.array_lower(arr, dim) AS CASE WHEN dim = 1 AND len(arr) > 0 THEN 1 END",
@@ -216,9 +221,20 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_has_key(j, k) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "list_contains(json_keys(j::JSON), k) WHEN 'ARRAY' THEN list_contains(json_extract_string(j::JSON, "
         "'$[*]'), k) ELSE json_extract_string(j::JSON, '$') = k END",
+        # x::text as Postgres prints x: floats' NaN/Infinity, intervals' mons, BC dates, number arrays {1,2}
+        # (typeof() is a constant per column type, so only one branch runs)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_text(x) AS CASE "
+        "WHEN typeof(x) IN ('FLOAT', 'DOUBLE') THEN CASE CAST(x AS VARCHAR) WHEN 'nan' THEN 'NaN' "
+        "WHEN 'inf' THEN 'Infinity' WHEN '-inf' THEN '-Infinity' ELSE CAST(x AS VARCHAR) END "
+        "WHEN typeof(x) = 'INTERVAL' THEN replace(replace(CAST(x AS VARCHAR), ' months', ' mons'), ' month', ' mon') "
+        "WHEN typeof(x) IN ('DATE', 'TIMESTAMP', 'TIMESTAMP WITH TIME ZONE') THEN "
+        "replace(CAST(x AS VARCHAR), ' (BC)', ' BC') "
+        "WHEN regexp_full_match(typeof(x), '(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|DOUBLE|FLOAT|"
+        "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
+        "ELSE CAST(x AS VARCHAR) END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
-        "WHEN 'NULL' THEN 'null' ELSE 'number' END",
+        "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",
     ]
 
 

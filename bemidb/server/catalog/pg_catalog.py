@@ -125,6 +125,7 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
                        "attnum INTEGER, def VARCHAR)")
         _replace_type_format(cursor, [])
         _build_lookup(cursor)
+        _replace_sync_status(cursor, [])
         _create_in_dependency_order(cursor, macros(database, user, CATALOG_SCHEMA, OWNER_OID))
         _create_in_dependency_order(cursor, extra_macros(CATALOG_SCHEMA))  # replaces a few stand-ins above
         for relation, column in _ROLE_COLUMNS.items():
@@ -207,12 +208,28 @@ def refresh(con, tables: list[TableInfo]) -> None:
             cursor.unregister("bemidb_rows_index_columns")
             _replace_type_format(cursor, list(built.extra_types.values()))
             _build_lookup(cursor)
+            _replace_sync_status(cursor, tables)
             cursor.execute("COMMIT")
         except Exception:
             cursor.execute("ROLLBACK")
             raise
     finally:
         cursor.close()
+
+
+def _replace_sync_status(cursor, tables: list[TableInfo]) -> None:
+    """What `bemidb_last_synced_at()` returns: each table's last sync, its mode and, for CDC, the source LSN."""
+    status = pa.table({
+        "schema_name": pa.array([t.schema for t in tables], pa.string()),
+        "table_name": pa.array([t.name for t in tables], pa.string()),
+        "last_synced_at": pa.array([t.synced_at for t in tables], pa.string()),
+        "sync_mode": pa.array([t.sync_mode or None for t in tables], pa.string()),
+        "source_lsn": pa.array([t.source_lsn for t in tables], pa.string())})
+    cursor.register("bemidb_rows_sync_status", status)
+    cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_sync_status AS SELECT schema_name, "
+                   "table_name, CAST(last_synced_at AS TIMESTAMPTZ) AS last_synced_at, sync_mode, source_lsn "
+                   "FROM bemidb_rows_sync_status ORDER BY schema_name, table_name")
+    cursor.unregister("bemidb_rows_sync_status")
 
 
 def _build_lookup(cursor) -> None:

@@ -1,4 +1,5 @@
-"""Server-side cursors: DECLARE / FETCH / MOVE / CLOSE and the protocol's Describe of a cursor by name.
+"""Server-side cursors: DECLARE / FETCH / MOVE / CLOSE and the protocol's Describe of a cursor by name; and
+the commands that drop a session's named objects, DEALLOCATE and DISCARD ALL.
 
 Each cursor streams its query on a DuckDB cursor of its own (so other statements can run between FETCHes) and
 holds at most one Arrow batch: a FETCH of n rows over a 10M-row result keeps memory flat. Cursors only go
@@ -125,6 +126,23 @@ class Cursors:
         self.state.cursors.clear()
         if had:
             self._publish()
+
+    def deallocate(self, statements: dict, name: str | None, tag: str) -> None:
+        """DEALLOCATE name | ALL: the protocol's prepared statements too (psqlODBC reuses plan names)."""
+        if name is None:
+            statements.clear()
+        elif statements.pop(name, None) is None:
+            raise PgError("26000", f'prepared statement "{name}" does not exist')
+        self.conn.send(wire.command_complete(tag))
+
+    def discard_all(self, statements: dict) -> None:
+        """DISCARD ALL: cursors, prepared statements and settings back to the session's start."""
+        if self.state.status != "I":
+            raise PgError("25001", "DISCARD ALL cannot run inside a transaction block")
+        self.close_all()
+        statements.clear()
+        self.conn.send_parameter_statuses(self.state.settings.reset_all())
+        self.conn.send(wire.command_complete("DISCARD ALL"))
 
     def _close_duck(self, duck) -> None:
         self.state.settings.forget(duck)

@@ -23,7 +23,7 @@ from bemidb.server.errors import CANCELED, PgError, from_exception
 from bemidb.server.protocol import wire
 from bemidb.server.protocol.connection import Connection
 from bemidb.server.protocol.cursors import Cursors
-from bemidb.server.protocol.results import ResultEncoder, copy_encoder, parameter_oids
+from bemidb.server.protocol.results import ResultEncoder, TableColumns, copy_encoder, parameter_oids
 from bemidb.server.protocol.state import Portal, SessionState, Statement
 from bemidb.server.settings import canonical_name
 from bemidb.server.sql import rewrite
@@ -113,10 +113,14 @@ class Executor:
             case Query(sql=sql):
                 self._before_query()
                 return ResultEncoder.from_bind(self.state.cursor, sql, params, formats,
-                                               self.state.settings.timezone)
+                                               self.state.settings.timezone, self._origins(statement.plan))
             case FetchCursor(name=name, move=False):
                 return self.cursors.encoder(name, formats)
         return None
+
+    def _origins(self, plan) -> TableColumns | None:
+        origins = getattr(plan, "origins", ())
+        return TableColumns(origins, self.engine, self.state.settings.search_path_schemas()) if origins else None
 
     # -- running (Query, Execute) ----------------------------------------------------------------------------
 
@@ -162,18 +166,9 @@ class Executor:
                 self.cursors.close(name)
                 conn.send(wire.command_complete(tag))
             case Deallocate(name=name, tag=tag):
-                if name is None:
-                    self.statements.clear()
-                elif self.statements.pop(name, None) is None:
-                    raise PgError("26000", f'prepared statement "{name}" does not exist')
-                conn.send(wire.command_complete(tag))
+                self.cursors.deallocate(self.statements, name, tag)
             case NoOp(tag="DISCARD ALL"):
-                if state.status != "I":
-                    raise PgError("25001", "DISCARD ALL cannot run inside a transaction block")
-                self.cursors.close_all()
-                self.statements.clear()
-                conn.send_parameter_statuses(settings.reset_all())
-                conn.send(wire.command_complete("DISCARD ALL"))
+                self.cursors.discard_all(self.statements)
             case NoOp(tag=tag):  # answered with its tag, as Postgres would (LISTEN, CHECKPOINT ...)
                 conn.send(wire.command_complete(tag))
 
@@ -385,7 +380,8 @@ class Executor:
                     return
                 if portal.encoder is None:
                     portal.encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats,
-                                                               self.state.settings.timezone, portal.duck_types)
+                                                               self.state.settings.timezone, portal.duck_types,
+                                                               self._origins(plan))
                 if describe:
                     self.conn.send(portal.encoder.row_description())
             sent = 0

@@ -5,39 +5,100 @@ this module maps their errors onto SQLSTATEs and takes result shapes from DuckDB
 
 from __future__ import annotations
 
+import dataclasses
+
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bemidb.server import duckdb_calls
-from bemidb.server.catalog import pg_types
+from bemidb.server.catalog import oids, pg_types
 from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
+from bemidb.server.sql import column_origins
 from bemidb.server.sql.parameter_types import quantified_probe
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
 _OID_HINTS = {"UINTEGER": "oid", "UINTEGER[]": "oid[]"}
 
 
+def _hint(hints: list, i: int):
+    return hints[i] if i < len(hints) else None
+
+
+_NUMERIC_OIDS = (1700, 1231)
+
+
+def _postgres_typmods(fields: list, described: list) -> list:
+    """Postgres gives a result column a typmod only when it is a table column or a cast to a sized type: a
+    computed numeric is numeric without (p,s), whatever DECIMAL width DuckDB computed it in."""
+    out = []
+    for i, f in enumerate(fields):
+        origin = described[i] if i < len(described) else None
+        parsed = pg_types.parse_type_name(origin[0]) if origin else None
+        if parsed is not None and parsed[0].oid == f.type_oid:
+            f = dataclasses.replace(f, typmod=parsed[1])
+        elif parsed is not None and parsed[0].name == "int8" and f.type_oid == 1700 and f.format == 0:
+            # sum(integer) is HUGEINT in DuckDB, bigint in Postgres: the same digits in text
+            f = dataclasses.replace(f, type_oid=20, typlen=8, typmod=-1)
+        elif f.type_oid in _NUMERIC_OIDS:
+            f = dataclasses.replace(f, typmod=-1)
+        out.append(f)
+    return out
+
+
+class TableColumns:
+    """The synced table columns a query's result columns are (sql/column_origins.py), resolved against the
+    tables being served and the session's search_path once per described result (never per row)."""
+
+    def __init__(self, origins: tuple, engine, search_path: list[str]):
+        self.origins, self.engine, self.search_path = origins, engine, search_path
+
+    def resolve(self, count: int) -> list:
+        if not self.origins:
+            return [None] * count
+        return column_origins.resolve(self.origins, self._lookup, count)
+
+    def _lookup(self, schema: str, table: str):
+        for candidate in ([schema] if schema else [*self.search_path, "public"]):
+            info = self.engine.table(candidate, table)
+            if info is not None:
+                columns = {c.name: (i + 1, c.pg_type) for i, c in enumerate(info.columns)}
+                return oids.relation_oid(candidate, table), columns
+        return None
+
+
 class ResultEncoder:
     """RowDescription + DataRows of one result, in the formats the client asked for."""
 
-    def __init__(self, schema: pa.Schema, formats: list[int], timezone: str = "UTC", duck_types=()):
+    def __init__(self, schema: pa.Schema, formats: list[int], timezone: str = "UTC", duck_types=(),
+                 origins: TableColumns | None = None):
         # DuckDB's column types are the hints that tell JSON and UUID apart from text (Arrow says string).
         hints = [str(t) if str(t) in ("JSON", "UUID") else _OID_HINTS.get(str(t)) for t in duck_types]
+        sources: list = []
+        described: list = []
+        if origins is not None:  # a synced table's column: described with its source type, as Postgres does
+            described = origins.resolve(len(schema))
+            hints = [d[0] if d else _hint(hints, i) for i, d in enumerate(described)]
+            sources = [(d[1], d[2]) if d else None for d in described]
         try:
-            self.encoder = encoder.DataRowEncoder(schema, formats, timezone, hints)
+            self.encoder = encoder.DataRowEncoder(schema, formats, timezone, hints, sources=sources)
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
+        self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
+        # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
+        self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
+                     if f.type_oid == 1042 and f.typmod > 4 and pa.types.is_string(schema.field(i).type)}
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
-                    duck_types=()) -> ResultEncoder:
-        return cls(schema, formats, timezone, duck_types)
+                    duck_types=(), origins: TableColumns | None = None) -> ResultEncoder:
+        return cls(schema, formats, timezone, duck_types, origins)
 
     @classmethod
     def from_bind(cls, cursor, sql: str, params: list | None, formats: list[int],
-                  timezone: str = "UTC") -> ResultEncoder | None:
+                  timezone: str = "UTC", origins: TableColumns | None = None) -> ResultEncoder | None:
         """The result shape of `sql` from DuckDB's binder, without running it."""
         check_statement(cursor, sql)
         shape = duckdb_calls.bind(cursor, sql, params)
@@ -45,7 +106,7 @@ class ResultEncoder:
             return None
         varchar = cursor.sqltype("VARCHAR")
         types = [varchar if str(t) in ("UNKNOWN", '"NULL"', "NULL") else t for t in shape.types]
-        return cls(duckdb_calls.arrow_schema(cursor, shape.names, types), formats, timezone, types)
+        return cls(duckdb_calls.arrow_schema(cursor, shape.names, types), formats, timezone, types, origins)
 
     @classmethod
     def text_columns(cls, names: list[str], formats: list[int]) -> ResultEncoder:
@@ -56,6 +117,11 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
+        if self.pads:
+            columns = list(batch.columns)
+            for i, width in self.pads.items():
+                columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
+            batch = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
         return self.encoder.encode_chunks(batch)
 
     def text_rows(self, rows: list[tuple]) -> bytes:

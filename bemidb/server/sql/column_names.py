@@ -1,6 +1,7 @@
 """Result column names: Postgres names an unaliased expression after its function, cast type or column
 ("count", "current_schema", "int4", "?column?"); DuckDB after its text ("count_star()"). Clients read
-columns by name, so the Postgres names are given as aliases before the tree is rewritten.
+columns by name, so the Postgres names are given as aliases before the tree is rewritten. Unquoted aliases are
+folded to lower case, as Postgres folds every unquoted identifier.
 """
 
 from __future__ import annotations
@@ -13,58 +14,134 @@ from bemidb.server.catalog import pg_types
 from bemidb.server.sql.nodes import type_name
 
 _OPAQUE = (exp.Literal, exp.Null, exp.Binary, exp.Unary, exp.Not, exp.Bracket, exp.Any, exp.All, exp.Between,
-           exp.In, exp.Is, exp.Like, exp.ILike, exp.SimilarTo, exp.Operator, exp.Interval)
+           exp.In, exp.Is, exp.Like, exp.ILike, exp.SimilarTo, exp.Operator, exp.Boolean,
+           exp.JSONExtract, exp.JSONExtractScalar, exp.JSONBExtract, exp.JSONBExtractScalar, exp.JSONBContains)
+
+# sqlglot parses several Postgres functions into one node; which name the statement used decides the column
+# name: (node class, ((pattern in the statement, name), ...), name when none matches).
+_SPELLINGS: dict[type, tuple[tuple[tuple[str, str], ...], str]] = {
+    exp.Substring: ((("substr", "substr"),), "substring"),
+    exp.Length: ((("char_length", "char_length"), ("character_length", "character_length")), "length"),
+    exp.StrPosition: ((("strpos", "strpos"),), "position"),
+    exp.Extract: ((("date_part", "date_part"),), "extract"),
+    exp.Variance: ((("variance", "variance"),), "var_samp"),
+    exp.Stddev: ((("stddev", "stddev"),), "stddev_samp"),
+    exp.Mod: ((("mod", "mod"),), "?column?"),
+    exp.IntDiv: ((("div", "div"),), "?column?"),
+    exp.Hex: ((), "to_hex"),
+    exp.Pow: ((("power", "power"), ("pow", "pow")), "?column?"),
+    exp.Sqrt: ((("sqrt", "sqrt"),), "?column?"),
+    exp.Cbrt: ((("cbrt", "cbrt"),), "?column?"),
+    exp.Corr: ((), "corr"),
+    exp.ArrayPosition: ((), "array_position"),
+    exp.PercentileCont: ((), "percentile_cont"),
+    exp.PercentileDisc: ((), "percentile_disc"),
+}
+_TRIMS = {"TRAILING": "rtrim", "LEADING": "ltrim"}
+_WRAPPERS = (exp.Window, exp.WithinGroup, exp.Filter)
 
 
-def _colname(node: exp.Expression) -> str | None:
+def _spelled(node: exp.Expression, text: str) -> str | None:
+    for cls, (patterns, default) in _SPELLINGS.items():
+        if type(node) is cls:
+            for word, name in patterns:
+                if re.search(rf"\b{word}\s*\(", text, re.I):
+                    return name
+            return default
+    return None
+
+
+def _colname(node: exp.Expression, text: str) -> str | None:
     """What Postgres calls an unaliased select item, or None to leave DuckDB's name (plain columns, *)."""
-    if isinstance(node, exp.Column | exp.Star | exp.Subquery):
+    if isinstance(node, exp.Column | exp.Star):
+        return None
+    if isinstance(node, exp.Subquery):
+        inner = node.this
+        if isinstance(inner, exp.Select) and inner.expressions:
+            first = inner.expressions[0]
+            return first.alias_or_name if isinstance(first, exp.Alias | exp.Column) else \
+                (_colname(first, text) or "?column?")
         return None
     if isinstance(node, exp.Paren):
-        return _colname(node.this)
-    if isinstance(node, exp.Boolean):
-        return "bool"
+        return _colname(node.this, text)
+    if isinstance(node, _WRAPPERS):
+        return _colname(node.this, text)
+    if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column):
+        return node.this.name  # arr[1] is named after its column
+    spelled = _spelled(node, text)
+    if spelled is not None:
+        return spelled
+    if isinstance(node, exp.Trim):
+        return _TRIMS.get(str(node.args.get("position") or "").upper(), "btrim")
     if isinstance(node, exp.Cast):
         if isinstance(node.this, exp.Column):
             return node.this.name
-        inner = _colname(node.this)
+        innermost = node.this
+        while isinstance(innermost, exp.Cast):
+            innermost = innermost.this
+        # x::a::b is named after x when x is a column or a call; a constant's casts after the outermost type
+        weak = isinstance(node.this, exp.Cast) and (_colname(innermost, text) in (None, "?column?") and
+                                                   not isinstance(innermost, exp.Column))
+        inner = None if weak else _colname(node.this, text)
         if inner and inner != "?column?":
             return inner
         target = type_name(node.args["to"])
         parsed = pg_types.parse_type_name(target)
         return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
-        return _colname(node.expression)
+        return _colname(node.expression, text)
     if isinstance(node, exp.Case):
         return "case"
     if isinstance(node, exp.Array):
         return "array"
     if isinstance(node, exp.Exists):
         return "exists"
-    if isinstance(node, exp.Extract):
-        return "extract"
+    if isinstance(node, exp.Interval):
+        return "interval"
+    if isinstance(node, exp.AtTimeZone):
+        return "timezone"
+    if isinstance(node, _OPAQUE):
+        return "?column?"
     if isinstance(node, exp.Anonymous):
         return node.name.lower()
     if isinstance(node, exp.Func):
-        text = node.sql("postgres")
-        name = text.split("(", 1)[0].strip().lower()
+        name = node.sql("postgres").split("(", 1)[0].strip().lower()
         return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else "?column?"
-    if isinstance(node, exp.Window):  # row_number() OVER (...) is "row_number"
-        return _colname(node.this)
-    if isinstance(node, exp.Bracket):  # arr[1] is named after arr, as Postgres names a subscript
-        inner = node.this.this if isinstance(node.this, exp.Paren) else node.this
-        return inner.name if isinstance(inner, exp.Column) else (_colname(inner) or "?column?")
-    if isinstance(node, _OPAQUE):
-        return "?column?"
     return None
 
 
-def name_columns(tree: exp.Expression) -> None:
+def postgres_name(node: exp.Expression, text: str = "") -> str | None:
+    """The name Postgres gives an unaliased `node` (a function's own name for calls), or None for a column."""
+    return _colname(node, text)
+
+
+def name_values(tree: exp.Expression) -> None:
+    """FROM (VALUES ...) v: Postgres names the columns column1, column2 ... (DuckDB col0, col1 ...)."""
+    for values in tree.find_all(exp.Values):
+        alias = values.args.get("alias")
+        if not values.expressions or not isinstance(values.expressions[0], exp.Tuple) or \
+                (alias is not None and alias.columns):
+            continue
+        width = len(values.expressions[0].expressions)
+        columns = [exp.to_identifier(f"column{i + 1}") for i in range(width)]
+        if alias is None:
+            if not isinstance(values.parent, exp.From | exp.Join | exp.Subquery):
+                continue
+            alias = exp.TableAlias(this=exp.to_identifier("values"))
+            values.set("alias", alias)
+        alias.set("columns", columns)
+
+
+def name_columns(tree: exp.Expression, text: str = "") -> None:
+    name_values(tree)
     for select in tree.find_all(exp.Select):
         items = select.expressions
         for i, item in enumerate(items):
             if isinstance(item, exp.Alias):
+                alias = item.args.get("alias")
+                if isinstance(alias, exp.Identifier) and not alias.quoted:
+                    item.set("alias", exp.to_identifier(alias.name.lower(), quoted=True))
                 continue
-            name = _colname(item)
+            name = _colname(item, text)
             if name is not None:
                 items[i] = exp.alias_(item, name, quoted=True)

@@ -81,7 +81,7 @@ def restrict(plan: Plan, policy: Policy, search_path: tuple[str, ...], statement
     match plan:
         case Query():
             sql = _restrict_statement(statement, plan.sql, policy, search_path)
-            return Query(sql, plan.tag, plan.param_hints)
+            return Query(sql, plan.tag, plan.param_hints, origins=plan.origins)
         case CopyOut(query=query):
             return CopyOut(Query(restrict_sql(query.sql, policy, search_path), query.tag, query.param_hints),
                            plan.options, plan.tag)

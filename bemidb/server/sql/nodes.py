@@ -79,7 +79,9 @@ def array_literal(text: str, element_type: str | None) -> exp.Expression | None:
     items = pg_array_items(text)
     if items is None:
         return None
-    values = [exp.Null() if v is None else exp.Literal.string(v) for v in items]
+    numbers = element_type is None and items and all(v is None or re.fullmatch(r"-?\d{1,18}", v) for v in items)
+    values = [exp.Null() if v is None else exp.Literal.number(v) if numbers else exp.Literal.string(v)
+              for v in items]  # = ANY('{1,42}') against an integer column
     array = exp.Array(expressions=values)
     if element_type:
         target = TYPE_MAP.get(element_type, element_type)

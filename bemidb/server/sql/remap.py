@@ -18,6 +18,7 @@ from bemidb.server.catalog.oids import (
     INFORMATION_SCHEMA_RELATIONS,
     PG_CATALOG_RELATIONS,
 )
+from bemidb.server.sql import remap_json, remap_strings
 from bemidb.server.sql.column_names import name_columns
 from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
@@ -77,8 +78,14 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         if collation in ("pg_catalog.default", "default", "c", "pg_catalog.c", "posix", "pg_catalog.posix"):
             return node.this
         return node
+    if isinstance(node, exp.Filter):
+        return remap_json.filtered_aggregate(node)
     if isinstance(node, exp.Cast):
         return cast(node)
+    if isinstance(node, remap_strings.COMPARISONS):
+        return remap_strings.comparison(node)
+    if isinstance(node, exp.Like | exp.ILike):
+        return remap_strings.like_any(node)
     if isinstance(node, exp.Operator):
         return _operator(node)
     if isinstance(node, exp.EQ | exp.NEQ):
@@ -123,7 +130,8 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
     return fn(node)
 
 
-def transform(tree: exp.Expression) -> exp.Expression:
+def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
+    """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
-    name_columns(tree)
+    name_columns(tree, text)
     return _post_order(tree, lambda node: _node(node, ctes))

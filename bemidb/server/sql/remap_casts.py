@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from bemidb.server.sql.nodes import TYPE_MAP, array_literal, call_macro, is_text_input, type_name
+from bemidb.server.sql.remap_json import jsonb_literal
 
 _REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper",
               "regoperator", "regconfig", "regdictionary", "regcollation"}
@@ -34,6 +37,25 @@ def cast(node: exp.Cast) -> exp.Expression:
     if target == "oid" and isinstance(inner, exp.Dot) and isinstance(inner.expression, exp.Anonymous) and \
             inner.expression.name.startswith("bemidb_reg") and not inner.expression.name.endswith("_name"):
         return inner  # 'x'::regclass::oid: the lookup already gives the OID
+    if target == "jsonb" and isinstance(inner, exp.Literal) and inner.is_string:
+        normalized = jsonb_literal(inner.this)
+        if normalized is not None:
+            inner.set("this", normalized)  # jsonb prints its own normal form: sorted keys, blanks
+    to = node.args["to"]
+    if isinstance(to, exp.DataType) and to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR) and \
+            to.expressions:
+        # an explicit cast to varchar(n) truncates in Postgres; DuckDB ignores the length
+        size = node.args["to"].expressions[0]
+        size = size.this if isinstance(size, exp.DataTypeParam) else size
+        return exp.Cast(this=exp.Anonymous(this="left", expressions=[
+            exp.Cast(this=inner, to=exp.DataType.build("VARCHAR")), size.copy()]), to=exp.DataType.build("VARCHAR"))
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and inner.is_string and \
+            re.fullmatch(r"\s*-?\d{1,30}(\.\d{0,8})?\s*", inner.this):
+        scale = len(inner.this.strip().partition(".")[2])  # '1.50'::numeric keeps its scale, as Postgres's
+        return exp.Cast(this=inner, to=exp.DataType.build(f"DECIMAL(38, {scale})"))
+    if target == "bytea" and isinstance(inner, exp.Literal) and inner.is_string and \
+            re.fullmatch(r"\\x([0-9a-fA-F]{2})*", inner.this):
+        return exp.Anonymous(this="unhex", expressions=[exp.Literal.string(inner.this[2:])])  # '\x00ff'::bytea
     if target.endswith("[]") and isinstance(inner, exp.Literal) and inner.is_string:
         array = array_literal(inner.this, target[:-2])
         if array is not None:
@@ -43,6 +65,9 @@ def cast(node: exp.Cast) -> exp.Expression:
         fn = inner.expression.name
         # x::regclass::text: the name ('t'::regclass::text too, after the lookup)
         return inner if fn.endswith("_name") or fn == "bemidb_regproc" else call_macro(fn + "_name", inner)
+    if target in ("text", "varchar", "character varying") and not isinstance(inner, exp.Literal | exp.Null) and \
+            not (isinstance(to, exp.DataType) and to.expressions):
+        return call_macro("bemidb_text", inner)  # printed as Postgres prints the value, not as DuckDB casts it
     mapped = TYPE_MAP.get(target)
     if mapped is None and target.endswith("[]") and target[:-2] in TYPE_MAP:
         mapped = TYPE_MAP[target[:-2]] + "[]"

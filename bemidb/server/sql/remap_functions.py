@@ -7,8 +7,10 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
+from bemidb.server.sql import remap_json, remap_strings
 from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path
 from bemidb.server.sql.to_char import to_char
+from bemidb.server.sql.to_char_number import is_number_template, to_char_number
 
 # Functions answered by our macros in CATALOG_SCHEMA (pg_catalog.py defines each one).
 MACROS = frozenset("""
@@ -25,8 +27,9 @@ has_any_column_privilege has_foreign_data_wrapper_privilege has_server_privilege
 has_type_privilege has_language_privilege pg_has_role txid_current pg_current_xact_id pg_cancel_backend
 pg_terminate_backend inet_server_addr inet_server_port inet_client_addr pg_stat_get_numscans
 to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure pg_is_other_temp_schema
-pg_my_temp_schema _pg_expandarray
+pg_my_temp_schema _pg_expandarray bemidb_last_synced_at
 """.split())
+TABLE_MACROS = frozenset({"bemidb_last_synced_at"})  # of MACROS, the ones that return rows (FROM f())
 
 
 # Postgres name -> DuckDB name, same arguments.
@@ -37,11 +40,23 @@ RENAMES = {
     "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
-    "timeofday": "now", "string_to_array": "string_split",
+    "timeofday": "now", "string_to_array": "string_split", "every": "bool_and",
 }
 
 
 def function(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONArrayAgg):  # json_agg(x ORDER BY y)
+        return remap_json.spaced(call("to_json", exp.ArrayAgg(this=node.this)))
+    if isinstance(node, exp.ArraySize) and node.expression is not None:
+        return call_macro("array_upper", node.this, node.expression)  # array_length('{}', 1) is NULL
+    if isinstance(node, exp.Anonymous) and node.name.lower() in remap_json.JSONB_SPACED | \
+            remap_json.JSON_OBJECT_SPACED:
+        rewritten = _function(node)
+        return remap_json.for_function(node.name.lower(), rewritten) if rewritten is not node else node
+    return _function(node)
+
+
+def _function(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.CurrentVersion):
         return call_macro("version")
     if isinstance(node, exp.CurrentSchema):
@@ -52,13 +67,42 @@ def function(node: exp.Expression) -> exp.Expression:
         return call_macro("current_database")
     if isinstance(node, exp.CurrentUser | exp.SessionUser):
         return call_macro("bemidb_user")
+    if isinstance(node, exp.Format):
+        return remap_strings.format_call(node) or node
+    if isinstance(node, exp.Encode | exp.Decode):
+        return remap_strings.encode_decode(node) or node
+    if isinstance(node, exp.Length):
+        return remap_strings.byte_length(node) or node
     if isinstance(node, exp.StringToArray):
-        return call("string_split", node.this, node.expression)
+        split = call("string_split", node.this, node.expression)
+        if node.args.get("null") is not None:  # string_to_array(s, ',', '') : that item is NULL
+            item = exp.to_identifier("bemidb_item")
+            test = exp.EQ(this=exp.column(item.copy()), expression=node.args["null"])
+            return call("list_transform", split, exp.Lambda(this=exp.Case(
+                ifs=[exp.If(this=test, true=exp.Null())], default=exp.column(item.copy())), expressions=[item]))
+        if isinstance(node.parent, exp.Table | exp.From | exp.Join):
+            return split
+        if isinstance(node.this, exp.Literal):
+            return exp.Array(expressions=[]) if node.this.this == "" else split
+        # string_to_array('', ',') is {} in Postgres, [''] in DuckDB
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=node.this.copy(), expression=exp.Literal.string("")),
+                                    true=exp.Array(expressions=[]))],
+                        default=split)
+    if isinstance(node, exp.Substring) and isinstance(node.args.get("start"), exp.Literal) and \
+            node.args["start"].is_string and node.args.get("length") is None:
+        return call("regexp_extract", node.this, node.args["start"])  # substring(s from 'pattern')
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
         if name in MACROS:
             return call_macro(name, *node.expressions)
+        if name == "regexp_match" and len(node.expressions) == 2:
+            return remap_strings.regexp_match(*node.expressions) or node
+        rewritten = remap_strings.string_function(name, node.expressions)
+        if rewritten is not None:
+            return rewritten
         if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
+            if is_number_template(node.expressions[1].this):
+                return to_char_number(node.expressions[0], node.expressions[1].this) or node
             converted = to_char(node.expressions[0], node.expressions[1].this)
             if converted is not None:
                 return converted
@@ -70,7 +114,10 @@ def function(node: exp.Expression) -> exp.Expression:
         if name in ("jsonb_typeof", "json_typeof"):
             return call_macro("bemidb_json_typeof", *node.expressions)
         if name in RENAMES:
-            return call(RENAMES[name], *node.expressions)
+            renamed = call(RENAMES[name], *node.expressions)
+            if RENAMES[name] == "json_array_length":  # integer in Postgres, UBIGINT in DuckDB
+                return exp.Cast(this=renamed, to=exp.DataType.build("INTEGER"))
+            return renamed
         if name in ("jsonb_extract_path_text", "json_extract_path_text", "jsonb_extract_path",
                     "json_extract_path") and node.expressions:
             keys = node.expressions[1:]
@@ -98,16 +145,22 @@ def function(node: exp.Expression) -> exp.Expression:
 
 
 def json_operator(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONExtract) and not node.meta.get("bemidb_spaced"):
+        node.meta["bemidb_spaced"] = True
+        return remap_json.spaced(node)  # j -> 'k' (DuckDB prints it compact)
     if isinstance(node, exp.JSONBExtract | exp.JSONBExtractScalar):
         path = node.expression
         if isinstance(path, exp.Literal) and path.is_string:
             path = exp.Literal.string(json_path(path.this))
-        fn = "json_extract_string" if isinstance(node, exp.JSONBExtractScalar) else "json_extract"
-        return call(fn, node.this, path)
+        if isinstance(node, exp.JSONBExtractScalar):
+            return call("json_extract_string", node.this, path)
+        return remap_json.spaced(call("json_extract", node.this, path))
     if isinstance(node, exp.ArrayContainsAll):
         right = node.expression
         if isinstance(right, exp.Literal) and right.is_string and is_json(right.this):
             return call("json_contains", node.this, right)  # jsonb @> '{"a":1}'
+        if isinstance(right, exp.Cast) and right.args["to"].this == exp.DataType.Type.JSON:
+            return call("json_contains", node.this, right)  # jsonb @> $1::jsonb, @> '...'::jsonb
         if isinstance(right, exp.Literal) and right.is_string:
             array = array_literal(right.this, None)
             if array is not None:

@@ -13,6 +13,7 @@ from bemidb.server.catalog.oids import (
     PG_CATALOG_RELATIONS,
 )
 from bemidb.server.catalog.pg_catalog import ALWAYS_EMPTY
+from bemidb.server.sql.remap_functions import TABLE_MACROS
 
 
 def cte_names(tree: exp.Expression) -> set[str]:
@@ -52,7 +53,7 @@ def _scalar_in_from(node: exp.Table) -> exp.Expression:
     ours = isinstance(node.this, exp.Dot) and node.this.this.name == CATALOG_SCHEMA  # our (scalar) macros
     func = node.this.expression if isinstance(node.this, exp.Dot) else node.this
     name = (func.name if isinstance(func, exp.Anonymous) else func.sql("duckdb").split("(")[0]).lower()
-    if not ours and name not in _SCALARS_IN_FROM:
+    if (not ours and name not in _SCALARS_IN_FROM) or (ours and name in TABLE_MACROS):
         return node
     alias = node.alias or name
     subquery = exp.select(exp.alias_(node.this, alias, quoted=True)).subquery(alias=exp.to_identifier(alias))

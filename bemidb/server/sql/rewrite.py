@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 
-from bemidb.server.sql import remap, utility
+from bemidb.server.sql import column_origins, remap, utility
 from bemidb.server.sql.keyword_aliases import quote_keyword_aliases
 from bemidb.server.sql.plans import Empty, Plan, Query
 from bemidb.server.sql.split import split, strip_comments
@@ -51,23 +51,26 @@ def translate(statement: str) -> Plan:
     if len(statement) > PASS_THROUGH_CHARS:
         # Huge statements are data (IN lists, VALUES): sqlglot takes seconds per MB, DuckDB milliseconds.
         return Query(statement, _tag_of(text))
-    tree = translated_tree(statement)
+    tree = _parsed(statement)
     if tree is None:
         return Empty()
     if isinstance(tree, exp.Command):
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Query(statement, _tag_of(text))
-    return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement))
+    found = column_origins.origins(tree, statement)  # before the remap renames relations
+    tree = remap.transform(tree, statement)
+    return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement),
+                 origins=found)
 
 
 def translated_tree(statement: str) -> exp.Expression | None:
     """A query's sqlglot tree after the remap transforms: what translate generates DuckDB SQL from (a fresh
     tree per call; sql/grants.py rewrites its relations before generating)."""
-    tree = _parse(statement)
-    return remap.transform(tree) if tree is not None and not isinstance(tree, exp.Command) else tree
+    tree = _parsed(statement)
+    return remap.transform(tree, statement) if tree is not None and not isinstance(tree, exp.Command) else tree
 
 
-def _parse(statement: str) -> exp.Expression | None:
+def _parsed(statement: str) -> exp.Expression | None:
     try:
         return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
     except ParseError:
@@ -75,6 +78,7 @@ def _parse(statement: str) -> exp.Expression | None:
         if quoted == statement:
             raise
         return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", quoted), read=_Postgres)
+
 
 
 # Parameter types Postgres clients rely on that DuckDB would infer differently (asyncpg binds its type

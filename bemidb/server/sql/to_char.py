@@ -77,4 +77,7 @@ def to_char(value: exp.Expression, fmt: str) -> exp.Expression | None:
         parts.append(part)
     if not parts:
         return exp.Literal.string("")
-    return exp.Anonymous(this="concat", expressions=parts) if len(parts) > 1 else parts[0]
+    text = exp.Anonymous(this="concat", expressions=parts) if len(parts) > 1 else parts[0]
+    # concat skips NULLs: to_char(NULL, 'Dy DD/MM') must be NULL, not ' /'
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null())],
+                    default=text)

@@ -1,0 +1,387 @@
+"""`bemidb sync postgres --sync-mode cdc`: tables kept current by logical replication, exactly once.
+
+A run (drain mode, the default) goes:
+1. the publication publishes the selected tables and the slot exists (both named after the destination schema);
+2. every table not yet kept by this slot (first run, new table, new slot) is copied in full, as a full refresh
+   does, in a snapshot taken after the slot was created, with `bemidb.cdc.lsn` = 0/0;
+3. the slot's changes up to the source's current position are read (peeked, not consumed), collapsed per table
+   and applied to each table in ONE Iceberg commit that also stores the position applied through
+   (`bemidb.cdc.lsn`);
+4. only after every table committed is the slot advanced to that position.
+
+Exactly once: a run killed before 3's commit changes nothing; one killed between 3 and 4 finds the same
+changes again next time and skips, per table, the transactions committed before the table's stored position.
+Replaying changes onto a copy that already holds them converges to the same rows (every change carries the
+whole row or its key), which is why the copy needs no exported snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from bemidb.console import UserError, stdout
+from bemidb.storage import maintenance
+from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
+from bemidb.storage.changes import apply_changes, compact
+from bemidb.storage.types import NumericScan, needs_numeric_scan, plan_column
+from bemidb.storage.writer import check_warehouse_writable
+from bemidb.sync import cdc_source, parallel, pgoutput
+from bemidb.sync import postgres as full_sync
+from bemidb.sync import postgres_source as source
+from bemidb.sync.cdc_batch import TableChanges, scan_numerics, typed_batch
+from bemidb.sync.naming import destination, select_tables
+from bemidb.sync.postgres_copy import CopyError
+from bemidb.sync.progress import SyncProgress
+
+log = logging.getLogger(__name__)
+
+UPKEEP_SECONDS = 300  # --follow: compaction and vacuum at most this often
+SOURCE_ERRORS = (DatabaseError, InterfaceError, CopyError, OSError)  # the source failed or went away
+PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
+
+
+def slot_name(cfg) -> str:
+    return cfg.source_postgres_replication_slot or f"bemidb_{cfg.destination_schema or 'public'}"
+
+
+def publication_name(cfg) -> str:
+    return cfg.source_postgres_publication or f"bemidb_{cfg.destination_schema or 'public'}"
+
+
+def run(cfg, args) -> int:
+    namespace = _Destination(cfg.destination_schema or "public", bool(cfg.source_postgres_keep_schemas))
+    slot, publication = slot_name(cfg), publication_name(cfg)
+    conn = _connect(cfg.source_postgres_database_url)
+    try:
+        if getattr(args, "drop_slot", False):
+            return _drop(conn, slot, publication)
+        cdc_source.check_wal_level(conn)
+        catalog = full_sync._open_catalog(cfg)
+        try:
+            check_warehouse_writable(catalog)
+        except OSError as exc:
+            raise UserError(str(exc)) from None
+        keyed, why_not, others = _keyed_tables(cfg, conn)
+        recopy = _prepare_slot(conn, slot, publication, keyed)
+        if getattr(args, "full_refresh", False):
+            recopy = None  # --full-refresh: copy every table again (the slot stays; replay converges)
+        follow = getattr(args, "follow", False)
+        status = 0
+        if recopy is None or others or getattr(args, "delete_old_tables", False) or any(
+                _stored_properties(catalog, namespace, relation).get(PROP_CDC_SLOT) != slot
+                for relation, _ in keyed.values()):
+            status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy, why_not)
+        stop = _StopFlag() if follow else None
+        while True:
+            cycle_started = time.monotonic()
+            try:
+                drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
+            except SOURCE_ERRORS as exc:
+                if stop is None:
+                    raise
+                # A follower outlives a source restart or failover: say so, wait, connect again.
+                log.warning("source Postgres: %s; retrying in %gs", _one_line(exc), cfg.source_postgres_commit_interval)
+                _close(conn)
+                conn = None
+                while conn is None and not stop.wait(cfg.source_postgres_commit_interval):
+                    try:
+                        conn = _connect(cfg.source_postgres_database_url)
+                    except (*SOURCE_ERRORS, UserError):
+                        conn = None
+                if conn is None:
+                    return status
+                continue
+            status = max(status, drained.status)
+            if drained.recopy:  # a schema change that cannot be applied in place: copy those tables again
+                status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy, why_not))
+            # A commit every interval, counted from the previous one's start (the drain's time included).
+            if stop is None or stop.wait(cfg.source_postgres_commit_interval - (time.monotonic() - cycle_started)):
+                return status
+    except SOURCE_ERRORS as exc:
+        raise UserError(f"source Postgres: {_one_line(exc)}") from None
+    finally:
+        _close(conn)
+
+
+def _close(conn) -> None:
+    try:
+        if conn is not None:
+            conn.close()
+    except Exception:  # noqa: BLE001 - the connection may already be gone
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    return full_sync._one_line(exc)
+
+
+def _connect(url: str | None):
+    if not url:
+        raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
+    conn = source.connect(url)
+    for name, value in {**source.SESSION_SETTINGS, "standard_conforming_strings": "on"}.items():
+        conn.run(f"SET {name} = '{value}'")
+    return conn
+
+
+def _drop(conn, slot: str, publication: str) -> int:
+    dropped = [f"slot {slot}"] if cdc_source.drop_slot(conn, slot) else []
+    if cdc_source.drop_publication(conn, publication):
+        dropped.append(f"publication {publication}")
+    stdout.print(f"dropped {' and '.join(dropped)}" if dropped else f"no slot {slot} nor publication {publication}")
+    return 0
+
+
+def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], dict[str, str], int]:
+    """Selected tables CDC can keep (a primary key that is the replica identity, every column published),
+    why each other selected table cannot (it is full-refreshed every run, see _copy), and how many relations
+    besides those were selected (notes of the full refresh: views, unknown names)."""
+    relations = source.list_relations(conn)
+    selection = select_tables([(r.schema, r.name) for r in relations],
+                              cfg.source_postgres_include_tables or [], cfg.source_postgres_exclude_tables or [])
+    by_name = {(r.schema, r.name): r for r in relations}
+    keyed, why_not = {}, {}
+    for key in selection.selected:
+        relation = by_name[key]
+        if relation.kind in ("r", "p") and relation.can_select:
+            primary_key = source.primary_key(conn, relation)
+            reason = _why_not_cdc(conn, relation, primary_key)
+            if reason is None:
+                keyed[relation.qualified] = (relation, primary_key)
+            else:
+                why_not[relation.qualified] = reason
+    others = len(selection.selected) - len(keyed) + len(selection.unknown) + len(selection.empty_wildcards)
+    return keyed, why_not, others
+
+
+def _why_not_cdc(conn, relation, primary_key: list[str]) -> str | None:
+    if not primary_key:
+        return "no primary key"
+    identity, generated = conn.run("""
+        SELECT c.relreplident::text, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                                             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '')
+        FROM pg_class c WHERE c.oid = CAST(:name AS regclass)""", name=relation.sql_name)[0]
+    if identity in ("i", "n"):  # deletes would name rows by another key, or not at all
+        return "its replica identity is not the primary key"
+    if generated:  # Postgres before 18 does not publish generated columns: they would read NULL
+        return "it has generated columns, which logical replication does not send"
+    return None
+
+
+def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
+    """Publication and slot in place. Returns None when every table must be copied (a new slot), else the
+    empty set (each table's own properties say whether it needs a copy)."""
+    cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()])
+    state = cdc_source.slot_state(conn, slot)
+    if state.exists and state.lost:
+        stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "
+                     "every table is copied again with a new slot")
+        cdc_source.drop_slot(conn, slot)
+    if state.exists and not state.lost:
+        return set()
+    cdc_source.create_slot(conn, slot)
+    return None
+
+
+def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, why_not: dict[str, str]) -> int:
+    """Full copies, in one snapshot: tables without a key (every run), and keyed tables this slot does not
+    hold yet (all of them when `recopy` is None) or that must be copied again (in `recopy`)."""
+    def plan(relation, progress):
+        name = relation.qualified
+        if name not in keyed:
+            progress.note(f"{name}: synced by full refresh, not CDC: {why_not.get(name, 'no primary key')}")
+            return {}
+        copy = {PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(0)}
+        if recopy is None or name in recopy:
+            return copy
+        stored = _stored_properties(catalog, namespace, relation)
+        return None if stored.get(PROP_CDC_SLOT) == slot else copy
+
+    conn = source.connect(cfg.source_postgres_database_url)
+    pool = None
+    try:
+        source.begin_snapshot(conn)
+        pool = parallel.SourcePool(cfg.source_postgres_database_url, conn, cfg.source_postgres_threads or 1)
+        return full_sync._sync(cfg, args, catalog, pool, namespace.schema, {}, cdc=plan)
+    finally:
+        if pool is not None:
+            pool.close()
+        _close(conn)
+
+
+def _stored_properties(catalog, namespace: _Destination, relation) -> dict[str, str]:
+    try:
+        return catalog.load_table(namespace.of(relation)).properties
+    except Exception:  # noqa: BLE001 - no such table yet
+        return {}
+
+
+@dataclass(frozen=True)
+class _Destination:
+    """Where source tables land: BemiDB's naming into `schema`, or their own schemas (keep)."""
+    schema: str
+    keep: bool = False
+
+    def of(self, relation) -> tuple[str, str]:
+        return destination(relation.schema, relation.name, self.schema, self.keep)
+
+
+class _Drained:
+    def __init__(self):
+        self.status = 0
+        self.recopy: set[str] = set()
+
+
+def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False) -> _Drained:
+    """Apply the slot's changes up to now, one commit per changed table, then advance the slot."""
+    result = _Drained()
+    upto = cdc_source.current_lsn(conn)
+    held = {name: _stored_properties(catalog, namespace, relation) for name, (relation, _) in keyed.items()}
+    applied = {name: pgoutput.parse_lsn(props[PROP_CDC_LSN]) for name, props in held.items()
+               if props.get(PROP_CDC_SLOT) == slot and PROP_CDC_LSN in props}
+    pending = _collect(conn, slot, publication, upto, applied, keyed)
+    if not pending:  # nothing to apply: only let the source drop the WAL read so far
+        _pause("advance")
+        cdc_source.advance(conn, slot, upto)
+        return result
+    resolver = source.TypeResolver(conn)
+    with SyncProgress(f"sync postgres (cdc) -> {namespace.schema}", live=False if follow else None) as progress:
+        for name, changes in pending.items():
+            relation, _ = keyed[name]
+            progress.table_started(name)
+            try:
+                rows, size = _apply(conn, catalog, namespace, relation, changes, resolver, held[name], slot, upto)
+            except ValueError as exc:  # a schema change not applicable in place
+                progress.note(f"{name}: {exc}; copying the table again")
+                result.recopy.add(name)
+            except Exception as exc:  # noqa: BLE001 - one table's failure never stops the others
+                log.debug("table %s failed", name, exc_info=True)
+                progress.table_done(name, 0, 0, error=full_sync._one_line(exc))
+            else:
+                progress.table_done(name, rows, size)
+        if progress.failed:
+            result.status = 1
+            return result  # the slot keeps the changes: the next run applies what failed
+        _pause("advance")
+        cdc_source.advance(conn, slot, upto)
+    _upkeep(catalog, namespace, [keyed[name][0] for name in pending], follow)
+    return result
+
+
+_last_upkeep = 0.0
+
+
+def _upkeep(catalog, namespace: _Destination, relations, follow: bool) -> None:
+    """Compact tables whose commits left many small files, expire old snapshots, delete orphans. A follower
+    does it at most every UPKEEP_SECONDS; it never fails the sync (the next one retries)."""
+    global _last_upkeep
+    if follow and time.monotonic() - _last_upkeep < UPKEEP_SECONDS:
+        return
+    _last_upkeep = time.monotonic()
+    for relation in relations:
+        identifier = namespace.of(relation)
+        try:
+            compact(catalog.load_table(identifier))
+            maintenance.vacuum_table(catalog.load_table(identifier), keep_snapshots=full_sync.KEEP_SNAPSHOTS_AFTER_SYNC)
+        except Exception as exc:  # noqa: BLE001 - housekeeping never fails a sync
+            log.warning("upkeep of %s skipped: %s", ".".join(identifier), full_sync._one_line(exc))
+
+
+def _collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed) -> dict[str, TableChanges]:
+    """Each held table's net changes from the transactions it has not applied yet."""
+    relations: dict[int, pgoutput.Relation] = {}
+    pending: dict[str, TableChanges] = {}
+    commit_lsn = 0
+
+    def changes_of(oid: int) -> TableChanges | None:
+        relation = relations.get(oid)
+        name = f"{relation.schema}.{relation.name}" if relation else None
+        if name not in applied or commit_lsn < applied[name]:
+            return None  # not held by this slot (yet), or applied by an earlier run
+        if name not in pending:
+            pending[name] = TableChanges(keyed[name][1])
+        return pending[name]
+
+    for message in cdc_source.peek_messages(conn, slot, publication, upto):
+        if isinstance(message, pgoutput.Begin):
+            commit_lsn = message.final_lsn
+        elif isinstance(message, pgoutput.Relation):
+            relations[message.oid] = message
+        elif isinstance(message, pgoutput.Change):
+            changes = changes_of(message.relation_oid)
+            if changes is not None:
+                changes.add(relations[message.relation_oid], message)
+        elif isinstance(message, pgoutput.Truncate):
+            for oid in message.relation_oids:
+                changes = changes_of(oid)
+                if changes is not None:
+                    changes.truncate()
+    return pending
+
+
+def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, stored: dict, slot: str,
+           upto: int) -> tuple[int, int]:
+    identifier = namespace.of(relation)
+    table = catalog.load_table(identifier)
+    columns = source.table_columns(conn, relation, resolver)
+    scans = scan_numerics(conn, changes, columns)
+    plans = [plan_column(column, _numeric_scan(table.schema(), column, scans.get(column.name)), safe=True)
+             for column in columns]
+    schema = pa.schema([plan.arrow_field for plan in plans])
+    batch = typed_batch(conn, changes, plans, schema)
+    properties = {PROP_SOURCE: full_sync.SOURCE_NAME, PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(upto),
+                  PROP_PRIMARY_KEY: json.dumps(changes.keys)}
+    result = apply_changes(catalog, identifier, schema, batch, properties=properties,
+                           before_commit=lambda: _pause("commit"))
+    return result.rows, result.bytes
+
+
+def _numeric_scan(iceberg_schema, column, changed: NumericScan | None) -> NumericScan | None:
+    """An unconstrained numeric keeps the decimal scale (or the text fallback) its copy chose, unless the
+    changed values need more: then the plan differs from the table and the table is copied again."""
+    if not needs_numeric_scan(column):
+        return None
+    changed = changed or NumericScan(0, 0, False)
+    try:
+        stored = iceberg_schema.find_field(column.name).field_type
+    except ValueError:  # a new column
+        return changed
+    scale = getattr(stored, "scale", None)
+    if scale is None:  # stored as text (NaN, or too many digits): stays text
+        return NumericScan(0, 0, True)
+    return NumericScan(max(scale, changed.max_scale), changed.max_integer_digits, changed.has_special)
+
+
+def _pause(point: str) -> None:
+    """Tests kill the process at exact points: the run says where it stopped and waits there."""
+    if os.environ.get(PAUSE_ENV) == point:
+        print(f"paused at {point}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)
+
+
+class _StopFlag:
+    """--follow ends on SIGTERM/SIGINT, after the commit under way."""
+
+    def __init__(self):
+        self.stopped = False
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, *_):
+        self.stopped = True
+
+    def wait(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.stopped and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.stopped

@@ -1,0 +1,127 @@
+"""The source side of CDC: wal_level, the publication, the logical replication slot, reading its changes.
+
+Everything goes through plain SQL functions over one pg8000 connection (no replication protocol, no
+extension), which every managed Postgres offers to a role with the REPLICATION attribute (RDS:
+rds_replication; Cloud SQL: cloudsqlsuperuser; Supabase and Neon: the default role).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bemidb.console import UserError, human_bytes
+from bemidb.quoting import quote_ident, quote_literal
+from bemidb.sync import pgoutput
+from bemidb.sync.postgres_copy import copy_csv_chunks
+
+WAL_LEVEL_HINT = ("CDC needs wal_level = logical on the source (it is {level}): set it in postgresql.conf and "
+                  "restart (RDS/Aurora: rds.logical_replication = 1 in the parameter group; Cloud SQL: the flag "
+                  "cloudsql.logical_decoding = on; Supabase: already on; Neon: Settings > Logical Replication)")
+
+
+@dataclass(frozen=True)
+class SlotState:
+    exists: bool
+    lost: bool = False  # the WAL it needed was removed (max_slot_wal_keep_size): it can never resume
+    held_bytes: int = 0  # WAL kept for the slot, from its restart point to now
+    confirmed_lsn: str | None = None
+    keep_size: str | None = None  # max_slot_wal_keep_size (-1 = unlimited)
+
+
+def slot_report(conn, slot: str) -> list[tuple[str, SlotState]]:
+    """This database's bemidb slots (and `slot`), each with the WAL it holds on the source."""
+    names = [row[0] for row in conn.run("""
+        SELECT slot_name FROM pg_replication_slots
+        WHERE database = current_database() AND (slot_name LIKE 'bemidb%' OR slot_name = :slot)
+        ORDER BY 1""", slot=slot)]
+    return [(name, slot_state(conn, name)) for name in names]
+
+
+def describe_slot(name: str, state: SlotState) -> str:
+    if state.lost:
+        return f"slot {name}: INVALIDATED (WAL removed); the next CDC run copies its tables again"
+    keep = "unlimited" if state.keep_size in (None, "-1") else state.keep_size
+    return (f"slot {name}: {human_bytes(state.held_bytes)} of WAL held on the source "
+            f"(max_slot_wal_keep_size {keep}), applied through {state.confirmed_lsn}")
+
+
+def check_wal_level(conn) -> None:
+    level = conn.run("SHOW wal_level")[0][0]
+    if level != "logical":
+        raise UserError(WAL_LEVEL_HINT.format(level=level), 2)
+
+
+def slot_state(conn, slot: str) -> SlotState:
+    rows = conn.run("""
+        SELECT coalesce(wal_status, ''), coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::int8,
+               confirmed_flush_lsn::text, current_setting('max_slot_wal_keep_size'), database::text,
+               current_database()::text, coalesce(plugin::text, '')
+        FROM pg_replication_slots WHERE slot_name = :slot""", slot=slot)
+    if not rows:
+        return SlotState(False)
+    status, held, confirmed, keep, database, ours, plugin = rows[0]
+    if database != ours or plugin != "pgoutput":
+        raise UserError(f"replication slot {slot} exists but belongs to database {database} (plugin {plugin}): "
+                        "choose another with --slot-name / SOURCE_POSTGRES_REPLICATION_SLOT", 2)
+    return SlotState(True, status == "lost", int(held), confirmed, keep)
+
+
+def ensure_publication(conn, publication: str, tables: list[str]) -> None:
+    """The publication exists and publishes `tables` (sql names); tables are only ever added."""
+    quoted = quote_ident(publication)
+    exists = conn.run("SELECT 1 FROM pg_publication WHERE pubname = :p", p=publication)
+    if not exists:
+        # Changes of a partition are published as changes of its parent, the table that is synced.
+        conn.run(f"CREATE PUBLICATION {quoted}" + (f" FOR TABLE {', '.join(tables)}" if tables else "")
+                 + " WITH (publish_via_partition_root = true)")
+        return
+    published = {f"{quote_ident(s)}.{quote_ident(t)}" for s, t in conn.run(
+        "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = :p", p=publication)}
+    missing = [t for t in tables if t not in published]
+    if missing:
+        conn.run(f"ALTER PUBLICATION {quoted} ADD TABLE {', '.join(missing)}")
+
+
+def create_slot(conn, slot: str) -> str:
+    """Create the slot; returns its consistent point (changes after it are streamed)."""
+    return conn.run("SELECT lsn::text FROM pg_create_logical_replication_slot(:slot, 'pgoutput')", slot=slot)[0][0]
+
+
+def drop_slot(conn, slot: str) -> bool:
+    if not conn.run("SELECT 1 FROM pg_replication_slots WHERE slot_name = :slot", slot=slot):
+        return False
+    conn.run("SELECT pg_drop_replication_slot(:slot)", slot=slot)
+    return True
+
+
+def drop_publication(conn, publication: str) -> bool:
+    if not conn.run("SELECT 1 FROM pg_publication WHERE pubname = :p", p=publication):
+        return False
+    conn.run(f"DROP PUBLICATION {quote_ident(publication)}")
+    return True
+
+
+def current_lsn(conn) -> int:
+    return pgoutput.parse_lsn(conn.run("SELECT pg_current_wal_lsn()::text")[0][0])
+
+
+def peek_messages(conn, slot: str, publication: str, upto: int) -> Iterator[object]:
+    """The slot's pgoutput messages up to `upto`, decoded, streamed through COPY (pg8000 would hold every
+    row of a plain SELECT in memory). Peek does not consume: the slot moves only by advance()."""
+    select = (f"SELECT encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes("
+              f"{quote_literal(slot)}, {quote_literal(pgoutput.format_lsn(upto))}::pg_lsn, NULL, "
+              f"'proto_version', '1', 'publication_names', {quote_literal(publication)})")
+    for chunk in copy_csv_chunks(conn, select):
+        data = chunk.to_pybytes() if hasattr(chunk, "to_pybytes") else bytes(chunk)
+        for line in data.split(b"\n"):
+            if line:
+                message = pgoutput.decode(bytes.fromhex(line.decode("ascii")))
+                if message is not None:
+                    yield message
+
+
+def advance(conn, slot: str, lsn: int) -> None:
+    """Tell the source everything before `lsn` is applied: it may now remove that WAL."""
+    conn.run("SELECT pg_replication_slot_advance(:slot, CAST(:lsn AS pg_lsn))", slot=slot,
+             lsn=pgoutput.format_lsn(lsn))

@@ -1,0 +1,211 @@
+"""CDC drain (`bemidb sync postgres --sync-mode cdc`) after 1% changed rows vs a full refresh, in the same run.
+
+    python -m bench cdc [--quick]       (or python -m bench.cdc [--quick])
+
+A throwaway Postgres (wal_level=logical) gets bench/sync.py's mixed-type table (5M rows, 1M with --quick) with
+a primary key. The first CDC run creates the slot and copies the table. Then 1% of the rows change, mixed:
+0.4% updated at scattered ids, 0.3% deleted, 0.3% inserted. Timed, each a whole `python -m bemidb` process
+from this checkout (as a cron step runs it):
+  1. the CDC drain that applies those changes (one commit: new rows + a position delete file);
+  2. the reference: a full refresh of the same table in the same state.
+The drain is repeated from the same starting point: the data dir is restored from a copy and the slot from a
+copy made with pg_copy_logical_replication_slot (a slot cannot be moved back). Best of 3 (2 with --quick).
+Target (issue 18): drain / full refresh <= 0.05. Also printed: the table's own time in the drain's output
+(without the interpreter start and imports). Correctness: after the drain the table's row count, sum(amount)
+and number of updated rows equal the source's; timings never fail the run.
+Then follow mode: a `--follow --commit-interval 1s` follower and `bemidb serve` on that data dir while 1,000
+rows/s are inserted (100 every 0.1 s) for 60 s (20 with --quick); a client polls max(id) through the server:
+the change-to-served lag p50 and p95 (target: about the interval + 1 s), and the follower's RSS at 5 s and
+at the end (a 10-minute run is the issue's; this is the short form).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from bemidb.config import Config
+from bemidb.storage.catalog import open_catalog
+from bench.sync import TABLE_SQL
+from tests.support.postgres import PostgresCluster, find_bin_dir
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _sync(url: str, data_dir: str, *extra: str) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
+    env["PYTHONPATH"] = str(REPO)
+    os.sync()
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url,
+                             "--data-dir", data_dir, "--include", "public.t", *extra],
+                            env=env, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"sync failed: {result.stderr[-2000:]}")
+    return seconds, result.stderr
+
+
+def _table_seconds(stderr: str) -> float:
+    match = re.search(r"public\.t: done, .* in ([0-9.]+)s", stderr)
+    return float(match.group(1)) if match else float("nan")
+
+
+def _facts(data_dir: str) -> dict:
+    table = open_catalog(Config({"data_dir": data_dir})).load_table(("public", "t"))
+    arrow = table.scan(selected_fields=("id", "amount", "name")).to_arrow()
+    return {"rows": arrow.num_rows, "sum_amount": str(pc.sum(arrow.column("amount")).as_py()),
+            "updated": pc.sum(pc.equal(arrow.column("name"), "updated")).as_py() or 0,
+            "files": len(list(table.scan().plan_files()))}
+
+
+def _source_facts(cluster) -> dict:
+    rows, total, updated = cluster.execute("postgres", "SELECT count(*), sum(amount)::text, "
+                                                       "count(*) FILTER (WHERE name = 'updated') FROM t")[0]
+    return {"rows": rows, "sum_amount": total, "updated": updated}
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000) -> dict:
+    """A follower (commit interval 1 s) and a server on the data dir; 1,000 inserts/s into t, in batches of
+    100 every 0.1 s; a client polls max(id) through the server: a batch's lag is from its commit in the
+    source to the first poll that sees it."""
+    import psycopg
+
+    from tests.support.server import start_server
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
+    env["PYTHONPATH"] = str(REPO)
+    follower = subprocess.Popen([sys.executable, "-m", "bemidb", "sync", "postgres", "--sync-mode", "cdc",
+                                 "--follow", "--commit-interval", "1s", "--database-url", url, "--data-dir",
+                                 data_dir, "--include", "public.t"], env=env, cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = start_server(data_dir, log_level="INFO")
+    committed: list[tuple[int, float]] = []  # (last id of the batch, commit time)
+    lags: list[float] = []
+    try:
+        start_id = cluster.execute("postgres", "SELECT max(id) FROM t")[0][0] + 1
+        batch = rate // 10
+        with psycopg.connect(url, autocommit=True) as source, psycopg.connect(server.dsn()) as client:
+            client.autocommit = True
+            started = time.monotonic()
+            rss_start = None
+            next_id, next_write = start_id, started
+            while time.monotonic() - started < seconds or committed:
+                now = time.monotonic()
+                if rss_start is None and now - started >= 5:
+                    rss_start = _rss_mb(follower.pid)
+                if now >= next_write and now - started < seconds:
+                    source.execute(f"INSERT INTO t (id, name) SELECT g, 'live' FROM generate_series("
+                                   f"{next_id}, {next_id + batch - 1}) g")
+                    committed.append((next_id + batch - 1, time.monotonic()))
+                    next_id += batch
+                    next_write += 0.1
+                    continue
+                seen = client.execute("SELECT max(id) FROM t").fetchone()[0]
+                polled = time.monotonic()
+                while committed and committed[0][0] <= seen:
+                    lags.append(polled - committed.pop(0)[1])
+                if time.monotonic() - started > seconds + 60:
+                    raise RuntimeError("the follower stopped applying changes")
+                time.sleep(0.02)
+        rss_end = _rss_mb(follower.pid)
+    finally:
+        server.stop()
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=120)
+    lags.sort()
+    return {"rate": rate, "seconds": seconds, "batches": len(lags), "p50": lags[len(lags) // 2],
+            "p95": lags[int(len(lags) * 0.95)], "max": lags[-1], "rss_start_mb": rss_start, "rss_end_mb": rss_end,
+            "follower_exit": follower.returncode}
+
+
+def main(quick: bool = False) -> dict:
+    rows = 1_000_000 if quick else 5_000_000
+    repeat = 2 if quick else 3
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise RuntimeError("needs PostgreSQL server binaries")
+    cluster = PostgresCluster(bin_dir).start()
+    try:
+        url = cluster.url()
+        cluster.execute("postgres", TABLE_SQL.format(name="t", rows=rows))
+        cluster.execute("postgres", "ALTER TABLE t ADD PRIMARY KEY (id)")
+        cluster.execute("postgres", "VACUUM ANALYZE t")
+        with tempfile.TemporaryDirectory(prefix="bench-cdc-") as work:
+            data_dir, before = f"{work}/data", f"{work}/before"
+            first_s, _ = _sync(url, data_dir, "--sync-mode", "cdc")
+            cluster.execute("postgres", "SELECT pg_copy_logical_replication_slot('bemidb_public', 'bench_saved')")
+            insert = TABLE_SQL.format(name="t_new", rows=rows + rows * 3 // 1000).replace(
+                "FROM generate_series(1, ", f"FROM generate_series({rows + 1}, ")
+            cluster.execute("postgres", insert)
+            cluster.execute("postgres", "UPDATE t SET name = 'updated', amount = amount + 1 WHERE id % 250 = 1;"
+                                        "DELETE FROM t WHERE id % 333 = 2; INSERT INTO t SELECT * FROM t_new")
+            cluster.execute("postgres", "CHECKPOINT")
+            changed = rows // 250 + rows // 333 + rows * 3 // 1000
+            shutil.copytree(data_dir, before)
+            drains, drain_table = [], []
+            for attempt in range(repeat):
+                if attempt:
+                    shutil.rmtree(data_dir)
+                    shutil.copytree(before, data_dir)
+                    cluster.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_public');"
+                                                "SELECT pg_copy_logical_replication_slot('bench_saved', "
+                                                "'bemidb_public')")
+                seconds, log = _sync(url, data_dir, "--sync-mode", "cdc")
+                drains.append(round(seconds, 3))
+                drain_table.append(_table_seconds(log))
+            facts, expected = _facts(data_dir), _source_facts(cluster)
+            ok = {k: facts[k] for k in expected} == expected
+            lag = _follow_lag(cluster, url, data_dir, seconds=20 if quick else 60)
+            full_dir = f"{work}/full"
+            fulls, full_table = [], []
+            for _ in range(repeat):
+                seconds, log = _sync(url, full_dir)
+                fulls.append(round(seconds, 3))
+                full_table.append(_table_seconds(log))
+    finally:
+        cluster.destroy()
+    drain_s, full_s = min(drains), min(fulls)
+    drain_table_s, full_table_s = min(drain_table), min(full_table)
+    summary = [
+        {"metric": f"CDC drain after 1% changed rows ({changed:,} of {rows:,}: updates, deletes, inserts)",
+         "value": drain_s, "unit": "s", "reference": f"full refresh {full_s:.1f}s", "ratio": drain_s / full_s,
+         "target": "<= 0.05", "ok": ok},
+        {"metric": "the same, the table's own time in the sync (no interpreter start)", "value": drain_table_s,
+         "unit": "s", "reference": f"full refresh {full_table_s:.1f}s", "ratio": drain_table_s / full_table_s},
+        {"metric": f"first CDC run (slot + copy of {rows:,} rows)", "value": first_s, "unit": "s"},
+        {"metric": f"--follow --commit-interval 1s at {lag['rate']:,} inserts/s: change-to-served lag p50",
+         "value": lag["p50"], "unit": "s", "target": "<= interval + 1 s", "ok": lag["p95"] <= 2.5},
+        {"metric": "the same, p95", "value": lag["p95"], "unit": "s"},
+        {"metric": f"the follower's RSS after 5 s and after {lag['seconds']} s", "value": lag["rss_end_mb"],
+         "unit": "MB", "reference": f"{lag['rss_start_mb']:.0f} MB at 5 s",
+         "ratio": lag["rss_end_mb"] / lag["rss_start_mb"]},
+    ]
+    return {"ok": ok, "summary": summary,
+            "details": {"rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
+                        "full_refreshes": fulls, "full_table": full_table, "after_drain": facts,
+                        "source": expected, "follow": lag}}
+
+
+if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`
+    from bench.__main__ import main as run_benchmarks
+
+    sys.exit(run_benchmarks(["cdc", *sys.argv[1:]]))
