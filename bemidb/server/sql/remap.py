@@ -82,14 +82,14 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return remap_json.filtered_aggregate(node)
     if isinstance(node, exp.Cast):
         return cast(node)
+    if isinstance(node, exp.EQ | exp.NEQ):
+        node = reg_comparison(node)  # x::regtype <> 'trigger'::regtype and pg_proc.oid = typreceive
     if isinstance(node, remap_strings.COMPARISONS):
         return remap_strings.comparison(node)
     if isinstance(node, exp.Like | exp.ILike):
         return remap_strings.like_any(node)
     if isinstance(node, exp.Operator):
         return _operator(node)
-    if isinstance(node, exp.EQ | exp.NEQ):
-        return reg_comparison(node)  # x::regtype <> 'trigger'::regtype compares OIDs
     if isinstance(node, exp.SimilarTo):
         pattern = node.expression
         if isinstance(pattern, exp.Literal) and pattern.is_string:
