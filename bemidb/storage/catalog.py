@@ -25,6 +25,11 @@ PROP_PRIMARY_KEY = "bemidb.primary-key"  # JSON list: the source table's primary
 PROP_CDC_SLOT = "bemidb.cdc.slot"  # CDC: the replication slot whose changes this table holds
 PROP_CDC_LSN = "bemidb.cdc.lsn"  # CDC: source position applied through (transactions committed before it are in)
 PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a materialized view (Postgres SQL)
+# JSON object: column -> {"default": pg_get_expr text, "identity": "a"|"d", "generated": "s"}, for the columns
+# that have any of them at the source (read-only metadata: shown in \d, JDBC, SQLAlchemy as Postgres shows it)
+PROP_COLUMN_DEFAULTS = "bemidb.column-defaults"
+# JSON list of the source's other indexes: {"name", "unique", "columns" (null for an expression), "using"}
+PROP_INDEXES = "bemidb.indexes"
 
 
 def catalog_database(cfg: Config) -> CatalogDatabase:
@@ -79,6 +84,25 @@ class TableInfo:
     synced_at: str | None = None  # PROP_SYNCED_AT: the last commit by a sync (ISO-8601 UTC)
     sync_mode: str = ""  # cdc, incremental, full_refresh, or the source's own (append, refresh)
     source_lsn: str | None = None  # PROP_CDC_LSN: the source position a CDC table is current with
+    row_count: int | None = None  # total-records of the current snapshot (pg_class.reltuples, n_live_tup)
+    defaults_json: str = "{}"  # PROP_COLUMN_DEFAULTS as stored
+    indexes_json: str = "[]"  # PROP_INDEXES as stored
+
+    @property
+    def column_defaults(self) -> dict[str, dict]:
+        try:
+            value = json.loads(self.defaults_json)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def indexes(self) -> list[dict]:
+        try:
+            value = json.loads(self.indexes_json)
+        except ValueError:
+            return []
+        return value if isinstance(value, list) else []
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -112,7 +136,8 @@ def table_info(table, schema: str, name: str) -> TableInfo:
                      props.get(PROP_SOURCE, ""), props.get(PROP_COMMENT),
                      props.get(PROP_MATVIEW_DEFINITION),
                      tuple(json.loads(props.get(PROP_PRIMARY_KEY, "[]"))),
-                     props.get(PROP_SYNCED_AT), _sync_mode(props), props.get(PROP_CDC_LSN))
+                     props.get(PROP_SYNCED_AT), _sync_mode(props), props.get(PROP_CDC_LSN),
+                     _row_count(table), props.get(PROP_COLUMN_DEFAULTS, "{}"), props.get(PROP_INDEXES, "[]"))
 
 
 def _sync_mode(props: dict[str, str]) -> str:
@@ -121,3 +146,13 @@ def _sync_mode(props: dict[str, str]) -> str:
     if "bemidb.cursor-column" in props or "bemidb.amplitude.last-hour" in props:  # sync/incremental, amplitude
         return "incremental"
     return {"matview": "refresh", "": ""}.get(props.get(PROP_SOURCE, ""), "full_refresh")
+
+
+def _row_count(table) -> int | None:
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return 0
+    try:
+        return int(snapshot.summary.get("total-records")) if snapshot.summary else None
+    except (TypeError, ValueError):
+        return None

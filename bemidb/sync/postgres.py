@@ -17,7 +17,14 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from bemidb.console import UserError
 from bemidb.pg_connect import describe_error
 from bemidb.storage import maintenance
-from bemidb.storage.catalog import PROP_COMMENT, PROP_PRIMARY_KEY, PROP_SOURCE, open_catalog
+from bemidb.storage.catalog import (
+    PROP_COLUMN_DEFAULTS,
+    PROP_COMMENT,
+    PROP_INDEXES,
+    PROP_PRIMARY_KEY,
+    PROP_SOURCE,
+    open_catalog,
+)
 from bemidb.storage.types import ColumnPlan, plan_column
 from bemidb.storage.writer import check_warehouse_writable, write_table
 from bemidb.sync import interrupt, parallel, parallel_copy
@@ -245,6 +252,9 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
     key = source.primary_key(conn, relation)
     if key:  # ORMs and BI tools read it back through pg_constraint / pg_index
         properties[PROP_PRIMARY_KEY] = json.dumps(key)
+    # \d, JDBC, SQLAlchemy show them as the source does; "{}" too, so a dropped default goes on the next sync
+    properties[PROP_COLUMN_DEFAULTS] = json.dumps(source.column_defaults(conn, relation))
+    properties[PROP_INDEXES] = json.dumps(source.indexes(conn, relation))  # metadata only: nothing is indexed here
     write = write_table
     if cursor is not None:  # hook: incremental sync (sync/incremental.py) narrows the SELECT and merges
         from bemidb.sync import incremental

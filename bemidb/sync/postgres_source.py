@@ -110,6 +110,39 @@ def primary_key(conn, relation: Relation) -> list[str]:
     return [row[0] for row in rows]
 
 
+def column_defaults(conn, relation: Relation) -> dict[str, dict]:
+    """Defaults, identity and generated columns as the source shows them (nextval('orders_id_seq'::regclass),
+    now(), GENERATED ... AS IDENTITY): kept as metadata, the served tables being read-only."""
+    rows = conn.run("""
+        SELECT a.attname, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text, a.attgenerated::text
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = CAST(:name AS regclass) AND a.attnum > 0 AND NOT a.attisdropped
+          AND (d.adbin IS NOT NULL OR a.attidentity <> '' OR a.attgenerated <> '')
+        ORDER BY a.attnum""", name=relation.sql_name)
+    out = {}
+    for name, default, identity, generated in rows:
+        entry = {"default": default, "identity": identity or None, "generated": generated or None}
+        out[name] = {k: v for k, v in entry.items() if v}
+    return out
+
+
+def indexes(conn, relation: Relation) -> list[dict]:
+    """The source table's indexes other than the primary key's: name, uniqueness, key columns (None for an
+    expression) and the definition from USING on, for pg_index / pg_indexes / JDBC getIndexInfo."""
+    rows = conn.run("""
+        SELECT ic.relname, i.indisunique,
+               ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                     LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                     WHERE k.n <= i.indnkeyatts ORDER BY k.n),
+               substring(pg_get_indexdef(i.indexrelid) from ' USING (.*)$'),
+               ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k)
+        FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+        WHERE i.indrelid = CAST(:name AS regclass) AND NOT i.indisprimary
+        ORDER BY ic.relname""", name=relation.sql_name)
+    return [{"name": name, "unique": unique, "columns": list(columns), "using": using, "keys": list(keys)}
+            for name, unique, columns, using, keys in rows]
+
+
 class TypeResolver:
     """pg_type, read once: domains resolved to their base, arrays to their element."""
 

@@ -21,6 +21,7 @@ from bemidb.quoting import quote_literal
 from bemidb.server.catalog import pg_types
 from bemidb.server.catalog.columns import COLUMNS
 from bemidb.server.catalog.functions import macros, type_format_rows
+from bemidb.server.catalog.functions_extra import extra_macros
 from bemidb.server.catalog.oids import CATALOG_SCHEMA, DATABASE_OID, INFO_SCHEMA, OWNER_OID
 from bemidb.server.catalog.row_shapes import type_row
 from bemidb.server.catalog.static_rows import static_rows
@@ -73,6 +74,9 @@ _ROLE_COLUMNS = {("pg_catalog", "pg_authid"): "rolname", ("pg_catalog", "pg_role
                  ("pg_catalog", "pg_user"): "usename", ("pg_catalog", "pg_shadow"): "usename",
                  ("information_schema", "enabled_roles"): "role_name"}
 
+# The DuckDB type of the variable protocol/cursors.py publishes the session's open cursors in.
+CURSOR_LIST = "STRUCT(name VARCHAR, statement VARCHAR, is_holdable BOOLEAN, is_binary BOOLEAN, created DOUBLE)[]"
+
 _SESSION_VIEWS = {
     # Per-session values read from the variables SessionSettings.apply sets (defaults when unset).
     "pg_settings": """SELECT d.name, coalesce(getvariable('bemidb_gucs')[lower(d.name)], d.setting) AS setting,
@@ -81,6 +85,10 @@ _SESSION_VIEWS = {
         NULL::VARCHAR AS min_val, NULL::VARCHAR AS max_val, NULL::VARCHAR[] AS enumvals, d.setting AS boot_val,
         d.setting AS reset_val, NULL::VARCHAR AS sourcefile, NULL::INTEGER AS sourceline, false AS pending_restart
         FROM {s}.bemidb_settings d""",
+    # The session's DECLAREd cursors (protocol/cursors.py publishes them).
+    "pg_cursors": """SELECT u.c.name AS name, u.c.statement AS statement, u.c.is_holdable AS is_holdable,
+        u.c.is_binary AS is_binary, false AS is_scrollable, to_timestamp(u.c.created) AS creation_time
+        FROM (SELECT unnest(coalesce(getvariable('bemidb_cursors')::{cursor_list}, []::{cursor_list})) AS c) AS u""",
     "pg_stat_activity": """SELECT {db_oid}::BIGINT AS datid, '{db}' AS datname,
         {s}.pg_backend_pid() AS pid, NULL::INTEGER AS leader_pid, {owner}::BIGINT AS usesysid,
         {s}.bemidb_user() AS usename, coalesce(getvariable('bemidb_gucs')['application_name'], '')
@@ -113,17 +121,20 @@ def install(con, database: str = "bemidb", user: str = "bemidb") -> None:
                            for s in SETTINGS.values())
                        + ") AS t(name, setting, category, short_desc, vartype, readonly)")
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs (oid BIGINT, def VARCHAR)")
+        cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_index_columns (indexrelid UINTEGER, "
+                       "attnum INTEGER, def VARCHAR)")
         _replace_type_format(cursor, [])
         _build_lookup(cursor)
         _replace_sync_status(cursor, [])
         _create_in_dependency_order(cursor, macros(database, user, CATALOG_SCHEMA, OWNER_OID))
+        _create_in_dependency_order(cursor, extra_macros(CATALOG_SCHEMA))  # replaces a few stand-ins above
         for relation, column in _ROLE_COLUMNS.items():
             cursor.execute(f'CREATE OR REPLACE VIEW {_target(relation)} AS SELECT * REPLACE '
                            f'({CATALOG_SCHEMA}.bemidb_user() AS {column}) FROM '
                            f'{CATALOG_SCHEMA}."bemidb_static_{relation[1]}"')
         for name, body in _SESSION_VIEWS.items():
             sql = body.format(s=CATALOG_SCHEMA, db=database.replace("'", "''"), db_oid=DATABASE_OID,
-                              owner=OWNER_OID)
+                              owner=OWNER_OID, cursor_list=CURSOR_LIST)
             cursor.execute(f'CREATE OR REPLACE VIEW {CATALOG_SCHEMA}."{name}" AS {sql}')
         cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_database AS SELECT "
                        f"{quote_literal(database)} AS name")
@@ -162,7 +173,8 @@ def _replace_type_format(cursor, extra: list[dict]) -> None:
 
 
 
-_DYNAMIC = [("pg_catalog", n) for n in ("pg_namespace", "pg_class", "pg_attribute", "pg_type", "pg_description",
+_DYNAMIC = [("pg_catalog", n) for n in ("pg_namespace", "pg_class", "pg_attribute", "pg_attrdef", "pg_type",
+                                        "pg_description",
                                         "pg_index", "pg_constraint", "pg_tables", "pg_matviews", "pg_indexes",
                                         "pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables")]
 _DYNAMIC += [("information_schema", n) for n in ("schemata", "tables", "columns", "table_constraints",
@@ -186,6 +198,14 @@ def refresh(con, tables: list[TableInfo]) -> None:
             cursor.register("bemidb_rows_defs", defs)
             cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_defs AS SELECT * FROM bemidb_rows_defs")
             cursor.unregister("bemidb_rows_defs")
+            # pg_get_indexdef(index, column, pretty): one definition per index column (a name or an expression)
+            columns = pa.table({"indexrelid": pa.array([c[0] for c in built.index_columns], pa.uint32()),
+                                "attnum": pa.array([c[1] for c in built.index_columns], pa.int32()),
+                                "def": pa.array([c[2] for c in built.index_columns], pa.string())})
+            cursor.register("bemidb_rows_index_columns", columns)
+            cursor.execute(f"CREATE OR REPLACE TABLE {CATALOG_SCHEMA}.bemidb_index_columns AS "
+                           "SELECT * FROM bemidb_rows_index_columns")
+            cursor.unregister("bemidb_rows_index_columns")
             _replace_type_format(cursor, list(built.extra_types.values()))
             _build_lookup(cursor)
             _replace_sync_status(cursor, tables)

@@ -15,6 +15,7 @@ from bemidb.server.catalog.oids import (
     namespace_oid,
     relation_oid,
 )
+from bemidb.server.catalog.pg_proc_rows import PG_PROC
 from bemidb.server.catalog.row_shapes import attribute_row, class_row
 
 # ---------------------------------------------------------------------------------------------------------
@@ -72,7 +73,20 @@ def static_rows(database: str, user: str) -> dict[tuple[str, str], list[dict]]:
             "character_repertoire": "UCS", "form_of_use": "UTF8", "default_collate_catalog": database,
             "default_collate_schema": None, "default_collate_name": None}],
         ("information_schema", "enabled_roles"): [{"role_name": user}],
+        (pgc, "pg_proc"): proc_rows(),
     }
+
+
+def proc_rows() -> list[dict]:
+    """pg_proc: Postgres 15's rows for the built-ins bemidb answers (\\df, JDBC getFunctions, completion)."""
+    return [{"oid": oid, "proname": name, "pronamespace": NS_PG_CATALOG, "proowner": OWNER_OID, "prolang": 12,
+             "procost": 1.0, "prorows": 1000.0 if retset else 0.0, "provariadic": 0, "prosupport": "-",
+             "prokind": kind, "prosecdef": False, "proleakproof": False, "proisstrict": strict,
+             "proretset": retset, "provolatile": volatile, "proparallel": "s", "pronargs": len(args),
+             "pronargdefaults": ndefaults, "prorettype": rettype, "proargtypes": args, "proallargtypes": None,
+             "proargmodes": None, "proargnames": names, "proargdefaults": None, "protrftypes": None,
+             "prosrc": name, "probin": None, "prosqlbody": None, "proconfig": None, "proacl": None}
+            for oid, name, kind, retset, volatile, strict, rettype, args, names, ndefaults, _ in PG_PROC]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -17,9 +17,12 @@ from bemidb.server.catalog.oids import (
     relation_oid,
     stable_oid,
 )
+from bemidb.server.catalog.pg_proc_rows import PG_PROC
 from bemidb.server.catalog.row_shapes import attribute_row, class_row, info_column_row, type_row
 from bemidb.server.catalog.static_rows import static_relation_rows
 from bemidb.storage.catalog import TableInfo
+
+PG_PROC_OID = 1255  # pg_description.classoid of a function
 
 
 class RowBuilder:
@@ -30,6 +33,7 @@ class RowBuilder:
         self.rows: dict[tuple[str, str], list[dict]] = {}
         self.extra_types: dict[str, dict] = {}
         self.defs: list[dict] = []  # bemidb_defs: oid -> definition text for pg_get_*def macros
+        self.index_columns: list[tuple[int, int, str]] = []  # (index oid, column number, its definition)
         self.used_oids: set[int] = set()
 
     def add(self, relation: str, row: dict, schema: str = "pg_catalog") -> None:
@@ -86,6 +90,9 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     b.used_oids.update(row["oid"] for row in static_classes)
     b.rows.setdefault(("pg_catalog", "pg_class"), []).extend(static_classes)
     b.rows.setdefault(("pg_catalog", "pg_attribute"), []).extend(static_attributes)
+    b.rows.setdefault(("pg_catalog", "pg_description"), []).extend(
+        {"objoid": row[0], "classoid": PG_PROC_OID, "objsubid": 0, "description": row[-1]}
+        for row in PG_PROC if row[-1])  # built-in functions' comments (\df+, obj_description)
 
     for info in tables:
         nsp = namespace_oid(info.schema)
@@ -93,7 +100,13 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
         oid = b.unique(relation_oid(info.schema, info.name))
         rowtype = b.unique(stable_oid("rowtype", info.schema, info.name))
         pk = tuple(getattr(info, "primary_key", ()) or ())
-        b.add("pg_class", class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=bool(pk)))
+        indexes = info.indexes if hasattr(info, "indexes") else []
+        has_index = bool(pk or indexes)
+        relation_row = class_row(oid, info.name, nsp, kind, len(info.columns), rowtype, has_index=has_index)
+        rows = getattr(info, "row_count", None)
+        if rows is not None:  # the Iceberg snapshot's total-records, current after every sync
+            relation_row["reltuples"] = float(rows)
+        b.add("pg_class", relation_row)
         b.add("pg_type", {**type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name,
                           "typnamespace": nsp, "typtype": "c", "typcategory": "C", "typrelid": oid,
                           "typinput": "record_in", "typoutput": "record_out", "typreceive": "record_recv",
@@ -109,20 +122,26 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
                          None, "user_defined_type_catalog": None, "user_defined_type_schema": None,
                          "user_defined_type_name": None, "is_insertable_into": "NO", "is_typed": "NO",
                          "commit_action": None}, "information_schema")
+        defaults = info.column_defaults if hasattr(info, "column_defaults") else {}
         for attnum, col in enumerate(info.columns, start=1):
             type_oid, mod, t = b.column_type(col.pg_type)
             udt = t.name if t else next(r["typname"] for r in b.extra_types.values() if r["oid"] == type_oid)
-            b.add("pg_attribute", attribute_row(oid, attnum, col.name, type_oid, mod, t, not col.nullable))
-            b.add("columns", info_column_row(database, info.schema, info.name, attnum, col.name, type_oid, mod,
-                                              t, col.nullable, udt), "information_schema")
+            attribute = attribute_row(oid, attnum, col.name, type_oid, mod, t, not col.nullable)
+            column = info_column_row(database, info.schema, info.name, attnum, col.name, type_oid, mod, t,
+                                     col.nullable, udt)
+            _add_default(b, info, oid, attnum, defaults.get(col.name) or {}, attribute, column)
+            b.add("pg_attribute", attribute)
+            b.add("columns", column, "information_schema")
             if col.comment:
                 b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": attnum,
                                          "description": col.comment})
         if pk:
             _add_primary_key(b, info, oid, nsp, pk)
+        for index in indexes:
+            _add_index(b, info, oid, nsp, index)
         stat = {"relid": oid, "schemaname": info.schema, "relname": info.name, "seq_scan": 0, "seq_tup_read": 0,
                 "idx_scan": 0 if pk else None, "idx_tup_fetch": 0 if pk else None, "n_tup_ins": 0, "n_tup_upd": 0,
-                "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
+                "n_tup_del": 0, "n_tup_hot_upd": 0, "n_live_tup": rows or 0, "n_dead_tup": 0, "n_mod_since_analyze": 0,
                 "n_ins_since_vacuum": 0, "vacuum_count": 0, "autovacuum_count": 0, "analyze_count": 0,
                 "autoanalyze_count": 0, "n_tup_newpage_upd": 0}
         b.add("pg_stat_user_tables", stat)
@@ -131,7 +150,7 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
                                         "heap_blks_read": 0, "heap_blks_hit": 0})
         if kind == "r":
             b.add("pg_tables", {"schemaname": info.schema, "tablename": info.name, "tableowner": "bemidb",
-                                "tablespace": None, "hasindexes": bool(pk), "hasrules": False,
+                                "tablespace": None, "hasindexes": has_index, "hasrules": False,
                                 "hastriggers": False, "rowsecurity": False})
         else:
             definition = getattr(info, "definition", None) or ""
@@ -142,6 +161,55 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     for row in b.extra_types.values():
         b.add("pg_type", row)
     return b
+
+
+def _add_default(b: RowBuilder, info: TableInfo, relid: int, attnum: int, source: dict, attribute: dict,
+                 column: dict) -> None:
+    """A column's default / identity / generated expression, as the source had it: pg_attrdef (adbin holds the
+    expression's text, which pg_get_expr gives back), pg_attribute's flags, information_schema's columns."""
+    default, identity, generated = source.get("default"), source.get("identity"), source.get("generated")
+    if identity:
+        attribute["attidentity"] = identity
+        column.update(is_identity="YES", identity_generation="ALWAYS" if identity == "a" else "BY DEFAULT")
+    if default:
+        attribute["atthasdef"] = True
+        b.add("pg_attrdef", {"oid": b.unique(stable_oid("attrdef", info.schema, info.name, str(attnum))),
+                             "adrelid": relid, "adnum": attnum, "adbin": default})
+        if generated:
+            attribute["attgenerated"] = generated
+            column.update(is_generated="ALWAYS", generation_expression=default)
+        else:
+            column["column_default"] = default
+
+
+def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict) -> None:
+    """One of the source's other indexes, as metadata (pg_class, pg_index, pg_indexes, the definition)."""
+    names = [c.name for c in info.columns]
+    columns = index.get("columns") or []
+    keys = [names.index(c) + 1 if c in names else 0 for c in columns]  # 0: an expression, as in Postgres
+    name, unique, using = index.get("name"), bool(index.get("unique")), index.get("using")
+    if not name or not using or not keys:
+        return
+    index_oid = b.unique(stable_oid("index", info.schema, name))
+    b.add("pg_class", class_row(index_oid, name, nsp, "i", len(keys)))
+    b.add("pg_index", {"indexrelid": index_oid, "indrelid": relid, "indnatts": len(keys), "indnkeyatts": len(keys),
+                       "indisunique": unique, "indnullsnotdistinct": False, "indisprimary": False,
+                       "indisexclusion": False, "indimmediate": True, "indisclustered": False, "indisvalid": True,
+                       "indcheckxmin": False, "indisready": True, "indislive": True, "indisreplident": False,
+                       "indkey": keys, "indcollation": [0] * len(keys), "indclass": [0] * len(keys),
+                       "indoption": [0] * len(keys), "indexprs": None, "indpred": None})
+    texts = index.get("keys") or []
+    for position, attnum in enumerate(keys, start=1):
+        column = names[attnum - 1] if attnum else (texts[position - 1].split("(")[0] if len(texts) >= position
+                                                   else f"expr{position}")
+        b.add("pg_attribute", attribute_row(index_oid, position, column, 0, -1, None, False))
+        text = texts[position - 1] if len(texts) >= position else quote_ident_if_needed(column)
+        b.index_columns.append((index_oid, position, text))
+    definition = (f"CREATE {'UNIQUE ' if unique else ''}INDEX {quote_ident_if_needed(name)} ON "
+                  f"{quote_ident_if_needed(info.schema)}.{quote_ident_if_needed(info.name)} USING {using}")
+    b.defs.append({"oid": index_oid, "def": definition})
+    b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": name,
+                         "tablespace": None, "indexdef": definition})
 
 
 def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
@@ -167,6 +235,7 @@ def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: t
                             "coninhcount": 0, "connoinherit": True, "conkey": keys})
     for position, attnum in enumerate(keys, start=1):
         b.add("pg_attribute", attribute_row(index_oid, position, names[attnum - 1], 0, -1, None, False))
+        b.index_columns.append((index_oid, position, quote_ident_if_needed(names[attnum - 1])))
     b.defs.append({"oid": con_oid, "def": f"PRIMARY KEY ({cols})"})
     b.defs.append({"oid": index_oid, "def": f"CREATE UNIQUE INDEX {quote_ident_if_needed(index_name)} ON "
                                             f"{quote_ident_if_needed(info.schema)}.{quote_ident_if_needed(info.name)} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import struct
 import uuid
 from decimal import Decimal, localcontext
@@ -99,18 +100,44 @@ def _text(s: str, t: PgType | None) -> object:
     return s
 
 
+# Postgres's date input: an ISO date, then what a timestamp could add (time, zone offset or name) and BC/AD.
+# PgJDBC's setDate sends '1990-06-01 +00'; the extra parts do not change the date.
+_DATE = re.compile(r"^(?P<y>\d{1,7})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?P<rest>.*?)(?:\s*(?P<era>BC|AD))?$", re.I)
+_AFTER_DATE = re.compile(r"^(?:[ T]+\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\s*"
+                         r"(?:[+-]\d{1,2}(?::?\d{2}){0,2}|Z|[A-Za-z][A-Za-z0-9_/+-]*)?$")
+_SPECIAL = {"infinity": "infinity", "+infinity": "infinity", "-infinity": "-infinity"}
+
+
 def _date_text(s: str) -> object:
-    if s.lower() in ("infinity", "-infinity"):
-        return s
-    return dt.date.fromisoformat(s)
+    low = s.lower()
+    if low in _SPECIAL:
+        return _SPECIAL[low]
+    if low == "epoch":
+        return dt.date(1970, 1, 1)
+    m = _DATE.match(s)
+    if m is None or not _AFTER_DATE.match(m.group("rest")):
+        raise ValueError(f'invalid input syntax for type date: "{s}"')
+    year, month, day = int(m.group("y")), int(m.group("m")), int(m.group("d"))
+    if (m.group("era") or "").upper() == "BC":
+        dt.date(2000, month, day)  # month and day checked (2000 is a leap year, as 1 BC is)
+        return f"{year:04d}-{month:02d}-{day:02d} (BC)"  # beyond Python's dates: DuckDB's BC syntax
+    return dt.date(year, month, day)
 
 
 def _timestamp_text(s: str, with_zone: bool) -> object:
-    if s.lower() in ("infinity", "-infinity"):
-        return s
-    value = dt.datetime.fromisoformat(s)
+    low = s.lower()
+    if low in _SPECIAL:
+        return _SPECIAL[low]
+    if low == "epoch":
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC if with_zone else None)
+    try:
+        value = dt.datetime.fromisoformat(s)
+    except ValueError:
+        return s  # zone names ('... UTC', '... Europe/Paris') and other forms: DuckDB casts the text
     if with_zone and value.tzinfo is None:
         return s  # no offset: DuckDB applies the session TimeZone to the text
+    if not with_zone and value.tzinfo is not None:
+        return value.replace(tzinfo=None)  # timestamp without time zone ignores a zone, as Postgres does
     return value
 
 

@@ -114,6 +114,7 @@ _CONDITIONS = {
     (CATALOG_SCHEMA, "pg_class"): lambda p: f"oid < {FIRST_USER_OID} OR oid IN ({p['rels']})",
     (CATALOG_SCHEMA, "pg_attribute"): lambda p: f"attrelid < {FIRST_USER_OID} OR "
                                                 f"attrelid::UBIGINT * 4096 + attnum IN ({p['attrs']})",
+    (CATALOG_SCHEMA, "pg_attrdef"): lambda p: f"adrelid::UBIGINT * 4096 + adnum IN ({p['attrs']})",
     (CATALOG_SCHEMA, "pg_type"): lambda p: f"typrelid < {FIRST_USER_OID} OR typrelid IN ({p['rels']})",
     (CATALOG_SCHEMA, "pg_description"): lambda p: f"objoid < {FIRST_USER_OID} OR (objoid IN ({p['rels']}) AND "
                                                   f"(objsubid = 0 OR objoid::UBIGINT * 4096 + objsubid IN "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from contextlib import contextmanager
 
 import duckdb
 import pyarrow as pa
@@ -21,13 +22,18 @@ from bemidb.server.engine import check_statement, interruptible
 from bemidb.server.errors import CANCELED, PgError, from_exception
 from bemidb.server.protocol import wire
 from bemidb.server.protocol.connection import Connection
+from bemidb.server.protocol.cursors import Cursors
 from bemidb.server.protocol.results import ResultEncoder, TableColumns, copy_encoder, parameter_oids
 from bemidb.server.protocol.state import Portal, SessionState, Statement
 from bemidb.server.settings import canonical_name
 from bemidb.server.sql import rewrite
 from bemidb.server.sql.plans import (
+    CloseCursor,
     CopyOut,
+    Deallocate,
+    DeclareCursor,
     Empty,
+    FetchCursor,
     Matview,
     NoOp,
     Query,
@@ -44,10 +50,13 @@ BATCH_ROWS = 65_536  # rows per Arrow batch pulled from DuckDB
 
 
 class Executor:
-    def __init__(self, conn: Connection, engine, state: SessionState):
+    def __init__(self, conn: Connection, engine, state: SessionState, statements: dict[str, Statement]):
         self.conn = conn
         self.engine = engine
         self.state = state
+        self.statements = statements  # the session's prepared statements (DEALLOCATE, DISCARD ALL drop them)
+        self.cursors = Cursors(conn, engine, state)
+        self._interrupt = None  # the DuckDB cursor a CancelRequest interrupts when not the session's own
         self.running = False  # a query is streaming (a CancelRequest interrupts it)
         self.canceled = False
         self.timed_out = False
@@ -79,16 +88,17 @@ class Executor:
     def parameter_types(self, statement: Statement) -> list[int]:
         """Parameter OIDs: the client's where given, else what DuckDB infers from the query (text if unknown)."""
         given = statement.param_oids
-        if not isinstance(statement.plan, Query):
+        query = statement.plan.query if isinstance(statement.plan, DeclareCursor) else statement.plan
+        if not isinstance(query, Query):
             return given
         self._before_query()
         try:
-            inferred = parameter_oids(self.state.cursor, statement.plan.sql)
+            inferred = parameter_oids(self.state.cursor, query.sql)
         except duckdb.Error as exc:  # e.g. an unknown table: Postgres reports it at Parse/Describe too
             raise self._query_error(exc, Portal(statement, [], [])) from None
         if len(inferred) < len(given):
             inferred += [25] * (len(given) - len(inferred))
-        for index, oid in statement.plan.param_hints:  # $1::oid[] stays oid[] (DuckDB would say bigint[])
+        for index, oid in query.param_hints:  # $1::oid[] stays oid[] (DuckDB would say bigint[])
             if index < len(inferred):
                 inferred[index] = oid
         return [g or i for g, i in zip(given + [0] * (len(inferred) - len(given)), inferred, strict=True)]
@@ -104,6 +114,8 @@ class Executor:
                 self._before_query()
                 return ResultEncoder.from_bind(self.state.cursor, sql, params, formats,
                                                self.state.settings.timezone, self._origins(statement.plan))
+            case FetchCursor(name=name, move=False):
+                return self.cursors.encoder(name, formats)
         return None
 
     def _origins(self, plan) -> TableColumns | None:
@@ -143,9 +155,21 @@ class Executor:
                 conn.send(wire.command_complete(matviews.execute(
                     plan, self.engine, state.cursor, settings,
                     lambda message, code: conn.send_notice(message, code, "NOTICE"))))
-            case NoOp(tag=tag):  # answered with its tag, as Postgres would (DISCARD ALL, LISTEN, DEALLOCATE ...)
-                if tag == "DISCARD ALL":
-                    conn.send_parameter_statuses(settings.reset_all())
+            case DeclareCursor():
+                self._before_query()
+                self.cursors.declare(plan, portal.statement.sql, portal.params,
+                                     lambda duck: self._guarded(duck, portal))
+            case FetchCursor():
+                formats = portal.result_formats
+                self.cursors.fetch(plan, formats, describe, lambda duck: self._guarded(duck, portal))
+            case CloseCursor(name=name, tag=tag):
+                self.cursors.close(name)
+                conn.send(wire.command_complete(tag))
+            case Deallocate(name=name, tag=tag):
+                self.cursors.deallocate(self.statements, name, tag)
+            case NoOp(tag="DISCARD ALL"):
+                self.cursors.discard_all(self.statements)
+            case NoOp(tag=tag):  # answered with its tag, as Postgres would (LISTEN, CHECKPOINT ...)
                 conn.send(wire.command_complete(tag))
 
     def _change_settings(self, changed: dict[str, str], tag: str) -> None:
@@ -188,12 +212,14 @@ class Executor:
                 self.conn.send_notice("there is no transaction in progress", "25P01")
             tag = "ROLLBACK" if state.status == "E" else "COMMIT"
             state.status = "I"
+            self.cursors.end_transaction()
         elif tag == "ROLLBACK" and plan.to_savepoint:
             state.status = "T" if state.status == "E" else state.status
         elif tag == "ROLLBACK":
             if state.status == "I":
                 self.conn.send_notice("there is no transaction in progress", "25P01")
             state.status = "I"
+            self.cursors.end_transaction()
         self.conn.send(wire.command_complete(tag))
 
     def _before_query(self) -> None:
@@ -269,7 +295,24 @@ class Executor:
         """CancelRequest from another connection: interrupt the running query, if any."""
         if self.running:
             self.canceled = True
-            self.state.cursor.interrupt()
+            (self._interrupt or self.state.cursor).interrupt()
+
+    @contextmanager
+    def _guarded(self, duck, portal: Portal):
+        """Run calls on a cursor's own DuckDB cursor as a query runs: cancel, statement_timeout, error mapping."""
+        self.canceled = self.timed_out = False
+        timer = interruptible(duck, self.state.settings.statement_timeout_ms / 1000, self._on_timeout)
+        self._interrupt, self.running = duck, True
+        try:
+            yield
+        except PgError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._query_error(exc, portal) from None
+        finally:
+            self._interrupt, self.running = None, False
+            if timer is not None:
+                timer.cancel()
 
     def _stop(self, portal: Portal) -> None:
         self.running = False

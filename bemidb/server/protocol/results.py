@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,6 +17,7 @@ from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
 from bemidb.server.sql import column_origins
+from bemidb.server.sql.parameter_types import quantified_probe
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
 _OID_HINTS = {"UINTEGER": "oid", "UINTEGER[]": "oid[]"}
@@ -160,13 +162,35 @@ def decode_parameters(values: list, formats: list[int], oids: list[int]) -> list
     return out
 
 
+# DuckDB types whose Arrow form (a string) would lose what Postgres calls them.
+_DUCK_OIDS = {"UUID": 2950, "UUID[]": 2951, "JSON": 114, "JSON[]": 199}
+
+
+def _oid_of(cursor, duck_type) -> int:
+    name = str(duck_type)
+    if name == "UNKNOWN":
+        return 25
+    if name in _DUCK_OIDS:
+        return _DUCK_OIDS[name]
+    arrow_type = duckdb_calls.arrow_schema(cursor, ["p"], [duck_type]).field(0).type
+    return pg_types.column_type(arrow_type)[0].oid
+
+
 def parameter_oids(cursor, sql: str) -> list[int]:
-    """What DuckDB's binder infers for $1..$n; unknown -> text."""
-    oids = []
-    for duck_type in duckdb_calls.parameter_types(cursor, sql):
-        if str(duck_type) == "UNKNOWN":
-            oids.append(25)
-            continue
-        arrow_type = duckdb_calls.arrow_schema(cursor, ["p"], [duck_type]).field(0).type
-        oids.append(pg_types.column_type(arrow_type)[0].oid)
+    """What DuckDB's binder infers for $1..$n; `col = ANY($n)` an array of col's type (probed); unknown -> text."""
+    duck_types = duckdb_calls.parameter_types(cursor, sql)
+    oids = [_oid_of(cursor, t) for t in duck_types]
+    unknown = {i for i, t in enumerate(duck_types) if str(t) == "UNKNOWN"}
+    probe = quantified_probe(sql) if unknown else None
+    if probe is not None:
+        probe_sql, arrays = probe
+        try:
+            probed = duckdb_calls.parameter_types(cursor, probe_sql)
+        except duckdb.Error:  # the probe is a guess; the query's own errors come from the real bind
+            probed = []
+        for index in sorted(unknown & arrays):
+            if index < len(probed) and str(probed[index]) != "UNKNOWN":
+                element = pg_types.BY_OID.get(_oid_of(cursor, probed[index]))
+                if element is not None and element.array_oid:
+                    oids[index] = element.array_oid
     return oids

@@ -67,7 +67,7 @@ class Session:
             self.state = login.run()
             if self.state is None:
                 return
-            self.executor = Executor(self.conn, self.ctx.engine, self.state)
+            self.executor = Executor(self.conn, self.ctx.engine, self.state, self.statements)
             log.debug("connection %s: user %s, pid %d", self.address, self.state.user, self.pid)
             while not self.terminated:
                 kind, payload = self.conn.read_message()
@@ -93,6 +93,8 @@ class Session:
 
     def close(self) -> None:
         self._close_portals()
+        if self.executor is not None:
+            self.executor.cursors.close_all()
         if self.state is not None:
             self.ctx.unregister(self.state.pid)
             try:
@@ -102,6 +104,8 @@ class Session:
         self.conn.close()
 
     def _close_portals(self) -> None:
+        if self.executor is None:
+            return
         for portal in self.portals.values():
             self.executor.close_portal(portal)
         self.portals.clear()
@@ -216,6 +220,10 @@ class Session:
             self.conn.send(shape.row_description() if shape else wire.NO_DATA)
         elif what == b"P":
             portal = self.portals.get(name)
+            if portal is None and name in self.state.cursors:  # a DECLAREd cursor is a portal too
+                shape = self.executor.cursors.encoder(name, [])
+                self.conn.send(shape.row_description())
+                return
             if portal is None:
                 raise PgError("34000", f'portal "{name}" does not exist')
             if portal.encoder is None:

@@ -42,6 +42,25 @@ class Portal:
 
 
 @dataclass
+class OpenCursor:
+    """A server-side cursor (DECLARE): its query streaming on a DuckDB cursor of its own, so the session's
+    other statements can run between two FETCHes; only one batch is held at a time."""
+
+    name: str
+    statement: str  # the DECLARE as the client wrote it (pg_cursors.statement)
+    hold: bool
+    binary: bool
+    created: float  # time.time() (pg_cursors.creation_time)
+    duck: duckdb.DuckDBPyConnection
+    reader: object = None  # pyarrow RecordBatchReader
+    schema: object = None  # its Arrow schema
+    duck_types: list = field(default_factory=list)
+    leftover: object = None  # unread rows of the current batch
+    current: object = None  # the last row returned (FETCH RELATIVE 0 / FORWARD 0 re-read it)
+    position: int = 0  # rows read so far
+
+
+@dataclass
 class SessionState:
     """The logged-in session: who, its settings and DuckDB cursor, and ReadyForQuery's transaction status."""
 
@@ -50,4 +69,5 @@ class SessionState:
     settings: SessionSettings
     cursor: duckdb.DuckDBPyConnection
     status: str = "I"  # I idle, T in a transaction block, E failed transaction block
+    cursors: dict[str, OpenCursor] = field(default_factory=dict)  # DECLAREd cursors by name
     access: object = None  # grants.store.Access for a users-file user (what it may read); None: everything

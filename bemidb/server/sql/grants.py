@@ -31,7 +31,7 @@ from bemidb.server.catalog.oids import (
 )
 from bemidb.server.errors import FEATURE_NOT_SUPPORTED, INSUFFICIENT_PRIVILEGE, PgError
 from bemidb.server.sql import rewrite
-from bemidb.server.sql.plans import CopyOut, Matview, Plan, Query
+from bemidb.server.sql.plans import CopyOut, DeclareCursor, Matview, Plan, Query
 
 UNDEFINED_TABLE = "42P01"
 
@@ -85,6 +85,9 @@ def restrict(plan: Plan, policy: Policy, search_path: tuple[str, ...], statement
         case CopyOut(query=query):
             return CopyOut(Query(restrict_sql(query.sql, policy, search_path), query.tag, query.param_hints),
                            plan.options, plan.tag)
+        case DeclareCursor(query=query):  # a cursor's query reads as much as the same SELECT may
+            return DeclareCursor(plan.name, Query(restrict_sql(query.sql, policy, search_path), query.tag,
+                                                  query.param_hints), plan.hold, plan.binary, plan.scroll)
         case Matview(name=name):  # a REFRESH would run the stored query unrestricted: BEMIDB_USER's job only
             raise PgError(INSUFFICIENT_PRIVILEGE, f"permission denied for materialized view {name}")
     return plan

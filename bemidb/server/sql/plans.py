@@ -79,10 +79,9 @@ class Transaction:
 
 @dataclass(frozen=True)
 class NoOp:
-    """Answered with its tag only (DISCARD, LISTEN, DEALLOCATE, CHECKPOINT ...); DISCARD ALL resets settings."""
+    """Answered with its tag only (DISCARD, LISTEN, CHECKPOINT ...); DISCARD ALL resets the session."""
 
     tag: str
-    name: str | None = None  # DEALLOCATE's statement name ("all")
 
 
 @dataclass(frozen=True)
@@ -99,4 +98,44 @@ class Matview:
     new_name: str | None = None  # rename: the new name
 
 
-Plan = Empty | Query | CopyOut | SetSetting | SetConfig | ResetSetting | ShowSetting | Transaction | NoOp | Matview
+@dataclass(frozen=True)
+class DeclareCursor:
+    """DECLARE name [BINARY] [NO SCROLL] CURSOR [WITH HOLD] FOR query: a server-side cursor streaming the query."""
+
+    name: str
+    query: Query
+    hold: bool = False
+    binary: bool = False
+    scroll: bool = False  # SCROLL was asked for: refused, this server's cursors only go forward
+    tag: str = "DECLARE CURSOR"
+
+
+@dataclass(frozen=True)
+class FetchCursor:
+    """FETCH / MOVE [direction] [FROM | IN] name. direction: forward (count None: ALL), relative, absolute."""
+
+    name: str
+    direction: str = "forward"
+    count: int | None = 1
+    move: bool = False
+    tag: str = "FETCH"
+
+
+@dataclass(frozen=True)
+class CloseCursor:
+    """CLOSE name, CLOSE ALL (name None)."""
+
+    name: str | None
+    tag: str = "CLOSE CURSOR"
+
+
+@dataclass(frozen=True)
+class Deallocate:
+    """DEALLOCATE [PREPARE] name | ALL: drops prepared statements (the protocol's too, as in Postgres)."""
+
+    name: str | None  # None: ALL
+    tag: str = "DEALLOCATE"
+
+
+Plan = (Empty | Query | CopyOut | SetSetting | SetConfig | ResetSetting | ShowSetting | Transaction | NoOp | Matview
+        | DeclareCursor | FetchCursor | CloseCursor | Deallocate)

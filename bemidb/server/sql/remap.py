@@ -20,10 +20,12 @@ from bemidb.server.catalog.oids import (
 )
 from bemidb.server.sql import remap_json, remap_strings
 from bemidb.server.sql.column_names import name_columns
+from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
 from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
 from bemidb.server.sql.remap_relations import cte_names, empty_subquery, relation
+from bemidb.server.sql.vector_subscripts import zero_based
 
 
 def _operator(node: exp.Operator) -> exp.Expression:
@@ -80,6 +82,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return remap_json.filtered_aggregate(node)
     if isinstance(node, exp.Cast):
         return cast(node)
+    if isinstance(node, exp.EQ | exp.NEQ):
+        node = reg_comparison(node)  # x::regtype <> 'trigger'::regtype and pg_proc.oid = typreceive
     if isinstance(node, remap_strings.COMPARISONS):
         return remap_strings.comparison(node)
     if isinstance(node, exp.Like | exp.ILike):
@@ -97,8 +101,12 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         if array is not None:
             node.set("this", array)
         return node
+    if isinstance(node, exp.Format | exp.Anonymous) and (new := extra_function(node)) is not node:
+        return new  # format(), parse_ident() ... (catalog/functions_extra.py)
     if isinstance(node, exp.Func):
         return json_operator(function(node))
+    if isinstance(node, exp.Bracket):
+        return zero_based(node)  # int2vector/oidvector subscripts count from 0
     return node
 
 

@@ -15,8 +15,10 @@ from functools import lru_cache
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
+from sqlglot.errors import ParseError
 
 from bemidb.server.sql import column_origins, remap, utility
+from bemidb.server.sql.keyword_aliases import quote_keyword_aliases
 from bemidb.server.sql.plans import Empty, Plan, Query
 from bemidb.server.sql.split import split, strip_comments
 
@@ -69,7 +71,14 @@ def translated_tree(statement: str) -> exp.Expression | None:
 
 
 def _parsed(statement: str) -> exp.Expression | None:
-    return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
+    try:
+        return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)
+    except ParseError:
+        quoted = quote_keyword_aliases(statement)  # `AS select`: retried only when the text does not parse
+        if quoted == statement:
+            raise
+        return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", quoted), read=_Postgres)
+
 
 
 # Parameter types Postgres clients rely on that DuckDB would infer differently (asyncpg binds its type

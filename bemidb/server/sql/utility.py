@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from sqlglot.errors import ParseError
 
-from bemidb.quoting import quote_ident
+from bemidb.quoting import quote_ident, quote_ident_if_needed
 from bemidb.server.errors import (
     FEATURE_NOT_SUPPORTED,
     INSUFFICIENT_PRIVILEGE,
@@ -18,7 +18,11 @@ from bemidb.server.errors import (
     PgError,
 )
 from bemidb.server.sql.plans import (
+    CloseCursor,
     CopyOut,
+    Deallocate,
+    DeclareCursor,
+    FetchCursor,
     Matview,
     NoOp,
     Plan,
@@ -54,7 +58,16 @@ _HARMLESS = re.compile(r"^(?P<verb>CHECKPOINT|ANALYZE|VACUUM)\b", re.I)
 # Loading code into the engine: Postgres's LOAD of a library and DuckDB's INSTALL/LOAD of an extension would
 # both hand a client the server process. Refused like LOAD for a non-superuser in Postgres.
 _LOAD_CODE = re.compile(r"^(?:FORCE\s+)?(?P<verb>LOAD|INSTALL)\b", re.I)
-_CLOSE = re.compile(rf"^CLOSE\s+(?:ALL|{_NAME})$", re.I)
+_CLOSE = re.compile(rf"^CLOSE\s+(?P<name>ALL|{_NAME})$", re.I)
+_DECLARE = re.compile(rf"^DECLARE\s+(?P<name>{_NAME})\s+(?P<opts>(?:(?:BINARY|ASENSITIVE|INSENSITIVE|NO\s+SCROLL|"
+                      rf"SCROLL)\s+)*)CURSOR\s+(?:(?P<hold>WITH|WITHOUT)\s+HOLD\s+)?FOR\s+(?P<query>.*)$",
+                      re.I | re.S)
+_FETCH = re.compile(rf"^(?P<verb>FETCH|MOVE)\s+(?:(?P<dir>NEXT|PRIOR|FIRST|LAST|ALL|(?:ABSOLUTE|RELATIVE)\s+[-+]?\d+|"
+                    rf"[-+]?\d+|(?:FORWARD|BACKWARD)(?:\s+(?:ALL|[-+]?\d+))?)\s+)?(?:(?:FROM|IN)\s+)?"
+                    rf"(?P<name>{_NAME})$", re.I | re.S)
+# GUCs whose list items Postgres re-quotes as identifiers when it flattens SET's arguments (GUC_LIST_QUOTE)
+_LIST_QUOTE = {"search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries",
+               "shared_preload_libraries"}
 # SELECT set_config('name', 'value', is_local): Postgres's function form of SET, as tools send it (pg_dump's
 # search_path, ORMs). With literal arguments it is a SET that answers one row, the new value.
 _LITERAL = r"'(?:[^']|'')*'"
@@ -94,8 +107,10 @@ def _split_qname(qname: str) -> tuple[str | None, str]:
     return None, _unquote(parts[0])
 
 
-def _setting_value(raw: str) -> str | None:
-    """The value part of SET as Postgres flattens it: 'quoted' -> text, ident -> lower-case, lists joined."""
+def _setting_value(raw: str, name: str = "") -> str | None:
+    """The value part of SET as Postgres flattens it: 'quoted' and "quoted" -> their text, ident -> lower-case,
+    lists joined; for list settings such as search_path each item is re-quoted as an identifier if it needs it."""
+    list_quote = name.lower() in _LIST_QUOTE
     raw = raw.strip()
     if re.fullmatch(r"DEFAULT", raw, re.I):
         return None
@@ -103,13 +118,15 @@ def _setting_value(raw: str) -> str | None:
     for token in re.finditer(r"'(?:[^']|'')*'|E'(?:[^'\\]|\\.|'')*'|\"(?:[^\"]|\"\")*\"|[^,\s]+", raw):
         text = token.group(0)
         if text.startswith("'"):
-            items.append(text[1:-1].replace("''", "'"))
+            item = text[1:-1].replace("''", "'")
         elif text[:2] in ("E'", "e'"):
-            items.append(text[2:-1].replace("''", "'").encode().decode("unicode_escape"))
+            item = text[2:-1].replace("''", "'").encode().decode("unicode_escape")
         elif text.startswith('"'):
-            items.append(text)
+            item = text[1:-1].replace('""', '"')
         else:
-            items.append(text.lower())
+            item = text.lower()
+            list_quote = list_quote and not re.fullmatch(r"[-+]?[\d.]+", item)
+        items.append(quote_ident_if_needed(item) if list_quote else item)
     return ", ".join(items)
 
 
@@ -134,7 +151,8 @@ def classify(text: str, translate: Callable[[str], Plan]) -> Plan | None:
         if m := re.match(r"NAMES\s+(?P<value>.*)$", rest, re.I | re.S):
             return SetSetting("client_encoding", _setting_value(m.group("value")))
         if m := _SET_ASSIGN.match(rest):
-            return SetSetting(m.group("name").strip('"'), _setting_value(m.group("value")))
+            name = m.group("name").strip('"')
+            return SetSetting(name, _setting_value(m.group("value"), name))
         raise ParseError(f'syntax error at or near "{rest.split()[0] if rest.split() else "SET"}"')
     if head.startswith("SELECT") and (m := _SET_CONFIG.match(text)):
         name, value = (m.group(g)[1:-1].replace("''", "'") for g in ("name", "value"))
@@ -175,12 +193,19 @@ def classify(text: str, translate: Callable[[str], Plan]) -> Plan | None:
         what = m.group("what").upper()
         return NoOp("DISCARD " + ("TEMP" if what == "TEMPORARY" else what))
     if m := _DEALLOCATE.match(text):
-        return NoOp("DEALLOCATE ALL" if m.group("what").upper() == "ALL" else "DEALLOCATE",
-                    name=_unquote(m.group("what")))
+        if m.group("what").upper() == "ALL":
+            return Deallocate(None, "DEALLOCATE ALL")
+        return Deallocate(_unquote(m.group("what")))
     if m := _LISTEN.match(text):
         return NoOp(m.group("verb").upper())
-    if _CLOSE.match(text):
-        return NoOp("CLOSE CURSOR")
+    if m := _CLOSE.match(text):
+        if m.group("name").upper() == "ALL":
+            return CloseCursor(None, "CLOSE CURSOR ALL")
+        return CloseCursor(_unquote(m.group("name")))
+    if head.startswith("DECLARE"):
+        return _declare(text, translate)
+    if head.startswith(("FETCH", "MOVE")):
+        return _fetch(text)
     if m := _HARMLESS.match(text):
         return NoOp(m.group("verb").upper())
     if m := _LOAD_CODE.match(text):
@@ -197,6 +222,56 @@ def classify(text: str, translate: Callable[[str], Plan]) -> Plan | None:
         raise PgError(FEATURE_NOT_SUPPORTED, f"{m.group('verb').upper()} statements are not supported; "
                                              "use the extended query protocol for prepared statements")
     return None
+
+
+def _declare(text: str, translate: Callable[[str], Plan]) -> DeclareCursor:
+    m = _DECLARE.match(text)
+    if m is None:
+        raise ParseError(f'syntax error at or near "{text.split()[2] if len(text.split()) > 2 else "DECLARE"}"')
+    opts = " ".join(m.group("opts").upper().split())
+    inner = m.group("query").strip()
+    try:
+        query = translate(inner)
+    except ParseError:  # DuckDB may parse what sqlglot cannot: checked when the cursor starts
+        query = Query(inner, unparsed=True)
+    if not isinstance(query, Query) or query.tag != "SELECT":
+        raise PgError(SYNTAX_ERROR, "DECLARE CURSOR needs a SELECT or VALUES query")
+    return DeclareCursor(_unquote(m.group("name")), query, hold=(m.group("hold") or "").upper() == "WITH",
+                         binary="BINARY" in opts.split(), scroll="SCROLL" in opts and "NO SCROLL" not in opts)
+
+
+def _fetch(text: str) -> FetchCursor:
+    """FETCH/MOVE's direction as (direction, count): forward n (None: ALL), relative n, absolute n; the
+    backward forms keep their sign so the executor can refuse them as Postgres refuses them on NO SCROLL."""
+    m = _FETCH.match(text)
+    if m is None:
+        raise ParseError(f'syntax error at or near "{text.split()[-1]}"')
+    words = (m.group("dir") or "NEXT").upper().split()
+    move = m.group("verb").upper() == "MOVE"
+    name = _unquote(m.group("name"))
+    tag = "MOVE" if move else "FETCH"
+    number = int(words[-1]) if re.fullmatch(r"[-+]?\d+", words[-1]) else None
+    match words[0]:
+        case "NEXT":
+            direction, count = "forward", 1
+        case "PRIOR":
+            direction, count = "forward", -1
+        case "FIRST":
+            direction, count = "absolute", 1
+        case "LAST":
+            direction, count = "absolute", -1
+        case "ALL":
+            direction, count = "forward", None
+        case "ABSOLUTE" | "RELATIVE":
+            direction, count = words[0].lower(), number
+        case "FORWARD" | "BACKWARD":
+            count = 1 if len(words) == 1 else number
+            if words[0] == "BACKWARD":
+                count = -(count if count is not None else 1)
+            direction = "forward"
+        case _:
+            direction, count = "forward", number
+    return FetchCursor(name, direction, count, move, tag)
 
 
 def _matview(text: str, translate: Callable[[str], Plan]) -> Matview | None:
