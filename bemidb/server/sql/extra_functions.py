@@ -6,12 +6,17 @@ from __future__ import annotations
 from sqlglot import exp
 
 from bemidb.server.catalog.functions_extra import EXTRA_MACROS, FORMAT_ARGS
+from bemidb.server.sql import remap_strings
 from bemidb.server.sql.nodes import call_macro
 
 
 def extra_function(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.Format) and len(node.expressions) <= FORMAT_ARGS:
-        return call_macro("pg_format", node.this, *node.expressions)
+    if isinstance(node, exp.Format):
+        exact = remap_strings.format_call(node)  # a literal template: positions and widths as Postgres
+        if exact is not None:
+            return exact
+        if len(node.expressions) <= FORMAT_ARGS:  # a template only known at run time: the macro
+            return call_macro("pg_format", node.this, *node.expressions)
     if isinstance(node, exp.Anonymous):
         name = node.name.lower()
         if name == "format" and node.expressions and len(node.expressions) <= FORMAT_ARGS + 1:
