@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.support.commands import run_bemidb
-from tests.support.server import start_server
+from tests.support.synced import create_source, serve_synced
 
 SOURCE_DDL = """
 CREATE TABLE everything (
@@ -46,19 +45,13 @@ COMMENT ON TABLE second_one IS 'the second table';
 
 @pytest.fixture(scope="module")
 def source(pg):
-    url = pg.create_database("compat_psql")
-    with __import__("psycopg").connect(url, autocommit=True) as conn:
-        conn.execute(SOURCE_DDL)
-    return url
+    return create_source(pg, "compat_psql", SOURCE_DDL)
 
 
 @pytest.fixture(scope="module")
 def server(source, warehouse):
     """Synced and served from local disk, then from S3."""
-    run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
-    process = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO")
-    yield process
-    process.stop()
+    yield from serve_synced(source, warehouse)
 
 
 def psql(dsn: str, command: str, password: str | None = None) -> str:

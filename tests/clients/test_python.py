@@ -9,8 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from tests.support.commands import run_bemidb
-from tests.support.server import start_server
+from tests.support.synced import create_source, serve_synced
 
 SOURCE_DDL = """
 CREATE TABLE everything (
@@ -28,19 +27,13 @@ CREATE TABLE second_one (a integer, b text NOT NULL, PRIMARY KEY (b, a));
 
 @pytest.fixture(scope="module")
 def source(pg):
-    url = pg.create_database("compat_python")
-    with __import__("psycopg").connect(url, autocommit=True) as conn:
-        conn.execute(SOURCE_DDL)
-    return url
+    return create_source(pg, "compat_python", SOURCE_DDL)
 
 
 @pytest.fixture(scope="module")
 def server(source, warehouse):
     """Synced and served from local disk, then from S3."""
-    run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
-    process = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO")
-    yield process
-    process.stop()
+    yield from serve_synced(source, warehouse)
 
 
 def _engine(url: str, driver: str) -> sa.Engine:

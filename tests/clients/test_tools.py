@@ -12,8 +12,7 @@ import psycopg
 import pytest
 
 from tests.clients.test_psql import SOURCE_DDL
-from tests.support.commands import run_bemidb
-from tests.support.server import start_server
+from tests.support.synced import create_source, serve_synced
 
 QUERIES = Path(__file__).parent.parent / "data" / "tool_catalog_queries.sql"
 JDBC_JAR = Path.home() / ".m2/repository/org/postgresql/postgresql/42.7.13/postgresql-42.7.13.jar"
@@ -26,19 +25,13 @@ def _blocks() -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def source(pg):
-    url = pg.create_database("compat_tools")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SOURCE_DDL)
-    return url
+    return create_source(pg, "compat_tools", SOURCE_DDL)
 
 
 @pytest.fixture(scope="module")
 def server(source, warehouse):
     """Synced and served from local disk, then from S3."""
-    run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
-    process = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO")
-    yield process
-    process.stop()
+    yield from serve_synced(source, warehouse)
 
 
 def _rows(url: str, sql: str) -> list[tuple]:

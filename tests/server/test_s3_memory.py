@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bemidb import config
-from bench.tpch.compare import difference
 from tests.support.server import bemidb_server  # noqa: F401 - fixture
-from tests.support.tpch import tpch_queries, write_tpch
+from tests.support.tpch import tpch_queries, write_tpch, wrong_answers
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -57,19 +56,9 @@ def test_32_tpch_clients_under_a_small_memory_limit(s3, bucket, tmp_path, bemidb
     def client(number: int) -> list[str]:
         names = list(queries)
         names = names[number % len(names):] + names[:number % len(names)]
-        problems = []
         with psycopg.connect(server.dsn(), autocommit=True) as conn:
             start.wait(timeout=60)
-            for name in names:
-                try:
-                    rows = conn.execute(queries[name]).fetchall()
-                except psycopg.Error as exc:
-                    problems.append(f"{name}: {exc.sqlstate} {str(exc).splitlines()[0]}")
-                    continue
-                diff = difference(rows, expected[name])
-                if diff is not None:
-                    problems.append(f"{name}: wrong answer: {diff}")
-        return problems
+            return wrong_answers(conn, names, queries, expected)
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         problems = [p for found in pool.map(client, range(CLIENTS)) for p in found]

@@ -16,9 +16,8 @@ import pytest
 from bemidb import config
 from bemidb.storage.catalog import open_catalog
 from bemidb.storage.writer import write_table
-from bench.tpch.compare import difference
 from tests.support.server import bemidb_server  # noqa: F401 - fixture
-from tests.support.tpch import tpch_queries, write_tpch
+from tests.support.tpch import tpch_queries, write_tpch, wrong_answers
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -56,15 +55,7 @@ def test_tpch_from_s3_with_concurrent_clients_equals_local_disk(s3_env, tmp_path
         names = names[number * 3 % len(names):] + names[:number * 3 % len(names)]  # clients overlap unevenly
         with psycopg.connect(server.dsn(), autocommit=True) as conn:
             for _ in range(ROUNDS):
-                for name in names:
-                    try:
-                        rows = conn.execute(queries[name]).fetchall()
-                    except psycopg.Error as exc:
-                        problems.append(f"{name}: {exc.sqlstate} {str(exc).splitlines()[0]}")
-                        continue
-                    diff = difference(rows, expected[name])
-                    if diff is not None:
-                        problems.append(f"{name}: wrong answer: {diff}")
+                problems += wrong_answers(conn, names, queries, expected)
         return problems
 
     with ThreadPoolExecutor(CLIENTS) as pool:

@@ -39,3 +39,22 @@ def write_tpch(env: dict[str, str], sf: float = 0.1, target_file_size: int = 4 <
         counts[table] = arrow.num_rows
     con.close()
     return counts
+
+
+def wrong_answers(conn, names: list[str], queries: dict[str, str], expected: dict[str, list]) -> list[str]:
+    """Run the named queries on one connection; a line per error (with its SQLSTATE) or wrong answer."""
+    import psycopg
+
+    from bench.tpch.compare import difference
+
+    problems = []
+    for name in names:
+        try:
+            rows = conn.execute(queries[name]).fetchall()
+        except psycopg.Error as exc:
+            problems.append(f"{name}: {exc.sqlstate} {str(exc).splitlines()[0]}")
+            continue
+        diff = difference(rows, expected[name])
+        if diff is not None:
+            problems.append(f"{name}: wrong answer: {diff}")
+    return problems
