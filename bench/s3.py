@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from rich.table import Table
 
 from bench.tpch import compare
 from bench.tpch.engines import Outcome, WireEngine
-from bench.tpch.generate import RESULTS
+from bench.tpch.generate import RESULTS, venv_python
 
 VENV = RESULTS / "httpfs-venv"
 PINS = ["duckdb==1.5.5", "duckdb-extension-httpfs==1.5.5"]
@@ -36,22 +35,7 @@ console = Console(stderr=True, highlight=False)
 
 
 def _venv_python() -> Path:
-    python = VENV / "bin" / "python"
-    if python.exists():
-        return python
-    building = VENV.with_name(f"{VENV.name}.building-{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    subprocess.run(["python3", "-m", "venv", str(building)], check=True, capture_output=True)
-    result = subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--quiet", *PINS],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        shutil.rmtree(building, ignore_errors=True)
-        raise RuntimeError(f"could not install {' '.join(PINS)} into a venv:\n{result.stderr[-2000:]}")
-    try:
-        building.rename(VENV)
-    except OSError:  # another run won the race
-        shutil.rmtree(building, ignore_errors=True)
-    return python
+    return venv_python(VENV, PINS)
 
 
 class HttpfsEngine:

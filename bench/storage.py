@@ -33,7 +33,7 @@ import psycopg
 from bench.sync import timed
 from bench.tpch import compare
 from bench.tpch.engines import DuckDBEngine, WireEngine, iceberg_parquet_files
-from bench.tpch.generate import TABLES, VENV, _venv_python, generate
+from bench.tpch.generate import TABLES, VENV, generate, venv_python
 from bench.tpch.load import load
 from bench.tpch.runner import queries
 
@@ -46,7 +46,7 @@ POINT_SQL = "select * from orders where o_orderkey = %s"
 
 def _scanner_python() -> Path:
     """The TPC-H generator's venv (duckdb 1.5.5) with the postgres_scanner wheel added once."""
-    python = _venv_python()
+    python = venv_python()
     if not list(VENV.glob("lib/python*/site-packages/duckdb_extension_postgres_scanner")):
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", SCANNER_PIN], check=True,
                        capture_output=True)

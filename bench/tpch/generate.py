@@ -17,22 +17,23 @@ PINS = ["duckdb==1.5.5", "duckdb-extension-tpch==1.5.5"]
 TABLES = ["region", "nation", "supplier", "customer", "part", "partsupp", "orders", "lineitem"]
 
 
-def _venv_python() -> Path:
-    python = VENV / "bin" / "python"
+def venv_python(venv: Path = VENV, pins: list[str] = PINS) -> Path:
+    """The python of a venv of its own holding `pins` (DuckDB 1.5.5 and its extension wheels), made once."""
+    python = venv / "bin" / "python"
     if python.exists():
         return python
     # Built aside and renamed into place: two runs at once (a test and a bench) never see half a venv.
-    building = VENV.with_name(f"{VENV.name}.building-{os.getpid()}")
+    building = venv.with_name(f"{venv.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     subprocess.run(["python3", "-m", "venv", str(building)], check=True, capture_output=True)
-    result = subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--quiet", *PINS],
+    result = subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--quiet", *pins],
                             capture_output=True, text=True)
     if result.returncode != 0:
         shutil.rmtree(building, ignore_errors=True)
-        raise RuntimeError(f"could not install {' '.join(PINS)} into a venv:\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"could not install {' '.join(pins)} into a venv:\n{result.stderr[-2000:]}")
     # Renaming a venv is safe here: only its scripts hard-code the folder, and we only ever run bin/python.
     try:
-        building.rename(VENV)
+        building.rename(venv)
     except OSError:  # another run won the race
         shutil.rmtree(building, ignore_errors=True)
     return python
@@ -51,7 +52,7 @@ def generate(sf: float) -> Path:
     building = out.with_name(f"{out.name}.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    subprocess.run([str(_venv_python()), str(WORKER), f"{sf:g}", str(building)], check=True)
+    subprocess.run([str(venv_python()), str(WORKER), f"{sf:g}", str(building)], check=True)
     (building / ".complete").touch()
     shutil.rmtree(out, ignore_errors=True)  # a leftover without .complete
     try:
