@@ -48,10 +48,15 @@ class SeaweedS3:
         cmd = [self.weed, f"-logdir={self.root / 'logs'}", "server", f"-dir={self.root / 'data'}", "-s3", f"-s3.port={self.s3_port}",
                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={ports['master']}",
                f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-               "-volume.max=0", "-master.volumeSizeLimitMB=256",
+               # Every bucket is a SeaweedFS collection with volumes of its own, and the tests never delete one.
+               # With -volume.max=0 the cap comes from free disk / volume size (a CI runner with ~15 GB free ran
+               # out mid-suite: every write to a new bucket got InternalError). Volumes are sparse files, so a
+               # high fixed cap costs nothing, and one volume per new collection (not 7) is plenty here.
+               "-volume.max=5000", "-master.volumeSizeLimitMB=256",
                # fixed default ports (Iceberg REST 8181, Lance 9101) collide between parallel runs: off
                "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={s3_config}"]
-        self.process = subprocess.Popen(cmd, stdout=open(self.root / "weed.out", "wb"),
+        env = {**os.environ, "WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
+        self.process = subprocess.Popen(cmd, stdout=open(self.root / "weed.out", "wb"), env=env,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
