@@ -139,6 +139,10 @@ QUERIES = {
                               "n.nspname, c.relname)), format('%s=%L', c.relname, NULL) FROM pg_class c JOIN "
                               "pg_namespace n ON n.oid = c.relnamespace WHERE c.relname IN ('orders', 'Mixed Case') "
                               "ORDER BY 1",
+    # DBeaver (through PgJDBC's getSQLKeywords), pgAdmin and pgcli list Postgres's keywords so
+    "keywords": "SELECT * FROM pg_catalog.pg_get_keywords()",
+    "reserved keywords": "SELECT upper(k.word), k.catdesc FROM pg_get_keywords() AS k WHERE k.catcode IN ('R', 'T') "
+                         "AND NOT k.barelabel ORDER BY 1",
     # update/insert/delete privileges differ on purpose: the server is read-only (they are false here)
     "metabase table privileges": "SELECT role, schema, \"table\", \"select\" FROM (" + METABASE_TABLE_PRIVILEGES
                                  + ") AS m ORDER BY 2, 3",

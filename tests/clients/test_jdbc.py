@@ -62,5 +62,6 @@ def _run(dsn: str) -> list[str]:
 def test_pgjdbc_metadata_as_postgres(server, source):
     ours, theirs = _run(server.dsn("alice")), _run(source)
     assert any(line.startswith("columns |") for line in theirs)
+    assert any(line.startswith("keywords |") and ",analyse," in line for line in theirs)
     differ = [(a, b) for a, b in zip(ours, theirs, strict=False) if a != b]
     assert len(ours) == len(theirs) and [d for d in differ if d[0].split(" |")[0] not in KNOWN] == []

@@ -38,6 +38,8 @@ public class Metadata {
             attempt("index", () -> dump("index", md.getIndexInfo(null, "public", "orders", true, false),
                     "NON_UNIQUE", "INDEX_NAME", "TYPE", "ORDINAL_POSITION", "COLUMN_NAME", "ASC_OR_DESC"));
             attempt("fk", () -> dump("fk", md.getImportedKeys(null, "public", "orders"), "FKCOLUMN_NAME"));
+            // DBeaver's SQL dialect and completion start from this (pg_catalog.pg_get_keywords())
+            attempt("keywords", () -> System.out.println("keywords | " + md.getSQLKeywords()));
             attempt("shapes", () -> {  // nullability and origin through aliases, joins, subqueries, CTEs
                 String sql = "WITH c AS (SELECT id, customer FROM orders) SELECT o.customer AS who, c.id, o.id + 1 "
                         + "AS next, upper(o.customer), s.note, 1 AS one, count(*) OVER () AS n FROM orders o "
