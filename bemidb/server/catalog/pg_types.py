@@ -58,6 +58,8 @@ _BASE_ROWS = (
     (30, "oidvector", -1, "A", 26, 1013, "oidvectorin", "oidvectorout", "oidvectorrecv", "oidvectorsend", "ipb"),
     (114, "json", -1, "U", 0, 199, "json_in", "json_out", "json_recv", "json_send", "ixb"),
     (142, "xml", -1, "U", 0, 143, "xml_in", "xml_out", "xml_recv", "xml_send", "ixb"),
+    (194, "pg_node_tree", -1, "Z", 0, 0, "pg_node_tree_in", "pg_node_tree_out", "pg_node_tree_recv",
+     "pg_node_tree_send", "ixb"),  # pg_attrdef.adbin, pg_class.relpartbound ...: text here
     (269, "table_am_handler", 4, "P", 0, 0, "table_am_handler_in", "table_am_handler_out", "", "", "ippv"),
     (325, "index_am_handler", 4, "P", 0, 0, "index_am_handler_in", "index_am_handler_out", "", "", "ippv"),
     (600, "point", 16, "G", 701, 1017, "point_in", "point_out", "point_recv", "point_send", "dpb"),
@@ -196,6 +198,8 @@ def lookup(name_or_oid: str | int) -> PgType | None:
 
 def parse_type_name(text: str) -> tuple[PgType, int] | None:
     """SQL type text -> (type, typmod); typmod -1 when unconstrained. None for an unknown name."""
+    if text.strip().lower() in ('"char"', 'pg_catalog."char"'):  # the 1-byte internal type, not char(1)
+        return BY_NAME["char"], -1
     m = _TYPE_TEXT.match(text.lower())
     if not m:
         return None
@@ -329,7 +333,7 @@ _TEXTUAL = {"text", "varchar", "bpchar", "name", "json", "jsonb", "xml", "uuid",
             "macaddr8", "money", "bit", "varbit", "char", "tsvector", "tsquery", "jsonpath", "point", "line",
             "lseg", "box", "path", "polygon", "circle", "int4range", "int8range", "numrange", "daterange",
             "tsrange", "tstzrange", "regclass", "regtype", "regproc", "regnamespace", "regrole", "tid",
-            "int2vector", "oidvector", "aclitem", "pg_lsn", "txid_snapshot", "refcursor",
+            "int2vector", "oidvector", "aclitem", "pg_lsn", "txid_snapshot", "refcursor", "pg_node_tree",
             "interval", "timetz"}  # stored as Postgres's own text by the syncer
 # Integer-valued types: an integer column may be declared as any of them (the encoder range-checks).
 _INTEGER = {"int2", "int4", "int8", "oid", "xid", "cid", "regclass", "regtype", "regproc", "regnamespace",

@@ -20,9 +20,11 @@ from bemidb.server.catalog.oids import (
 from bemidb.server.catalog.pg_proc_rows import PG_PROC
 from bemidb.server.catalog.row_shapes import attribute_row, class_row, info_column_row, type_row
 from bemidb.server.catalog.static_rows import static_relation_rows
+from bemidb.server.catalog.type_description_rows import TYPE_DESCRIPTIONS
 from bemidb.storage.catalog import TableInfo
 
 PG_PROC_OID = 1255  # pg_description.classoid of a function
+PG_TYPE_OID = 1247  # ... of a type
 
 
 class RowBuilder:
@@ -93,6 +95,9 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     b.rows.setdefault(("pg_catalog", "pg_description"), []).extend(
         {"objoid": row[0], "classoid": PG_PROC_OID, "objsubid": 0, "description": row[-1]}
         for row in PG_PROC if row[-1])  # built-in functions' comments (\df+, obj_description)
+    b.rows["pg_catalog", "pg_description"].extend(
+        {"objoid": oid, "classoid": PG_TYPE_OID, "objsubid": 0, "description": text}
+        for oid, text in TYPE_DESCRIPTIONS.items())  # built-in types' comments (DBeaver's data types, \dT+)
 
     for info in tables:
         nsp = namespace_oid(info.schema)
