@@ -84,8 +84,8 @@ QUERIES = {
                 "\nINNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid"
                 "\nLEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid"
                 "\nWHERE  i.indrelid=? ORDER BY c.relname",
-                ["relname", "tabrelname", "indnatts", "indisunique", "indisprimary", "description", "pred_expr",
-                 "expr"]),  # indkey, keys, indoption: KNOWN_TYPES
+                ["relname", "tabrelname", "indnatts", "indisunique", "indisprimary", "indkey", "keys", "indoption",
+                 "description", "pred_expr", "expr"]),
     # PostgreDatabase.loadDataTypes (not reading all types); bemidb has fewer types: the common ones compared
     "data types": ([], "SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as "
                        "base_type_name, d.description\nFROM pg_catalog.pg_type t"
@@ -107,10 +107,8 @@ ROWS_OF = {"tables": lambda row: row["relkind"] in ("r", "p", "v", "m", "f"),
            "columns": lambda row: int(row["attnum"]) > 0}
 
 # What differs on purpose, with the reason (README, Client compatibility).
-_VECTORS = "int2vector/oidvector columns are int2[]/oid[] arrays here (the subscripts count from 0 as Postgres's)"
 KNOWN_TYPES: dict[tuple[str, str], str] = {
     ("columns", "attmissingval"): "anyarray: always NULL here (no column was added with a default)",
-    **{("indexes", column): _VECTORS for column in ("indkey", "keys", "indcollation", "indclass", "indoption")},
 }
 KNOWN_COLUMNS = {("databases", "daticurules"): "bemidb's catalog is Postgres 16's; the test source is 15"}
 

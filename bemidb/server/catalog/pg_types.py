@@ -345,6 +345,8 @@ def _hint_fits(hinted: PgType, base: PgType) -> bool:
     """Can values that Arrow holds as `base` honestly be described as `hinted`?"""
     if hinted.oid == base.oid:
         return True
+    if hinted.name in ("int2vector", "oidvector"):  # the catalog's vectors are lists of integers here
+        return base.is_array and element_of(base).name in _INTEGER
     if hinted.is_array != base.is_array:
         return False
     if hinted.is_array:

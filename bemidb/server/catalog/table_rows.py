@@ -187,6 +187,12 @@ def _add_default(b: RowBuilder, info: TableInfo, relid: int, attnum: int, source
             column["column_default"] = default
 
 
+def _per_key(index: dict, field: str, keys: list[int]) -> list[int]:
+    """One value per key column as the source had it (0s for a table synced before they were recorded)."""
+    values = index.get(field)
+    return [int(v) for v in values] if isinstance(values, list) and len(values) == len(keys) else [0] * len(keys)
+
+
 def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict) -> None:
     """One of the source's other indexes, as metadata (pg_class, pg_index, pg_indexes, the definition)."""
     names = [c.name for c in info.columns]
@@ -201,8 +207,9 @@ def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict
                        "indisunique": unique, "indnullsnotdistinct": False, "indisprimary": False,
                        "indisexclusion": False, "indimmediate": True, "indisclustered": False, "indisvalid": True,
                        "indcheckxmin": False, "indisready": True, "indislive": True, "indisreplident": False,
-                       "indkey": keys, "indcollation": [0] * len(keys), "indclass": [0] * len(keys),
-                       "indoption": [0] * len(keys), "indexprs": None, "indpred": None})
+                       "indkey": keys, "indcollation": _per_key(index, "collations", keys),
+                       "indclass": _per_key(index, "classes", keys), "indoption": _per_key(index, "options", keys),
+                       "indexprs": None, "indpred": None})
     texts = index.get("keys") or []
     for position, attnum in enumerate(keys, start=1):
         column = names[attnum - 1] if attnum else (texts[position - 1].split("(")[0] if len(texts) >= position
@@ -215,6 +222,15 @@ def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict
     b.defs.append({"oid": index_oid, "def": definition})
     b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": name,
                          "tablespace": None, "indexdef": definition})
+    if index.get("constraint") and all(keys):  # UNIQUE (...): SQLAlchemy's get_unique_constraints, DBeaver
+        con_oid = b.unique(stable_oid("constraint", info.schema, info.name, name))
+        b.add("pg_constraint", {"oid": con_oid, "conname": name, "connamespace": nsp, "contype": "u",
+                                "condeferrable": False, "condeferred": False, "convalidated": True,
+                                "conrelid": relid, "contypid": 0, "conindid": index_oid, "conparentid": 0,
+                                "confrelid": 0, "confupdtype": " ", "confdeltype": " ", "confmatchtype": " ",
+                                "conislocal": True, "coninhcount": 0, "connoinherit": True, "conkey": keys})
+        cols = ", ".join(quote_ident_if_needed(names[k - 1]) for k in keys)
+        b.defs.append({"oid": con_oid, "def": f"UNIQUE ({cols})"})
 
 
 def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
