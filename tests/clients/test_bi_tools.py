@@ -143,6 +143,18 @@ QUERIES = {
     "keywords": "SELECT * FROM pg_catalog.pg_get_keywords()",
     "reserved keywords": "SELECT upper(k.word), k.catdesc FROM pg_get_keywords() AS k WHERE k.catcode IN ('R', 'T') "
                          "AND NOT k.barelabel ORDER BY 1",
+    # Npgsql's other type-loading statements and Power BI's catalog reads, as they arrive on the wire
+    "npgsql composites": "/*** Load field definitions for (free-standing) composite types ***/\nSELECT typ.oid, "
+                         "att.attname, att.atttypid\nFROM pg_type AS typ\nJOIN pg_namespace AS ns ON (ns.oid = "
+                         "typ.typnamespace)\nJOIN pg_class AS cls ON (cls.oid = typ.typrelid)\nJOIN pg_attribute AS "
+                         "att ON (att.attrelid = typ.typrelid)\nWHERE\n  (typ.typtype = 'c' AND cls.relkind='c') AND"
+                         "\n  attnum > 0 AND     /* Don't load system attributes */\n  NOT attisdropped\nORDER BY "
+                         "typ.oid, att.attnum",
+    "npgsql enums": "/*** Load enum fields ***/\nSELECT pg_type.oid, enumlabel\nFROM pg_enum\nJOIN pg_type ON "
+                    "pg_type.oid=enumtypid\nORDER BY oid, enumsortorder",
+    "power bi character sets": "select character_set_name from INFORMATION_SCHEMA.character_sets",
+    "power bi tables": "select TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE\r\nfrom INFORMATION_SCHEMA.tables\r\nwhere "
+                       "TABLE_SCHEMA not in ('information_schema', 'pg_catalog')\r\norder by TABLE_SCHEMA, TABLE_NAME",
     # update/insert/delete privileges differ on purpose: the server is read-only (they are false here)
     "metabase table privileges": "SELECT role, schema, \"table\", \"select\" FROM (" + METABASE_TABLE_PRIVILEGES
                                  + ") AS m ORDER BY 2, 3",
