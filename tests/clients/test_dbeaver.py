@@ -41,6 +41,19 @@ QUERIES = {
     # PostgreDataSource.prepareReadDatabaseListStatement (the database name differs: not compared)
     "databases": ([], "SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE 1 = 1 AND datallowconn AND NOT "
                       "datistemplate  ORDER BY db.datname", []),  # the test Postgres has more databases
+    # PostgreDatabase.RoleCache, CollationCache, ExtensionCache (the role names differ: not compared)
+    "roles": ([], "SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a \nleft join pg_catalog.pg_shdescription "
+                  "pd on a.oid = pd.objoid\nORDER BY a.rolname", []),
+    "collations": ([], "SELECT c.oid,c.* FROM pg_catalog.pg_collation c \nORDER BY c.oid",
+                   ["oid", "collname", "collprovider", "collisdeterministic", "collcollate", "collctype"]),
+    "extensions": ([], "SELECT \n e.oid,\n cfg.tbls,\n  n.nspname as schema_name,\n e.* \nFROM \n "
+                       "pg_catalog.pg_extension e \n join pg_namespace n on n.oid =e.extnamespace\n left join  (\n"
+                       "         select\n            ARRAY_AGG(ns.nspname || '.' ||  cls.relname) tbls, oid_ext\n"
+                       "          from\n            (\n            select\n                unnest(e1.extconfig) oid"
+                       " , e1.oid oid_ext\n            from\n                pg_catalog.pg_extension e1 ) c \n"
+                       "                join    pg_class cls on cls.oid = c.oid \n                join pg_namespace"
+                       " ns on ns.oid = cls.relnamespace\n            group by oid_ext        \n         ) cfg on "
+                       "cfg.oid_ext = e.oid\nORDER BY e.oid", ["extname", "schema_name", "tbls", "extversion"]),
     # PostgreDatabase.SchemaCache
     "schemas": ([], "SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n\n"
                     "LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND "
@@ -104,6 +117,8 @@ QUERIES = {
 # Rows compared: those of the synced tables (sequences are not synced: orders_id_seq is only in Postgres) and
 # their user columns (the served tables have no system columns: ctid, xmin ... are not in pg_attribute).
 ROWS_OF = {"tables": lambda row: row["relkind"] in ("r", "p", "v", "m", "f"),
+           # the collations every Postgres has (the others come from the machine's locales and ICU)
+           "collations": lambda row: row["collname"] in ("default", "C", "POSIX"),
            "columns": lambda row: int(row["attnum"]) > 0}
 
 # What differs on purpose, with the reason (README, Client compatibility).
