@@ -101,8 +101,7 @@ QUERIES = {
                          "pg_get_function_arguments(p.oid), obj_description(p.oid, 'pg_proc'), p.pronargs, "
                          "p.proretset, p.provolatile, p.prokind FROM pg_catalog.pg_proc p WHERE p.oid IN "
                          "(376, 394, 871, 938, 1066, 1299, 3849) ORDER BY 1",
-    # not compared: Grafana's version query ("SELECT current_setting('server_version_num')::int/100") gives 1600.04
-    # here: bemidb reports Postgres 16 and the rewrite divides integers as DuckDB does (README, Client compatibility)
+    # Grafana's version query is compared in test_grafana_version: bemidb reports Postgres 16, the source is 15
     "grafana timescaledb": "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
     "grafana tables": GRAFANA_SHOW_TABLES,
     "grafana columns": grafana_get_schema("orders"),
@@ -231,6 +230,13 @@ def test_npgsql_type_loading(server, source):
     assert set(ours[1]) <= set(theirs[1])
     loaded = {row[1] for row in ours[1]}
     assert {"int4", "_int4", "text", "_text", "uuid", "numeric", "timestamptz", "jsonb", "int4range"} <= loaded
+
+
+def test_grafana_version(server, source):
+    """Grafana (pkg/tsdb/grafana-postgresql-datasource) picks its SQL by this: an integer division, as Postgres."""
+    sql = "SELECT current_setting('server_version_num')::int/100 as version"
+    ours, theirs = _run(server.dsn("alice"), sql), _run(source, sql)
+    assert ours == (["version"], [(1600,)]) and theirs[0] == ["version"] and theirs[1][0][0] // 100 == 15
 
 
 def test_metabase_sees_a_read_only_server(server):
