@@ -66,9 +66,9 @@ def relation_oid(schema: str, name: str) -> int:
 
 
 # Catalog column types RowDescription cannot name from our DuckDB tables: "char" (char alone is char(1)), and
-# the statistics types and pg_lsn, sent as text by us.
+# the statistics types, sent as text by us.
 _DESCRIBED_AS = {"char": '"char"', "pg_ndistinct": "text", "pg_dependencies": "text",
-                 "pg_mcv_list": "text", "pg_lsn": "text", "_pg_statistic": "text"}
+                 "pg_mcv_list": "text", "_pg_statistic": "text"}
 
 
 def catalog_relation(schema: str, name: str) -> tuple[int, dict[str, tuple[int, str]]] | None:

@@ -108,6 +108,7 @@ _BASE_ROWS = (
     (2950, "uuid", 16, "U", 0, 2951, "uuid_in", "uuid_out", "uuid_recv", "uuid_send", "cpb"),
     (2970, "txid_snapshot", -1, "U", 0, 2949, "txid_snapshot_in", "txid_snapshot_out", "txid_snapshot_recv", "txid_snapshot_send", "dxb"),
     (3115, "fdw_handler", 4, "P", 0, 0, "fdw_handler_in", "fdw_handler_out", "", "", "ippv"),
+    (3220, "pg_lsn", 8, "U", 0, 3221, "pg_lsn_in", "pg_lsn_out", "pg_lsn_recv", "pg_lsn_send", "dpbv"),
     (3310, "tsm_handler", 4, "P", 0, 0, "tsm_handler_in", "tsm_handler_out", "", "", "ippv"),
     (3500, "anyenum", 4, "P", 0, 0, "anyenum_in", "anyenum_out", "", "", "ippv"),
     (3614, "tsvector", -1, "U", 0, 3643, "tsvectorin", "tsvectorout", "tsvectorrecv", "tsvectorsend", "ixb"),
