@@ -142,6 +142,10 @@ QUERIES = {
     "keywords": "SELECT * FROM pg_catalog.pg_get_keywords()",
     "reserved keywords": "SELECT upper(k.word), k.catdesc FROM pg_get_keywords() AS k WHERE k.catcode IN ('R', 'T') "
                          "AND NOT k.barelabel ORDER BY 1",
+    # a table's row type, as format_type and ::regtype name it (JDBC getUDTs, pgAdmin, Npgsql's composites)
+    "row types": "SELECT c.relname, format_type(c.reltype, NULL), c.reltype::regtype::text, t.typtype, t.typrelid = "
+                 "c.oid FROM pg_class c JOIN pg_type t ON t.oid = c.reltype WHERE c.relname IN ('orders', "
+                 "'Mixed Case') ORDER BY 1",
     # Npgsql's other type-loading statements and Power BI's catalog reads, as they arrive on the wire
     "npgsql composites": "/*** Load field definitions for (free-standing) composite types ***/\nSELECT typ.oid, "
                          "att.attname, att.atttypid\nFROM pg_type AS typ\nJOIN pg_namespace AS ns ON (ns.oid = "

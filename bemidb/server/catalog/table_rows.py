@@ -112,12 +112,11 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
         if rows is not None:  # the Iceberg snapshot's total-records, current after every sync
             relation_row["reltuples"] = float(rows)
         b.add("pg_class", relation_row)
-        b.add("pg_type", {**type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name,
-                          "typnamespace": nsp, "typtype": "c", "typcategory": "C", "typrelid": oid,
-                          "typinput": "record_in", "typoutput": "record_out", "typreceive": "record_recv",
-                          "typsend": "record_send", "typarray": 0, "typalign": "d", "typstorage": "x"}
-              if "record" in pg_types.BY_NAME else {"oid": rowtype, "typname": info.name, "typnamespace": nsp,
-                                                    "typtype": "c", "typrelid": oid})
+        # the row type, among the extra types so that format_type and ::regtype name it as Postgres does
+        b.extra_types[f"row type {info.schema}.{info.name}"] = {
+            **type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name, "typnamespace": nsp,
+            "typtype": "c", "typcategory": "C", "typrelid": oid, "typinput": "record_in", "typoutput": "record_out",
+            "typreceive": "record_recv", "typsend": "record_send", "typarray": 0, "typalign": "d", "typstorage": "x"}
         if info.comment:
             b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": 0,
                                      "description": info.comment})
