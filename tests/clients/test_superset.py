@@ -57,6 +57,15 @@ def _superset(url: str) -> dict:
                 out[f"{table} unique"] = inspector.get_unique_constraints(table, "public")
                 out[f"{table} checks"] = inspector.get_check_constraints(table, "public")
                 out[f"{table} comment"] = inspector.get_table_comment(table, "public")
+            # Power BI's key query (its Npgsql-era catalog reads): primary keys and UNIQUE constraints
+            out["keys"] = conn.exec_driver_sql(
+                "select i.CONSTRAINT_SCHEMA, i.CONSTRAINT_NAME, i.TABLE_NAME, i.CONSTRAINT_TYPE, ii.COLUMN_NAME, "
+                "ii.ORDINAL_POSITION, i.nulls_distinct from INFORMATION_SCHEMA.table_constraints i inner join "
+                "INFORMATION_SCHEMA.key_column_usage ii on i.CONSTRAINT_SCHEMA = ii.CONSTRAINT_SCHEMA and "
+                "i.CONSTRAINT_NAME = ii.CONSTRAINT_NAME and i.TABLE_SCHEMA = ii.TABLE_SCHEMA and i.TABLE_NAME = "
+                "ii.TABLE_NAME\nwhere i.TABLE_SCHEMA = 'public'\nand i.CONSTRAINT_TYPE in ('PRIMARY KEY', 'UNIQUE')"
+                "\norder by i.CONSTRAINT_SCHEMA || '_' || i.CONSTRAINT_NAME, ii.TABLE_SCHEMA, ii.TABLE_NAME, "
+                "ii.ORDINAL_POSITION").fetchall()
             pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()  # get_cancel_query_id
             out["pid"] = isinstance(pid, int)
             out["cancel other"] = conn.exec_driver_sql(  # cancel_query, for a pid that is not running
@@ -68,7 +77,7 @@ def _superset(url: str) -> dict:
 
 def test_superset_calls_as_postgres(server, source):
     ours, theirs = _superset(server.dsn("alice")), _superset(source)
-    assert theirs["tables"] == ["items", "orders"] and theirs["orders columns"]
+    assert theirs["tables"] == ["items", "orders"] and theirs["orders columns"] and len(theirs["keys"]) == 4
     # the test Postgres holds every test's database; bemidb serves one database (its own name)
     assert ours.pop("catalogs") == ["bemidb"] and "compat_superset" in theirs.pop("catalogs")
     assert {k: v for k, v in ours.items() if v != theirs.get(k)} == {}

@@ -230,6 +230,7 @@ def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict
                                 "conislocal": True, "coninhcount": 0, "connoinherit": True, "conkey": keys})
         cols = ", ".join(quote_ident_if_needed(names[k - 1]) for k in keys)
         b.defs.append({"oid": con_oid, "def": f"UNIQUE ({cols})"})
+        _add_key_constraint(b, info, name, "UNIQUE", [names[k - 1] for k in keys])
 
 
 def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
@@ -262,11 +263,16 @@ def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: t
                                             f"USING btree ({cols})"})
     b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": index_name,
                          "tablespace": None, "indexdef": b.defs[-1]["def"]})
-    base = {"constraint_catalog": b.database, "constraint_schema": info.schema, "constraint_name": index_name,
+    _add_key_constraint(b, info, index_name, "PRIMARY KEY", list(pk))
+
+
+def _add_key_constraint(b: RowBuilder, info: TableInfo, name: str, kind: str, columns: list[str]) -> None:
+    """information_schema's rows of a PRIMARY KEY or UNIQUE constraint (Power BI, dbt, Metabase read them)."""
+    base = {"constraint_catalog": b.database, "constraint_schema": info.schema, "constraint_name": name,
             "table_catalog": b.database, "table_schema": info.schema, "table_name": info.name}
-    b.add("table_constraints", {**base, "constraint_type": "PRIMARY KEY", "is_deferrable": "NO",
-                                "initially_deferred": "NO", "enforced": "YES", "nulls_distinct": None},
+    b.add("table_constraints", {**base, "constraint_type": kind, "is_deferrable": "NO", "initially_deferred": "NO",
+                                "enforced": "YES", "nulls_distinct": "YES" if kind == "UNIQUE" else None},
           "information_schema")
-    for position, name in enumerate(pk, start=1):
-        b.add("key_column_usage", {**base, "column_name": name, "ordinal_position": position,
+    for position, column in enumerate(columns, start=1):
+        b.add("key_column_usage", {**base, "column_name": column, "ordinal_position": position,
                                    "position_in_unique_constraint": None}, "information_schema")
