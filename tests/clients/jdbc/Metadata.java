@@ -33,6 +33,9 @@ public class Metadata {
             attempt("columns", () -> dump("columns", md.getColumns(null, "public", "orders", null), "COLUMN_NAME",
                     "DATA_TYPE", "TYPE_NAME", "COLUMN_SIZE", "DECIMAL_DIGITS", "NULLABLE", "COLUMN_DEF",
                     "ORDINAL_POSITION", "IS_NULLABLE", "IS_AUTOINCREMENT", "IS_GENERATEDCOLUMN", "REMARKS"));
+            // DBeaver and DataGrip escape _ in a name they look up: Postgres's LIKE takes \ as the escape
+            attempt("escaped", () -> dump("escaped", md.getColumns(null, "public", "orders", "order\\_note"),
+                    "COLUMN_NAME", "ORDINAL_POSITION"));
             attempt("pk", () -> dump("pk", md.getPrimaryKeys(null, "public", "orders"), "COLUMN_NAME", "KEY_SEQ",
                     "PK_NAME"));
             attempt("index", () -> dump("index", md.getIndexInfo(null, "public", "orders", true, false),
