@@ -20,11 +20,6 @@ from tests.support.server import start_server
 SCRIPT = Path(__file__).parent / "node" / "clients.js"
 DRIVERS = Path(__file__).parent / "node" / "drivers.js"
 PACKAGES = ["pg@8", "pg-cursor@2", "pg-query-stream@4", "postgres@3", "knex@3"]
-# What differs on purpose, with the reason (README, Client compatibility): (client, call) -> bemidb's answer
-KNOWN = {
-    # jsonb_column @> $1: without the column's type the rewrite takes @> for array containment; $1::jsonb works
-    ("postgres.js", "parameter jsonb untyped"): {"error": "42883"},
-}
 # One table of every type the issue names, for postgres.js, pg-query-stream and knex.
 SOURCE_DDL = PEOPLE_DDL + """
 CREATE TABLE kinds (id integer PRIMARY KEY, amount numeric(12,3), label text NOT NULL DEFAULT 'x',
@@ -88,9 +83,9 @@ def drivers(server, source, node_modules):
     return _run(node_modules, server.dsn("alice"), DRIVERS), _run(node_modules, source, DRIVERS)
 
 
-def _same_except_known(ours: dict, theirs: dict, client: str) -> None:
+def _same(ours: dict, theirs: dict, client: str) -> None:
     for call, answer in theirs[client].items():
-        assert ours[client][call] == KNOWN.get((client, call), answer), (client, call)
+        assert ours[client][call] == answer, (client, call)
 
 
 def test_postgres_js_as_postgres(drivers):
@@ -99,8 +94,9 @@ def test_postgres_js_as_postgres(drivers):
     assert theirs["postgres.js"]["simple"]["columns"][5] == ["doc", 3802]
     assert theirs["postgres.js"]["error"] == {"error": "42703"}
     assert theirs["postgres.js"]["error array type"] == {"error": "42883"}
+    assert theirs["postgres.js"]["parameter jsonb untyped"] == [[["id", ["number", 1]]]]
     assert theirs["postgres.js"]["cursor"] == [list(range(1, 11)), list(range(11, 21)), list(range(21, 26))]
-    _same_except_known(ours, theirs, "postgres.js")
+    _same(ours, theirs, "postgres.js")
 
 
 def test_pg_query_stream_as_postgres(drivers):
@@ -108,7 +104,7 @@ def test_pg_query_stream_as_postgres(drivers):
     assert theirs["pg-query-stream"]["error"] == {"error": "22012"}
     assert theirs["pg-query-stream"]["many rows"] == [1000, 1, 1000]
     assert len(theirs["pg-query-stream"]["parameters"]) == 2
-    _same_except_known(ours, theirs, "pg-query-stream")
+    _same(ours, theirs, "pg-query-stream")
 
 
 def test_knex_as_postgres(drivers):
@@ -116,4 +112,4 @@ def test_knex_as_postgres(drivers):
     assert theirs["knex"]["hasTable"] == [True, False] and theirs["knex"]["hasColumn"] == [True, False]
     assert theirs["knex"]["columnInfo"]["n"]["defaultValue"].startswith("nextval(")
     assert len(theirs["knex"]["stream"]) == 3
-    _same_except_known(ours, theirs, "knex")
+    _same(ours, theirs, "knex")

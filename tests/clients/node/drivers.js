@@ -51,6 +51,7 @@ async function postgresJs(url) {
     WHERE id = ANY(${sql.array([1, 2], 23)}) AND label = ANY(${sql.array(['one', 'two'])}) ORDER BY id`));
   await guarded(out, 'parameter jsonb', async () => rowsSeen(
     await sql`SELECT id, doc->'a' AS a FROM kinds WHERE doc @> ${sql.json({ b: null })}::jsonb ORDER BY id`));
+  // sql.json declares the parameter jsonb at Parse, so doc @> $1 is jsonb containment
   await guarded(out, 'parameter jsonb untyped', async () => rowsSeen(
     await sql`SELECT id FROM kinds WHERE doc @> ${sql.json({ b: null })} ORDER BY id`));
   // sql.array of numbers without a type is sent as text[]: Postgres finds no operator integer = text
