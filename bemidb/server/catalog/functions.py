@@ -231,12 +231,13 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "replace(CAST(x AS VARCHAR), ' (BC)', ' BC') "
         "WHEN regexp_full_match(typeof(x), '(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|DOUBLE|FLOAT|"
         "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
-        # text and uuid arrays {x,"y z"}: elements quoted as array_out quotes them. Through JSON so that the
-        # branch binds for every x (CASE binds all branches; only this one runs for a list).
-        "WHEN typeof(x) IN ('VARCHAR[]', 'UUID[]') THEN CASE WHEN x IS NOT NULL THEN '{' || coalesce(array_to_string("
-        "list_transform(CAST(from_json(to_json(x), '[\"VARCHAR\"]') AS VARCHAR[]), lambda e: CASE WHEN e IS NULL "
+        # text and uuid arrays {x,"y z"}: elements quoted as array_out quotes them. Through DuckDB's list text
+        # (it round-trips) so that the branch binds for every x: CASE binds all branches. list_aggr, not
+        # to_json or array_to_string: those make DuckDB lose the types of the statement's other parameters.
+        "WHEN typeof(x) IN ('VARCHAR[]', 'UUID[]') THEN CASE WHEN x IS NOT NULL THEN '{' || coalesce(list_aggr("
+        "list_transform(CAST(CAST(x AS VARCHAR) AS VARCHAR[]), lambda e: CASE WHEN e IS NULL "
         "THEN 'NULL' WHEN e = '' OR upper(e) = 'NULL' OR regexp_matches(e, '[{},\"\\\\\\s]') THEN '\"' || "
-        "replace(replace(e, '\\', '\\\\'), '\"', '\\\"') || '\"' ELSE e END), ','), '') || '}' END "
+        "replace(replace(e, '\\', '\\\\'), '\"', '\\\"') || '\"' ELSE e END), 'string_agg', ','), '') || '}' END "
         "ELSE CAST(x AS VARCHAR) END",
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
