@@ -37,6 +37,7 @@ class Portal:
     encoder: object = None  # results.ResultEncoder once described
     leftover: object = None  # the unsent tail of a batch after a row limit
     done: bool = False
+    no_rows: bool = False  # started at Describe: a statement without rows, already run
     timer: threading.Timer | None = None
     duck_types: list = field(default_factory=list)  # DuckDB column types of the running result
 
