@@ -149,9 +149,21 @@ class Executor:
             portal.no_rows = True
             self.runner.stop(portal)
         elif portal.encoder is None:
-            portal.encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats,
-                                                       self.state.settings.timezone, portal.duck_types,
-                                                       self._origins(plan))
+            portal.encoder = self._encoder(portal)
+
+    def _encoder(self, portal: Portal) -> ResultEncoder:
+        """The encoder of a started portal's result. A prepared statement run again with the same result
+        shape, formats and source columns reuses its last one: building one costs ~0.2 ms, a tenth of a
+        primary-key lookup."""
+        statement, schema, timezone = portal.statement, portal.reader.schema, self.state.settings.timezone
+        origins = self._origins(statement.plan)
+        key = (portal.result_formats, schema, [str(t) for t in portal.duck_types], timezone,
+               origins.resolve(len(schema)) if origins else None)
+        if statement.last_encoder is not None and statement.last_encoder[0] == key:
+            return statement.last_encoder[1]
+        encoder = ResultEncoder.from_schema(schema, portal.result_formats, timezone, portal.duck_types, origins)
+        statement.last_encoder = (key, encoder)
+        return encoder
 
     def _origins(self, plan) -> TableColumns | None:
         origins = getattr(plan, "origins", ())

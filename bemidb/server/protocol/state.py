@@ -18,6 +18,7 @@ class Statement:
     sql: str  # as the client sent it
     plan: Plan
     param_oids: list[int]
+    last_encoder: tuple | None = None  # (result shape key, ResultEncoder) of its last run, reused when alike
 
     @property
     def query(self) -> Query | None:
