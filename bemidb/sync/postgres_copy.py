@@ -12,7 +12,6 @@ import re
 import struct
 from collections.abc import Iterator
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -108,18 +107,13 @@ class _MessageReader:
         buffer = self.buffer
         length_at = _LENGTH.unpack_from
         pos = first = self.pos
-        starts: list[np.ndarray] = []
+        starts: list[int] = []
         mark = starts.append
         while True:
             available = len(buffer)
+            # The hot loop: per row only find where the next message starts; headers are cut out below in
+            # one vectorised step.
             while pos + 5 <= available:
-                # Runs of whole CopyData messages are found vectorised; one message at a time only where a
-                # run stops (another message, a '\n' + 'd' inside a value, the buffer's incomplete end).
-                run, pos = _copy_data_run(buffer, pos, available)
-                if run is not None:
-                    mark(run)
-                if pos + 5 > available:
-                    break
                 end = pos + 1 + length_at(buffer, pos + 1)[0]
                 if end > available:
                     break
@@ -128,7 +122,7 @@ class _MessageReader:
                     rows = _strip_headers(buffer, first, pos, starts) if starts else None
                     self._consume(end)
                     return rows, other
-                mark(np.array([pos]))
+                mark(pos)
                 pos = end
             if pos - first >= limit:
                 rows = _strip_headers(buffer, first, pos, starts)
@@ -148,41 +142,13 @@ class _MessageReader:
                 yield other
 
 
-def _copy_data_run(buffer: bytearray, pos: int, available: int) -> tuple[np.ndarray | None, int]:
-    """(starts, end) of the whole CopyData messages from `pos` on, found without a Python step per row;
-    (None, pos) when there is none at `pos`.
-
-    A CopyData holds one CSV row, which ends in a newline: every message after the first starts with a 'd'
-    right after a '\n'. Such pairs are the candidates, and the lengths in their headers say where each
-    message ends: the run is the candidates for as long as each message ends where the next candidate is
-    (a start proven from the one before). A '\n' + 'd' inside a value, or in a header's length bytes, ends
-    the run there; the caller goes on from the last message end found."""
-    data = np.frombuffer(buffer, np.uint8, available - pos, pos)
-    if len(data) < 5 or data[0] != 100:  # not CopyData ('d'), or not even a header
-        return None, pos
-    candidates = np.flatnonzero((data[:-1] == 10) & (data[1:] == 100)) + 1
-    candidates = np.concatenate((np.zeros(1, np.int64), candidates))
-    candidates = candidates[candidates + 5 <= len(data)]
-    header = data[candidates[:, None] + np.arange(1, 5)].astype(np.int64)  # the big-endian int32 lengths
-    del data  # the bytearray must not stay exported: it is resized later
-    ends = candidates + 1 + ((header[:, 0] << 24) | (header[:, 1] << 16) | (header[:, 2] << 8) | header[:, 3])
-    breaks = np.flatnonzero(ends[:-1] != candidates[1:])
-    last = int(breaks[0]) if len(breaks) else len(candidates) - 1
-    if ends[last] > available - pos:  # that message is not all here yet
-        last -= 1
-    if last < 0:
-        return None, pos
-    return candidates[:last + 1] + pos, int(ends[last]) + pos
-
-
-def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[np.ndarray]) -> pa.Buffer:
+def _strip_headers(buffer: bytearray, first: int, stop: int, starts: list[int]) -> pa.Buffer:
     """buffer[first:stop] without the 5-byte message header at each of `starts` (a copy).
 
     The messages are viewed as one Arrow binary array (value i = message i, header included), then one
     vectorised binary_slice drops the first 5 bytes of every value: no Python work per row."""
-    offsets = pa.array(np.concatenate([*starts, [stop]]).astype(np.int32))
-    messages = pa.Array.from_buffers(pa.binary(), len(offsets) - 1,
-                                     [None, offsets.buffers()[1], pa.py_buffer(buffer)])
+    offsets = pa.array([*starts, stop], pa.int32())
+    messages = pa.Array.from_buffers(pa.binary(), len(starts), [None, offsets.buffers()[1], pa.py_buffer(buffer)])
     payloads = pc.binary_slice(messages, 5, 2**31 - 1)
     del messages, offsets  # release the export so the bytearray can be resized
     return value_bytes(payloads)

@@ -71,21 +71,3 @@ def test_copy_from_postgres_with_newlines_in_values(pg):
     assert table.num_rows == expected[0]
     assert sum(len(v) for v in table.column("v").to_pylist()) == expected[1]
     assert table.column("id").to_pylist() == list(range(1, 100_001))
-
-
-def test_runs_of_copy_data_are_found_whole_and_stop_where_a_value_could_mislead():
-    from bemidb.sync.postgres_copy import _copy_data_run
-
-    rows = [b"%d,plain\n" % i for i in range(1000)]
-    stream = b"".join(_message(b"d", r) for r in rows)
-    buffer = bytearray(stream + _message(b"d", b"cut off")[:7])  # an incomplete message at the end
-    starts, end = _copy_data_run(buffer, 0, len(buffer))
-    assert len(starts) == 1000 and end == len(stream)  # every whole message in one vectorised run
-    tricky = _message(b"d", b'1,"a\nd"\n')  # '\n' + 'd' inside a quoted value
-    buffer = bytearray(_message(b"d", rows[0]) + tricky + _message(b"d", rows[1]) + _message(b"Z", b"I"))
-    starts, end = _copy_data_run(buffer, 0, len(buffer))
-    first = len(_message(b"d", rows[0]))
-    # the message holding it is proven by the one before; the run stops at its end, where the '\n' + 'd' in
-    # it no longer leads to a start (the caller goes on from there)
-    assert list(starts) == [0, first] and end == first + len(tricky)
-    assert _copy_data_run(buffer, len(buffer) - 6, len(buffer)) == (None, len(buffer) - 6)  # not CopyData
