@@ -44,6 +44,7 @@ from bemidb.sync.progress import SyncProgress
 
 log = logging.getLogger(__name__)
 
+CHANGES_POLL_SECONDS = 0.5  # --follow: how often the source's row counters are read (--commit-changes)
 UPKEEP_SECONDS = 300  # --follow: compaction and vacuum at most this often
 SOURCE_ERRORS = (DatabaseError, InterfaceError, CopyError, OSError)  # the source failed or went away
 PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
@@ -83,6 +84,7 @@ def run(cfg, args) -> int:
         stop = _StopFlag() if follow else None
         while True:
             cycle_started = time.monotonic()
+            counted = _rows_changed(conn, keyed) if follow and cfg.source_postgres_commit_changes else None
             try:
                 drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
             except SOURCE_ERRORS as exc:
@@ -103,13 +105,36 @@ def run(cfg, args) -> int:
             status = max(status, drained.status)
             if drained.recopy:  # a schema change that cannot be applied in place: copy those tables again
                 status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy, why_not))
-            # A commit every interval, counted from the previous one's start (the drain's time included).
-            if stop is None or stop.wait(cfg.source_postgres_commit_interval - (time.monotonic() - cycle_started)):
+            # A commit every interval, counted from the previous one's start (the drain's time included), or
+            # sooner once --commit-changes rows changed.
+            if stop is None or _wait_for_next_commit(stop, conn, keyed, cycle_started + cfg.source_postgres_commit_interval,
+                                                     counted, cfg.source_postgres_commit_changes):
                 return status
     except SOURCE_ERRORS as exc:
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
         _close(conn)
+
+
+def _rows_changed(conn, keyed) -> int | None:
+    try:
+        return cdc_source.rows_changed(conn, [relation.sql_name for relation, _ in keyed.values()])
+    except SOURCE_ERRORS:  # a table dropped meanwhile, the source gone: the interval alone decides
+        return None
+
+
+def _wait_for_next_commit(stop, conn, keyed, deadline: float, counted: int | None, changes: int) -> bool:
+    """Wait until `deadline`, or until `changes` rows changed since `counted` (looked at every
+    CHANGES_POLL_SECONDS). True when the follower is told to stop."""
+    while True:
+        if stop.wait(min(deadline - time.monotonic(), CHANGES_POLL_SECONDS)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if counted is not None:
+            now = _rows_changed(conn, keyed)
+            if now is not None and now - counted >= changes:
+                return False
 
 
 def _close(conn) -> None:

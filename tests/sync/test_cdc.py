@@ -245,6 +245,25 @@ def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_
         tuple(r.values()) for r in _source(source.url, "SELECT id, name FROM items ORDER BY id")]
 
 
+def test_follow_commits_before_the_interval_once_enough_rows_changed(source, data_dir):
+    source("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one')")
+    _cdc(source.url, data_dir)
+    # An interval no test waits for: only --commit-changes can make these changes visible.
+    follower = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--follow", "--commit-interval", "1h",
+                            "--commit-changes", "50", "--database-url", source.url, "--data-dir", str(data_dir))
+    try:
+        # The first batch may land in the follower's first drain; the second only by the change count.
+        for first, total in ((100, 101), (200, 201)):
+            source("INSERT INTO items SELECT g, 'bulk' FROM generate_series(%s::int, %s::int) g", first, first + 99)
+            wait_for(lambda n=total: len(_rows(data_dir, "items")) == n, follower,
+                     f"the rows up to {first + 99} to be committed", timeout=60)
+        assert follower.poll() is None
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=60) == 0, follower.stderr.read().decode()
+    assert _rows(data_dir, "items") == _source(source.url, "SELECT * FROM items ORDER BY id")
+
+
 def test_changes_land_as_position_deletes_and_compaction_folds_them(source, data_dir):
     source("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' FROM generate_series(1, 1000) g")
     _cdc(source.url, data_dir)
