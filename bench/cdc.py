@@ -17,6 +17,8 @@ Then follow mode: a `--follow --commit-interval 1s` follower and `bemidb serve` 
 rows/s are inserted (100 every 0.1 s) for 60 s (20 with --quick); a client polls max(id) through the server:
 the change-to-served lag p50 and p95 (target: about the interval + 1 s), and the follower's RSS at 5 s and
 at the end (a 10-minute run is the issue's; this is the short form).
+`python -m bench.cdc --soak 600` runs only the follower part, for 600 s, on a fresh 100k-row table, and prints
+the lag and the follower's RSS at 5 s, at the end and its highest sample.
 """
 
 from __future__ import annotations
@@ -106,12 +108,14 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
         with psycopg.connect(url, autocommit=True) as source, psycopg.connect(server.dsn()) as client:
             client.autocommit = True
             started = time.monotonic()
-            rss_start = None
+            rss_start, rss_samples, next_sample = None, [], started + 5
             next_id, next_write = start_id, started
             while time.monotonic() - started < seconds or committed:
                 now = time.monotonic()
-                if rss_start is None and now - started >= 5:
-                    rss_start = _rss_mb(follower.pid)
+                if now >= next_sample:
+                    rss_samples.append(_rss_mb(follower.pid))
+                    rss_start = rss_start or rss_samples[0]
+                    next_sample += 5
                 if now >= next_write and now - started < seconds:
                     source.execute(f"INSERT INTO t (id, name) SELECT g, 'live' FROM generate_series("
                                    f"{next_id}, {next_id + batch - 1}) g")
@@ -134,7 +138,24 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
     lags.sort()
     return {"rate": rate, "seconds": seconds, "batches": len(lags), "p50": lags[len(lags) // 2],
             "p95": lags[int(len(lags) * 0.95)], "max": lags[-1], "rss_start_mb": rss_start, "rss_end_mb": rss_end,
-            "follower_exit": follower.returncode}
+            "rss_peak_mb": max(rss_samples + [rss_end]), "follower_exit": follower.returncode}
+
+
+def soak(seconds: int, rows: int = 100_000) -> dict:
+    """`python -m bench.cdc --soak 600`: only the follower, for `seconds` at 1,000 inserts/s on a fresh
+    table of `rows` rows: lag p50/p95 and its RSS at 5 s, at the end and the highest sample (every 5 s)."""
+    cluster = PostgresCluster(find_bin_dir()).start()
+    try:
+        url = cluster.url()
+        cluster.execute("postgres", TABLE_SQL.format(name="t", rows=rows))
+        cluster.execute("postgres", "ALTER TABLE t ADD PRIMARY KEY (id)")
+        with tempfile.TemporaryDirectory(prefix="bench-cdc-soak-") as work:
+            _sync(url, f"{work}/data", "--sync-mode", "cdc")
+            lag = _follow_lag(cluster, url, f"{work}/data", seconds=seconds)
+            lag["files_after"] = _facts(f"{work}/data")["files"]
+    finally:
+        cluster.destroy()
+    return lag
 
 
 def main(quick: bool = False) -> dict:
@@ -205,7 +226,10 @@ def main(quick: bool = False) -> dict:
                         "source": expected, "follow": lag}}
 
 
-if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`
+if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`; `--soak SECONDS`: the follower only
+    if len(sys.argv) == 3 and sys.argv[1] == "--soak":
+        print(soak(int(sys.argv[2])))
+        sys.exit(0)
     from bench.__main__ import main as run_benchmarks
 
     sys.exit(run_benchmarks(["cdc", *sys.argv[1:]]))
