@@ -21,7 +21,7 @@ from tests.support.cdc import source_rows as _source
 from tests.support.cdc import table as _table
 from tests.support.commands import popen_bemidb
 
-PEAK_RSS_BOUND_MB = 600  # generous (about 300 MB measured); the whole transaction held at once took 905 MB
+PEAK_RSS_BOUND_MB = 600  # generous (365 MB measured); the whole transaction held at once took 905 MB
 
 
 def _peak_rss_mb(process) -> float:
