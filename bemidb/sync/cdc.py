@@ -45,7 +45,7 @@ from bemidb.sync.progress import SyncProgress
 log = logging.getLogger(__name__)
 
 CHANGES_POLL_SECONDS = 0.5  # --follow: how often the source's row counters are read (--commit-changes)
-UPKEEP_SECONDS = 300  # --follow: compaction and vacuum at most this often
+UPKEEP_SECONDS = 60  # --follow: compaction and vacuum at most this often (files and snapshots stay few)
 SOURCE_ERRORS = (DatabaseError, InterfaceError, CopyError, OSError)  # the source failed or went away
 PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
 
