@@ -304,6 +304,8 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
     _upkeep(catalog, namespace, [keyed[name][0] for name in touched], follow)
+    if follow:  # a follower lives for days: hand Arrow's freed buffers back to the system after each cycle
+        pa.default_memory_pool().release_unused()
     return result
 
 
