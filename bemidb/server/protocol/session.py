@@ -228,7 +228,7 @@ class Session:
             if portal is None:
                 raise PgError("34000", f'portal "{name}" does not exist')
             if portal.encoder is None:
-                portal.encoder = self.executor.describe(portal.statement, portal.params, portal.result_formats)
+                portal.encoder = self.executor.describe_portal(portal)
             self.conn.send(portal.encoder.row_description() if portal.encoder else wire.NO_DATA)
         else:
             raise wire.ProtocolError(f"invalid DESCRIBE message subtype {what!r}")
