@@ -233,7 +233,8 @@ def test_cancel_requests_with_a_guessed_key_cancel_nothing(trust_server):
     assert not wire.errors(replies), [m.fields() for m in wire.errors(replies)]
     assert wire.rows(replies) == [[b"1000"]]
     # Control: the right key does cancel (so the guesses above were heard and refused, not ignored).
-    victim.send(wire.query("SELECT count(*) FROM public.big a, public.big b WHERE a.id + b.id < 0"))
+    # (a predicate min/max statistics cannot prove false: with by-name views DuckDB pruned "a.id + b.id < 0")
+    victim.send(wire.query("SELECT count(*) FROM public.big a, public.big b WHERE (a.id * 31 + b.id) % 1000003 = 7"))
     time.sleep(0.5)
     canceller = wire.RawClient(trust_server.host, trust_server.port)
     canceller.send(wire.cancel_request(pid, key))
