@@ -357,6 +357,9 @@ MUST_MATCH = frozenset((
     "SELECT id, c_varchar FROM everything ORDER BY id", "SELECT id, c_jsonb FROM everything ORDER BY id",
     "SELECT c_int2 FROM everything ORDER BY id", "SELECT c_num FROM everything ORDER BY id",
     "SELECT id, c_char FROM everything ORDER BY id",
+    "SELECT round(avg(n), 2), round(avg(i), 2) FROM numbers", "SELECT avg(i) FROM numbers",
+    "SELECT grp, sum(n), avg(n) FROM numbers GROUP BY grp ORDER BY grp", "SELECT stddev(i) FROM numbers",
+    "SELECT variance(n) FROM numbers", "SELECT id, avg(i) OVER (PARTITION BY grp) FROM numbers ORDER BY id",
 ))
 
 

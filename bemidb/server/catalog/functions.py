@@ -8,6 +8,7 @@ import datetime as _dt
 from collections.abc import Iterable
 
 from bemidb.server.catalog import pg_types
+from bemidb.server.catalog.numeric_macros import numeric_macros
 from bemidb.server.settings import SERVER_VERSION, SETTINGS
 
 # ---------------------------------------------------------------------------------------------------------
@@ -235,6 +236,7 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
         "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",
+        *numeric_macros(s),  # avg/variance/stddev in numeric (sql/numeric_aggregates.py)
     ]
 
 

@@ -38,11 +38,16 @@ AGGREGATE_ARGUMENT = {"character varying": "text", "varchar": "text"}
 AGGREGATES = frozenset(("min", "max"))
 
 # Aggregates whose Postgres type follows their argument's (format_type spelling) by a table of their own.
-# Only sum: its values print the same whatever DuckDB computed them in (HUGEINT for integers); avg and the
-# variances are DOUBLE in DuckDB and numeric in Postgres, a difference of values, not only of description.
+# sum's values print the same whatever DuckDB computed them in (HUGEINT for integers); avg and the variances
+# of integers and numerics are computed as Postgres does by sql/numeric_aggregates.py.
+_NUMERIC_OR_FLOAT8 = {"smallint": "numeric", "integer": "numeric", "bigint": "numeric", "numeric": "numeric",
+                      "real": "float8", "double precision": "float8"}
 BY_ARGUMENT = {
     "sum": {"smallint": "int8", "integer": "int8", "bigint": "numeric", "numeric": "numeric",
             "double precision": "float8", "interval": "interval"},
+    # numeric for integers and numerics: sql/numeric_aggregates.py computes them so
+    **dict.fromkeys(("avg", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop"),
+                    _NUMERIC_OR_FLOAT8),
 }
 
 # Binary operators whose Postgres type differs from DuckDB's while the values print the same:
