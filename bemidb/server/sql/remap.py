@@ -18,8 +18,8 @@ from bemidb.server.catalog.oids import (
     INFORMATION_SCHEMA_RELATIONS,
     PG_CATALOG_RELATIONS,
 )
-from bemidb.server.sql import remap_json, remap_strings
-from bemidb.server.sql.column_names import name_columns
+from bemidb.server.sql import remap_datetime, remap_json, remap_strings
+from bemidb.server.sql.column_names import name_columns, postgres_name
 from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
@@ -82,6 +82,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return remap_json.filtered_aggregate(node)
     if isinstance(node, exp.Cast):
         return cast(node)
+    if isinstance(node, exp.Extract):
+        return remap_datetime.extract(node)
     if isinstance(node, exp.EQ | exp.NEQ):
         node = reg_comparison(node)  # x::regtype <> 'trigger'::regtype and pg_proc.oid = typreceive
     if isinstance(node, remap_strings.COMPARISONS):
@@ -133,5 +135,7 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
 def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
+    for node in tree.find_all(exp.Extract):  # extract(...) or date_part(...): their types differ
+        node.meta[remap_datetime.SPELLING] = postgres_name(node, text)
     name_columns(tree, text)
     return _post_order(tree, lambda node: _node(node, ctes))
