@@ -18,21 +18,32 @@ def numeric_macros(s: str) -> list[str]:
         # (unscaled, scale) of a DECIMAL or HUGEINT, from its text: DuckDB has no scale() of a value
         f"{m}.pg_unscaled(t) AS replace(t, '.', '')::HUGEINT",
         f"{m}.pg_scale_of(t) AS CASE WHEN contains(t, '.') THEN length(t) - strpos(t, '.') ELSE 0 END",
-        # select_div_scale(u * 10^-s, n) for a positive integer divisor n
-        f"{m}.pg_div_scale(u, s, n) AS list_transform([struct_pack("
-        f"w1 := CASE WHEN u = 0 THEN 0 ELSE floor(({s}.pg_ndigits(u) - 1 - s) / 4)::INTEGER END, "
-        f"w2 := (({s}.pg_ndigits(n) - 1) // 4)::INTEGER)], lambda w: least(greatest(16 - 4 * (w.w1 - w.w2 - "
-        f"CASE WHEN (CASE WHEN u = 0 THEN 0::HUGEINT WHEN s + 4 * w.w1 >= 0 THEN abs(u) // {s}.pg_pow10(s + 4 * w.w1) "
-        f"ELSE abs(u) * {s}.pg_pow10(-(s + 4 * w.w1)) END) <= n // {s}.pg_pow10(4 * w.w2) THEN 1 ELSE 0 END), "
-        "s, 0), 1000))[1]",
-        # u * 10^-s / n rounded half away from zero to r decimals, unscaled (r >= s)
-        f"{m}.pg_div_round(u, s, n, r) AS sign(u)::HUGEINT * ((2 * abs(u) * {s}.pg_pow10(r - s) + n) // (2 * n))",
+        # NBASE (10000) weight of u * 10^-s and its first NBASE digit, as numeric.c's select_div_scale sees them
+        f"{m}.pg_weight(u, s) AS CASE WHEN u = 0 THEN 0 ELSE floor(({s}.pg_ndigits(u) - 1 - s) / 4)::INTEGER END",
+        f"{m}.pg_first_digit(u, s, w) AS CASE WHEN u = 0 THEN 0::HUGEINT WHEN s + 4 * w >= 0 THEN abs(u) // "
+        f"{s}.pg_pow10(s + 4 * w) ELSE abs(u) * {s}.pg_pow10(-(s + 4 * w)) END",
+        # the scale of (u1 * 10^-s1) / (u2 * 10^-s2): 16 significant digits, at least the operands' scales
+        f"{m}.pg_div_scale2(u1, s1, u2, s2) AS list_transform([struct_pack(w1 := {s}.pg_weight(u1, s1), "
+        f"w2 := {s}.pg_weight(u2, s2))], lambda w: least(greatest(16 - 4 * (w.w1 - w.w2 - CASE WHEN "
+        f"{s}.pg_first_digit(u1, s1, w.w1) <= {s}.pg_first_digit(u2, s2, w.w2) THEN 1 ELSE 0 END), s1, s2, 0), "
+        "1000))[1]",
+        # the quotient rounded half away from zero to r decimals, unscaled (r >= s1)
+        f"{m}.pg_div_round2(u1, s1, u2, s2, r) AS sign(u1)::HUGEINT * sign(u2)::HUGEINT * ((2 * abs(u1) * "
+        f"{s}.pg_pow10(r + s2 - s1) + abs(u2)) // (2 * abs(u2)))",
+        f"{m}.pg_div_scale(u, s, n) AS {s}.pg_div_scale2(u, s, n, 0)",
+        f"{m}.pg_div_round(u, s, n, r) AS {s}.pg_div_round2(u, s, n, 0, r)",
         f"{m}.pg_numeric_text(q, r) AS list_transform(list_transform([abs(q)::VARCHAR], lambda d: lpad(d, "
         "greatest(length(d), (r) + 1)::INTEGER, '0')), lambda p: "
         "CASE WHEN q < 0 THEN '-' ELSE '' END || CASE WHEN r = 0 THEN p ELSE "
         "left(p, (length(p) - (r))::INTEGER) || '.' || right(p, (r)::INTEGER) END)[1]",
         f"{m}.pg_div_text(u, s, n) AS list_transform([{s}.pg_div_scale(u, s, n)], lambda r: "
         f"{s}.pg_numeric_text({s}.pg_div_round(u, s, n, r), r))[1]",
+        # numeric / numeric (or integer): Postgres's text of the quotient
+        f"{m}.pg_numeric_div_text(a, b) AS CASE WHEN b = 0 THEN error('division by zero') ELSE list_transform("
+        "[struct_pack(x := a::VARCHAR, y := b::VARCHAR)], lambda t: list_transform([struct_pack("
+        f"u1 := {s}.pg_unscaled(t.x), s1 := {s}.pg_scale_of(t.x), u2 := {s}.pg_unscaled(t.y), "
+        f"s2 := {s}.pg_scale_of(t.y))], lambda v: {s}.pg_numeric_text({s}.pg_div_round2(v.u1, v.s1, v.u2, v.s2, "
+        f"{s}.pg_div_scale2(v.u1, v.s1, v.u2, v.s2)), {s}.pg_div_scale2(v.u1, v.s1, v.u2, v.s2)))[1])[1] END",
         # avg: sum / count
         f"{m}.pg_avg_text(total, n) AS CASE WHEN n > 0 THEN list_transform([total::VARCHAR], lambda t: "
         f"{s}.pg_div_text({s}.pg_unscaled(t), {s}.pg_scale_of(t), n::HUGEINT))[1] END",

@@ -16,7 +16,7 @@ from bemidb.server.catalog import oids, pg_types
 from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
-from bemidb.server.sql import column_origins, numeric_aggregates
+from bemidb.server.sql import column_origins, typed_rewrites
 from bemidb.server.sql.parameter_types import quantified_probe
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
@@ -70,15 +70,15 @@ class TableColumns:
 
 
 def typed_plan(plan, statement: str, engine, search_path: list[str]):
-    """The plan with its avg/variance/stddev of integer and numeric columns computed in numeric (resolved
-    against the tables being served; a lookup per such call, nothing when there is none)."""
-    if not getattr(plan, "numeric_args", ()):
+    """The plan with the rewrites its operands' types call for (sql/typed_rewrites.py), resolved against the
+    tables being served: a lookup per such node, nothing when there is none."""
+    if not getattr(plan, "typed_args", ()):
         return plan
-    return numeric_aggregates.specialize(plan, statement, TableColumns((), engine, search_path)._lookup)
+    return typed_rewrites.specialize(plan, statement, TableColumns((), engine, search_path)._lookup)
 
 
 def _numeric_text(encoder_: encoder.DataRowEncoder, described: list) -> None:
-    """Exact numeric results arrive as Postgres's text (numeric_aggregates.py): described as numeric, the
+    """Exact numeric results arrive as Postgres's text (typed_rewrites.py): described as numeric, the
     text written as is (binary: parsed per value, these are aggregate rows)."""
     numeric = pg_types.BY_OID[1700]
     for i, d in enumerate(described):

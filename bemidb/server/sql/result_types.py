@@ -39,7 +39,7 @@ AGGREGATES = frozenset(("min", "max"))
 
 # Aggregates whose Postgres type follows their argument's (format_type spelling) by a table of their own.
 # sum's values print the same whatever DuckDB computed them in (HUGEINT for integers); avg and the variances
-# of integers and numerics are computed as Postgres does by sql/numeric_aggregates.py.
+# of integers and numerics are computed as Postgres does by sql/typed_rewrites.py.
 _NUMERIC_OR_FLOAT8 = {"smallint": "numeric", "integer": "numeric", "bigint": "numeric", "numeric": "numeric",
                       "real": "float8", "double precision": "float8"}
 BY_ARGUMENT = {
@@ -54,6 +54,8 @@ BY_ARGUMENT = {
 # (left type, operator node, right type) -> result type.
 OPERATORS = {
     ("date", "Sub", "date"): "int4",
+    # DuckDB computes with a HUGEINT sum: the digits are the same, Postgres's type is bigint
+    **{("int8", op, "int8"): "int8" for op in ("Add", "Sub", "Mul", "Div", "Mod")},
 }
 
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.

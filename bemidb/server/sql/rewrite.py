@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 
-from bemidb.server.sql import column_origins, numeric_aggregates, remap, utility
+from bemidb.server.sql import column_origins, remap, typed_rewrites, utility
 from bemidb.server.sql.keyword_aliases import quote_keyword_aliases
 from bemidb.server.sql.plans import Empty, Plan, Query
 from bemidb.server.sql.split import split, strip_comments
@@ -58,10 +58,10 @@ def translate(statement: str) -> Plan:
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Query(statement, _tag_of(text))
     found = column_origins.origins(tree, statement)  # before the remap renames relations
-    numeric_args = numeric_aggregates.candidates(tree, statement)
+    typed_args = typed_rewrites.candidates(tree, statement)  # resolved at plan time
     tree = remap.transform(tree, statement)
     return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement),
-                 origins=found, numeric_args=numeric_args)
+                 origins=found, typed_args=typed_args)
 
 
 def translated_tree(statement: str) -> exp.Expression | None:

@@ -1,0 +1,73 @@
+"""Operators and calls whose Postgres result type follows their operands' types (rules of typed_rewrites.py):
+
+- real with another number is computed in double precision (Postgres has no real + integer: both become
+  float8), where DuckDB stays in REAL (3.14::real + 2 = 5.14 there, 5.140000104904175 in Postgres);
+- smallint with integer is integer (DuckDB narrows the integer literal: '12'::int2 + 1 stays SMALLINT), and
+  smallint / smallint stays smallint;
+- numeric / numeric (or an integer) is numeric, rounded to select_div_scale's scale (DuckDB: DOUBLE);
+- date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from bemidb.server.sql.nodes import call_macro
+from bemidb.server.sql.numeric_aggregates import Rule
+
+_INTEGERS = ("int2", "int4", "int8")
+_NUMBERS = (*_INTEGERS, "numeric", "float4", "float8")
+
+
+def _operands(node: exp.Binary) -> list:
+    return [node.this, node.expression]
+
+
+def _choose_arithmetic(types: tuple) -> str | None:
+    left, right = types
+    if left == "float4" and right in _NUMBERS and right != "float4":
+        return "float8_left"
+    if right == "float4" and left in _NUMBERS and left != "float4":
+        return "float8_right"
+    if left == "int2" and right == "int4":
+        return "int4_left"
+    if right == "int2" and left == "int4":
+        return "int4_right"
+    return None
+
+
+def _choose_division(types: tuple) -> str | None:
+    left, right = types
+    if left == right == "int2":
+        return "int2"
+    if (left == "numeric" and right in (*_INTEGERS, "numeric")) or (right == "numeric" and left in _INTEGERS):
+        return "numeric"
+    return _choose_arithmetic(types)
+
+
+def _cast(node: exp.Expression, to: str) -> exp.Expression:
+    return exp.Cast(this=node.copy(), to=exp.DataType.build(to))
+
+
+def _apply(node: exp.Binary, tag: str):
+    if tag == "numeric":
+        return node, call_macro("pg_numeric_div_text", node.this.copy(), node.expression.copy()), True
+    if tag == "int2":
+        return node, _cast(node, "SMALLINT"), False
+    side, to = {"float8_left": ("this", "DOUBLE"), "float8_right": ("expression", "DOUBLE"),
+                "int4_left": ("this", "INTEGER"), "int4_right": ("expression", "INTEGER")}[tag]
+    new = node.copy()
+    new.set(side, _cast(node.args[side], to))
+    return node, new, False
+
+
+def _apply_trunc(node: exp.Expression, _tag: str):
+    return node, _cast(node, "TIMESTAMPTZ"), False
+
+
+RULES = {
+    **dict.fromkeys((exp.Add, exp.Sub, exp.Mul), Rule(_operands, _choose_arithmetic, _apply)),
+    exp.Div: Rule(_operands, _choose_division, _apply),
+    exp.TimestampTrunc: Rule(lambda node: [node.this], lambda types: "tz" if types[0] == "date" else None,
+                             _apply_trunc),
+}
