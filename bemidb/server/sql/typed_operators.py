@@ -5,7 +5,8 @@
 - smallint with integer is integer (DuckDB narrows the integer literal: '12'::int2 + 1 stays SMALLINT), and
   smallint / smallint stays smallint;
 - numeric / numeric (or an integer) is numeric, rounded to select_div_scale's scale (DuckDB: DOUBLE);
-- date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP).
+- date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP);
+- sum of reals is real (DuckDB: DOUBLE).
 """
 
 from __future__ import annotations
@@ -65,9 +66,18 @@ def _apply_trunc(node: exp.Expression, _tag: str):
     return node, _cast(node, "TIMESTAMPTZ"), False
 
 
+def _apply_real_sum(node: exp.Expression, _tag: str):
+    container = node
+    while isinstance(container.parent, exp.Filter | exp.Window) and container.arg_key == "this":
+        container = container.parent
+    return container, _cast(container, "REAL"), False
+
+
 RULES = {
     **dict.fromkeys((exp.Add, exp.Sub, exp.Mul), Rule(_operands, _choose_arithmetic, _apply)),
     exp.Div: Rule(_operands, _choose_division, _apply),
     exp.TimestampTrunc: Rule(lambda node: [node.this], lambda types: "tz" if types[0] == "date" else None,
                              _apply_trunc),
+    exp.Sum: Rule(lambda node: [node.this], lambda types: "real" if types[0] == "float4" else None,
+                  _apply_real_sum),
 }

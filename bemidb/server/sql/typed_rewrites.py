@@ -62,6 +62,9 @@ def _operand_origin(scope, operand: exp.Expression | None, text: str):
         return None
     if isinstance(operand, exp.Neg) and isinstance(operand.this, exp.Literal):
         operand = operand.this
+    if isinstance(operand, _ARITHMETIC):  # (n + 1): typed from its operands' types at plan time
+        return ("arithmetic", _operand_origin(scope, operand.this, text),
+                _operand_origin(scope, operand.expression, text))
     if isinstance(operand, exp.Literal) and not operand.is_string:
         digits = operand.this
         if any(c in digits for c in ".eE"):
@@ -69,6 +72,26 @@ def _operand_origin(scope, operand: exp.Expression | None, text: str):
         return "typed", "integer" if abs(int(digits)) < 2**31 else "bigint" if abs(int(digits)) < 2**63 \
             else "numeric"
     return column_origins._origin(scope, operand, 0, text)
+
+
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
+_RANKS = ("int2", "int4", "int8", "numeric", "float4", "float8")  # the wider type wins, but real with any
+# other number is double precision
+
+
+def _resolved(origin, lookup) -> str | None:
+    """An operand's Postgres base type, or None when it cannot be told."""
+    if not origin:
+        return None
+    if origin[0] == "arithmetic":
+        left, right = _resolved(origin[1], lookup), _resolved(origin[2], lookup)
+        if left not in _RANKS or right not in _RANKS:
+            return None
+        if "float4" in (left, right) and left != right:
+            return "float8"
+        return max(left, right, key=_RANKS.index)
+    found = column_origins._one(origin, lookup)
+    return base_type(found[0]) if found else None
 
 
 def base_type(pg_type: str | None) -> str | None:
@@ -84,7 +107,7 @@ def specialize(plan, statement: str, lookup):
     numbered = _node_classes(statement)
     chosen = []
     for number, origins in args:
-        types = tuple(base_type((column_origins._one(o, lookup) or (None,))[0]) if o else None for o in origins)
+        types = tuple(_resolved(o, lookup) for o in origins)
         rule = RULES.get(numbered[number]) if number < len(numbered) else None
         tag = rule.choose(types) if rule else None
         if tag:
