@@ -236,6 +236,10 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
         "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",
+        # text -> bytea as Postgres reads it: hex after a backslash and x, else the bytes (a doubled backslash is one)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_bytea(t) AS CASE WHEN typeof(t) = 'BLOB' THEN t::BLOB WHEN "
+        "starts_with(t::VARCHAR, chr(92) || 'x') THEN unhex((t::VARCHAR)[3:]) ELSE encode(replace(t::VARCHAR, "
+        "chr(92) || chr(92), chr(92))) END",
         *numeric_macros(s),  # numeric results (sql/typed_rewrites.py)
     ]
 

@@ -84,6 +84,9 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return cast(node)
     if isinstance(node, exp.Extract):
         return remap_datetime.extract(node)
+    if isinstance(node, exp.Length) and isinstance(node.this, exp.Dot) and \
+            node.this.expression.name == "bemidb_bytea":
+        return call("octet_length", node.this)  # length(x::bytea) counts bytes
     if isinstance(node, exp.EQ | exp.NEQ):
         node = reg_comparison(node)  # x::regtype <> 'trigger'::regtype and pg_proc.oid = typreceive
     if isinstance(node, remap_strings.COMPARISONS):
