@@ -18,6 +18,7 @@ class Rule:
     operands: Callable  # node -> the operands whose types decide (on the Postgres tree)
     choose: Callable  # their base types ('int4', 'numeric', None when unknown) -> a tag, or None: no rewrite
     apply: Callable  # (node after the remap, tag) -> (node to replace, replacement, is exact numeric text)
+    exact: bool = False  # may give exact numeric text (catalog/numeric_macros.py)
 
 
 _INTEGERS = ("int2", "int4", "int8")
@@ -69,4 +70,4 @@ def _exact_text(call: exp.Expression, container: exp.Expression, kind: str) -> e
     return call_macro(macro, total, squares, count, exp.Boolean(this=population))
 
 
-RULES = dict.fromkeys(_MACROS, Rule(_operands, _choose, _apply))
+RULES = dict.fromkeys(_MACROS, Rule(_operands, _choose, _apply, exact=True))

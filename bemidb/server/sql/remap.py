@@ -25,6 +25,7 @@ from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_
 from bemidb.server.sql.remap_casts import cast
 from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
 from bemidb.server.sql.remap_relations import cte_names, empty_subquery, relation
+from bemidb.server.sql.remap_table_functions import table_functions
 from bemidb.server.sql.vector_subscripts import zero_based
 
 
@@ -138,6 +139,7 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
 def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
+    table_functions(tree)  # FROM jsonb_each(...): Postgres's columns
     for node in tree.find_all(exp.Extract):  # extract(...) or date_part(...): their types differ
         node.meta[remap_datetime.SPELLING] = postgres_name(node, text)
     name_columns(tree, text)

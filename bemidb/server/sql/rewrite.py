@@ -57,6 +57,7 @@ def translate(statement: str) -> Plan:
     if isinstance(tree, exp.Command):
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Query(statement, _tag_of(text))
+    remap.table_functions(tree)  # FROM jsonb_each(...) as a subquery: its columns get origins too
     found = column_origins.origins(tree, statement)  # before the remap renames relations
     typed_args = typed_rewrites.candidates(tree, statement)  # resolved at plan time
     tree = remap.transform(tree, statement)

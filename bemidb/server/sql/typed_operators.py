@@ -3,7 +3,7 @@
 - real with another number is computed in double precision (Postgres has no real + integer: both become
   float8), where DuckDB stays in REAL (3.14::real + 2 = 5.14 there, 5.140000104904175 in Postgres);
 - smallint with integer is integer (DuckDB narrows the integer literal: '12'::int2 + 1 stays SMALLINT), and
-  smallint / smallint stays smallint;
+  smallint with smallint stays smallint (DuckDB widens * and / to INTEGER and BIGINT);
 - numeric / numeric (or an integer) is numeric, rounded to select_div_scale's scale (DuckDB: DOUBLE);
 - date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP);
 - sum of reals is real (DuckDB: DOUBLE).
@@ -34,13 +34,13 @@ def _choose_arithmetic(types: tuple) -> str | None:
         return "int4_left"
     if right == "int2" and left == "int4":
         return "int4_right"
+    if left == right == "int2":  # DuckDB widens smallint * smallint to INTEGER
+        return "int2"
     return None
 
 
 def _choose_division(types: tuple) -> str | None:
     left, right = types
-    if left == right == "int2":
-        return "int2"
     if (left == "numeric" and right in (*_INTEGERS, "numeric")) or (right == "numeric" and left in _INTEGERS):
         return "numeric"
     return _choose_arithmetic(types)
@@ -75,7 +75,7 @@ def _apply_real_sum(node: exp.Expression, _tag: str):
 
 RULES = {
     **dict.fromkeys((exp.Add, exp.Sub, exp.Mul), Rule(_operands, _choose_arithmetic, _apply)),
-    exp.Div: Rule(_operands, _choose_division, _apply),
+    exp.Div: Rule(_operands, _choose_division, _apply, exact=True),
     exp.TimestampTrunc: Rule(lambda node: [node.this], lambda types: "tz" if types[0] == "date" else None,
                              _apply_trunc),
     exp.Sum: Rule(lambda node: [node.this], lambda types: "real" if types[0] == "float4" else None,
