@@ -265,6 +265,9 @@ def function_cases() -> list[Case]:
         "SELECT array_agg(word ORDER BY id) FROM numbers WHERE id < 5", "SELECT array_upper(ARRAY[1, 2], 1)",
         "SELECT array_remove(ARRAY[1, 2, 1], 1)", "SELECT array_cat(ARRAY[1], ARRAY[2])",
         "SELECT '{1,2,3}'::int[]", "SELECT '{a,b}'::text[]", "SELECT generate_series(1, 3)",
+        "SELECT id, 0 || c_int4arr, c_textarr || 'q'::text FROM everything ORDER BY id",
+        "SELECT sum(c_interval) FILTER (WHERE id > 1) FROM everything",
+        "SELECT id, sum(c_interval) OVER (ORDER BY id) FROM everything ORDER BY id",
         "SELECT * FROM generate_series(1, 3) g", "SELECT generate_series(1, 10, 4) AS g",
         "SELECT cardinality(ARRAY[[1, 2], [3, 4]])", "SELECT 3 = ANY(ARRAY[1, 2, 3])",
     )]

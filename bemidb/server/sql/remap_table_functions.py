@@ -19,11 +19,16 @@ _FUNCTIONS = {f"{kind}_{shape}{text}" for kind in ("json", "jsonb") for shape in
 
 
 def table_functions(tree: exp.Expression) -> None:
+    bare = {c.name for c in tree.find_all(exp.Column) if not c.table}
     for table in list(tree.find_all(exp.Table)):
         fn = table.this
-        if isinstance(fn, exp.Anonymous) and fn.name.lower() in _FUNCTIONS and len(fn.expressions) == 1 and \
-                not fn.meta.get(_DUCKDB):
-            table.replace(_subquery(fn.name.lower(), fn.expressions[0], table.args.get("alias")))
+        if not isinstance(fn, exp.Anonymous) or fn.name.lower() not in _FUNCTIONS or len(fn.expressions) != 1 or \
+                fn.meta.get(_DUCKDB):
+            continue
+        alias = table.args.get("alias")
+        if alias is not None and not alias.columns and alias.name in bare:
+            continue  # `FROM jsonb_array_elements(..) AS e` read as `e`: the scalar's own name, as it was
+        table.replace(_subquery(fn.name.lower(), fn.expressions[0], alias))
 
 
 def _subquery(name: str, argument: exp.Expression, alias: exp.TableAlias | None) -> exp.Expression:

@@ -6,14 +6,16 @@
   smallint with smallint stays smallint (DuckDB widens * and / to INTEGER and BIGINT);
 - numeric / numeric (or an integer) is numeric, rounded to select_div_scale's scale (DuckDB: DOUBLE);
 - date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP);
-- sum of reals is real (DuckDB: DOUBLE).
+- sum of reals is real (DuckDB: DOUBLE); sum of intervals adds months, days and microseconds apart, as
+  Postgres does (DuckDB has no sum(INTERVAL));
+- array || element and element || array append and prepend (DuckDB concatenates lists only).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from bemidb.server.sql.nodes import call_macro
+from bemidb.server.sql.nodes import call, call_macro
 from bemidb.server.sql.numeric_aggregates import Rule
 
 _INTEGERS = ("int2", "int4", "int8")
@@ -66,11 +68,45 @@ def _apply_trunc(node: exp.Expression, _tag: str):
     return node, _cast(node, "TIMESTAMPTZ"), False
 
 
-def _apply_real_sum(node: exp.Expression, _tag: str):
+def _apply_sum(node: exp.Expression, tag: str):
     container = node
     while isinstance(container.parent, exp.Filter | exp.Window) and container.arg_key == "this":
         container = container.parent
-    return container, _cast(container, "REAL"), False
+    if tag == "float4":
+        return container, _cast(container, "REAL"), False
+
+    def total(part: exp.Expression, to_interval: str) -> exp.Expression:
+        summed = exp.Sum(this=part)
+        if container is not node:
+            template = container.copy()  # the same FILTER and OVER (...) around each part
+            template.find(exp.Sum).replace(summed)
+            summed = template
+        return call(to_interval, _cast(summed, "BIGINT"))
+
+    x = node.this
+
+    def field(name: str) -> exp.Expression:
+        return call("datepart", exp.Literal.string(name), x.copy())
+
+    months = exp.Add(this=exp.Mul(this=field("year"), expression=exp.Literal.number(12)), expression=field("month"))
+    micros = exp.Add(this=exp.Add(this=exp.Mul(this=_cast(field("hour"), "BIGINT"),
+                                               expression=exp.Literal.number(3600000000)),
+                                  expression=exp.Mul(this=field("minute"), expression=exp.Literal.number(60000000))),
+                     expression=field("microsecond"))
+    added = exp.Add(this=exp.Add(this=total(months, "to_months"), expression=total(field("day"), "to_days")),
+                    expression=total(micros, "to_microseconds"))
+    return container, added, False
+
+
+def _choose_concat(types: tuple) -> str | None:
+    left, right = types
+    if left and right and left.startswith("_") != right.startswith("_"):
+        return "list_append" if left.startswith("_") else "list_prepend"
+    return None
+
+
+def _apply_concat(node: exp.Expression, tag: str):
+    return node, call(tag, node.this.copy(), node.expression.copy()), False  # (list, x) / (x, list)
 
 
 RULES = {
@@ -78,6 +114,7 @@ RULES = {
     exp.Div: Rule(_operands, _choose_division, _apply, exact=True),
     exp.TimestampTrunc: Rule(lambda node: [node.this], lambda types: "tz" if types[0] == "date" else None,
                              _apply_trunc),
-    exp.Sum: Rule(lambda node: [node.this], lambda types: "real" if types[0] == "float4" else None,
-                  _apply_real_sum),
+    exp.Sum: Rule(lambda node: [node.this], lambda types: types[0] if types[0] in ("float4", "interval") and
+                  types[0] else None, _apply_sum),
+    exp.DPipe: Rule(_operands, _choose_concat, _apply_concat),
 }
