@@ -120,6 +120,21 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     return None
 
 
+def expression_origin(scope: Scope, node: exp.Expression, text: str = "") -> Origin:
+    """The origin of any expression of `scope` (an operand, an aggregate's argument), as for a result column."""
+    return _origin(scope, node, 0, text)
+
+
+def resolve_one(origin: Origin, lookup) -> tuple[str, int, int] | None:
+    """One origin -> (source Postgres type, table OID, attnum) or None, as `resolve` does per column."""
+    return _one(origin, lookup)
+
+
+def plain_type(pg_type: str) -> str:
+    """'numeric(10,2)' -> 'numeric', 'double precision' -> 'float8', 'integer[]' -> '_int4'."""
+    return _plain(pg_type)
+
+
 def _star(sources: list, depth: int, text: str) -> Origin:
     """* over tables, subqueries and CTEs: ("star", parts), each part a table (schema, name) or ("columns",
     origins of a subquery's select list)."""

@@ -72,6 +72,11 @@ def translated_tree(statement: str) -> exp.Expression | None:
     return remap.transform(tree, statement) if tree is not None and not isinstance(tree, exp.Command) else tree
 
 
+def parsed(statement: str) -> exp.Expression | None:
+    """The statement's Postgres tree before the remap (a fresh tree per call; typed_rewrites.py re-translates)."""
+    return _parsed(statement)
+
+
 def _parsed(statement: str) -> exp.Expression | None:
     try:
         return sqlglot.parse_one(_OID_ARRAY.sub("::bigint[]", statement), read=_Postgres)

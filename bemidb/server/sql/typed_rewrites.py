@@ -71,7 +71,7 @@ def _operand_origin(scope, operand: exp.Expression | None, text: str):
             return "typed", "numeric"
         return "typed", "integer" if abs(int(digits)) < 2**31 else "bigint" if abs(int(digits)) < 2**63 \
             else "numeric"
-    return column_origins._origin(scope, operand, 0, text)
+    return column_origins.expression_origin(scope, operand, text)
 
 
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div)
@@ -90,13 +90,13 @@ def _resolved(origin, lookup) -> str | None:
         if "float4" in (left, right) and left != right:
             return "float8"
         return max(left, right, key=_RANKS.index)
-    found = column_origins._one(origin, lookup)
+    found = column_origins.resolve_one(origin, lookup)
     return base_type(found[0]) if found else None
 
 
 def base_type(pg_type: str | None) -> str | None:
     """'numeric(10,2)' -> 'numeric', 'double precision' -> 'float8', 'integer' -> 'int4'."""
-    return column_origins._plain(pg_type) if pg_type else None
+    return column_origins.plain_type(pg_type) if pg_type else None
 
 
 def specialize(plan, statement: str, lookup):
@@ -126,7 +126,7 @@ def specialize(plan, statement: str, lookup):
 def _node_classes(statement: str) -> tuple[type, ...]:
     from bemidb.server.sql import rewrite  # rewrite imports this module
 
-    return tuple(type(node) for node in rewrite._parsed(statement).find_all(*_NODES))
+    return tuple(type(node) for node in rewrite.parsed(statement).find_all(*_NODES))
 
 
 @lru_cache(maxsize=1024)
@@ -134,7 +134,7 @@ def typed_sql(statement: str, chosen: tuple[tuple[int, str], ...]) -> tuple[str,
     """The DuckDB SQL, and which result columns of the outermost query are now exact numeric text."""
     from bemidb.server.sql import remap, rewrite  # rewrite imports this module
 
-    tree = rewrite._parsed(statement)
+    tree = rewrite.parsed(statement)
     tags = dict(chosen)
     for i, node in enumerate(tree.find_all(*_NODES)):
         if i in tags:
