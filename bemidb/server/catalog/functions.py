@@ -240,6 +240,9 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_bytea(t) AS CASE WHEN typeof(t) = 'BLOB' THEN t::BLOB WHEN "
         "starts_with(t::VARCHAR, chr(92) || 'x') THEN unhex((t::VARCHAR)[3:]) ELSE encode(replace(t::VARCHAR, "
         "chr(92) || chr(92), chr(92))) END",
+        # money is stored as its text ('-$1,000.50'): its amount, to compare and order by
+        f"CREATE OR REPLACE MACRO {s}.bemidb_money_amount(m) AS CAST(replace(replace(m::VARCHAR, '$', ''), ',', '') "
+        "AS DECIMAL(38, 2))",
         *numeric_macros(s),  # numeric results (sql/typed_rewrites.py)
     ]
 

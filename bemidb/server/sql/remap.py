@@ -85,6 +85,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return cast(node)
     if isinstance(node, exp.Extract):
         return remap_datetime.extract(node)
+    if isinstance(node, exp.BitString):  # B'1010': bit columns are stored as their text
+        return exp.Literal.string(node.this)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.Dot) and \
             node.this.expression.name == "bemidb_bytea":
         return call("octet_length", node.this)  # length(x::bytea) counts bytes

@@ -19,9 +19,9 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import build_scope
 
-from bemidb.server.sql import column_origins, numeric_aggregates, typed_operators
+from bemidb.server.sql import column_origins, numeric_aggregates, typed_comparisons, typed_operators
 
-RULES = {**numeric_aggregates.RULES, **typed_operators.RULES}  # node class -> rule (operands, choose, apply)
+RULES = {**numeric_aggregates.RULES, **typed_operators.RULES, **typed_comparisons.RULES}  # node class -> rule (operands, choose, apply)
 _NODES = tuple(RULES)
 _MARK = "bemidb_typed_rewrite"
 NESTED = exp.DataType.build("DECIMAL(38, 16)")  # inside an expression: 22 integer digits, 16 decimals
@@ -105,9 +105,16 @@ def specialize(plan, statement: str, lookup):
     if not args:
         return plan
     numbered = _node_classes(statement)
+    tables: dict = {}
+
+    def lookup_once(schema: str, table: str):  # each table looked up once per plan, however many operands
+        if (schema, table) not in tables:
+            tables[schema, table] = lookup(schema, table)
+        return tables[schema, table]
+
     chosen = []
     for number, origins in args:
-        types = tuple(_resolved(o, lookup) for o in origins)
+        types = tuple(_resolved(o, lookup_once) for o in origins)
         rule = RULES.get(numbered[number]) if number < len(numbered) else None
         tag = rule.choose(types) if rule else None
         if tag:
