@@ -266,6 +266,8 @@ def function_cases() -> list[Case]:
         "SELECT array_remove(ARRAY[1, 2, 1], 1)", "SELECT array_cat(ARRAY[1], ARRAY[2])",
         "SELECT '{1,2,3}'::int[]", "SELECT '{a,b}'::text[]", "SELECT generate_series(1, 3)",
         "SELECT id, 0 || c_int4arr, c_textarr || 'q'::text FROM everything ORDER BY id",
+        "SELECT ARRAY['', 'q\"u', NULL, 'c,d', 'x y']::text, ARRAY['a']::varchar[]::text",
+        "SELECT id, c_bytea::text, sha256(c_bytea)::text FROM everything ORDER BY id",
         "SELECT sum(c_interval) FILTER (WHERE id > 1) FROM everything",
         "SELECT id, sum(c_interval) OVER (ORDER BY id) FROM everything ORDER BY id",
         "SELECT * FROM generate_series(1, 3) g", "SELECT generate_series(1, 10, 4) AS g",

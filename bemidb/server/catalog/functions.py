@@ -56,6 +56,11 @@ def format_type(t: pg_types.PgType, mod: int = -1) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Functions (DuckDB macros in CATALOG_SCHEMA; rewrite.py qualifies calls to them).
 
+_NULLS = r"'([\[,])null([,\]])', '\1NULL\2', 'g'"
+_PLAIN = r"""'([\[,])"([^"\\{},\s]+)"([,\]])', '\1\2\3', 'g'"""
+_TEXT_ARRAY_ITEMS = "regexp_replace(" * 4 + "j, " + "), ".join([_NULLS, _NULLS, _PLAIN, _PLAIN]) + ")"
+
+
 def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
     """CREATE MACRO statements for the functions Postgres clients call, in schema `s`."""
     guc = "getvariable('bemidb_gucs')"
@@ -232,7 +237,13 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "replace(CAST(x AS VARCHAR), ' (BC)', ' BC') "
         "WHEN regexp_full_match(typeof(x), '(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|DOUBLE|FLOAT|"
         "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
+        # bytea: \x and the hex digits; text[]: from its JSON, elements quoted only when Postgres quotes them
+        f"WHEN typeof(x) = 'BLOB' THEN chr(92) || 'x' || lower(hex(CAST(x AS VARCHAR)::BLOB)) "
+        f"WHEN typeof(x) = 'VARCHAR[]' THEN {s}.bemidb_text_array(to_json(x)::VARCHAR) "
         "ELSE CAST(x AS VARCHAR) END",
+        # a text[]'s JSON as Postgres's array text: null -> NULL, quotes only where Postgres needs them (each
+        # pattern twice: neighbouring elements share the comma one match consumes)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_text_array(j) AS '{{' || (" + _TEXT_ARRAY_ITEMS + ")[2:-2] || '}'",
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
         "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",
