@@ -211,6 +211,8 @@ def function_cases() -> list[Case]:
         "SELECT isfinite(date 'infinity'), date 'infinity'",
         "SELECT id, at, extract(quarter from at) FROM numbers ORDER BY id",
         "SELECT date_trunc('week', at), count(*) FROM numbers GROUP BY 1 ORDER BY 1",
+        "SELECT g FROM generate_series(date '2024-01-30', date '2024-03-01', interval '1 month') g ORDER BY g",
+        "SELECT id, c_tstz::time, c_ts::time FROM everything ORDER BY id",
         "SELECT id, extract(second from c_ts), date_part('second', c_ts) FROM everything ORDER BY id",
         "SELECT id, date_part('year', c_date), extract(minute from c_time) FROM everything ORDER BY id",
         "SELECT extract(epoch from interval '1 year 2 mons 3 days 04:05:06'), extract(second from time '01:02:03.25')",

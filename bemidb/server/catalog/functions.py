@@ -251,6 +251,9 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_bytea(t) AS CASE WHEN typeof(t) = 'BLOB' THEN t::BLOB WHEN "
         "starts_with(t::VARCHAR, chr(92) || 'x') THEN unhex((t::VARCHAR)[3:]) ELSE encode(replace(t::VARCHAR, "
         "chr(92) || chr(92), chr(92))) END",
+        # timestamptz::time is the local time of day (through timestamp: DuckDB has no direct cast)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_time(x) AS CASE WHEN typeof(x) = 'TIMESTAMP WITH TIME ZONE' THEN "
+        "CAST(CAST(x AS TIMESTAMP) AS TIME) ELSE CAST(x AS TIME) END",
         # money is stored as its text ('-$1,000.50'): its amount, to compare and order by
         f"CREATE OR REPLACE MACRO {s}.bemidb_money_amount(m) AS CAST(replace(replace(m::VARCHAR, '$', ''), ',', '') "
         "AS DECIMAL(38, 2))",

@@ -5,7 +5,8 @@
 - smallint with integer is integer (DuckDB narrows the integer literal: '12'::int2 + 1 stays SMALLINT), and
   smallint with smallint stays smallint (DuckDB widens * and / to INTEGER and BIGINT);
 - numeric / numeric (or an integer) is numeric, rounded to select_div_scale's scale (DuckDB: DOUBLE);
-- date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP);
+- date_trunc of a date truncates the date as a timestamp with time zone (DuckDB: TIMESTAMP), and
+  generate_series of dates steps through timestamps with time zone;
 - sum of reals is real (DuckDB: DOUBLE); sum of intervals adds months, days and microseconds apart, as
   Postgres does (DuckDB has no sum(INTERVAL));
 - array || element and element || array append and prepend (DuckDB concatenates lists only).
@@ -64,6 +65,14 @@ def _apply(node: exp.Binary, tag: str):
     return node, new, False
 
 
+def _apply_series(node: exp.Expression, _tag: str):
+    new = node.copy()
+    for key in ("start", "end"):
+        if new.args.get(key) is not None:
+            new.set(key, _cast(new.args[key], "TIMESTAMPTZ"))
+    return node, new, False
+
+
 def _apply_trunc(node: exp.Expression, _tag: str):
     return node, _cast(node, "TIMESTAMPTZ"), False
 
@@ -117,4 +126,6 @@ RULES = {
     exp.Sum: Rule(lambda node: [node.this], lambda types: types[0] if types[0] in ("float4", "interval") and
                   types[0] else None, _apply_sum),
     exp.DPipe: Rule(_operands, _choose_concat, _apply_concat),
+    **dict.fromkeys((exp.GenerateSeries, exp.ExplodingGenerateSeries), Rule(
+        lambda node: [node.args.get("start")], lambda types: "tz" if types[0] == "date" else None, _apply_series)),
 }
