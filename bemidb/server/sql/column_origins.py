@@ -72,6 +72,8 @@ def _origin(scope: Scope, item: exp.Expression, depth: int, text: str) -> Origin
 
 
 def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Origin:
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return "typed", "int4" if int(node.this) < 2**31 else "int8" if int(node.this) < 2**63 else "numeric"
     if isinstance(node, exp.Cast):
         return "typed", node.args["to"].sql("postgres").lower()
     if type(node).__name__ in result_types.JSON_SAME_AS_LEFT:

@@ -30,7 +30,7 @@ FIXED: dict[str, str] = {
 # Functions whose result is their first argument's type (typmod dropped, as Postgres does).
 SAME_AS_FIRST_ARGUMENT = frozenset((
     "abs", "min", "max", "lag", "lead", "first_value", "last_value", "nth_value", "coalesce", "nullif", "greatest",
-    "least", "mode",
+    "least", "mode", "gcd", "lcm",
 ))
 
 # Aggregates over a type Postgres has no own aggregate for: they take the type it is coerced to.
