@@ -77,7 +77,10 @@ def operator_cases() -> list[Case]:
         "SELECT 0.1::float8 + 0.2::float8", "SELECT 1::float4 / 3", "SELECT 1 / 3::float4",
         "SELECT id, n / 3, n / 7.0, i / 3.0 FROM numbers ORDER BY id", "SELECT id, r * 2, r + r, d + r FROM numbers ORDER BY id",
         "SELECT id, s + 1, s * s, s / 2::smallint FROM numbers ORDER BY id", "SELECT id, n / (i + 1) FROM numbers ORDER BY id",
-        "SELECT round(n / 3, 2) FROM numbers ORDER BY id", "SELECT 100.0 / 3 AS pct, 2 / 3.0 * 100")]
+        "SELECT round(n / 3, 2) FROM numbers ORDER BY id", "SELECT 100.0 / 3 AS pct, 2 / 3.0 * 100",
+        "SELECT n / 5, count(*) FROM numbers GROUP BY n / 5 ORDER BY 1",
+        "SELECT round(i / 2.0, 1), count(*) FROM numbers GROUP BY i / 2.0 ORDER BY 1",
+        "SELECT grp, round(avg(i), 1) FROM numbers GROUP BY grp HAVING avg(i) > 1 ORDER BY avg(i) DESC, grp")]
     out += [_case("operator:compare", sql) for sql in (
         "SELECT id FROM everything WHERE c_float4 = 3.14 ORDER BY id",
         "SELECT id FROM everything WHERE c_float4 != 3.14 ORDER BY id",

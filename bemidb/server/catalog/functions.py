@@ -239,7 +239,7 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
         # bytea: \x and the hex digits; text[]: from its JSON, elements quoted only when Postgres quotes them
         f"WHEN typeof(x) = 'BLOB' THEN chr(92) || 'x' || lower(hex(CAST(x AS VARCHAR)::BLOB)) "
-        f"WHEN typeof(x) = 'VARCHAR[]' THEN {s}.bemidb_text_array(to_json(x)::VARCHAR) "
+        f"WHEN typeof(x) = 'VARCHAR[]' THEN {s}.bemidb_text_array(CAST(x AS JSON)::VARCHAR) "
         "ELSE CAST(x AS VARCHAR) END",
         # a text[]'s JSON as Postgres's array text: null -> NULL, quotes only where Postgres needs them (each
         # pattern twice: neighbouring elements share the comma one match consumes)

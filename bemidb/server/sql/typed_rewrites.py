@@ -158,7 +158,8 @@ def typed_sql(statement: str, chosen: tuple[tuple[int, str], ...]) -> tuple[str,
         container, new, exact_text = RULES[type(node)].apply(node, tag)
         item = container.parent if isinstance(container.parent, exp.Alias) else container
         index = next((i for i, e in enumerate(outer) if e is item), None)  # a result column of the query
-        if exact_text and index is None:
+        grouped = node.find_ancestor(exp.Group) is not None  # GROUP BY n / 3 must stay the select item's n / 3
+        if exact_text and index is None and not grouped:
             new = exp.Cast(this=new, to=NESTED.copy())
         elif exact_text:
             replaced[index] = new
