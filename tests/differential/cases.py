@@ -311,7 +311,11 @@ def aggregate_cases() -> list[Case]:
         "SELECT grp FROM numbers GROUP BY grp HAVING avg(i) > 4 ORDER BY grp",
         "SELECT avg(i)::numeric(10,3), avg(i) * 2, avg(i) / 3 FROM numbers",
         "SELECT variance(s), var_pop(n), stddev_samp(b) FROM numbers", "SELECT sum(r), sum(r) FILTER (WHERE id > 3) FROM numbers",
+        "SELECT a.grp, avg(b.i) FROM numbers a JOIN numbers b ON a.id = b.id GROUP BY a.grp ORDER BY 1",
+        "WITH t AS (SELECT i, n FROM numbers) SELECT avg(i), sum(n) / count(*) FROM t",
     )]
+    out += [_case("aggregate", "SELECT avg(i), round(avg(n), 2) FROM numbers WHERE id > %t", (5,)),
+            _case("aggregate", "SELECT avg(i), stddev(n) FROM numbers WHERE id > %t", (5,), binary=True)]
     return out
 
 
