@@ -24,7 +24,7 @@ SELECT p.oid::int, p.proname::text, p.prokind::text, p.proretset, p.provolatile:
        p.prorettype::int, p.proargtypes::oid[]::int[], p.proargnames, p.pronargdefaults,
        coalesce(obj_description(p.oid, 'pg_proc'), '')
 FROM pg_proc p WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.prokind IN ('f', 'a', 'w')
-  AND p.proname !~ '^(pg_stat|pg_ls|pg_read|pg_file|pg_replication|pg_logical|pg_create|pg_drop|pg_wal|_)'
+  AND p.proname !~ '^(pg_stat|pg_ls_|pg_read|pg_file|pg_replication|pg_logical|pg_create|pg_drop|pg_wal|_)'
 ORDER BY p.oid"""
 
 

@@ -46,5 +46,7 @@ def parameter_types(cursor: duckdb.DuckDBPyConnection, sql: str) -> list:
 
 
 def arrow_schema(cursor: duckdb.DuckDBPyConnection, names: list[str], types: list) -> pa.Schema:
-    """The Arrow schema DuckDB would give columns of these types."""
-    return _seam.arrow_schema(cursor, names, types)
+    """The Arrow schema DuckDB would give columns of these types, under the names given: DuckDB's renames a
+    repeated name (oid, oid_1), where Postgres and DuckDB's own results keep it (DBeaver's SELECT c.oid, c.*)."""
+    schema = _seam.arrow_schema(cursor, names, types)
+    return pa.schema([field.with_name(name) for field, name in zip(schema, names, strict=True)])

@@ -135,12 +135,19 @@ def indexes(conn, relation: Relation) -> list[dict]:
                      LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                      WHERE k.n <= i.indnkeyatts ORDER BY k.n),
                substring(pg_get_indexdef(i.indexrelid) from ' USING (.*)$'),
-               ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k)
+               ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, false) FROM generate_series(1, i.indnkeyatts) k),
+               string_to_array(i.indoption::text, ' ')::int[], string_to_array(i.indclass::text, ' ')::int8[],
+               string_to_array(i.indcollation::text, ' ')::int8[],
+               EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype = 'u')
         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
         WHERE i.indrelid = CAST(:name AS regclass) AND NOT i.indisprimary
         ORDER BY ic.relname""", name=relation.sql_name)
-    return [{"name": name, "unique": unique, "columns": list(columns), "using": using, "keys": list(keys)}
-            for name, unique, columns, using, keys in rows]
+    # options: per key DESC / NULLS FIRST bits (SQLAlchemy's and DBeaver's column sorting); classes and
+    # collations: the built-in operator classes and collations Postgres names there
+    return [{"name": name, "unique": unique, "columns": list(columns), "using": using, "keys": list(keys),
+             "options": list(options), "classes": list(classes), "collations": list(collations),
+             "constraint": constraint}  # a UNIQUE constraint's index (named as the constraint)
+            for name, unique, columns, using, keys, options, classes, collations, constraint in rows]
 
 
 class TypeResolver:

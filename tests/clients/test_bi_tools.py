@@ -101,8 +101,7 @@ QUERIES = {
                          "pg_get_function_arguments(p.oid), obj_description(p.oid, 'pg_proc'), p.pronargs, "
                          "p.proretset, p.provolatile, p.prokind FROM pg_catalog.pg_proc p WHERE p.oid IN "
                          "(376, 394, 871, 938, 1066, 1299, 3849) ORDER BY 1",
-    # not compared: Grafana's version query ("SELECT current_setting('server_version_num')::int/100") gives 1600.04
-    # here: bemidb reports Postgres 16 and the rewrite divides integers as DuckDB does (README, Client compatibility)
+    # Grafana's version query is compared in test_grafana_version: bemidb reports Postgres 16, the source is 15
     "grafana timescaledb": "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
     "grafana tables": GRAFANA_SHOW_TABLES,
     "grafana columns": grafana_get_schema("orders"),
@@ -139,6 +138,26 @@ QUERIES = {
                               "n.nspname, c.relname)), format('%s=%L', c.relname, NULL) FROM pg_class c JOIN "
                               "pg_namespace n ON n.oid = c.relnamespace WHERE c.relname IN ('orders', 'Mixed Case') "
                               "ORDER BY 1",
+    # DBeaver (through PgJDBC's getSQLKeywords), pgAdmin and pgcli list Postgres's keywords so
+    "keywords": "SELECT * FROM pg_catalog.pg_get_keywords()",
+    "reserved keywords": "SELECT upper(k.word), k.catdesc FROM pg_get_keywords() AS k WHERE k.catcode IN ('R', 'T') "
+                         "AND NOT k.barelabel ORDER BY 1",
+    # a table's row type, as format_type and ::regtype name it (JDBC getUDTs, pgAdmin, Npgsql's composites)
+    "row types": "SELECT c.relname, format_type(c.reltype, NULL), c.reltype::regtype::text, t.typtype, t.typrelid = "
+                 "c.oid FROM pg_class c JOIN pg_type t ON t.oid = c.reltype WHERE c.relname IN ('orders', "
+                 "'Mixed Case') ORDER BY 1",
+    # Npgsql's other type-loading statements and Power BI's catalog reads, as they arrive on the wire
+    "npgsql composites": "/*** Load field definitions for (free-standing) composite types ***/\nSELECT typ.oid, "
+                         "att.attname, att.atttypid\nFROM pg_type AS typ\nJOIN pg_namespace AS ns ON (ns.oid = "
+                         "typ.typnamespace)\nJOIN pg_class AS cls ON (cls.oid = typ.typrelid)\nJOIN pg_attribute AS "
+                         "att ON (att.attrelid = typ.typrelid)\nWHERE\n  (typ.typtype = 'c' AND cls.relkind='c') AND"
+                         "\n  attnum > 0 AND     /* Don't load system attributes */\n  NOT attisdropped\nORDER BY "
+                         "typ.oid, att.attnum",
+    "npgsql enums": "/*** Load enum fields ***/\nSELECT pg_type.oid, enumlabel\nFROM pg_enum\nJOIN pg_type ON "
+                    "pg_type.oid=enumtypid\nORDER BY oid, enumsortorder",
+    "power bi character sets": "select character_set_name from INFORMATION_SCHEMA.character_sets",
+    "power bi tables": "select TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE\r\nfrom INFORMATION_SCHEMA.tables\r\nwhere "
+                       "TABLE_SCHEMA not in ('information_schema', 'pg_catalog')\r\norder by TABLE_SCHEMA, TABLE_NAME",
     # update/insert/delete privileges differ on purpose: the server is read-only (they are false here)
     "metabase table privileges": "SELECT role, schema, \"table\", \"select\" FROM (" + METABASE_TABLE_PRIVILEGES
                                  + ") AS m ORDER BY 2, 3",
@@ -215,6 +234,13 @@ def test_npgsql_type_loading(server, source):
     assert set(ours[1]) <= set(theirs[1])
     loaded = {row[1] for row in ours[1]}
     assert {"int4", "_int4", "text", "_text", "uuid", "numeric", "timestamptz", "jsonb", "int4range"} <= loaded
+
+
+def test_grafana_version(server, source):
+    """Grafana (pkg/tsdb/grafana-postgresql-datasource) picks its SQL by this: an integer division, as Postgres."""
+    sql = "SELECT current_setting('server_version_num')::int/100 as version"
+    ours, theirs = _run(server.dsn("alice"), sql), _run(source, sql)
+    assert ours == (["version"], [(1600,)]) and theirs[0] == ["version"] and theirs[1][0][0] // 100 == 15
 
 
 def test_metabase_sees_a_read_only_server(server):

@@ -88,6 +88,24 @@ def test_declare_fetch_move_close_as_postgres(server, source):
             assert got == expected, sql
 
 
+def _fetch_description(dsn: str) -> list:
+    """A FETCH's RowDescription: each column's table (as its pg_class name), column number, type and typmod."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DECLARE d CURSOR FOR SELECT i.id, i.name AS label, i.price, i.id + 1 AS next, s.seen "
+                     "FROM items i JOIN (SELECT id, seen FROM items) s ON s.id = i.id ORDER BY i.id")
+        result = conn.pgconn.exec_(b"FETCH 2 FROM d")
+        tables = {oid: name for oid, name in conn.execute("SELECT oid::int8, relname::text FROM pg_class")}
+        return [(result.fname(i), tables.get(result.ftable(i)), result.ftablecol(i), result.ftype(i),
+                 result.fmod(i)) for i in range(result.nfields)]
+
+
+def test_fetch_describes_source_columns_as_postgres(server, source):
+    """psqlODBC's UseDeclareFetch takes nullability and sizes from pg_attribute by these table OIDs."""
+    ours, theirs = (_fetch_description(dsn) for dsn in _both(server, source))
+    assert theirs[0][1:3] == ("items", 1) and theirs[3][1] is None
+    assert ours == theirs
+
+
 def test_psycopg_named_cursor_with_parameters(server, source):
     results = []
     for dsn in _both(server, source):

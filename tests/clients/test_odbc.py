@@ -63,6 +63,10 @@ def _calls(dsn: str, declare_fetch: bool) -> dict:
             rows = cur.execute("SELECT id, customer, total, placed FROM orders WHERE placed >= ? AND customer = ? "
                                "ORDER BY id", dt.date(2024, 6, 1), f"c{run}").fetchall()
             out[f"query {run}"] = [tuple(r) for r in rows]
+        # SQLDescribeCol: nullability from pg_attribute.attnotnull by RowDescription's table OID and column
+        cur.execute("SELECT o.id, o.customer AS who, o.total, s.note, o.id * 2 AS twice, 'x' AS lit FROM orders o "
+                    "JOIN (SELECT id, note FROM orders) s ON s.id = o.id WHERE o.id < 0")
+        out["describe"] = [(d[0], d[1], d[3], d[4], d[5], d[6]) for d in cur.description]
         out["big"] = [tuple(r) for r in cur.execute("SELECT id, total FROM orders ORDER BY id").fetchall()]
         conn.rollback()
     return out

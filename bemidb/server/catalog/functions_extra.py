@@ -1,17 +1,38 @@
 """More of Postgres's client functions as DuckDB macros, installed after catalog/functions.py's (and replacing a
 few of its stand-ins): format() with %s %I %L (Metabase's describe-fields, `format('%I.%I', schema, table)`),
 parse_ident() (Grafana's column picker), pg_get_expr() giving back the column defaults synced from the source,
-pg_get_indexdef(index, column, pretty) naming one index column (JDBC getIndexInfo, Metabase, DBeaver)."""
+pg_get_indexdef(index, column, pretty) naming one index column (JDBC getIndexInfo, Metabase, DBeaver),
+pg_get_keywords() in FROM (DBeaver, PgJDBC's getSQLKeywords, pgAdmin)."""
 
 from __future__ import annotations
 
+from bemidb.quoting import quote_literal
+from bemidb.server.catalog.keyword_rows import KEYWORDS
+
 # Functions the rewrite sends to these macros (sql/extra_functions.py); `format` is sqlglot's exp.Format.
-EXTRA_MACROS = frozenset({"pg_format", "parse_ident"})
+EXTRA_MACROS = frozenset({"pg_format", "parse_ident", "pg_get_keywords"})
 
 FORMAT_ARGS = 8  # format() with up to this many arguments (DuckDB macros have no VARIADIC)
 _HIDE = "chr(1)"
 _PARSE_IDENT = ("list_transform(regexp_extract_all(s, '\"(?:[^\"]|\"\")*\"|[^.\"]+'), lambda p: CASE WHEN "
                 "p[1] = '\"' THEN replace(p[2:-2], '\"\"', '\"') ELSE lower(trim(p)) END)")  # a % inside a substituted value, hidden from the next substitution
+
+
+# Postgres 15's wording of each keyword category and bare-label flag (catdesc, baredesc; C locale)
+_CATDESC = (("U", "unreserved"), ("C", "unreserved (cannot be function or type name)"),
+            ("T", "reserved (can be function or type name)"), ("R", "reserved"))
+_BAREDESC = ((True, "can be bare label"), (False, "requires AS"))
+
+
+def _keywords(s: str) -> list[str]:
+    values = ", ".join(f"({quote_literal(w)}, '{c}', {str(b).lower()})" for w, c, b in KEYWORDS)
+    catdesc = " ".join(f"WHEN '{c}' THEN '{d}'" for c, d in _CATDESC)
+    baredesc = " ".join(f"WHEN {str(b).lower()} THEN '{d}'" for b, d in _BAREDESC)
+    return [f"CREATE OR REPLACE TABLE {s}.bemidb_keywords AS SELECT * FROM (VALUES {values}) "
+            "AS k(word, catcode, barelabel)",
+            f"CREATE OR REPLACE MACRO {s}.pg_get_keywords() AS TABLE SELECT word, catcode, barelabel, "
+            f"CASE catcode {catdesc} END AS catdesc, CASE barelabel {baredesc} END AS baredesc "
+            f"FROM {s}.bemidb_keywords ORDER BY word"]
 
 
 def extra_macros(s: str) -> list[str]:
@@ -32,6 +53,7 @@ def extra_macros(s: str) -> list[str]:
                  "_bt, unnest(coalesce(_bp.proargnames, [])) AS _bn, unnest(generate_series(1, len(_bp.proargtypes))) "
                  f"AS _bi FROM {s}.pg_proc _bp WHERE _bp.oid = funcoid) _bu), '')")
     return [
+        *_keywords(s),
         # \df and JDBC getFunctions print a function's signature from its pg_proc row (catalog/pg_proc_rows.py)
         f"CREATE OR REPLACE MACRO {s}.pg_get_function_result(funcoid) AS (SELECT CASE WHEN _bp.proretset THEN "
         f"'SETOF ' ELSE '' END || {s}.format_type(_bp.prorettype, NULL) FROM {s}.pg_proc _bp WHERE _bp.oid = funcoid)",

@@ -63,3 +63,21 @@ def relation_oid(schema: str, name: str) -> int:
     if schema == "pg_catalog" and name in _CATALOG_OIDS:
         return _CATALOG_OIDS[name]
     return stable_oid("relation", schema, name)
+
+
+# Catalog column types RowDescription cannot name from our DuckDB tables: "char" (char alone is char(1)), and
+# the statistics types, sent as text by us.
+_DESCRIBED_AS = {"char": '"char"', "pg_ndistinct": "text", "pg_dependencies": "text",
+                 "pg_mcv_list": "text", "_pg_statistic": "text"}
+
+
+def catalog_relation(schema: str, name: str) -> tuple[int, dict[str, tuple[int, str]]] | None:
+    """(OID, {column: (attnum, type)}) of an emulated catalog relation, for RowDescription to describe its
+    columns as Postgres does (name, "char", int2vector ... instead of text). `schema` '' is a bare name:
+    pg_catalog, which is first on every search_path."""
+    schema = schema or "pg_catalog"
+    columns = COLUMNS.get((schema, name)) if schema in ("pg_catalog", "information_schema") else None
+    if columns is None:
+        return None
+    return relation_oid(schema, name), {column: (attnum, _DESCRIBED_AS.get(typ, typ))
+                                        for attnum, (column, typ) in enumerate(columns, start=1)}

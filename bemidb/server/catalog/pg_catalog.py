@@ -17,7 +17,7 @@ import json
 
 import pyarrow as pa
 
-from bemidb.quoting import quote_literal
+from bemidb.quoting import quote_ident_if_needed, quote_literal
 from bemidb.server.catalog import pg_types
 from bemidb.server.catalog.columns import COLUMNS
 from bemidb.server.catalog.functions import macros, type_format_rows
@@ -160,8 +160,16 @@ def _create_in_dependency_order(cursor, statements: list[str]) -> None:
         pending = failed
 
 
+def _quoted_type_name(row: dict) -> dict:
+    """format_type prints a type name as an identifier: "Mixed Case", not Mixed Case (arrays keep their _)."""
+    name = row["typname"]
+    if name.startswith("_") and row.get("typelem"):
+        return {**row, "typname": "_" + quote_ident_if_needed(name[1:])}
+    return {**row, "typname": quote_ident_if_needed(name)}
+
+
 def _replace_type_format(cursor, extra: list[dict]) -> None:
-    table = pa.table(list(zip(*type_format_rows(extra), strict=True)),
+    table = pa.table(list(zip(*type_format_rows([_quoted_type_name(r) for r in extra]), strict=True)),
                      names=["oid", "plain", "pre", "post", "mod_kind", "suffix"])
     cursor.register("bemidb_rows_type_format", table)
     try:

@@ -58,6 +58,8 @@ _BASE_ROWS = (
     (30, "oidvector", -1, "A", 26, 1013, "oidvectorin", "oidvectorout", "oidvectorrecv", "oidvectorsend", "ipb"),
     (114, "json", -1, "U", 0, 199, "json_in", "json_out", "json_recv", "json_send", "ixb"),
     (142, "xml", -1, "U", 0, 143, "xml_in", "xml_out", "xml_recv", "xml_send", "ixb"),
+    (194, "pg_node_tree", -1, "Z", 0, 0, "pg_node_tree_in", "pg_node_tree_out", "pg_node_tree_recv",
+     "pg_node_tree_send", "ixb"),  # pg_attrdef.adbin, pg_class.relpartbound ...: text here
     (269, "table_am_handler", 4, "P", 0, 0, "table_am_handler_in", "table_am_handler_out", "", "", "ippv"),
     (325, "index_am_handler", 4, "P", 0, 0, "index_am_handler_in", "index_am_handler_out", "", "", "ippv"),
     (600, "point", 16, "G", 701, 1017, "point_in", "point_out", "point_recv", "point_send", "dpb"),
@@ -106,6 +108,7 @@ _BASE_ROWS = (
     (2950, "uuid", 16, "U", 0, 2951, "uuid_in", "uuid_out", "uuid_recv", "uuid_send", "cpb"),
     (2970, "txid_snapshot", -1, "U", 0, 2949, "txid_snapshot_in", "txid_snapshot_out", "txid_snapshot_recv", "txid_snapshot_send", "dxb"),
     (3115, "fdw_handler", 4, "P", 0, 0, "fdw_handler_in", "fdw_handler_out", "", "", "ippv"),
+    (3220, "pg_lsn", 8, "U", 0, 3221, "pg_lsn_in", "pg_lsn_out", "pg_lsn_recv", "pg_lsn_send", "dpbv"),
     (3310, "tsm_handler", 4, "P", 0, 0, "tsm_handler_in", "tsm_handler_out", "", "", "ippv"),
     (3500, "anyenum", 4, "P", 0, 0, "anyenum_in", "anyenum_out", "", "", "ippv"),
     (3614, "tsvector", -1, "U", 0, 3643, "tsvectorin", "tsvectorout", "tsvectorrecv", "tsvectorsend", "ixb"),
@@ -196,6 +199,8 @@ def lookup(name_or_oid: str | int) -> PgType | None:
 
 def parse_type_name(text: str) -> tuple[PgType, int] | None:
     """SQL type text -> (type, typmod); typmod -1 when unconstrained. None for an unknown name."""
+    if text.strip().lower() in ('"char"', 'pg_catalog."char"'):  # the 1-byte internal type, not char(1)
+        return BY_NAME["char"], -1
     m = _TYPE_TEXT.match(text.lower())
     if not m:
         return None
@@ -329,7 +334,7 @@ _TEXTUAL = {"text", "varchar", "bpchar", "name", "json", "jsonb", "xml", "uuid",
             "macaddr8", "money", "bit", "varbit", "char", "tsvector", "tsquery", "jsonpath", "point", "line",
             "lseg", "box", "path", "polygon", "circle", "int4range", "int8range", "numrange", "daterange",
             "tsrange", "tstzrange", "regclass", "regtype", "regproc", "regnamespace", "regrole", "tid",
-            "int2vector", "oidvector", "aclitem", "pg_lsn", "txid_snapshot", "refcursor",
+            "int2vector", "oidvector", "aclitem", "pg_lsn", "txid_snapshot", "refcursor", "pg_node_tree",
             "interval", "timetz"}  # stored as Postgres's own text by the syncer
 # Integer-valued types: an integer column may be declared as any of them (the encoder range-checks).
 _INTEGER = {"int2", "int4", "int8", "oid", "xid", "cid", "regclass", "regtype", "regproc", "regnamespace",
@@ -341,6 +346,8 @@ def _hint_fits(hinted: PgType, base: PgType) -> bool:
     """Can values that Arrow holds as `base` honestly be described as `hinted`?"""
     if hinted.oid == base.oid:
         return True
+    if hinted.name in ("int2vector", "oidvector"):  # the catalog's vectors are lists of integers here
+        return base.is_array and element_of(base).name in _INTEGER
     if hinted.is_array != base.is_array:
         return False
     if hinted.is_array:

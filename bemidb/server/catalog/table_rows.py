@@ -20,9 +20,11 @@ from bemidb.server.catalog.oids import (
 from bemidb.server.catalog.pg_proc_rows import PG_PROC
 from bemidb.server.catalog.row_shapes import attribute_row, class_row, info_column_row, type_row
 from bemidb.server.catalog.static_rows import static_relation_rows
+from bemidb.server.catalog.type_description_rows import TYPE_DESCRIPTIONS
 from bemidb.storage.catalog import TableInfo
 
 PG_PROC_OID = 1255  # pg_description.classoid of a function
+PG_TYPE_OID = 1247  # ... of a type
 
 
 class RowBuilder:
@@ -93,6 +95,9 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     b.rows.setdefault(("pg_catalog", "pg_description"), []).extend(
         {"objoid": row[0], "classoid": PG_PROC_OID, "objsubid": 0, "description": row[-1]}
         for row in PG_PROC if row[-1])  # built-in functions' comments (\df+, obj_description)
+    b.rows["pg_catalog", "pg_description"].extend(
+        {"objoid": oid, "classoid": PG_TYPE_OID, "objsubid": 0, "description": text}
+        for oid, text in TYPE_DESCRIPTIONS.items())  # built-in types' comments (DBeaver's data types, \dT+)
 
     for info in tables:
         nsp = namespace_oid(info.schema)
@@ -107,12 +112,11 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
         if rows is not None:  # the Iceberg snapshot's total-records, current after every sync
             relation_row["reltuples"] = float(rows)
         b.add("pg_class", relation_row)
-        b.add("pg_type", {**type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name,
-                          "typnamespace": nsp, "typtype": "c", "typcategory": "C", "typrelid": oid,
-                          "typinput": "record_in", "typoutput": "record_out", "typreceive": "record_recv",
-                          "typsend": "record_send", "typarray": 0, "typalign": "d", "typstorage": "x"}
-              if "record" in pg_types.BY_NAME else {"oid": rowtype, "typname": info.name, "typnamespace": nsp,
-                                                    "typtype": "c", "typrelid": oid})
+        # the row type, among the extra types so that format_type and ::regtype name it as Postgres does
+        b.extra_types[f"row type {info.schema}.{info.name}"] = {
+            **type_row(pg_types.BY_NAME["record"]), "oid": rowtype, "typname": info.name, "typnamespace": nsp,
+            "typtype": "c", "typcategory": "C", "typrelid": oid, "typinput": "record_in", "typoutput": "record_out",
+            "typreceive": "record_recv", "typsend": "record_send", "typarray": 0, "typalign": "d", "typstorage": "x"}
         if info.comment:
             b.add("pg_description", {"objoid": oid, "classoid": PG_CLASS_OID, "objsubid": 0,
                                      "description": info.comment})
@@ -182,6 +186,12 @@ def _add_default(b: RowBuilder, info: TableInfo, relid: int, attnum: int, source
             column["column_default"] = default
 
 
+def _per_key(index: dict, field: str, keys: list[int]) -> list[int]:
+    """One value per key column as the source had it (0s for a table synced before they were recorded)."""
+    values = index.get(field)
+    return [int(v) for v in values] if isinstance(values, list) and len(values) == len(keys) else [0] * len(keys)
+
+
 def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict) -> None:
     """One of the source's other indexes, as metadata (pg_class, pg_index, pg_indexes, the definition)."""
     names = [c.name for c in info.columns]
@@ -196,8 +206,9 @@ def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict
                        "indisunique": unique, "indnullsnotdistinct": False, "indisprimary": False,
                        "indisexclusion": False, "indimmediate": True, "indisclustered": False, "indisvalid": True,
                        "indcheckxmin": False, "indisready": True, "indislive": True, "indisreplident": False,
-                       "indkey": keys, "indcollation": [0] * len(keys), "indclass": [0] * len(keys),
-                       "indoption": [0] * len(keys), "indexprs": None, "indpred": None})
+                       "indkey": keys, "indcollation": _per_key(index, "collations", keys),
+                       "indclass": _per_key(index, "classes", keys), "indoption": _per_key(index, "options", keys),
+                       "indexprs": None, "indpred": None})
     texts = index.get("keys") or []
     for position, attnum in enumerate(keys, start=1):
         column = names[attnum - 1] if attnum else (texts[position - 1].split("(")[0] if len(texts) >= position
@@ -210,6 +221,16 @@ def _add_index(b: RowBuilder, info: TableInfo, relid: int, nsp: int, index: dict
     b.defs.append({"oid": index_oid, "def": definition})
     b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": name,
                          "tablespace": None, "indexdef": definition})
+    if index.get("constraint") and all(keys):  # UNIQUE (...): SQLAlchemy's get_unique_constraints, DBeaver
+        con_oid = b.unique(stable_oid("constraint", info.schema, info.name, name))
+        b.add("pg_constraint", {"oid": con_oid, "conname": name, "connamespace": nsp, "contype": "u",
+                                "condeferrable": False, "condeferred": False, "convalidated": True,
+                                "conrelid": relid, "contypid": 0, "conindid": index_oid, "conparentid": 0,
+                                "confrelid": 0, "confupdtype": " ", "confdeltype": " ", "confmatchtype": " ",
+                                "conislocal": True, "coninhcount": 0, "connoinherit": True, "conkey": keys})
+        cols = ", ".join(quote_ident_if_needed(names[k - 1]) for k in keys)
+        b.defs.append({"oid": con_oid, "def": f"UNIQUE ({cols})"})
+        _add_key_constraint(b, info, name, "UNIQUE", [names[k - 1] for k in keys])
 
 
 def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: tuple[str, ...]) -> None:
@@ -242,11 +263,16 @@ def _add_primary_key(b: RowBuilder, info: TableInfo, relid: int, nsp: int, pk: t
                                             f"USING btree ({cols})"})
     b.add("pg_indexes", {"schemaname": info.schema, "tablename": info.name, "indexname": index_name,
                          "tablespace": None, "indexdef": b.defs[-1]["def"]})
-    base = {"constraint_catalog": b.database, "constraint_schema": info.schema, "constraint_name": index_name,
+    _add_key_constraint(b, info, index_name, "PRIMARY KEY", list(pk))
+
+
+def _add_key_constraint(b: RowBuilder, info: TableInfo, name: str, kind: str, columns: list[str]) -> None:
+    """information_schema's rows of a PRIMARY KEY or UNIQUE constraint (Power BI, dbt, Metabase read them)."""
+    base = {"constraint_catalog": b.database, "constraint_schema": info.schema, "constraint_name": name,
             "table_catalog": b.database, "table_schema": info.schema, "table_name": info.name}
-    b.add("table_constraints", {**base, "constraint_type": "PRIMARY KEY", "is_deferrable": "NO",
-                                "initially_deferred": "NO", "enforced": "YES", "nulls_distinct": None},
+    b.add("table_constraints", {**base, "constraint_type": kind, "is_deferrable": "NO", "initially_deferred": "NO",
+                                "enforced": "YES", "nulls_distinct": "YES" if kind == "UNIQUE" else None},
           "information_schema")
-    for position, name in enumerate(pk, start=1):
-        b.add("key_column_usage", {**base, "column_name": name, "ordinal_position": position,
+    for position, column in enumerate(columns, start=1):
+        b.add("key_column_usage", {**base, "column_name": column, "ordinal_position": position,
                                    "position_in_unique_constraint": None}, "information_schema")

@@ -91,6 +91,8 @@ def _to_text(arr: pa.Array, t: PgType, timezone: str) -> pa.Array:
         return timestamps_text(arr, timezone)
     if pa.types.is_interval(typ) or pa.types.is_duration(typ):
         return intervals_text(arr)
+    if t.name in ("int2vector", "oidvector") and pa.types.is_list(typ):  # pg_index.indkey: "1 3", no braces
+        return pc.binary_join(arr.cast(pa.list_(pa.string())), " ")
     if pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ) \
             or pa.types.is_list_view(typ) or pa.types.is_large_list_view(typ):
         return _arrays(arr, element_of(t), timezone)

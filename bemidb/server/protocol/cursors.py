@@ -22,7 +22,7 @@ from bemidb.server.engine import check_statement
 from bemidb.server.errors import FEATURE_NOT_SUPPORTED, PgError
 from bemidb.server.protocol import wire
 from bemidb.server.protocol.connection import Connection
-from bemidb.server.protocol.results import ResultEncoder
+from bemidb.server.protocol.results import ResultEncoder, TableColumns
 from bemidb.server.protocol.state import OpenCursor, SessionState
 from bemidb.server.sql.plans import DeclareCursor, FetchCursor
 
@@ -67,8 +67,12 @@ class Cursors:
         if reader is None:
             self._close_duck(duck)
             raise PgError("42601", "DECLARE CURSOR needs a query that returns rows")
+        # a FETCH's RowDescription names the source columns as the same SELECT's does (psqlODBC's
+        # UseDeclareFetch reads nullability and sizes from pg_attribute by them)
+        origins = TableColumns(plan.query.origins, self.engine, state.settings.search_path_schemas()) \
+            if plan.query.origins else None
         state.cursors[plan.name] = OpenCursor(plan.name, text, plan.hold, plan.binary, time.time(), duck, reader,
-                                              reader.schema, types)
+                                              reader.schema, types, origins=origins)
         self._publish()
         self.conn.send(wire.command_complete(plan.tag))
 
@@ -78,7 +82,7 @@ class Cursors:
         if cursor is None:
             return None
         return ResultEncoder.from_schema(cursor.schema, formats or ([1] if cursor.binary else []),
-                                         self.state.settings.timezone, cursor.duck_types)
+                                         self.state.settings.timezone, cursor.duck_types, cursor.origins)
 
     def fetch(self, plan: FetchCursor, formats: list[int], describe: bool, guard: Guard) -> None:
         cursor = self.state.cursors.get(plan.name)

@@ -61,6 +61,9 @@ class TableColumns:
         return column_origins.resolve(self.origins, self._lookup, count)
 
     def _lookup(self, schema: str, table: str):
+        catalog = oids.catalog_relation(schema, table)  # pg_class.relname is name, relkind "char" ...
+        if catalog is not None:
+            return catalog
         for candidate in ([schema] if schema else [*self.search_path, "public"]):
             info = self.engine.table(candidate, table)
             if info is not None:

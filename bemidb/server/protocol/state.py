@@ -58,6 +58,7 @@ class OpenCursor:
     leftover: object = None  # unread rows of the current batch
     current: object = None  # the last row returned (FETCH RELATIVE 0 / FORWARD 0 re-read it)
     position: int = 0  # rows read so far
+    origins: object = None  # results.TableColumns: the synced columns its result columns are (RowDescription)
 
 
 @dataclass

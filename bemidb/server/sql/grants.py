@@ -87,7 +87,8 @@ def restrict(plan: Plan, policy: Policy, search_path: tuple[str, ...], statement
                            plan.options, plan.tag)
         case DeclareCursor(query=query):  # a cursor's query reads as much as the same SELECT may
             return DeclareCursor(plan.name, Query(restrict_sql(query.sql, policy, search_path), query.tag,
-                                                  query.param_hints), plan.hold, plan.binary, plan.scroll)
+                                                  query.param_hints, origins=query.origins),
+                                 plan.hold, plan.binary, plan.scroll)
         case Matview(name=name):  # a REFRESH would run the stored query unrestricted: BEMIDB_USER's job only
             raise PgError(INSUFFICIENT_PRIVILEGE, f"permission denied for materialized view {name}")
     return plan

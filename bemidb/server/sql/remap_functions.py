@@ -29,7 +29,7 @@ pg_terminate_backend inet_server_addr inet_server_port inet_client_addr pg_stat_
 to_regtype to_regclass to_regnamespace to_regrole to_regproc to_regprocedure pg_is_other_temp_schema
 pg_my_temp_schema _pg_expandarray bemidb_last_synced_at
 """.split())
-TABLE_MACROS = frozenset({"bemidb_last_synced_at"})  # of MACROS, the ones that return rows (FROM f())
+TABLE_MACROS = frozenset({"bemidb_last_synced_at", "pg_get_keywords"})  # of the macros, the ones that return rows (FROM f())
 
 
 # Postgres name -> DuckDB name, same arguments.

@@ -21,11 +21,11 @@ def cte_names(tree: exp.Expression) -> set[str]:
 
 
 def relation(node: exp.Table, ctes: set[str]) -> exp.Expression:
-    if isinstance(node.this, exp.Func):  # FROM pg_catalog.unnest(...) / generate_series(...): DuckDB's own
+    # FROM pg_catalog.unnest(...) / generate_series(...): DuckDB's own; pg_catalog.pg_get_keywords(): our macro
+    if isinstance(node.this, exp.Func) or (isinstance(node.this, exp.Dot) and isinstance(node.this.expression,
+                                                                                          exp.Func)):
         if node.args.get("db") is not None and node.args["db"].name.lower() in ("pg_catalog", "information_schema"):
             node.set("db", None)
-        return _scalar_in_from(node)
-    if isinstance(node.this, exp.Dot) and isinstance(node.this.expression, exp.Func):
         return _scalar_in_from(node)
     name = node.name.lower() if not node.this.args.get("quoted") else node.name
     db = node.args.get("db")

@@ -158,15 +158,23 @@ def duckdb_list_text(text: str) -> str | None:
     return "[" + ", ".join("NULL" if v is None else "'" + v.replace("'", "''") + "'" for v in items) + "]"
 
 
+def _backslash_escape(node: exp.Expression) -> exp.Expression:
+    """Postgres's LIKE takes \\ as its escape unless told otherwise (JDBC's and DBeaver's name patterns escape _
+    so: 'order\\_items'); DuckDB's has none."""
+    return exp.Escape(this=node, expression=exp.Literal.string("\\"))
+
+
 def like_any(node: exp.Like | exp.ILike) -> exp.Expression:
-    """x ILIKE ANY (ARRAY['a%', 'b%']) -> (x ILIKE 'a%' OR x ILIKE 'b%')."""
+    """x ILIKE ANY (ARRAY['a%', 'b%']) -> (x ILIKE 'a%' OR x ILIKE 'b%'); a LIKE without ESCAPE escapes with \\."""
+    escaped = isinstance(node.parent, exp.Escape)
     target = node.expression
     if not isinstance(target, exp.Any):
-        return node
+        return node if escaped else _backslash_escape(node)
     array = target.this.this if isinstance(target.this, exp.Paren) else target.this
     if not isinstance(array, exp.Array) or not array.expressions:
         return node
     tests = [node.__class__(this=node.this.copy(), expression=item) for item in array.expressions]
+    tests = tests if escaped else [_backslash_escape(test) for test in tests]
     combined = tests[0]
     for test in tests[1:]:
         combined = exp.Or(this=combined, expression=test)

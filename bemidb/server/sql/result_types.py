@@ -25,6 +25,9 @@ FIXED: dict[str, str] = {
     **dict.fromkeys(("row_number", "rank", "dense_rank", "count"), "int8"),
     **dict.fromkeys(("percent_rank", "cume_dist", "random", "pi", "date_part"), "float8"),
     "extract": "numeric",
+    # names (DBeaver's SELECT current_schema(),session_user; PgJDBC's getSchemas)
+    **dict.fromkeys(("current_schema", "current_user", "session_user", "current_database", "current_catalog",
+                     "user"), "name"),
 }
 
 # Functions whose result is their first argument's type (typmod dropped, as Postgres does).
