@@ -155,6 +155,8 @@ def typed_sql(statement: str, chosen: tuple[tuple[int, str], ...]) -> tuple[str,
         tag = node.meta.pop(_MARK)
         if node.find_ancestor(exp.Having) is not None and RULES[type(node)].exact:
             continue  # DuckDB cannot bind the macros' lambdas in HAVING; a comparison there needs no scale
+        if node.find_ancestor(exp.Bracket) is not None:
+            continue  # a subscript: sqlglot shifts a typed index by the dialects' offset once more (indkey[n-1])
         container, new, exact_text = RULES[type(node)].apply(node, tag)
         item = container.parent if isinstance(container.parent, exp.Alias) else container
         index = next((i for i, e in enumerate(outer) if e is item), None)  # a result column of the query
