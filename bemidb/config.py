@@ -36,6 +36,12 @@ def _positive_int(raw: str) -> int:
     return int(raw)
 
 
+def _count(raw: str) -> int:
+    if not raw.isdigit():
+        raise ValueError(f"{raw!r} is not a whole number (0 = off)")
+    return int(raw)
+
+
 def _seconds(raw: str) -> float:
     """'30', '30s', '500ms', '2min', '0' (= off)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*", raw)
@@ -250,6 +256,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("source_postgres_commit_interval", "SOURCE_POSTGRES_COMMIT_INTERVAL",
                 "with --follow: commit at least this often (e.g. 10s)", 10.0, _seconds,
                 flag="--commit-interval"),
+        Setting("source_postgres_commit_changes", "SOURCE_POSTGRES_COMMIT_CHANGES",
+                "with --follow: commit sooner once about this many rows changed in the source (0 = off)",
+                100_000, _count, flag="--commit-changes"),
         # Sync: amplitude
         Setting("source_amplitude_api_key", "SOURCE_AMPLITUDE_API_KEY", "Amplitude API key", secret=True,
                 flag="--api-key"),
@@ -275,7 +284,8 @@ SERVER = ["host", "port", "database", "user", "password", "auth_method", "users_
 SYNC_POSTGRES = ["destination_schema", "source_postgres_database_url", "source_postgres_include_tables",
                  "source_postgres_exclude_tables", "source_postgres_incremental", "source_postgres_keep_schemas",
                  "source_postgres_threads", "source_postgres_cursor_columns", "source_postgres_sync_mode",
-                 "source_postgres_replication_slot", "source_postgres_publication", "source_postgres_commit_interval"]
+                 "source_postgres_replication_slot", "source_postgres_publication", "source_postgres_commit_interval",
+                 "source_postgres_commit_changes"]
 SYNC_AMPLITUDE = ["destination_schema", "source_amplitude_api_key", "source_amplitude_secret_key",
                   "source_amplitude_start_date", "source_amplitude_api_url"]
 SYNC_ATTIO = ["destination_schema", "source_attio_api_access_token", "source_attio_api_url"]

@@ -17,6 +17,10 @@ Then follow mode: a `--follow --commit-interval 1s` follower and `bemidb serve` 
 rows/s are inserted (100 every 0.1 s) for 60 s (20 with --quick); a client polls max(id) through the server:
 the change-to-served lag p50 and p95 (target: about the interval + 1 s), and the follower's RSS at 5 s and
 at the end (a 10-minute run is the issue's; this is the short form).
+Last, --detect-deletes (cursor syncs without logical replication): a `--incremental public.t:id` copy,
+0.1% of the rows deleted and 0.1% inserted, then the next run with and without --detect-deletes.
+`python -m bench.cdc --soak 600` runs only the follower part, for 600 s, on a fresh 100k-row table, and prints
+the lag and the follower's RSS at 5 s, at the end and its highest sample.
 """
 
 from __future__ import annotations
@@ -106,12 +110,14 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
         with psycopg.connect(url, autocommit=True) as source, psycopg.connect(server.dsn()) as client:
             client.autocommit = True
             started = time.monotonic()
-            rss_start = None
+            rss_start, rss_samples, next_sample = None, [], started + 5
             next_id, next_write = start_id, started
             while time.monotonic() - started < seconds or committed:
                 now = time.monotonic()
-                if rss_start is None and now - started >= 5:
-                    rss_start = _rss_mb(follower.pid)
+                if now >= next_sample:
+                    rss_samples.append(_rss_mb(follower.pid))
+                    rss_start = rss_start or rss_samples[0]
+                    next_sample += 5
                 if now >= next_write and now - started < seconds:
                     source.execute(f"INSERT INTO t (id, name) SELECT g, 'live' FROM generate_series("
                                    f"{next_id}, {next_id + batch - 1}) g")
@@ -134,7 +140,44 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
     lags.sort()
     return {"rate": rate, "seconds": seconds, "batches": len(lags), "p50": lags[len(lags) // 2],
             "p95": lags[int(len(lags) * 0.95)], "max": lags[-1], "rss_start_mb": rss_start, "rss_end_mb": rss_end,
-            "follower_exit": follower.returncode}
+            "rss_peak_mb": max(rss_samples + [rss_end]), "follower_exit": follower.returncode}
+
+
+def soak(seconds: int, rows: int = 100_000) -> dict:
+    """`python -m bench.cdc --soak 600`: only the follower, for `seconds` at 1,000 inserts/s on a fresh
+    table of `rows` rows: lag p50/p95 and its RSS at 5 s, at the end and the highest sample (every 5 s)."""
+    cluster = PostgresCluster(find_bin_dir()).start()
+    try:
+        url = cluster.url()
+        cluster.execute("postgres", TABLE_SQL.format(name="t", rows=rows))
+        cluster.execute("postgres", "ALTER TABLE t ADD PRIMARY KEY (id)")
+        with tempfile.TemporaryDirectory(prefix="bench-cdc-soak-") as work:
+            _sync(url, f"{work}/data", "--sync-mode", "cdc")
+            lag = _follow_lag(cluster, url, f"{work}/data", seconds=seconds)
+            lag["files_after"] = _facts(f"{work}/data")["files"]
+    finally:
+        cluster.destroy()
+    return lag
+
+
+def _detect_deletes_cost(cluster, url: str, work: str, repeat: int) -> dict:
+    """A cursor sync (--incremental public.t:id) of the same table, then 0.1% of its rows deleted and as
+    many inserted: the next run with and without --detect-deletes, each from the same data dir copy."""
+    base = f"{work}/incremental"
+    _sync(url, base, "--incremental", "public.t:id")
+    rows = cluster.execute("postgres", "SELECT count(*), max(id) FROM t")[0]
+    cluster.execute("postgres", f"DELETE FROM t WHERE id % 1000 = 7; INSERT INTO t (id, name) SELECT g, 'late' "
+                                f"FROM generate_series({rows[1] + 1}, {rows[1] + rows[0] // 1000}) g")
+    times: dict[str, list[float]] = {"without": [], "with": []}
+    for _ in range(repeat):
+        for label, extra in (("without", ()), ("with", ("--detect-deletes",))):
+            run_dir = f"{work}/incremental-{label}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.copytree(base, run_dir)
+            times[label].append(_sync(url, run_dir, "--incremental", "public.t:id", *extra)[0])
+    without, with_ = min(times["without"]), min(times["with"])
+    ok = _facts(f"{work}/incremental-with")["rows"] == cluster.execute("postgres", "SELECT count(*) FROM t")[0][0]
+    return {"without": without, "with": with_, "cost": with_ - without, "runs": times, "ok": ok}
 
 
 def main(quick: bool = False) -> dict:
@@ -181,6 +224,7 @@ def main(quick: bool = False) -> dict:
                 seconds, log = _sync(url, full_dir)
                 fulls.append(round(seconds, 3))
                 full_table.append(_table_seconds(log))
+            detect = _detect_deletes_cost(cluster, url, work, repeat)
     finally:
         cluster.destroy()
     drain_s, full_s = min(drains), min(fulls)
@@ -195,17 +239,25 @@ def main(quick: bool = False) -> dict:
         {"metric": f"--follow --commit-interval 1s at {lag['rate']:,} inserts/s: change-to-served lag p50",
          "value": lag["p50"], "unit": "s", "target": "<= interval + 1 s", "ok": lag["p95"] <= 2.5},
         {"metric": "the same, p95", "value": lag["p95"], "unit": "s"},
+        {"metric": f"--incremental --detect-deletes on {rows:,} rows (0.1% deleted, 0.1% inserted)",
+         "value": detect["with"], "unit": "s", "reference": f"without --detect-deletes {detect['without']:.1f}s",
+         "ratio": detect["with"] / detect["without"]},
+        {"metric": "the same, --detect-deletes's own cost against a full refresh", "value": detect["cost"],
+         "unit": "s", "reference": f"full refresh {full_s:.1f}s", "ratio": detect["cost"] / full_s},
         {"metric": f"the follower's RSS after 5 s and after {lag['seconds']} s", "value": lag["rss_end_mb"],
          "unit": "MB", "reference": f"{lag['rss_start_mb']:.0f} MB at 5 s",
          "ratio": lag["rss_end_mb"] / lag["rss_start_mb"]},
     ]
-    return {"ok": ok, "summary": summary,
-            "details": {"rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
+    return {"ok": ok and detect["ok"], "summary": summary,
+            "details": {"detect_deletes": detect, "rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
                         "full_refreshes": fulls, "full_table": full_table, "after_drain": facts,
                         "source": expected, "follow": lag}}
 
 
-if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`
+if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`; `--soak SECONDS`: the follower only
+    if len(sys.argv) == 3 and sys.argv[1] == "--soak":
+        print(soak(int(sys.argv[2])))
+        sys.exit(0)
     from bench.__main__ import main as run_benchmarks
 
     sys.exit(run_benchmarks(["cdc", *sys.argv[1:]]))

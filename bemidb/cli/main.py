@@ -110,7 +110,8 @@ def _add_command_flags(name: str, sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--detect-deletes", action="store_true",
                          help="with --incremental: remove rows whose primary key is gone from the source")
         sub.add_argument("--follow", action="store_true",
-                         help="with --sync-mode cdc: keep running, commit every --commit-interval (SIGTERM ends)")
+                         help="with --sync-mode cdc: keep running, commit every --commit-interval or --commit-changes rows "
+                              "(SIGTERM ends)")
         sub.add_argument("--drop-slot", action="store_true",
                          help="remove the CDC replication slot and publication from the source, then exit")
     if name == "tables":

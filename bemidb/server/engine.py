@@ -112,8 +112,13 @@ def _duckdb_path(path: str) -> str:
     return path
 
 
-def view_sql(schema: str, name: str, table, by_field_id: bool = True) -> str:
+def view_sql(schema: str, name: str, table, by_field_id: bool = True,
+             same_by_name: Callable[[str, str], bool] | None = None) -> str:
     """CREATE OR REPLACE VIEW over the current snapshot's data files (typed and empty when there are none).
+
+    Columns are found by Iceberg field id; but a table that never changed its schema has every file in that
+    one schema, so when `same_by_name(file, options)` says a file reads the same by name, it is read by name:
+    DuckDB then plans a query ~0.5-0.8 ms faster (a primary-key lookup is ~3 ms in all).
 
     Position deletes other engines write (Trino's DELETE, Spark merge-on-read) are applied: a data file with
     delete files reads without the rows they name; pyiceberg's scan planning decides which delete files apply
@@ -148,18 +153,22 @@ def view_sql(schema: str, name: str, table, by_field_id: bool = True) -> str:
                             f"type: {quote_literal(duckdb_type(f.field_type))}, default_value: NULL}}"
                             for f in iceberg_schema.fields)
         options = f"schema = MAP {{{mapping}}}"
+        whole_files = [task.file.file_path for task in tasks if not task.delete_files]
+        if (same_by_name is not None and len(table.metadata.schemas) == 1 and whole_files
+                and same_by_name(_duckdb_path(whole_files[0]), options)):
+            options = ""
     else:  # files without field ids (written by another tool): by name, missing columns as NULL
         options = "union_by_name = true"
 
     def source(paths: list[str], extra: str = "") -> str:
         files = ", ".join(quote_literal(_duckdb_path(path)) for path in paths)
-        return f"read_parquet([{files}], {options}{extra})"
+        return f"read_parquet({', '.join(a for a in (f'[{files}]', options, extra) if a)})"
 
     whole = [task.file.file_path for task in tasks if not task.delete_files]
     parts = [f"SELECT {columns} FROM {source(whole)}"] if whole else []
     for task in tasks:
         if task.delete_files:
-            parts.append(f"SELECT {columns} FROM {source([task.file.file_path], ', file_row_number = true')} "
+            parts.append(f"SELECT {columns} FROM {source([task.file.file_path], 'file_row_number = true')} "
                          f"AS t WHERE {_not_deleted(task)}")
     return f"CREATE OR REPLACE VIEW {target} AS " + " UNION ALL ".join(parts)
 
@@ -304,7 +313,10 @@ class Engine:
                 self._schemas.add(schema)
                 self.generation += 1
             try:
-                self._run_ddl(view_sql(schema, name, table))
+                # By name on local disk only for now: on S3 a by-name view was seen reading a file deleted after
+                # the server started (test_s3_reads), which the field-id read fails on; not understood yet.
+                by_name = None if self.cfg.uses_s3 else self._same_by_name
+                self._run_ddl(view_sql(schema, name, table, same_by_name=by_name))
             except duckdb.Error as exc:  # DuckDB binds the view now: files without field ids end up here
                 log.debug("table %s.%s: reading columns by name (%s)", schema, name, exc)
                 self._run_ddl(view_sql(schema, name, table, by_field_id=False))
@@ -313,6 +325,17 @@ class Engine:
             return
         self._infos[(schema, name)] = table_info(table, schema, name)
         self._locations[(schema, name)] = table.metadata_location
+
+    def _same_by_name(self, path: str, options: str) -> bool:
+        """Whether a data file has the same columns, in order and type, read by name as by field id."""
+        describe = "DESCRIBE SELECT * FROM read_parquet({}{})"
+        try:
+            with self._ddl_lock:
+                by_id = self._internal.execute(describe.format(quote_literal(path), ", " + options)).fetchall()
+                by_name = self._internal.execute(describe.format(quote_literal(path), "")).fetchall()
+        except duckdb.Error:
+            return False
+        return [row[:2] for row in by_id] == [row[:2] for row in by_name]
 
     def _run_ddl(self, sql: str) -> None:
         with self._ddl_lock:

@@ -64,11 +64,14 @@ _RULES: list[tuple[str, str, str, str | None]] = [
     ("BinderException", r'Values list "[^"]*" does not have a column named "([^"]+)"', "42703",
      'column "{0}" does not exist'),
     ("BinderException", r"No function matches", "42883", None),
+    # int_column = ANY($1) with a text[] parameter: Postgres finds no operator integer = text
+    ("BinderException", r"^Cannot compare values of type", "42883", None),
     ("BinderException", r"must appear in the GROUP BY clause", "42803", None),
     ("BinderException", r"", "42601", None),
     ("ParserException", r"", "42601", None),
     ("ConversionException", r"", "22P02", None),
     ("OutOfRangeException", r"", "22003", None),
+    ("InvalidInputException", r"^Division by zero", "22012", "division by zero"),  # 1/0, 1 % 0 on integers
     ("InvalidInputException", r"", "22023", None),
     ("InterruptException", r"", CANCELED, "canceling statement due to user request"),
     ("PermissionException", r"", INSUFFICIENT_PRIVILEGE, None),

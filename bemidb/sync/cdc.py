@@ -34,7 +34,7 @@ from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY
 from bemidb.storage.changes import apply_changes, compact
 from bemidb.storage.types import NumericScan, needs_numeric_scan, plan_column
 from bemidb.storage.writer import check_warehouse_writable
-from bemidb.sync import cdc_source, parallel, pgoutput
+from bemidb.sync import cdc_collect, cdc_source, parallel, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, scan_numerics, typed_batch
@@ -44,7 +44,8 @@ from bemidb.sync.progress import SyncProgress
 
 log = logging.getLogger(__name__)
 
-UPKEEP_SECONDS = 300  # --follow: compaction and vacuum at most this often
+CHANGES_POLL_SECONDS = 0.5  # --follow: how often the source's row counters are read (--commit-changes)
+UPKEEP_SECONDS = 60  # --follow: compaction and vacuum at most this often (files and snapshots stay few)
 SOURCE_ERRORS = (DatabaseError, InterfaceError, CopyError, OSError)  # the source failed or went away
 PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
 
@@ -83,8 +84,10 @@ def run(cfg, args) -> int:
         stop = _StopFlag() if follow else None
         while True:
             cycle_started = time.monotonic()
+            counted = _rows_changed(conn, keyed) if follow and cfg.source_postgres_commit_changes else None
             try:
-                drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow)
+                drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow,
+                                 cfg.source_postgres_database_url)
             except SOURCE_ERRORS as exc:
                 if stop is None:
                     raise
@@ -103,13 +106,36 @@ def run(cfg, args) -> int:
             status = max(status, drained.status)
             if drained.recopy:  # a schema change that cannot be applied in place: copy those tables again
                 status = max(status, _copy(cfg, args, catalog, namespace, slot, keyed, drained.recopy, why_not))
-            # A commit every interval, counted from the previous one's start (the drain's time included).
-            if stop is None or stop.wait(cfg.source_postgres_commit_interval - (time.monotonic() - cycle_started)):
+            # A commit every interval, counted from the previous one's start (the drain's time included), or
+            # sooner once --commit-changes rows changed.
+            if stop is None or _wait_for_next_commit(stop, conn, keyed, cycle_started + cfg.source_postgres_commit_interval,
+                                                     counted, cfg.source_postgres_commit_changes):
                 return status
     except SOURCE_ERRORS as exc:
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
         _close(conn)
+
+
+def _rows_changed(conn, keyed) -> int | None:
+    try:
+        return cdc_source.rows_changed(conn, [relation.sql_name for relation, _ in keyed.values()])
+    except SOURCE_ERRORS:  # a table dropped meanwhile, the source gone: the interval alone decides
+        return None
+
+
+def _wait_for_next_commit(stop, conn, keyed, deadline: float, counted: int | None, changes: int) -> bool:
+    """Wait until `deadline`, or until `changes` rows changed since `counted` (looked at every
+    CHANGES_POLL_SECONDS). True when the follower is told to stop."""
+    while True:
+        if stop.wait(min(deadline - time.monotonic(), CHANGES_POLL_SECONDS)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        if counted is not None:
+            now = _rows_changed(conn, keyed)
+            if now is not None and now - counted >= changes:
+                return False
 
 
 def _close(conn) -> None:
@@ -241,40 +267,83 @@ class _Drained:
         self.recopy: set[str] = set()
 
 
-def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False) -> _Drained:
-    """Apply the slot's changes up to now, one commit per changed table, then advance the slot."""
+def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None) -> _Drained:
+    """Apply the slot's changes up to now, one commit per changed table (more for a table whose changes
+    outgrow cdc_collect.CHUNK_ROWS), then advance the slot."""
     result = _Drained()
     upto = cdc_source.current_lsn(conn)
     held = {name: _stored_properties(catalog, namespace, relation) for name, (relation, _) in keyed.items()}
     applied = {name: pgoutput.parse_lsn(props[PROP_CDC_LSN]) for name, props in held.items()
                if props.get(PROP_CDC_SLOT) == slot and PROP_CDC_LSN in props}
-    pending = _collect(conn, slot, publication, upto, applied, keyed)
-    if not pending:  # nothing to apply: only let the source drop the WAL read so far
+    applier = _Applier(catalog, namespace, keyed, slot, url)
+    try:
+        pending = cdc_collect.collect(conn, slot, publication, upto, applied, keyed, applier.flush)
+    finally:
+        applier.close()
+    touched = list(dict.fromkeys([*applier.totals, *applier.errors, *applier.recopy, *pending]))
+    if not touched:  # nothing to apply: only let the source drop the WAL read so far
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
         return result
     resolver = source.TypeResolver(conn)
     with SyncProgress(f"sync postgres (cdc) -> {namespace.schema}", live=False if follow else None) as progress:
-        for name, changes in pending.items():
-            relation, _ = keyed[name]
+        for name in touched:
             progress.table_started(name)
-            try:
-                rows, size = _apply(conn, catalog, namespace, relation, changes, resolver, held[name], slot, upto)
-            except ValueError as exc:  # a schema change not applicable in place
-                progress.note(f"{name}: {exc}; copying the table again")
+            if name in pending:
+                applier.apply(conn, resolver, name, pending[name], upto)
+            if name in applier.recopy:  # a schema change not applicable in place
+                progress.note(f"{name}: {applier.recopy[name]}; copying the table again")
                 result.recopy.add(name)
-            except Exception as exc:  # noqa: BLE001 - one table's failure never stops the others
-                log.debug("table %s failed", name, exc_info=True)
-                progress.table_done(name, 0, 0, error=full_sync._one_line(exc))
+            elif name in applier.errors:
+                progress.table_done(name, 0, 0, error=applier.errors[name])
             else:
-                progress.table_done(name, rows, size)
+                progress.table_done(name, *applier.totals[name])
         if progress.failed:
             result.status = 1
             return result  # the slot keeps the changes: the next run applies what failed
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
-    _upkeep(catalog, namespace, [keyed[name][0] for name in pending], follow)
+    _upkeep(catalog, namespace, [keyed[name][0] for name in touched], follow)
+    if follow:  # a follower lives for days: hand Arrow's freed buffers back to the system after each cycle
+        pa.default_memory_pool().release_unused()
     return result
+
+
+class _Applier:
+    """Commits a table's changes and keeps each table's totals and failure. Changes flushed while the slot
+    is still being read are typed over a second connection: the drain's own is busy streaming."""
+
+    def __init__(self, catalog, namespace, keyed, slot: str, url: str | None):
+        self.catalog, self.namespace, self.keyed, self.slot, self.url = catalog, namespace, keyed, slot, url
+        self.totals: dict[str, list[int]] = {}  # table -> [rows, bytes] committed
+        self.errors: dict[str, str] = {}
+        self.recopy: dict[str, str] = {}  # table -> the schema change that needs a copy
+        self._conn = self._resolver = None
+
+    def flush(self, name: str, changes: TableChanges, through: int) -> bool:
+        if self._conn is None:
+            self._conn = _connect(self.url)
+            self._resolver = source.TypeResolver(self._conn)
+        return self.apply(self._conn, self._resolver, name, changes, through)
+
+    def apply(self, conn, resolver, name: str, changes: TableChanges, lsn: int) -> bool:
+        try:
+            rows, size = _apply(conn, self.catalog, self.namespace, self.keyed[name][0], changes, resolver,
+                                self.slot, lsn)
+        except ValueError as exc:
+            self.recopy[name] = str(exc)
+            return False
+        except Exception as exc:  # noqa: BLE001 - one table's failure never stops the others
+            log.debug("table %s failed", name, exc_info=True)
+            self.errors[name] = full_sync._one_line(exc)
+            return False
+        total = self.totals.setdefault(name, [0, 0])
+        total[0] += rows
+        total[1] += size
+        return True
+
+    def close(self) -> None:
+        _close(self._conn)
 
 
 _last_upkeep = 0.0
@@ -296,39 +365,7 @@ def _upkeep(catalog, namespace: _Destination, relations, follow: bool) -> None:
             log.warning("upkeep of %s skipped: %s", ".".join(identifier), full_sync._one_line(exc))
 
 
-def _collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed) -> dict[str, TableChanges]:
-    """Each held table's net changes from the transactions it has not applied yet."""
-    relations: dict[int, pgoutput.Relation] = {}
-    pending: dict[str, TableChanges] = {}
-    commit_lsn = 0
-
-    def changes_of(oid: int) -> TableChanges | None:
-        relation = relations.get(oid)
-        name = f"{relation.schema}.{relation.name}" if relation else None
-        if name not in applied or commit_lsn < applied[name]:
-            return None  # not held by this slot (yet), or applied by an earlier run
-        if name not in pending:
-            pending[name] = TableChanges(keyed[name][1])
-        return pending[name]
-
-    for message in cdc_source.peek_messages(conn, slot, publication, upto):
-        if isinstance(message, pgoutput.Begin):
-            commit_lsn = message.final_lsn
-        elif isinstance(message, pgoutput.Relation):
-            relations[message.oid] = message
-        elif isinstance(message, pgoutput.Change):
-            changes = changes_of(message.relation_oid)
-            if changes is not None:
-                changes.add(relations[message.relation_oid], message)
-        elif isinstance(message, pgoutput.Truncate):
-            for oid in message.relation_oids:
-                changes = changes_of(oid)
-                if changes is not None:
-                    changes.truncate()
-    return pending
-
-
-def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, stored: dict, slot: str,
+def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, slot: str,
            upto: int) -> tuple[int, int]:
     identifier = namespace.of(relation)
     table = catalog.load_table(identifier)
@@ -361,10 +398,16 @@ def _numeric_scan(iceberg_schema, column, changed: NumericScan | None) -> Numeri
     return NumericScan(max(scale, changed.max_scale), changed.max_integer_digits, changed.has_special)
 
 
+_reached: dict[str, int] = {}
+
+
 def _pause(point: str) -> None:
-    """Tests kill the process at exact points: the run says where it stopped and waits there."""
-    if os.environ.get(PAUSE_ENV) == point:
-        print(f"paused at {point}", file=sys.stderr, flush=True)
+    """Tests kill the process at exact points ("commit", or "commit#2" for the second one): the run says
+    where it stopped and waits there."""
+    _reached[point] = _reached.get(point, 0) + 1
+    wanted = os.environ.get(PAUSE_ENV)
+    if wanted in (point, f"{point}#{_reached[point]}"):
+        print(f"paused at {wanted}", file=sys.stderr, flush=True)
         while True:
             time.sleep(60)
 

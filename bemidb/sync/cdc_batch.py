@@ -1,9 +1,10 @@
 """One table's changes from the slot, collapsed to their net effect, then typed like a COPY would type them.
 
 Collapsing: per primary key only the last version counts (or "deleted"); a TRUNCATE forgets everything before
-it. The net effect is typed by sending the text values back to the source (one text[] per column for up to
-ROWS_PER_QUERY rows), cast to each column's type and selected with the very expressions the copy uses
-(bemidb/storage/types.py), so a CDC row is stored exactly as a full refresh would store it, for every type.
+it. The net effect is typed like a copy types it, so a CDC row is stored exactly as a full refresh would store
+it, for every type: in-process where pgoutput's text is what COPY prints (cdc_local: most columns), else by
+sending the text values back to the source (one text[] per column for up to ROWS_PER_QUERY rows), cast to
+each column's type and selected with the very expressions the copy uses (bemidb/storage/types.py).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from bemidb.storage.types import (
     numeric_scan_sql,
 )
 from bemidb.sync import pgoutput
+from bemidb.sync.cdc_local import local_plan, parse_texts
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
 
-ROWS_PER_QUERY = 10_000
+ROWS_PER_QUERY = 10_000  # rows typed by one query to the source
+LOCAL_ROWS = 100_000  # rows typed in-process at a time
 _DELETED = None
 
 
@@ -117,10 +120,39 @@ def _known(value):
 
 
 def _decode(conn, plans: list[ColumnPlan], schema: pa.Schema, items: list, to_row) -> pa.Table:
-    """to_row(item) for every item, typed by the source; rows are built a query's worth at a time."""
+    """to_row(item) for every item, typed like the copy types it: in-process where the text parses here
+    (cdc_local), through the source for the other columns (and for a batch whose text does not parse)."""
+    local = [local_plan(plan) for plan in plans]
+    parts = []
+    for start in range(0, len(items), LOCAL_ROWS):
+        rows = [to_row(item) for item in items[start:start + LOCAL_ROWS]]
+        columns: list = [None] * len(plans)
+        here = [i for i, plan in enumerate(local) if plan is not None]
+        if here:
+            texts = {i: pa.array([row[i] for row in rows], pa.string()) for i in here}
+            parsed = parse_texts([local[i] for i in here], list(texts.values()), pa.schema([schema.field(i) for i in here]))
+            if parsed is None:  # a value Arrow cannot parse (BC, infinity): only its column goes to the source
+                for i in here:
+                    alone = parse_texts([local[i]], [texts[i]], pa.schema([schema.field(i)]))
+                    columns[i] = alone.column(0) if alone is not None else None
+            else:
+                for position, i in enumerate(here):
+                    columns[i] = parsed.column(position)
+        remote = [i for i, column in enumerate(columns) if column is None]
+        if remote:
+            typed = _decode_by_source(conn, [plans[i] for i in remote], pa.schema([schema.field(i) for i in remote]),
+                                      [[row[i] for i in remote] for row in rows])
+            for position, i in enumerate(remote):
+                columns[i] = typed.column(position)
+        parts.append(pa.Table.from_arrays(columns, schema=schema))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _decode_by_source(conn, plans: list[ColumnPlan], schema: pa.Schema, rows: list[list]) -> pa.Table:
+    """The rows sent back to the source and selected with the copy's expressions, a query's worth at a time."""
     batches = []
-    for start in range(0, len(items), ROWS_PER_QUERY):
-        select = _values_select(plans, [to_row(item) for item in items[start:start + ROWS_PER_QUERY]])
+    for start in range(0, len(rows), ROWS_PER_QUERY):
+        select = _values_select(plans, rows[start:start + ROWS_PER_QUERY])
         batches.extend(b for b in decode_chunks(copy_csv_chunks(conn, select), plans, schema) if b.num_rows)
     return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
 

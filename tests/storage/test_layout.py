@@ -90,6 +90,7 @@ def _old_writer(monkeypatch):
         options["use_dictionary"] = [f.name for f in schema if pa.types.is_string(f.type)]
         options.pop("write_page_index", None)
         options.pop("max_rows_per_page", None)
+        options.pop("data_page_size", None)
         return real(where, schema, **options)
 
     monkeypatch.setattr(writer.pq, "ParquetWriter", old_parquet_writer)

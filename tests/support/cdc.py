@@ -3,12 +3,14 @@ fresh source database per test whose replication slots are dropped with it."""
 
 from __future__ import annotations
 
+import signal
+
 import psycopg
 import pytest
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
-from tests.support.commands import run_bemidb
+from tests.support.commands import popen_bemidb, run_bemidb
 
 
 def cdc(url, data_dir, *args, schema="public", env=None):
@@ -56,3 +58,22 @@ def cdc_source(pg, request):
         for (slot,) in conn.execute("SELECT slot_name FROM pg_replication_slots WHERE database = %s",
                                     (url.rsplit("/", 1)[1],)).fetchall():
             conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+
+
+def killed_at(url, data_dir, point, env=None):
+    """A CDC run SIGKILLed exactly at `point` (it says where it waits: see bemidb/sync/cdc.py _pause)."""
+    process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
+                           str(data_dir), env={**(env or {}), "BEMIDB_CDC_PAUSE_AT": point})
+    lines = []
+    for line in process.stderr:
+        lines.append(line.decode(errors="replace"))
+        if f"paused at {point}" in lines[-1]:
+            break
+    else:
+        raise AssertionError(f"the run never reached {point}:\n{''.join(lines)}")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def slot_position(url):
+    return source_rows(url, "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots")[0]["lsn"]

@@ -83,8 +83,17 @@ def test_every_mapped_type_is_stored_as_a_full_refresh_stores_it(source, data_di
     source("SET TimeZone = 'America/New_York';" + inserts)
     source("UPDATE alltypes SET tx = 'updated', a_i4 = '{7,8}' WHERE id = 1")
     source("DELETE FROM alltypes WHERE id = 2")
+    _cdc(source.url, data_dir)  # BC/infinite values in the batch: their columns are typed by the source
+    _assert_same_as_full_refresh(source.url, data_dir)
+    # Only ordinary values in the batch: every column pgoutput's text can carry is typed in-process.
+    source("SET TimeZone = 'America/New_York'; UPDATE alltypes SET tx = 'again', d = d + 1, ts = ts + '1s', "
+           "tstz = tstz + '1 day' WHERE id = 1")
     _cdc(source.url, data_dir)
-    _full(source.url, data_dir, "oracle")
+    _assert_same_as_full_refresh(source.url, data_dir)
+
+
+def _assert_same_as_full_refresh(url, data_dir):
+    _full(url, data_dir, "oracle")
     ours = _table(data_dir, "alltypes").scan().to_arrow().sort_by("id")
     theirs = _table(data_dir, "alltypes", "oracle").scan().to_arrow().sort_by("id")
     assert ours.num_rows == 4
@@ -234,6 +243,25 @@ def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_
         assert follower.wait(timeout=60) == 0, follower.stderr.read().decode()
     assert _served(server, "SELECT id, name FROM items ORDER BY id") == [
         tuple(r.values()) for r in _source(source.url, "SELECT id, name FROM items ORDER BY id")]
+
+
+def test_follow_commits_before_the_interval_once_enough_rows_changed(source, data_dir):
+    source("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one')")
+    _cdc(source.url, data_dir)
+    # An interval no test waits for: only --commit-changes can make these changes visible.
+    follower = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--follow", "--commit-interval", "1h",
+                            "--commit-changes", "50", "--database-url", source.url, "--data-dir", str(data_dir))
+    try:
+        # The first batch may land in the follower's first drain; the second only by the change count.
+        for first, total in ((100, 101), (200, 201)):
+            source("INSERT INTO items SELECT g, 'bulk' FROM generate_series(%s::int, %s::int) g", first, first + 99)
+            wait_for(lambda n=total: len(_rows(data_dir, "items")) == n, follower,
+                     f"the rows up to {first + 99} to be committed", timeout=60)
+        assert follower.poll() is None
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=60) == 0, follower.stderr.read().decode()
+    assert _rows(data_dir, "items") == _source(source.url, "SELECT * FROM items ORDER BY id")
 
 
 def test_changes_land_as_position_deletes_and_compaction_folds_them(source, data_dir):

@@ -7,7 +7,11 @@ import signal
 
 from bemidb.storage.catalog import PROP_CDC_LSN
 from tests.support.cdc import cdc as _cdc
-from tests.support.cdc import cdc_source  # noqa: F401 - the `source` fixture
+from tests.support.cdc import (
+    cdc_source,  # noqa: F401 - the `source` fixture
+    killed_at,
+    slot_position,
+)
 from tests.support.cdc import rows as _rows
 from tests.support.cdc import source_rows as _source
 from tests.support.cdc import table as _table
@@ -16,25 +20,6 @@ from tests.support.processes import wait_for
 
 READING_SLOT = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() "
                 "AND query LIKE '%pg_logical_slot_peek_binary_changes%'")
-
-
-def _killed_at(url, data_dir, point):
-    """A CDC run SIGKILLed exactly at `point` (it says where it waits: see bemidb/sync/cdc.py _pause)."""
-    process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
-                           str(data_dir), env={"BEMIDB_CDC_PAUSE_AT": point})
-    lines = []
-    for line in process.stderr:
-        lines.append(line.decode(errors="replace"))
-        if f"paused at {point}" in lines[-1]:
-            break
-    else:
-        raise AssertionError(f"the run never reached {point}:\n{''.join(lines)}")
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-
-
-def _slot_position(url):
-    return _source(url, "SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots")[0]["lsn"]
 
 
 def test_killed_at_every_point_resumes_exactly_once(source, data_dir):
@@ -50,24 +35,24 @@ def test_killed_at_every_point_resumes_exactly_once(source, data_dir):
     def reading():
         return _source(source.url, READING_SLOT)[0]["count"]
 
-    before = _slot_position(source.url)
+    before = slot_position(source.url)
     process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", source.url, "--data-dir",
                            str(data_dir))
     wait_for(reading, process, "the slot being read")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    _killed_at(source.url, data_dir, "commit")
+    killed_at(source.url, data_dir, "commit")
     assert len(_rows(data_dir, "acct")) == 50 and _table(data_dir, "acct").properties[PROP_CDC_LSN] == "0/0"
-    assert _slot_position(source.url) == before  # the source still holds every change
+    assert slot_position(source.url) == before  # the source still holds every change
 
     # 3. Killed after the commit, before the slot moved: the next run must not apply those changes again.
-    _killed_at(source.url, data_dir, "advance")
+    killed_at(source.url, data_dir, "advance")
     assert _rows(data_dir, "acct") == _source(source.url, expected)
-    assert _slot_position(source.url) == before
+    assert slot_position(source.url) == before
     committed = _table(data_dir, "acct").current_snapshot().snapshot_id
     _cdc(source.url, data_dir)
     assert _table(data_dir, "acct").current_snapshot().snapshot_id == committed  # skipped, not re-applied
-    assert _slot_position(source.url) != before
+    assert slot_position(source.url) != before
     source("UPDATE acct SET balance = 0 WHERE id = 1")
     _cdc(source.url, data_dir)
     assert _rows(data_dir, "acct") == _source(source.url, expected)
@@ -84,8 +69,9 @@ def test_a_source_restart_mid_drain_fails_cleanly_and_the_next_run_resumes(own_p
     def reading():
         return own_postgres.execute("postgres", READING_SLOT)[0][0]
 
+    # Changes under one chunk (cdc_collect.CHUNK_ROWS): applied in one commit or not at all.
     process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
-                           str(data_dir))
+                           str(data_dir), env={"BEMIDB_CDC_CHUNK_ROWS": "1000000"})
     wait_for(reading, process, "the slot being read")
     own_postgres.restart("fast")
     _, stderr = process.communicate(timeout=120)

@@ -56,11 +56,6 @@ def format_type(t: pg_types.PgType, mod: int = -1) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # Functions (DuckDB macros in CATALOG_SCHEMA; rewrite.py qualifies calls to them).
 
-_NULLS = r"'([\[,])null([,\]])', '\1NULL\2', 'g'"
-_PLAIN = r"""'([\[,])"([^"\\{},\s]+)"([,\]])', '\1\2\3', 'g'"""
-_TEXT_ARRAY_ITEMS = "regexp_replace(" * 4 + "j, " + "), ".join([_NULLS, _NULLS, _PLAIN, _PLAIN]) + ")"
-
-
 def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
     """CREATE MACRO statements for the functions Postgres clients call, in schema `s`."""
     guc = "getvariable('bemidb_gucs')"
@@ -237,13 +232,16 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "replace(CAST(x AS VARCHAR), ' (BC)', ' BC') "
         "WHEN regexp_full_match(typeof(x), '(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|DOUBLE|FLOAT|"
         "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
-        # bytea: \x and the hex digits; text[]: from its JSON, elements quoted only when Postgres quotes them
+        # bytea: \x and the hex digits
         f"WHEN typeof(x) = 'BLOB' THEN chr(92) || 'x' || lower(hex(CAST(x AS VARCHAR)::BLOB)) "
-        f"WHEN typeof(x) = 'VARCHAR[]' THEN {s}.bemidb_text_array(CAST(x AS JSON)::VARCHAR) "
+        # text and uuid arrays {x,"y z"}: elements quoted as array_out quotes them. Through DuckDB's list text
+        # (it round-trips) so that the branch binds for every x: CASE binds all branches. list_aggr, not
+        # to_json or array_to_string: those make DuckDB lose the types of the statement's other parameters.
+        "WHEN typeof(x) IN ('VARCHAR[]', 'UUID[]') THEN CASE WHEN x IS NOT NULL THEN '{' || coalesce(list_aggr("
+        "list_transform(CAST(CAST(x AS VARCHAR) AS VARCHAR[]), lambda e: CASE WHEN e IS NULL "
+        "THEN 'NULL' WHEN e = '' OR upper(e) = 'NULL' OR regexp_matches(e, '[{},\"\\\\\\s]') THEN '\"' || "
+        "replace(replace(e, '\\', '\\\\'), '\"', '\\\"') || '\"' ELSE e END), 'string_agg', ','), '') || '}' END "
         "ELSE CAST(x AS VARCHAR) END",
-        # a text[]'s JSON as Postgres's array text: null -> NULL, quotes only where Postgres needs them (each
-        # pattern twice: neighbouring elements share the comma one match consumes)
-        f"CREATE OR REPLACE MACRO {s}.bemidb_text_array(j) AS '{{' || (" + _TEXT_ARRAY_ITEMS + ")[2:-2] || '}'",
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
         "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-import pyarrow as pa
-
 from bemidb.quoting import quote_literal
 from bemidb.server import duckdb_calls
 from bemidb.server.catalog.pg_catalog import CURSOR_LIST
@@ -23,10 +21,10 @@ from bemidb.server.errors import FEATURE_NOT_SUPPORTED, PgError
 from bemidb.server.protocol import wire
 from bemidb.server.protocol.connection import Connection
 from bemidb.server.protocol.results import ResultEncoder, TableColumns
+from bemidb.server.protocol.running import BATCH_ROWS, next_batch
 from bemidb.server.protocol.state import OpenCursor, SessionState
 from bemidb.server.sql.plans import DeclareCursor, FetchCursor
 
-BATCH_ROWS = 65_536  # rows per Arrow batch pulled from DuckDB: the most a cursor holds at once
 # The guard runs a call on a DuckDB cursor with cancel, statement_timeout and error mapping (the executor's).
 Guard = Callable[[object], AbstractContextManager]
 
@@ -186,26 +184,11 @@ def _span(cursor: OpenCursor, plan: FetchCursor) -> tuple[int, int | None]:
     return (0, 0) if count == 0 else (count - 1 - cursor.position, 1)
 
 
-def _next_batch(cursor: OpenCursor) -> pa.RecordBatch | None:
-    if cursor.leftover is not None:
-        batch, cursor.leftover = cursor.leftover, None
-        return batch
-    while cursor.reader is not None:
-        try:
-            batch = cursor.reader.read_next_batch()
-        except StopIteration:
-            cursor.reader = None
-            return None
-        if batch.num_rows:
-            return batch
-    return None
-
-
 def _rows(cursor: OpenCursor, limit: int | None):
     """Up to `limit` rows (None: all) as batches, advancing the cursor."""
     taken = 0
     while limit is None or taken < limit:
-        batch = _next_batch(cursor)
+        batch = next_batch(cursor)
         if batch is None:
             cursor.current = None  # past the end: nothing to re-read
             return

@@ -28,6 +28,7 @@ from bemidb.server.protocol.login import Login
 from bemidb.server.protocol.results import decode_parameters
 from bemidb.server.protocol.state import Portal, SessionState, Statement
 from bemidb.server.sql import rewrite
+from bemidb.server.sql.declared_parameters import cast_json_parameters
 
 log = logging.getLogger("bemidb.server")
 
@@ -170,8 +171,8 @@ class Session:
         parts = split_statements(sql)
         if len(parts) > 1:
             raise PgError(SYNTAX_ERROR, "cannot insert multiple commands into a prepared statement")
-        statement = self.executor.plan(parts[0] if parts else "")
-        statement.param_oids = oids
+        statement = self.executor.plan(cast_json_parameters(parts[0], oids) if parts else "")
+        statement.sql, statement.param_oids = parts[0] if parts else "", oids  # the text as the client sent it
         # Bound now, as Postgres analyses at Parse: an unknown table fails here, and the types are kept.
         statement.param_oids = self.executor.parameter_types(statement)
         self.statements[name] = statement
@@ -227,7 +228,7 @@ class Session:
             if portal is None:
                 raise PgError("34000", f'portal "{name}" does not exist')
             if portal.encoder is None:
-                portal.encoder = self.executor.describe(portal.statement, portal.params, portal.result_formats)
+                portal.encoder = self.executor.describe_portal(portal)
             self.conn.send(portal.encoder.row_description() if portal.encoder else wire.NO_DATA)
         else:
             raise wire.ProtocolError(f"invalid DESCRIBE message subtype {what!r}")

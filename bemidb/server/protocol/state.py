@@ -18,6 +18,7 @@ class Statement:
     sql: str  # as the client sent it
     plan: Plan
     param_oids: list[int]
+    last_encoder: tuple | None = None  # (result shape key, ResultEncoder) of its last run, reused when alike
 
     @property
     def query(self) -> Query | None:
@@ -37,6 +38,7 @@ class Portal:
     encoder: object = None  # results.ResultEncoder once described
     leftover: object = None  # the unsent tail of a batch after a row limit
     done: bool = False
+    no_rows: bool = False  # started at Describe: a statement without rows, already run
     timer: threading.Timer | None = None
     duck_types: list = field(default_factory=list)  # DuckDB column types of the running result
 

@@ -1,0 +1,63 @@
+"""Reading the slot into each table's net changes, with memory bounded by CHUNK_ROWS rows per table.
+
+A table whose collapsed changes reach CHUNK_ROWS rows (a transaction of a million rows, or a drain after a
+long pause) is handed to `flush` mid-stream and committed on its own, so a drain holds at most that many row
+versions per table whatever the backlog. The position a flushed commit stores is the end of the last
+transaction read to its end: the next run skips exactly the transactions before it. A transaction cut by a
+flush is replayed whole if the run dies before the drain ends, which converges to the same rows (every change
+carries the whole row or its key). The price: until the drain ends, a reader can see the first part of a
+transaction bigger than CHUNK_ROWS.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from bemidb.sync import cdc_source, pgoutput
+from bemidb.sync.cdc_batch import TableChanges
+
+CHUNK_ROWS = int(os.environ.get("BEMIDB_CDC_CHUNK_ROWS", "") or 100_000)  # the variable is for tests
+
+Flush = Callable[[str, TableChanges, int], bool]  # (table, its changes, applied through) -> keep collecting
+
+
+def collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed, flush: Flush) -> dict[str, TableChanges]:
+    """Each held table's net changes from the transactions it has not applied yet (what `flush` did not take).
+    `applied` maps a table to the position it stored; flush returning False drops the table from this run."""
+    relations: dict[int, pgoutput.Relation] = {}
+    pending: dict[str, TableChanges] = {}
+    given_up: set[str] = set()
+    commit_lsn = 0
+    through = 0  # just after the last transaction read to its end
+
+    def changes_of(oid: int) -> tuple[str | None, TableChanges | None]:
+        relation = relations.get(oid)
+        name = f"{relation.schema}.{relation.name}" if relation else None
+        if name not in applied or commit_lsn < applied[name] or name in given_up:
+            return None, None  # not held by this slot (yet), applied by an earlier run, or failed here
+        if name not in pending:
+            pending[name] = TableChanges(keyed[name][1])
+        return name, pending[name]
+
+    for message in cdc_source.peek_messages(conn, slot, publication, upto):
+        if isinstance(message, pgoutput.Begin):
+            commit_lsn = message.final_lsn
+        elif isinstance(message, pgoutput.Commit):
+            through = message.commit_lsn + 1
+        elif isinstance(message, pgoutput.Relation):
+            relations[message.oid] = message
+        elif isinstance(message, pgoutput.Change):
+            name, changes = changes_of(message.relation_oid)
+            if changes is not None:
+                changes.add(relations[message.relation_oid], message)
+                if len(changes.rows) >= CHUNK_ROWS:
+                    del pending[name]
+                    if not flush(name, changes, max(through, applied[name])):
+                        given_up.add(name)
+        elif isinstance(message, pgoutput.Truncate):
+            for oid in message.relation_oids:
+                _, changes = changes_of(oid)
+                if changes is not None:
+                    changes.truncate()
+    return pending
