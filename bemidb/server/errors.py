@@ -127,6 +127,31 @@ def _python_error_inside_duckdb(raw: str) -> PgError:
     return PgError("XX000", last)
 
 
+_NO_MATCH = re.compile(r"No function matches the given name and argument types '(\w+)\((.*)\)'")
+_DUCK_TYPE_NAMES = {"INTEGER": "integer", "INTEGER_LITERAL": "integer", "BIGINT": "bigint", "SMALLINT": "smallint",
+                    "HUGEINT": "numeric", "DOUBLE": "double precision", "FLOAT": "real", "VARCHAR": "text",
+                    "STRING_LITERAL": "unknown", "NULL": "unknown", "BLOB": "bytea", "TIMESTAMP":
+                    "timestamp without time zone", "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
+                    "TIME": "time without time zone"}
+
+
+def _no_such_function(main: str, position: int | None) -> PgError | None:
+    """DuckDB's 'No function matches ... sum(INTERVAL)' and its candidate list -> Postgres's one line and hint."""
+    m = _NO_MATCH.search(main)
+    if m is None:
+        return None
+
+    def pg_name(duck: str) -> str:
+        if duck.endswith("[]"):
+            return pg_name(duck[:-2]) + "[]"
+        return "numeric" if duck.startswith("DECIMAL") else _DUCK_TYPE_NAMES.get(duck, duck.lower())
+
+    types = ", ".join(pg_name(t.strip()) for t in m.group(2).split(", ")) if m.group(2) else ""
+    return PgError("42883", f"function {m.group(1).lower()}({types}) does not exist", position=position,
+                   hint="No function matches the given name and argument types. You might need to add explicit "
+                        "type casts.")
+
+
 def from_exception(exc: BaseException, sql: str | None = None) -> PgError:
     """Any exception raised while running a statement -> PgError. `sql`: the text the position refers to."""
     if isinstance(exc, PgError):
@@ -144,6 +169,8 @@ def from_exception(exc: BaseException, sql: str | None = None) -> PgError:
         text = _PREFIX.sub("", text.strip())
         main, _, rest = text.partition("\n")
         hint = rest.strip() or None
+        if (missing := _no_such_function(main, position)) is not None:
+            return missing
         names = [cls.__name__ for cls in type(exc).__mro__]
         for cls_name, pattern, sqlstate, template in _RULES:
             if cls_name not in names:

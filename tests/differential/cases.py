@@ -74,7 +74,13 @@ def operator_cases() -> list[Case]:
         "SELECT 5 & 3, 5 | 3, 5 # 3, ~5, 1 << 4, 256 >> 2", "SELECT 7::bigint / 2::int", "SELECT 7 / 2::real",
         "SELECT 'abc' || 'def'", "SELECT 'a' || 1", "SELECT 1 || 'a'", "SELECT 3 BETWEEN 1 AND 5",
         "SELECT round(7 / 3.0, 4)", "SELECT 10 / 3::float8", "SELECT 1.5 * 2", "SELECT 0.1 + 0.2",
-        "SELECT 0.1::float8 + 0.2::float8", "SELECT 1::float4 / 3", "SELECT 1 / 3::float4")]
+        "SELECT 0.1::float8 + 0.2::float8", "SELECT 1::float4 / 3", "SELECT 1 / 3::float4",
+        "SELECT id, n / 3, n / 7.0, i / 3.0 FROM numbers ORDER BY id", "SELECT id, r * 2, r + r, d + r FROM numbers ORDER BY id",
+        "SELECT id, s + 1, s * s, s / 2::smallint FROM numbers ORDER BY id", "SELECT id, n / (i + 1) FROM numbers ORDER BY id",
+        "SELECT round(n / 3, 2) FROM numbers ORDER BY id", "SELECT 100.0 / 3 AS pct, 2 / 3.0 * 100",
+        "SELECT n / 5, count(*) FROM numbers GROUP BY n / 5 ORDER BY 1",
+        "SELECT round(i / 2.0, 1), count(*) FROM numbers GROUP BY i / 2.0 ORDER BY 1",
+        "SELECT grp, round(avg(i), 1) FROM numbers GROUP BY grp HAVING avg(i) > 1 ORDER BY avg(i) DESC, grp")]
     out += [_case("operator:compare", sql) for sql in (
         "SELECT id FROM everything WHERE c_float4 = 3.14 ORDER BY id",
         "SELECT id FROM everything WHERE c_float4 != 3.14 ORDER BY id",
@@ -208,6 +214,11 @@ def function_cases() -> list[Case]:
         "SELECT isfinite(date 'infinity'), date 'infinity'",
         "SELECT id, at, extract(quarter from at) FROM numbers ORDER BY id",
         "SELECT date_trunc('week', at), count(*) FROM numbers GROUP BY 1 ORDER BY 1",
+        "SELECT g FROM generate_series(date '2024-01-30', date '2024-03-01', interval '1 month') g ORDER BY g",
+        "SELECT id, c_tstz::time, c_ts::time FROM everything ORDER BY id",
+        "SELECT id, extract(second from c_ts), date_part('second', c_ts) FROM everything ORDER BY id",
+        "SELECT id, date_part('year', c_date), extract(minute from c_time) FROM everything ORDER BY id",
+        "SELECT extract(epoch from interval '1 year 2 mons 3 days 04:05:06'), extract(second from time '01:02:03.25')",
     )]
     out += [_case("function:json", sql) for sql in (
         "SELECT id, c_jsonb -> 'a' FROM everything ORDER BY id", "SELECT id, c_jsonb ->> 'k' FROM everything ORDER BY id",
@@ -237,6 +248,13 @@ def function_cases() -> list[Case]:
         "SELECT id, (doc ->> 'g')::int * 2 FROM numbers WHERE id < 4 ORDER BY id",
         "SELECT jsonb_set('{\"a\": 1}', '{a}', '2')", "SELECT '{\"a\": {\"b\": 1}}'::jsonb #> '{a}'",
         "SELECT jsonb_strip_nulls('{\"a\": null, \"b\": 1}')", "SELECT '[]'::jsonb = '[]'::jsonb",
+        "SELECT e.key, e.value FROM jsonb_each('{\"a\": 1, \"b\": {\"c\": null}}') AS e ORDER BY e.key",
+        "SELECT key, value FROM jsonb_each_text('{\"a\": 1, \"b\": null, \"c\": \"x\"}') ORDER BY key",
+        "SELECT id, x FROM numbers, jsonb_array_elements_text(jsonb_build_array(i, word)) AS t(x) WHERE id < 3 "
+        "ORDER BY id, x",
+        "SELECT count(*) FROM numbers, jsonb_each(doc)",
+        "SELECT jsonb_strip_nulls('{\"a\": null, \"b\": {\"c\": null, \"d\": 1}, \"e\": [null]}')",
+        "SELECT jsonb_build_object('bb', 1, 'a', 2, 'ccc', 3)",
     )]
     out += [_case("function:array", sql) for sql in (
         "SELECT id, array_length(c_int4arr, 1) FROM everything ORDER BY id",
@@ -252,6 +270,11 @@ def function_cases() -> list[Case]:
         "SELECT array_agg(word ORDER BY id) FROM numbers WHERE id < 5", "SELECT array_upper(ARRAY[1, 2], 1)",
         "SELECT array_remove(ARRAY[1, 2, 1], 1)", "SELECT array_cat(ARRAY[1], ARRAY[2])",
         "SELECT '{1,2,3}'::int[]", "SELECT '{a,b}'::text[]", "SELECT generate_series(1, 3)",
+        "SELECT id, 0 || c_int4arr, c_textarr || 'q'::text FROM everything ORDER BY id",
+        "SELECT ARRAY['', 'q\"u', NULL, 'c,d', 'x y']::text, ARRAY['a']::varchar[]::text",
+        "SELECT id, c_bytea::text, sha256(c_bytea)::text FROM everything ORDER BY id",
+        "SELECT sum(c_interval) FILTER (WHERE id > 1) FROM everything",
+        "SELECT id, sum(c_interval) OVER (ORDER BY id) FROM everything ORDER BY id",
         "SELECT * FROM generate_series(1, 3) g", "SELECT generate_series(1, 10, 4) AS g",
         "SELECT cardinality(ARRAY[[1, 2], [3, 4]])", "SELECT 3 = ANY(ARRAY[1, 2, 3])",
     )]
@@ -280,7 +303,19 @@ def aggregate_cases() -> list[Case]:
         "SELECT sum(i) FROM numbers WHERE false", "SELECT avg(i) FROM numbers WHERE false",
         "SELECT max(c_num), sum(c_num), avg(c_num) FROM everything", "SELECT sum(c_float4), avg(c_float8) FROM everything",
         "SELECT sum(c_int2), sum(c_int4), avg(c_int2) FROM everything", "SELECT array_agg(DISTINCT grp) FROM numbers",
+        "SELECT avg(s), avg(b) FROM numbers WHERE id > 20", "SELECT grp, avg(n) FROM numbers GROUP BY grp ORDER BY 2",
+        "SELECT grp, avg(i) AS a FROM numbers GROUP BY grp ORDER BY a DESC, grp",
+        "SELECT avg(i) FILTER (WHERE i > 3), stddev_pop(DISTINCT i) FROM numbers",
+        "SELECT id, avg(n) OVER (ORDER BY id ROWS 2 PRECEDING) FROM numbers ORDER BY id",
+        "SELECT max(a) FROM (SELECT grp, avg(i) AS a FROM numbers GROUP BY grp) s",
+        "SELECT grp FROM numbers GROUP BY grp HAVING avg(i) > 4 ORDER BY grp",
+        "SELECT avg(i)::numeric(10,3), avg(i) * 2, avg(i) / 3 FROM numbers",
+        "SELECT variance(s), var_pop(n), stddev_samp(b) FROM numbers", "SELECT sum(r), sum(r) FILTER (WHERE id > 3) FROM numbers",
+        "SELECT a.grp, avg(b.i) FROM numbers a JOIN numbers b ON a.id = b.id GROUP BY a.grp ORDER BY 1",
+        "WITH t AS (SELECT i, n FROM numbers) SELECT avg(i), sum(n) / count(*) FROM t",
     )]
+    out += [_case("aggregate", "SELECT avg(i), round(avg(n), 2) FROM numbers WHERE id > %t", (5,)),
+            _case("aggregate", "SELECT avg(i), stddev(n) FROM numbers WHERE id > %t", (5,), binary=True)]
     return out
 
 
@@ -357,6 +392,14 @@ MUST_MATCH = frozenset((
     "SELECT id, c_varchar FROM everything ORDER BY id", "SELECT id, c_jsonb FROM everything ORDER BY id",
     "SELECT c_int2 FROM everything ORDER BY id", "SELECT c_num FROM everything ORDER BY id",
     "SELECT id, c_char FROM everything ORDER BY id",
+    "SELECT round(avg(n), 2), round(avg(i), 2) FROM numbers", "SELECT avg(i) FROM numbers",
+    "SELECT grp, sum(n), avg(n) FROM numbers GROUP BY grp ORDER BY grp", "SELECT stddev(i) FROM numbers",
+    "SELECT variance(n) FROM numbers", "SELECT id, avg(i) OVER (PARTITION BY grp) FROM numbers ORDER BY id",
+    "SELECT id, c_float4 + 2 FROM everything WHERE id <> 2 AND id <> 3 ORDER BY id", "SELECT 5.0 / 2",
+    "SELECT id, c_num / 2 FROM everything WHERE id <> 2 AND id <> 3 ORDER BY id", "SELECT '12'::int2 + 1",
+    "SELECT id, i / (n + 1) FROM numbers ORDER BY id", "SELECT sum(i) / count(*) FROM numbers",
+    "SELECT id, extract(epoch from c_ts) FROM everything ORDER BY id", "SELECT jsonb_build_object('min', 1, 'max', 2)",
+    "SELECT key, value FROM jsonb_each('{\"a\": 1, \"b\": [2]}')", "SELECT id, encode(c_text::bytea, 'hex') FROM everything ORDER BY id",
 ))
 
 

@@ -8,6 +8,7 @@ import datetime as _dt
 from collections.abc import Iterable
 
 from bemidb.server.catalog import pg_types
+from bemidb.server.catalog.numeric_macros import numeric_macros
 from bemidb.server.settings import SERVER_VERSION, SETTINGS
 
 # ---------------------------------------------------------------------------------------------------------
@@ -231,6 +232,8 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         "replace(CAST(x AS VARCHAR), ' (BC)', ' BC') "
         "WHEN regexp_full_match(typeof(x), '(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|DOUBLE|FLOAT|"
         "DECIMAL[(][0-9]+,[0-9]+[)])[[][]]') THEN '{' || replace(CAST(x AS VARCHAR)[2:-2], ', ', ',') || '}' "
+        # bytea: \x and the hex digits
+        f"WHEN typeof(x) = 'BLOB' THEN chr(92) || 'x' || lower(hex(CAST(x AS VARCHAR)::BLOB)) "
         # text and uuid arrays {x,"y z"}: elements quoted as array_out quotes them. Through DuckDB's list text
         # (it round-trips) so that the branch binds for every x: CASE binds all branches. list_aggr, not
         # to_json or array_to_string: those make DuckDB lose the types of the statement's other parameters.
@@ -242,6 +245,17 @@ def macros(database: str, user: str, s: str, owner_oid: int) -> list[str]:
         f"CREATE OR REPLACE MACRO {s}.bemidb_json_typeof(j) AS CASE json_type(j::JSON) WHEN 'OBJECT' THEN "
         "'object' WHEN 'ARRAY' THEN 'array' WHEN 'VARCHAR' THEN 'string' WHEN 'BOOLEAN' THEN 'boolean' "
         "WHEN 'NULL' THEN 'null' WHEN NULL THEN NULL ELSE CASE WHEN j IS NOT NULL THEN 'number' END END",
+        # text -> bytea as Postgres reads it: hex after a backslash and x, else the bytes (a doubled backslash is one)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_bytea(t) AS CASE WHEN typeof(t) = 'BLOB' THEN t::BLOB WHEN "
+        "starts_with(t::VARCHAR, chr(92) || 'x') THEN unhex((t::VARCHAR)[3:]) ELSE encode(replace(t::VARCHAR, "
+        "chr(92) || chr(92), chr(92))) END",
+        # timestamptz::time is the local time of day (through timestamp: DuckDB has no direct cast)
+        f"CREATE OR REPLACE MACRO {s}.bemidb_time(x) AS CASE WHEN typeof(x) = 'TIMESTAMP WITH TIME ZONE' THEN "
+        "CAST(CAST(x AS TIMESTAMP) AS TIME) ELSE CAST(x AS TIME) END",
+        # money is stored as its text ('-$1,000.50'): its amount, to compare and order by
+        f"CREATE OR REPLACE MACRO {s}.bemidb_money_amount(m) AS CAST(replace(replace(m::VARCHAR, '$', ''), ',', '') "
+        "AS DECIMAL(38, 2))",
+        *numeric_macros(s),  # numeric results (sql/typed_rewrites.py)
     ]
 
 

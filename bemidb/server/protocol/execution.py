@@ -17,7 +17,7 @@ from sqlglot.errors import ParseError
 
 from bemidb.server import matviews
 from bemidb.server.errors import PgError, from_exception
-from bemidb.server.protocol import wire
+from bemidb.server.protocol import results, wire
 from bemidb.server.protocol.connection import Connection
 from bemidb.server.protocol.cursors import Cursors
 from bemidb.server.protocol.results import ResultEncoder, TableColumns, copy_encoder, parameter_oids
@@ -81,6 +81,7 @@ class Executor:
             plan = Query(sql, unparsed=True)
         if isinstance(plan, CopyOut) and plan.query.unparsed:
             self._check_unparsed(plan.query.sql, None)
+        plan = results.typed_plan(plan, sql, self.engine, self.state.settings.search_path_schemas())
         if self.state.access is not None:  # a users-file user reads only what its grants allow
             plan = self.state.access.restrict(plan, sql, self.engine, self.state.settings.search_path_schemas())
         return Statement(sql, plan, [])

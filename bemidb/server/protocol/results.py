@@ -16,7 +16,7 @@ from bemidb.server.catalog import oids, pg_types
 from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
-from bemidb.server.sql import column_origins
+from bemidb.server.sql import column_origins, typed_rewrites
 from bemidb.server.sql.parameter_types import quantified_probe
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
@@ -72,6 +72,26 @@ class TableColumns:
         return None
 
 
+def typed_plan(plan, statement: str, engine, search_path: list[str]):
+    """The plan with the rewrites its operands' types call for (sql/typed_rewrites.py), resolved against the
+    tables being served: a lookup per such node, nothing when there is none."""
+    if not getattr(plan, "typed_args", ()):
+        return plan
+    return typed_rewrites.specialize(plan, statement, TableColumns((), engine, search_path)._lookup)
+
+
+def _numeric_text(encoder_: encoder.DataRowEncoder, described: list) -> None:
+    """Exact numeric results arrive as Postgres's text (typed_rewrites.py): described as numeric, the
+    text written as is (binary: parsed per value, these are aggregate rows)."""
+    numeric = pg_types.BY_OID[1700]
+    for i, d in enumerate(described):
+        field = encoder_.schema.field(i)
+        if d and d[0] == "numeric" and pa.types.is_string(field.type):
+            fmt = encoder_.columns[i][2]
+            encoder_.columns[i] = (numeric, -1, fmt)
+            encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=1700, typlen=-1, typmod=-1)
+
+
 class ResultEncoder:
     """RowDescription + DataRows of one result, in the formats the client asked for."""
 
@@ -89,6 +109,7 @@ class ResultEncoder:
             self.encoder = encoder.DataRowEncoder(schema, formats, timezone, hints, sources=sources)
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
+        _numeric_text(self.encoder, described)
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
         # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
         self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)

@@ -42,6 +42,8 @@ _WRAPPERS = (exp.Window, exp.WithinGroup, exp.Filter)
 
 
 def _spelled(node: exp.Expression, text: str) -> str | None:
+    if isinstance(node, exp.Extract) and (spelled := _spelled_before(node, text)):
+        return spelled
     for cls, (patterns, default) in _SPELLINGS.items():
         if type(node) is cls:
             for word, name in patterns:
@@ -49,6 +51,17 @@ def _spelled(node: exp.Expression, text: str) -> str | None:
                     return name
             return default
     return None
+
+
+def _spelled_before(node: exp.Extract, text: str) -> str | None:
+    """extract(... from x) or date_part('...', x): the spelling nearest before x's position in the statement
+    (sqlglot keeps the positions of identifiers only), when x has one."""
+    start = next((n.meta["start"] for n in node.walk() if isinstance(n, exp.Identifier) and "start" in n.meta),
+                 None)
+    if start is None:
+        return None
+    found = list(re.finditer(r"\b(extract|date_part)\s*\(", text[:start], re.I))
+    return found[-1].group(1).lower() if found else None
 
 
 def _colname(node: exp.Expression, text: str) -> str | None:

@@ -72,6 +72,8 @@ def _origin(scope: Scope, item: exp.Expression, depth: int, text: str) -> Origin
 
 
 def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Origin:
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return "typed", "int4" if int(node.this) < 2**31 else "int8" if int(node.this) < 2**63 else "numeric"
     if isinstance(node, exp.Cast):
         return "typed", node.args["to"].sql("postgres").lower()
     if type(node).__name__ in result_types.JSON_SAME_AS_LEFT:
@@ -118,6 +120,21 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
                 return "aggregate_like", inner
             return ("like", inner) if inner else None
     return None
+
+
+def expression_origin(scope: Scope, node: exp.Expression, text: str = "") -> Origin:
+    """The origin of any expression of `scope` (an operand, an aggregate's argument), as for a result column."""
+    return _origin(scope, node, 0, text)
+
+
+def resolve_one(origin: Origin, lookup) -> tuple[str, int, int] | None:
+    """One origin -> (source Postgres type, table OID, attnum) or None, as `resolve` does per column."""
+    return _one(origin, lookup)
+
+
+def plain_type(pg_type: str) -> str:
+    """'numeric(10,2)' -> 'numeric', 'double precision' -> 'float8', 'integer[]' -> '_int4'."""
+    return _plain(pg_type)
 
 
 def _star(sources: list, depth: int, text: str) -> Origin:

@@ -23,6 +23,7 @@ class Query:
     param_hints: tuple[tuple[int, int], ...] = ()  # (0-based parameter index, type OID) DuckDB cannot infer
     unparsed: bool = False  # sqlglot could not parse it: DuckDB gets the text as written, if it parses it
     origins: tuple = ()  # per result column, the table column it is (sql/column_origins.py), for RowDescription
+    typed_args: tuple = ()  # nodes whose rewrite depends on their operands' types, with their origins
 
 
 @dataclass(frozen=True)

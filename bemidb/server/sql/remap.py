@@ -18,13 +18,14 @@ from bemidb.server.catalog.oids import (
     INFORMATION_SCHEMA_RELATIONS,
     PG_CATALOG_RELATIONS,
 )
-from bemidb.server.sql import remap_json, remap_strings
-from bemidb.server.sql.column_names import name_columns
+from bemidb.server.sql import remap_datetime, remap_json, remap_strings
+from bemidb.server.sql.column_names import name_columns, postgres_name
 from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
 from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
 from bemidb.server.sql.remap_relations import cte_names, empty_subquery, relation
+from bemidb.server.sql.remap_table_functions import table_functions
 from bemidb.server.sql.vector_subscripts import zero_based
 
 
@@ -82,6 +83,13 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return remap_json.filtered_aggregate(node)
     if isinstance(node, exp.Cast):
         return cast(node)
+    if isinstance(node, exp.Extract):
+        return remap_datetime.extract(node)
+    if isinstance(node, exp.BitString):  # B'1010': bit columns are stored as their text
+        return exp.Literal.string(node.this)
+    if isinstance(node, exp.Length) and isinstance(node.this, exp.Dot) and \
+            node.this.expression.name == "bemidb_bytea":
+        return call("octet_length", node.this)  # length(x::bytea) counts bytes
     if isinstance(node, exp.EQ | exp.NEQ):
         node = reg_comparison(node)  # x::regtype <> 'trigger'::regtype and pg_proc.oid = typreceive
     if isinstance(node, remap_strings.COMPARISONS):
@@ -133,5 +141,8 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
 def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
+    table_functions(tree)  # FROM jsonb_each(...): Postgres's columns
+    for node in tree.find_all(exp.Extract):  # extract(...) or date_part(...): their types differ
+        node.meta[remap_datetime.SPELLING] = postgres_name(node, text)
     name_columns(tree, text)
     return _post_order(tree, lambda node: _node(node, ctes))

@@ -56,6 +56,11 @@ def cast(node: exp.Cast) -> exp.Expression:
     if target == "bytea" and isinstance(inner, exp.Literal) and inner.is_string and \
             re.fullmatch(r"\\x([0-9a-fA-F]{2})*", inner.this):
         return exp.Anonymous(this="unhex", expressions=[exp.Literal.string(inner.this[2:])])  # '\x00ff'::bytea
+    if target in ("time", "time without time zone") and \
+            not isinstance(inner, exp.Literal | exp.Null | exp.Placeholder | exp.Parameter):
+        return call_macro("bemidb_time", inner)  # timestamptz::time: DuckDB has no such cast
+    if target == "bytea" and not isinstance(inner, exp.Literal | exp.Null | exp.Placeholder | exp.Parameter):
+        return call_macro("bemidb_bytea", inner)  # text_col::bytea: Postgres's bytea input, not DuckDB's
     if target.endswith("[]") and isinstance(inner, exp.Literal) and inner.is_string:
         array = array_literal(inner.this, target[:-2])
         if array is not None:

@@ -51,8 +51,14 @@ def function(node: exp.Expression) -> exp.Expression:
         return call_macro("array_upper", node.this, node.expression)  # array_length('{}', 1) is NULL
     if isinstance(node, exp.Anonymous) and node.name.lower() in remap_json.JSONB_SPACED | \
             remap_json.JSON_OBJECT_SPACED:
+        if node.name.lower() == "jsonb_build_object":
+            remap_json.order_keys(node)
         rewritten = _function(node)
         return remap_json.for_function(node.name.lower(), rewritten) if rewritten is not node else node
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("jsonb_strip_nulls", "json_strip_nulls") and \
+            len(node.expressions) == 1:  # a merge patch onto {} drops the null members, at every depth
+        stripped = call("json_merge_patch", exp.Literal.string("{}"), node.expressions[0])
+        return remap_json.spaced(stripped) if node.name.lower() == "jsonb_strip_nulls" else stripped
     return _function(node)
 
 

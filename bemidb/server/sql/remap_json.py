@@ -48,6 +48,17 @@ def _jsonb_order(value):
     return value
 
 
+def order_keys(node: exp.Anonymous) -> None:
+    """jsonb_build_object('min', 1, 'max', 2): jsonb keeps its keys shorter first, then bytewise, the last of
+    a duplicated key; done here when every key is a literal."""
+    args = node.expressions
+    if len(args) % 2 or not all(isinstance(k, exp.Literal) and k.is_string for k in args[::2]):
+        return
+    pairs = {k.this: (k, v) for k, v in zip(args[::2], args[1::2], strict=True)}
+    ordered = sorted(pairs, key=lambda k: (len(k.encode()), k.encode()))
+    node.set("expressions", [part for key in ordered for part in pairs[key]])
+
+
 def jsonb_literal(text: str) -> str | None:
     """'{"b":1,"a":2}'::jsonb -> '{"a": 2, "b": 1}'; None when it is not JSON or holds numbers whose text
     Python would change (1.50, 1e3: jsonb keeps numeric's text)."""

@@ -33,7 +33,7 @@ FIXED: dict[str, str] = {
 # Functions whose result is their first argument's type (typmod dropped, as Postgres does).
 SAME_AS_FIRST_ARGUMENT = frozenset((
     "abs", "min", "max", "lag", "lead", "first_value", "last_value", "nth_value", "coalesce", "nullif", "greatest",
-    "least", "mode",
+    "least", "mode", "gcd", "lcm",
 ))
 
 # Aggregates over a type Postgres has no own aggregate for: they take the type it is coerced to.
@@ -41,17 +41,24 @@ AGGREGATE_ARGUMENT = {"character varying": "text", "varchar": "text"}
 AGGREGATES = frozenset(("min", "max"))
 
 # Aggregates whose Postgres type follows their argument's (format_type spelling) by a table of their own.
-# Only sum: its values print the same whatever DuckDB computed them in (HUGEINT for integers); avg and the
-# variances are DOUBLE in DuckDB and numeric in Postgres, a difference of values, not only of description.
+# sum's values print the same whatever DuckDB computed them in (HUGEINT for integers); avg and the variances
+# of integers and numerics are computed as Postgres does by sql/typed_rewrites.py.
+_NUMERIC_OR_FLOAT8 = {"smallint": "numeric", "integer": "numeric", "bigint": "numeric", "numeric": "numeric",
+                      "real": "float8", "double precision": "float8"}
 BY_ARGUMENT = {
     "sum": {"smallint": "int8", "integer": "int8", "bigint": "numeric", "numeric": "numeric",
             "double precision": "float8", "interval": "interval"},
+    # numeric for integers and numerics: sql/numeric_aggregates.py computes them so
+    **dict.fromkeys(("avg", "stddev", "stddev_samp", "stddev_pop", "variance", "var_samp", "var_pop"),
+                    _NUMERIC_OR_FLOAT8),
 }
 
 # Binary operators whose Postgres type differs from DuckDB's while the values print the same:
 # (left type, operator node, right type) -> result type.
 OPERATORS = {
     ("date", "Sub", "date"): "int4",
+    # DuckDB computes with a HUGEINT sum: the digits are the same, Postgres's type is bigint
+    **{("int8", op, "int8"): "int8" for op in ("Add", "Sub", "Mul", "Div", "Mod")},
 }
 
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.

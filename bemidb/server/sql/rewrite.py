@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
 
-from bemidb.server.sql import column_origins, remap, utility
+from bemidb.server.sql import column_origins, remap, typed_rewrites, utility
 from bemidb.server.sql.keyword_aliases import quote_keyword_aliases
 from bemidb.server.sql.plans import Empty, Plan, Query
 from bemidb.server.sql.split import split, strip_comments
@@ -57,10 +57,12 @@ def translate(statement: str) -> Plan:
     if isinstance(tree, exp.Command):
         # sqlglot gave up on the statement (EXPLAIN ANALYZE, VALUES forms ...): DuckDB gets it as written.
         return Query(statement, _tag_of(text))
+    remap.table_functions(tree)  # FROM jsonb_each(...) as a subquery: its columns get origins too
     found = column_origins.origins(tree, statement)  # before the remap renames relations
+    typed_args = typed_rewrites.candidates(tree, statement)  # resolved at plan time
     tree = remap.transform(tree, statement)
     return Query(tree.sql(dialect="duckdb"), _tag_of(text), param_hints=_param_hints(statement),
-                 origins=found)
+                 origins=found, typed_args=typed_args)
 
 
 def translated_tree(statement: str) -> exp.Expression | None:
@@ -68,6 +70,11 @@ def translated_tree(statement: str) -> exp.Expression | None:
     tree per call; sql/grants.py rewrites its relations before generating)."""
     tree = _parsed(statement)
     return remap.transform(tree, statement) if tree is not None and not isinstance(tree, exp.Command) else tree
+
+
+def parsed(statement: str) -> exp.Expression | None:
+    """The statement's Postgres tree before the remap (a fresh tree per call; typed_rewrites.py re-translates)."""
+    return _parsed(statement)
 
 
 def _parsed(statement: str) -> exp.Expression | None:
