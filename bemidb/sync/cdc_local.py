@@ -14,7 +14,7 @@ import pyarrow.csv as pa_csv
 
 from bemidb.quoting import quote_ident
 from bemidb.storage.types import KINDS, ColumnPlan, plan_column, value_bytes
-from bemidb.sync.postgres_copy import csv_options
+from bemidb.sync.postgres_copy import converted_columns, csv_options
 
 
 def local_plan(plan: ColumnPlan) -> ColumnPlan | None:
@@ -46,12 +46,8 @@ def parse_texts(plans: list[ColumnPlan], texts: list[pa.Array], schema: pa.Schem
                                 convert_options=convert)
         if table.num_rows != rows:
             return None
-        columns = []
-        for index, plan in enumerate(plans):
-            column = table.column(index)
-            if plan.convert is not None:
-                column = pa.chunked_array([plan.convert(c) for c in column.chunks], plan.arrow_type)
-            columns.append(column.cast(schema.field(index).type))
+        columns = [column.cast(schema.field(index).type)
+                   for index, column in enumerate(converted_columns(table, plans))]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return pa.Table.from_arrays(columns, schema=schema)

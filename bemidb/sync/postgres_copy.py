@@ -219,15 +219,22 @@ def _decode(chunks, plans, schema, read, parse, convert):
                 raise UnsafeValues(plan.column.name) from None
             raise CopyError(_explain_parse_error(str(exc), plans)) from None
         del chunk
-        columns = []
-        for index, plan in enumerate(plans):
-            column = table.column(index)
-            if plan.convert is not None:
-                column = pa.chunked_array([plan.convert(c) for c in column.chunks], plan.arrow_type)
-            columns.append(column)
+        columns = converted_columns(table, plans)
         decoded = pa.Table.from_arrays(columns, schema=schema)
         del table, columns
         yield from decoded.to_batches()
+
+
+def converted_columns(table: pa.Table, plans: list[ColumnPlan]) -> list[pa.ChunkedArray]:
+    """The CSV reader's columns with each plan's vectorized conversion applied (text forms Arrow's CSV reader
+    cannot type itself)."""
+    columns = []
+    for index, plan in enumerate(plans):
+        column = table.column(index)
+        if plan.convert is not None:
+            column = pa.chunked_array([plan.convert(c) for c in column.chunks], plan.arrow_type)
+        columns.append(column)
+    return columns
 
 
 def _failed_plan(message: str, plans: list[ColumnPlan]) -> ColumnPlan | None:
