@@ -4,8 +4,8 @@
 
 A throwaway Postgres (wal_level=logical) gets bench/sync.py's mixed-type table (5M rows, 1M with --quick) with
 a primary key. The first CDC run creates the slot and copies the table. Then 1% of the rows change, mixed:
-0.4% updated at scattered ids, 0.3% deleted, 0.3% inserted. Timed, each a whole `python -m bemidb` process
-from this checkout (as a cron step runs it):
+0.4% updated at scattered ids, 0.3% deleted, 0.3% inserted. Timed, each a whole `bemidb.pyz sync` process
+(built fresh from this checkout, unpacked once before; as a cron step runs it):
   1. the CDC drain that applies those changes (one commit: new rows + a position delete file);
   2. the reference: a full refresh of the same table in the same state.
 The drain is repeated from the same starting point: the data dir is restored from a copy and the slot from a
@@ -26,7 +26,6 @@ the lag and the follower's RSS at 5 s, at the end and its highest sample.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -39,30 +38,19 @@ import pyarrow.compute as pc
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
+from bench._pyz import RESULTS, real_python3, table_seconds, timed_sync, unpack
 from bench.sync import TABLE_SQL
 from tests.support.postgres import PostgresCluster, find_bin_dir
 
 REPO = Path(__file__).resolve().parent.parent
+PYZ = RESULTS / "bemidb.pyz"
+SHIV_ROOT = RESULTS / "shiv-cdc"  # the pyz unpacks here once, before the timed runs
+PYTHON = real_python3()
 
 
 def _sync(url: str, data_dir: str, *extra: str) -> tuple[float, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BEMIDB_", "AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
-    env["PYTHONPATH"] = str(REPO)
-    os.sync()
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "bemidb", "sync", "postgres", "--database-url", url,
-                             "--data-dir", data_dir, "--include", "public.t", *extra],
-                            env=env, capture_output=True, text=True, cwd=REPO)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"sync failed: {result.stderr[-2000:]}")
-    return seconds, result.stderr
-
-
-def _table_seconds(stderr: str) -> float:
-    match = re.search(r"public\.t: done, .* in ([0-9.]+)s", stderr)
-    return float(match.group(1)) if match else float("nan")
+    """A whole `bemidb.pyz sync` process, as the cron step runs it (the dev venv would also import pandas)."""
+    return timed_sync(PYTHON, PYZ, SHIV_ROOT, url, data_dir, *extra)
 
 
 def _facts(data_dir: str) -> dict:
@@ -146,6 +134,7 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
 def soak(seconds: int, rows: int = 100_000) -> dict:
     """`python -m bench.cdc --soak 600`: only the follower, for `seconds` at 1,000 inserts/s on a fresh
     table of `rows` rows: lag p50/p95 and its RSS at 5 s, at the end and the highest sample (every 5 s)."""
+    unpack(PYZ, SHIV_ROOT, PYTHON)
     cluster = PostgresCluster(find_bin_dir()).start()
     try:
         url = cluster.url()
@@ -186,6 +175,7 @@ def main(quick: bool = False) -> dict:
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise RuntimeError("needs PostgreSQL server binaries")
+    unpack(PYZ, SHIV_ROOT, PYTHON)
     cluster = PostgresCluster(bin_dir).start()
     try:
         url = cluster.url()
@@ -214,7 +204,7 @@ def main(quick: bool = False) -> dict:
                                                 "'bemidb_public')")
                 seconds, log = _sync(url, data_dir, "--sync-mode", "cdc")
                 drains.append(round(seconds, 3))
-                drain_table.append(_table_seconds(log))
+                drain_table.append(table_seconds(log))
             facts, expected = _facts(data_dir), _source_facts(cluster)
             ok = {k: facts[k] for k in expected} == expected
             lag = _follow_lag(cluster, url, data_dir, seconds=20 if quick else 60)
@@ -223,7 +213,7 @@ def main(quick: bool = False) -> dict:
             for _ in range(repeat):
                 seconds, log = _sync(url, full_dir)
                 fulls.append(round(seconds, 3))
-                full_table.append(_table_seconds(log))
+                full_table.append(table_seconds(log))
             detect = _detect_deletes_cost(cluster, url, work, repeat)
     finally:
         cluster.destroy()

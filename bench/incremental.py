@@ -22,20 +22,16 @@ source row exactly once (count, distinct ids, max id); timings never fail the ru
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow.compute as pc
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
-from bench._pyz import RESULTS, build, clean_env, real_python3
+from bench._pyz import RESULTS, real_python3, table_seconds, timed_sync, unpack
 from bench.sync import TABLE_SQL
 from tests.support.postgres import PostgresCluster, find_bin_dir
 
@@ -47,27 +43,7 @@ PYTHON = real_python3()
 
 
 def _sync(url: str, data_dir: str, *extra: str) -> tuple[float, str]:
-    """One `bemidb.pyz sync postgres` run, timed as a user's cron step sees it: the whole process."""
-    env = {k: v for k, v in clean_env(SHIV_ROOT=str(SHIV_ROOT)).items()
-           if not k.startswith(("AWS_", "SOURCE_", "CATALOG_", "DESTINATION_"))}
-    os.sync()  # the previous run's (or copy's) dirty pages are written back now, not during this run
-    started = time.perf_counter()
-    result = subprocess.run([PYTHON, str(PYZ), "sync", "postgres", "--database-url", url,
-                             "--data-dir", data_dir, "--include", "public.t", "--incremental", CURSOR, *extra],
-                            env=env, capture_output=True, text=True, cwd=REPO)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"sync failed: {result.stderr[-2000:]}")
-    return seconds, result.stderr
-
-
-def _table_seconds(stderr: str) -> float:
-    """The sync's own time for the table (snapshot, COPY, merge, commit), from its `public.t: done` line:
-    without the interpreter start and imports, which cost the same to every run."""
-    match = re.search(r"public\.t: done, .* in ([0-9.]+)s", stderr)
-    if match is None:
-        raise RuntimeError(f"no timing line in the sync's output: {stderr[-500:]}")
-    return float(match.group(1))
+    return timed_sync(PYTHON, PYZ, SHIV_ROOT, url, data_dir, "--incremental", CURSOR, *extra)
 
 
 def _check(data_dir: str, rows: int) -> tuple[bool, dict]:
@@ -86,12 +62,7 @@ def main(quick: bool = False) -> dict:
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise RuntimeError("needs PostgreSQL server binaries")
-    build(PYZ)
-    shutil.rmtree(SHIV_ROOT, ignore_errors=True)
-    unpacked = subprocess.run([PYTHON, str(PYZ), "version"], env=clean_env(SHIV_ROOT=str(SHIV_ROOT)),
-                              capture_output=True, text=True, timeout=600)
-    if unpacked.returncode != 0:
-        raise RuntimeError(f"bemidb.pyz does not run: {unpacked.stderr[-1000:]}")
+    unpack(PYZ, SHIV_ROOT, PYTHON)
     cluster = PostgresCluster(bin_dir).start()
     try:
         url = cluster.url()
@@ -122,14 +93,14 @@ def main(quick: bool = False) -> dict:
                 seconds, incremental_log = _sync(url, data_dir)
                 all_runs["incremental"].append(round(seconds, 3))
                 incremental_s = min(incremental_s, seconds)
-                incremental_table_s = min(incremental_table_s, _table_seconds(incremental_log))
+                incremental_table_s = min(incremental_table_s, table_seconds(incremental_log))
             shutil.rmtree(before)
             ok, facts = _check(data_dir, rows + new)
             full_s = full_table_s = float("inf")
             for _ in range(repeat):
                 seconds, log = _sync(url, data_dir, "--full-refresh")
                 all_runs["full_refresh"].append(round(seconds, 3))
-                full_s, full_table_s = min(full_s, seconds), min(full_table_s, _table_seconds(log))
+                full_s, full_table_s = min(full_s, seconds), min(full_table_s, table_seconds(log))
             full_ok, full_facts = _check(data_dir, rows + new)
             all_runs["noop"] = [round(_sync(url, data_dir)[0], 3) for _ in range(repeat_short)]
             noop_s = min(all_runs["noop"])
