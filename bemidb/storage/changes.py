@@ -41,19 +41,20 @@ from bemidb.storage import evolution
 from bemidb.storage.catalog import PROP_SYNCED_AT
 from bemidb.storage.merge import (
     MergeRule,
-    _files_where,
-    _key_values,
-    _open,
-    _pg_types_in_order,
-    _python_value,
-    _read_columns,
+    files_where,
+    key_values,
+    open_data_file,
+    overwrite_files,
+    pg_types_in_order,
+    python_value,
+    read_columns,
 )
 from bemidb.storage.writer import (
     DEFAULT_TABLE_PROPERTIES,
+    RollingParquetWriter,
     WriteResult,
-    _live_data_files,
-    _RollingParquetWriter,
     iceberg_schema,
+    live_data_files,
 )
 
 COMPACT_AFTER_FILES = 16  # small data + delete files a table may gather before compact() rewrites them
@@ -95,16 +96,16 @@ def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
     txn = table.transaction()
     evolution.apply(txn, wanted, change)
     schema = txn.table_metadata.schema()
-    txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **_pg_types_in_order(arrow_schema, schema),
+    txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **pg_types_in_order(arrow_schema, schema),
                         PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **properties})
-    files = _RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
+    files = RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
     delete_paths: list[str] = []
     try:
         for record_batch in upserts.to_batches():
             files.add(record_batch)
         replaced, delete_files = [], []
         if batch.truncated:
-            replaced = _live_data_files(table)
+            replaced = live_data_files(table)
         elif batch.dropped.num_rows:
             dropped = batch.dropped.cast(pa.schema([target.field(k) for k in batch.keys]))
             positions = _positions(table, target, rule, dropped)
@@ -114,11 +115,7 @@ def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
         if before_commit is not None:  # every file is written and none is referenced yet
             before_commit()
         if replaced:
-            with txn.update_snapshot().overwrite() as overwrite:
-                for data_file in replaced:
-                    overwrite.delete_data_file(data_file)
-                for data_file in data_files:
-                    overwrite.append_data_file(data_file)
+            overwrite_files(txn, replaced, data_files)
         elif data_files or delete_files:
             producer = _AppendWithDeletes(delete_files, operation=Operation.OVERWRITE if delete_files
                                           else Operation.APPEND, transaction=txn, io=table.io)
@@ -143,12 +140,12 @@ def _keep_unchanged(table, target: pa.Schema, rule: MergeRule, upserts: pa.Table
     """Replace the masked values of `upserts` by the stored row's (looked up by batch.fill_from's keys)."""
     columns = list(batch.unchanged)
     fill_from = batch.fill_from.cast(pa.schema([target.field(k) for k in rule.keys]))
-    wanted_keys = _key_values(fill_from, rule.keys)
+    wanted_keys = key_values(fill_from, rule.keys)
     stored = _stored_rows(table, target, rule, fill_from, wanted_keys, columns)
     if stored is None:
         positions = pa.nulls(upserts.num_rows, pa.int32())
     else:
-        positions = pc.index_in(wanted_keys, value_set=_key_values(stored, rule.keys))
+        positions = pc.index_in(wanted_keys, value_set=key_values(stored, rule.keys))
     for name in columns:
         mask = batch.unchanged[name]
         kept = (stored.column(name).take(positions) if stored is not None
@@ -162,7 +159,7 @@ def _keep_unchanged(table, target: pa.Schema, rule: MergeRule, upserts: pa.Table
 def _key_filter(rule: MergeRule, keys: pa.Table):
     """Rows whose first key column lies within the batch's bounds (lets manifests prune files)."""
     bounds = pc.min_max(keys.column(rule.keys[0]))
-    low, high = _python_value(bounds["min"]), _python_value(bounds["max"])
+    low, high = python_value(bounds["min"]), python_value(bounds["max"])
     if low is None or high is None:
         return AlwaysTrue()
     return And(GreaterThanOrEqual(rule.keys[0], low), LessThanOrEqual(rule.keys[0], high))
@@ -174,21 +171,21 @@ def _stored_rows(table, target: pa.Schema, rule: MergeRule, fill_from: pa.Table,
     names = list(dict.fromkeys([*rule.keys, *columns]))
     found = table.scan(row_filter=_key_filter(rule, fill_from), selected_fields=tuple(names)).to_arrow()
     found = found.select(names).cast(pa.schema([target.field(n) for n in names]))
-    found = found.filter(pc.is_in(_key_values(found, rule.keys), value_set=wanted_keys))
+    found = found.filter(pc.is_in(key_values(found, rule.keys), value_set=wanted_keys))
     return found.combine_chunks() if found.num_rows else None
 
 
 def _positions(table, target: pa.Schema, rule: MergeRule, dropped: pa.Table) -> pa.Table:
     """(file_path, pos) of every stored row holding one of the dropped keys, sorted as the spec asks. A row
     an earlier delete file already removed may be named again: deleting it twice changes nothing."""
-    keys = _key_values(dropped, rule.keys)
+    keys = key_values(dropped, rule.keys)
     paths, positions = [], []
-    for data_file in _files_where(table, _key_filter(rule, dropped)):
-        with _open(table, data_file) as parquet:
-            found = _read_columns(parquet, table.schema(), rule.keys, target)
+    for data_file in files_where(table, _key_filter(rule, dropped)):
+        with open_data_file(table, data_file) as parquet:
+            found = read_columns(parquet, table.schema(), rule.keys, target)
         if found is None:
             continue
-        hits = pc.indices_nonzero(pc.is_in(_key_values(found, rule.keys), value_set=keys))
+        hits = pc.indices_nonzero(pc.is_in(key_values(found, rule.keys), value_set=keys))
         if len(hits):
             positions.append(hits.cast(pa.int64()))
             paths.append(pa.array([data_file.file_path] * len(hits), pa.string()))
@@ -253,7 +250,7 @@ def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int =
     if len(rewrite) + deletes <= after_files:
         return False
     txn = table.transaction()
-    files = _RollingParquetWriter(table.io, txn.table_metadata, table.schema(), target_file_size)
+    files = RollingParquetWriter(table.io, txn.table_metadata, table.schema(), target_file_size)
     try:
         scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
         for record_batch in scan.to_record_batches(rewrite):

@@ -31,10 +31,10 @@ from bemidb.storage.catalog import PROP_SYNCED_AT
 from bemidb.storage.writer import (
     DEFAULT_TABLE_PROPERTIES,
     FIELD_ID_KEY,
+    RollingParquetWriter,
     WriteResult,
-    _pg_types_property,
-    _RollingParquetWriter,
     iceberg_schema,
+    pg_types_property,
 )
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,10 @@ def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, b
     txn = table.transaction()
     evolution.apply(txn, wanted, change)
     schema = txn.table_metadata.schema()
-    txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **_pg_types_in_order(arrow_schema, schema),
+    txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **pg_types_in_order(arrow_schema, schema),
                         PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                         **(properties or {})})
-    files = _RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
+    files = RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
     rows = 0
     try:
         synced_tail = _keys_at_last(table, rule, target) if rule.keys and rule.last is not None else None
@@ -86,24 +86,20 @@ def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, b
             files.add(batch)
             rows += batch.num_rows
             if rule.keys:
-                changed_keys.append(_key_values(batch, rule.keys))
+                changed_keys.append(key_values(batch, rule.keys))
                 changed_first.append(batch.column(batch.schema.get_field_index(rule.keys[0])))
             if on_progress:
                 on_progress(rows, files.bytes_written)
         if deleted is not None and deleted.num_rows and rule.keys:  # --detect-deletes: keys gone from the source
             deleted = deleted.cast(pa.schema([target.field(k) for k in rule.keys]))
-            changed_keys.append(_key_values(deleted, rule.keys))
+            changed_keys.append(key_values(deleted, rule.keys))
             changed_first.append(deleted.column(rule.keys[0]).combine_chunks())
         replaced = _rewrite_affected(table, schema, target, rule, changed_keys, changed_first, files)
         data_files = files.finish()
         if on_progress:
             on_progress(rows, files.bytes_written)
         if replaced:
-            with txn.update_snapshot().overwrite() as overwrite:
-                for data_file in replaced:
-                    overwrite.delete_data_file(data_file)
-                for data_file in data_files:
-                    overwrite.append_data_file(data_file)
+            overwrite_files(txn, replaced, data_files)
         elif data_files:
             with txn.update_snapshot().fast_append() as append:
                 for data_file in data_files:
@@ -116,16 +112,25 @@ def merge_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, b
     return WriteResult(rows, files.bytes_written, len(data_files), snapshot.snapshot_id if snapshot else None)
 
 
-def _pg_types_in_order(arrow_schema: pa.Schema, schema) -> dict[str, str]:
+def overwrite_files(txn, replaced: list, added: list) -> None:
+    """One overwrite snapshot in `txn`: the rewritten files out, their replacements and new rows in."""
+    with txn.update_snapshot().overwrite() as overwrite:
+        for data_file in replaced:
+            overwrite.delete_data_file(data_file)
+        for data_file in added:
+            overwrite.append_data_file(data_file)
+
+
+def pg_types_in_order(arrow_schema: pa.Schema, schema) -> dict[str, str]:
     by_name = {f.name: f for f in arrow_schema}
-    return _pg_types_property(pa.schema([by_name[f.name] for f in schema.fields]), schema)
+    return pg_types_property(pa.schema([by_name[f.name] for f in schema.fields]), schema)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Which rows of the table are replaced
 
 
-def _files_where(table, row_filter) -> list:
+def files_where(table, row_filter) -> list:
     if table.current_snapshot() is None:
         return []
     try:
@@ -135,7 +140,7 @@ def _files_where(table, row_filter) -> list:
         return [task.file for task in table.scan().plan_files()]
 
 
-def _python_value(scalar: pa.Scalar):
+def python_value(scalar: pa.Scalar):
     try:
         return scalar.as_py()
     except (ValueError, OverflowError):  # infinity timestamps, BC dates: no bound to prune with
@@ -145,22 +150,22 @@ def _python_value(scalar: pa.Scalar):
 def _keys_at_last(table, rule: MergeRule, target: pa.Schema) -> pa.Array | None:
     """Keys the table holds with cursor == last (synced by the previous run), read from the key and cursor
     columns of the files whose cursor bounds reach `last`."""
-    value = _python_value(rule.last)
+    value = python_value(rule.last)
     row_filter = GreaterThanOrEqual(rule.cursor, value) if value is not None else AlwaysTrue()
     columns = list(dict.fromkeys([*rule.keys, rule.cursor]))  # the key may be the cursor itself
     parts = []
-    for data_file in _files_where(table, row_filter):
-        with _open(table, data_file) as parquet:
-            found = _read_columns(parquet, table.schema(), columns, target)
+    for data_file in files_where(table, row_filter):
+        with open_data_file(table, data_file) as parquet:
+            found = read_columns(parquet, table.schema(), columns, target)
         if found is None:
             continue
         at_last = pc.fill_null(pc.equal(found[rule.cursor], rule.last.cast(found.schema.field(rule.cursor).type)),
                                False)
-        parts.append(_key_values(found.filter(at_last), rule.keys))
+        parts.append(key_values(found.filter(at_last), rule.keys))
     return pa.concat_arrays(parts) if parts else None
 
 
-def _key_values(data, keys: list[str]) -> pa.Array:
+def key_values(data, keys: list[str]) -> pa.Array:
     """One comparable value per row for the key: the column itself, or for a composite key its columns as text
     joined by NUL (Postgres text cannot hold NUL, so two different keys never join to the same value)."""
     columns = [data.column(data.schema.get_field_index(k)) for k in keys]
@@ -176,7 +181,7 @@ def _key_values(data, keys: list[str]) -> pa.Array:
 
 def _matches(batch, rule: MergeRule, key_set: pa.Array, at_last: bool = False) -> pa.Array:
     """Boolean mask: rows of `batch` whose key is in `key_set` (and, with at_last, whose cursor == last)."""
-    result = pc.is_in(_key_values(batch, rule.keys), value_set=key_set)
+    result = pc.is_in(key_values(batch, rule.keys), value_set=key_set)
     if at_last:
         cursor = batch.column(batch.schema.get_field_index(rule.cursor))
         result = pc.and_(result, pc.fill_null(pc.equal(cursor, rule.last.cast(cursor.type)), False))
@@ -184,7 +189,7 @@ def _matches(batch, rule: MergeRule, key_set: pa.Array, at_last: bool = False) -
 
 
 def _rewrite_affected(table, schema, target: pa.Schema, rule: MergeRule, changed_keys: list[pa.Array],
-                      changed_first: list[pa.Array], files: _RollingParquetWriter) -> list:
+                      changed_first: list[pa.Array], files: RollingParquetWriter) -> list:
     """Rewrite, without their replaced rows, the data files that hold any; return those files."""
     if rule.keys:
         if not changed_keys:
@@ -193,21 +198,21 @@ def _rewrite_affected(table, schema, target: pa.Schema, rule: MergeRule, changed
         # Prune by the first key column's bounds over the changed rows (its min/max are in the manifests).
         first = pa.chunked_array(changed_first)
         bounds = pc.min_max(first)
-        low, high = _python_value(bounds["min"]), _python_value(bounds["max"])
+        low, high = python_value(bounds["min"]), python_value(bounds["max"])
         row_filter = (And(GreaterThanOrEqual(rule.keys[0], low), LessThanOrEqual(rule.keys[0], high))
                       if low is not None and high is not None else AlwaysTrue())
     else:
         if rule.last is None:
             return []
         keys = None
-        value = _python_value(rule.last)
+        value = python_value(rule.last)
         row_filter = GreaterThanOrEqual(rule.cursor, value) if value is not None else AlwaysTrue()
     replaced = []
     old_schema = table.schema()
-    for data_file in _files_where(table, row_filter):
-        with _open(table, data_file) as parquet:
+    for data_file in files_where(table, row_filter):
+        with open_data_file(table, data_file) as parquet:
             columns = rule.keys or [rule.cursor]
-            found = _read_columns(parquet, old_schema, columns, target)
+            found = read_columns(parquet, old_schema, columns, target)
             if found is None:
                 continue
             if keys is not None:
@@ -227,7 +232,7 @@ def _rewrite_affected(table, schema, target: pa.Schema, rule: MergeRule, changed
 # Reading the table's files, by Iceberg field id (names may have changed since a file was written)
 
 
-class _open:
+class open_data_file:
     def __init__(self, table, data_file):
         self.stream = table.io.new_input(data_file.file_path).open()
 
@@ -248,7 +253,7 @@ def _file_columns(parquet: pq.ParquetFile) -> dict[int, int]:
     return ids
 
 
-def _read_columns(parquet: pq.ParquetFile, schema, names: list[str], target: pa.Schema) -> pa.Table | None:
+def read_columns(parquet: pq.ParquetFile, schema, names: list[str], target: pa.Schema) -> pa.Table | None:
     """These columns of the file, named and typed as in `target`; None when the file lacks one of them."""
     by_id = _file_columns(parquet)
     file_names = []
@@ -263,7 +268,7 @@ def _read_columns(parquet: pq.ParquetFile, schema, names: list[str], target: pa.
 
 
 def _copy_kept_rows(parquet: pq.ParquetFile, schema, target: pa.Schema, keep: pa.Array,
-                    files: _RollingParquetWriter) -> None:
+                    files: RollingParquetWriter) -> None:
     by_id = _file_columns(parquet)
     sources = [by_id.get(schema.find_field(f.name).field_id) for f in target]
     offset = 0

@@ -81,7 +81,7 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
     namespace, name = identifier
     _ensure_namespace(catalog, namespace)
     wanted = iceberg_schema(arrow_schema)
-    table_props = {**DEFAULT_TABLE_PROPERTIES, **_pg_types_property(arrow_schema, wanted),
+    table_props = {**DEFAULT_TABLE_PROPERTIES, **pg_types_property(arrow_schema, wanted),
                    PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                    **(properties or {})}
     try:
@@ -97,13 +97,13 @@ def write_table(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema,
         txn = table.transaction()
         _evolve_schema(txn, wanted, mode)
         txn.set_properties(table_props)
-        existing_files = _live_data_files(table) if mode == "overwrite" else []
+        existing_files = live_data_files(table) if mode == "overwrite" else []
     metadata = txn.table_metadata
     schema = metadata.schema()
 
     io = table_io(catalog, table, txn)
     streams = batches if isinstance(batches, Parts) else Parts([batches])
-    writers = [_RollingParquetWriter(io, metadata, schema, target_file_size) for _ in streams]
+    writers = [RollingParquetWriter(io, metadata, schema, target_file_size) for _ in streams]
     written = lambda: sum(w.bytes_written for w in writers)  # noqa: E731
     rows = 0
     lock = threading.Lock()
@@ -241,7 +241,7 @@ def _evolve_schema(txn, wanted: Schema, mode: str) -> None:
     txn._apply((AddSchemaUpdate(schema=fresh), SetCurrentSchemaUpdate(schema_id=-1)))
 
 
-def _pg_types_property(arrow_schema: pa.Schema, schema: Schema) -> dict[str, str]:
+def pg_types_property(arrow_schema: pa.Schema, schema: Schema) -> dict[str, str]:
     types = []
     for field, iceberg_field in zip(arrow_schema, schema.fields, strict=True):
         meta = field.metadata or {}
@@ -277,7 +277,7 @@ def _file_arrow_field(arrow_field: pa.Field | None, field: NestedField) -> pa.Fi
 # Files
 
 
-def _live_data_files(table) -> list[DataFile]:
+def live_data_files(table) -> list[DataFile]:
     snapshot = table.current_snapshot()
     if snapshot is None:
         return []
@@ -287,7 +287,7 @@ def _live_data_files(table) -> list[DataFile]:
             if entry.data_file.content == DataFileContent.DATA]
 
 
-class _RollingParquetWriter:
+class RollingParquetWriter:
     """Buffers batches into row groups, writes them to Parquet files rolled at target_file_size."""
 
     def __init__(self, io, metadata, schema: Schema, target_file_size: int):

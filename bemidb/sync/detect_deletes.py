@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.storage.merge import _key_values
+from bemidb.storage.merge import key_values
 from bemidb.storage.types import ColumnPlan
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
 
@@ -21,12 +21,12 @@ def missing_keys(conn, relation, plans: list[ColumnPlan], schema: pa.Schema, key
     key_plans = [by_name[k] for k in keys]
     key_schema = pa.schema([schema.field(k) for k in keys])
     select = f"SELECT {', '.join(p.select_sql for p in key_plans)} FROM {relation.sql_name}"
-    in_source = [_key_values(batch, keys) for batch in decode_chunks(copy_csv_chunks(conn, select), key_plans,
+    in_source = [key_values(batch, keys) for batch in decode_chunks(copy_csv_chunks(conn, select), key_plans,
                                                                       key_schema) if batch.num_rows]
     stored = table.scan(selected_fields=tuple(keys)).to_arrow().select(keys)
     stored = stored.cast(key_schema)
     if stored.num_rows == 0:
         return None
-    source_keys = pa.concat_arrays(in_source) if in_source else pa.array([], _key_values(stored, keys).type)
-    gone = stored.filter(pc.invert(pc.is_in(_key_values(stored, keys), value_set=source_keys)))
+    source_keys = pa.concat_arrays(in_source) if in_source else pa.array([], key_values(stored, keys).type)
+    gone = stored.filter(pc.invert(pc.is_in(key_values(stored, keys), value_set=source_keys)))
     return gone.combine_chunks() if gone.num_rows else None
