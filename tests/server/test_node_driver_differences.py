@@ -9,8 +9,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Json, Jsonb
 
-from tests.support.commands import run_bemidb
-from tests.support.server import start_server
+from tests.support.synced import create_source, serve_synced
 
 DB = "node_driver_differences"
 SOURCE_DDL = r"""
@@ -32,23 +31,12 @@ ERRORS = ["SELECT 1/0", "SELECT 7 % 0", "SELECT id / 0 FROM lists", "SELECT 1 FR
 
 @pytest.fixture(scope="module")
 def source(pg):
-    pg.create_database(DB)
-    pg.execute(DB, SOURCE_DDL)
-    return pg
+    return create_source(pg, DB, SOURCE_DDL)
 
 
-@pytest.fixture(params=["local", "s3"])
-def served(request, source, tmp_path):
-    env = {}
-    if request.param == "s3":
-        s3 = request.getfixturevalue("s3")
-        env = s3.env(request.getfixturevalue("bucket"))
-    data_dir = tmp_path / "data"
-    run_bemidb("sync", "postgres", "--data-dir", str(data_dir), env={"SOURCE_POSTGRES_DATABASE_URL": source.url(DB),
-                                                                      **env}, check=True)
-    server = start_server(data_dir, env=env)
-    yield server
-    server.stop()
+@pytest.fixture(scope="module")
+def served(source, warehouse):
+    yield from serve_synced(source, warehouse)
 
 
 def _rows(dsn: str, sql: str) -> tuple:
@@ -66,8 +54,8 @@ def _sqlstate(dsn: str, sql: str) -> str:
 
 def test_array_text_and_sqlstates_as_postgres(source, served):
     for sql in VALUES:
-        assert _rows(served.dsn(), sql) == _rows(source.url(DB), sql), sql
-    theirs = {sql: _sqlstate(source.url(DB), sql) for sql in ERRORS}
+        assert _rows(served.dsn(), sql) == _rows(source, sql), sql
+    theirs = {sql: _sqlstate(source, sql) for sql in ERRORS}
     assert set(theirs.values()) == {"22012", "42883"}
     assert {sql: _sqlstate(served.dsn(), sql) for sql in ERRORS} == theirs
 
@@ -87,6 +75,6 @@ def test_parameter_declared_jsonb_is_jsonb(source, served):
                 out.append(([(d.name, d.type_code) for d in cursor.description], cursor.fetchall()))
             return out
 
-    theirs = answers(source.url(DB))
+    theirs = answers(source)
     assert theirs[0][1] == [(1,), (3,)]
     assert answers(served.dsn()) == theirs
