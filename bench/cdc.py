@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
-from bench._pyz import RESULTS, real_python3, table_seconds, timed_sync, unpack
+from bench._pyz import RESULTS, clean_env, real_python3, table_seconds, timed_sync, unpack
 from bench.sync import TABLE_SQL
 from tests.support.postgres import PostgresCluster, find_bin_dir
 
@@ -149,6 +149,30 @@ def soak(seconds: int, rows: int = 100_000) -> dict:
     return lag
 
 
+# What any process that commits to the warehouse pays before doing anything: the interpreter and the libraries
+# a CDC commit cannot do without (pyarrow for the rows, pg8000 for the slot, pyiceberg's catalog for the commit).
+FLOOR_IMPORTS = "import pyarrow, pyarrow.parquet, pg8000.native, pyiceberg.catalog, pyiceberg.io.pyarrow"
+
+
+def _start_up_floor(repeat: int = 5) -> dict:
+    """Best-of-`repeat` seconds of the pyz's start-up pieces, from the same unpacked site-packages: the bare
+    interpreter, `bemidb.pyz version` (shiv's bootstrap + the CLI) and FLOOR_IMPORTS. The last one is the
+    floor of a drain that does nothing: no drain can be cheaper than it."""
+    site = next(SHIV_ROOT.glob("*/site-packages"))
+    env = {**clean_env(SHIV_ROOT=str(SHIV_ROOT)), "PYTHONPATH": str(site)}
+
+    def best(*args: str) -> float:
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            subprocess.run([PYTHON, *args], env=env, check=True, capture_output=True, timeout=120)
+            times.append(time.perf_counter() - started)
+        return round(min(times), 3)
+
+    return {"python": best("-c", "pass"), "pyz_version": best(str(PYZ), "version"),
+            "imports": best("-c", FLOOR_IMPORTS)}
+
+
 def _detect_deletes_cost(cluster, url: str, work: str, repeat: int) -> dict:
     """A cursor sync (--incremental public.t:id) of the same table, then 0.1% of its rows deleted and as
     many inserted: the next run with and without --detect-deletes, each from the same data dir copy."""
@@ -206,6 +230,7 @@ def main(quick: bool = False) -> dict:
                 drains.append(round(seconds, 3))
                 drain_table.append(table_seconds(log))
             facts, expected = _facts(data_dir), _source_facts(cluster)
+            floor = _start_up_floor()
             ok = {k: facts[k] for k in expected} == expected
             lag = _follow_lag(cluster, url, data_dir, seconds=20 if quick else 60)
             full_dir = f"{work}/full"
@@ -225,6 +250,9 @@ def main(quick: bool = False) -> dict:
          "target": "<= 0.05", "ok": ok},
         {"metric": "the same, the table's own time in the sync (no interpreter start)", "value": drain_table_s,
          "unit": "s", "reference": f"full refresh {full_table_s:.1f}s", "ratio": drain_table_s / full_table_s},
+        {"metric": f"start-up floor: python + {FLOOR_IMPORTS.removeprefix('import ')} (no drain can cost less)",
+         "value": floor["imports"], "unit": "s", "reference": f"full refresh {full_s:.1f}s",
+         "ratio": floor["imports"] / full_s},
         {"metric": f"first CDC run (slot + copy of {rows:,} rows)", "value": first_s, "unit": "s"},
         {"metric": f"--follow --commit-interval 1s at {lag['rate']:,} inserts/s: change-to-served lag p50",
          "value": lag["p50"], "unit": "s", "target": "<= interval + 1 s", "ok": lag["p95"] <= 2.5},
@@ -239,7 +267,7 @@ def main(quick: bool = False) -> dict:
          "ratio": lag["rss_end_mb"] / lag["rss_start_mb"]},
     ]
     return {"ok": ok and detect["ok"], "summary": summary,
-            "details": {"detect_deletes": detect, "rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
+            "details": {"start_up": floor, "detect_deletes": detect, "rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
                         "full_refreshes": fulls, "full_table": full_table, "after_drain": facts,
                         "source": expected, "follow": lag}}
 
