@@ -18,11 +18,13 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.expressions.visitors import _InclusiveMetricsEvaluator
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.manifest import (
     DataFile,
@@ -44,7 +46,6 @@ from bemidb.storage.merge import (
     files_where,
     key_values,
     open_data_file,
-    overwrite_files,
     pg_types_in_order,
     python_value,
     read_columns,
@@ -78,73 +79,133 @@ class ChangeBatch:
     fill_from: pa.Table | None = None  # key columns, one row per upsert: the stored row to keep values from
 
 
-def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, batch: ChangeBatch, *,
-                  properties: dict[str, str], target_file_size: int = 128 * 1024 * 1024,
-                  before_commit: Callable[[], None] | None = None) -> WriteResult:
-    """One commit: schema evolved, rows replaced, properties set. Raises ValueError on a schema change that
-    cannot be applied in place (the caller re-copies the table)."""
-    table = catalog.load_table(identifier)
-    wanted = iceberg_schema(arrow_schema)
-    change = evolution.compare(table.schema(), wanted)
-    if change.incompatible:
-        raise ValueError(change.incompatible)
-    target = evolution.target_arrow_schema(arrow_schema, change)
-    upserts = batch.upserts.cast(target) if batch.upserts.schema != target else batch.upserts
-    rule = MergeRule(batch.keys, "", None)
-    if batch.unchanged and upserts.num_rows:
-        upserts = _keep_unchanged(table, target, rule, upserts, batch)
-    txn = table.transaction()
-    evolution.apply(txn, wanted, change)
-    schema = txn.table_metadata.schema()
-    txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **pg_types_in_order(arrow_schema, schema),
-                        PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **properties})
-    files = RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
-    delete_paths: list[str] = []
+@dataclass
+class Staged:
+    """One table's changes written to files and not committed yet: the parts of a drain bigger than memory
+    (a million-row transaction). The last part commits them all in ONE snapshot, so a reader sees the table
+    before the whole drain or after it, never part of a transaction; a run that dies first leaves only
+    unreferenced files (vacuum removes them) and the source still holds every change."""
+    table: Any  # as loaded before the first part: every part's replaced rows are found against it
+    txn: Any  # its schema already evolved; committed by apply_changes
+    target: pa.Schema  # the Arrow schema every part is written in
+    data_files: list[DataFile] = field(default_factory=list)
+    delete_files: list[DataFile] = field(default_factory=list)
+    truncated: bool = False  # a part removed every stored row: the committed files all go at the commit
+    rows: int = 0
+    bytes: int = 0
+
+    @property
+    def schema(self):
+        return self.txn.table_metadata.schema()
+
+    def discard(self) -> None:
+        """Delete every file written so far (nothing references them)."""
+        for data_file in [*self.data_files, *self.delete_files]:
+            try:
+                self.table.io.delete(data_file.file_path)
+            except Exception:  # noqa: BLE001 - unreferenced: vacuum removes it later
+                pass
+        self.data_files, self.delete_files = [], []
+
+
+def stage_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, batch: ChangeBatch,
+                  staged: Staged | None = None, target_file_size: int = 128 * 1024 * 1024) -> Staged:
+    """Write one part's files (new rows, position deletes naming the rows they replace among the stored
+    files and the earlier parts' files) without committing. Raises ValueError on a schema change that cannot
+    be applied in place (the caller re-copies the table); on any failure the parts staged so far are deleted."""
     try:
-        for record_batch in upserts.to_batches():
-            files.add(record_batch)
-        replaced, delete_files = [], []
-        if batch.truncated:
-            replaced = live_data_files(table)
-        elif batch.dropped.num_rows:
-            dropped = batch.dropped.cast(pa.schema([target.field(k) for k in batch.keys]))
-            positions = _positions(table, target, rule, dropped)
-            if positions.num_rows:
-                delete_files.append(_write_position_deletes(table, positions, delete_paths))
-        data_files = files.finish()
+        if staged is None:
+            table = catalog.load_table(identifier)
+            wanted = iceberg_schema(arrow_schema)
+            change = evolution.compare(table.schema(), wanted)
+            if change.incompatible:
+                raise ValueError(change.incompatible)
+            txn = table.transaction()
+            evolution.apply(txn, wanted, change)
+            staged = Staged(table, txn, evolution.target_arrow_schema(arrow_schema, change))
+        else:
+            change = evolution.compare(staged.table.schema(), iceberg_schema(arrow_schema))
+            if change.incompatible or evolution.target_arrow_schema(arrow_schema, change) != staged.target:
+                raise ValueError("the source's columns changed within one drain's changes")
+        _write_part(staged, batch, target_file_size)
+    except BaseException:
+        if staged is not None:
+            staged.discard()
+        raise
+    return staged
+
+
+def apply_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, batch: ChangeBatch, *,
+                  properties: dict[str, str], staged: Staged | None = None,
+                  target_file_size: int = 128 * 1024 * 1024,
+                  before_commit: Callable[[], None] | None = None) -> WriteResult:
+    """One commit: schema evolved, rows replaced (this batch's and every staged part's), properties set.
+    Raises ValueError on a schema change that cannot be applied in place (the caller re-copies the table)."""
+    staged = stage_changes(catalog, identifier, arrow_schema, batch, staged, target_file_size)
+    table, txn = staged.table, staged.txn
+    try:
+        txn.set_properties({**DEFAULT_TABLE_PROPERTIES, **pg_types_in_order(arrow_schema, staged.schema),
+                            PROP_SYNCED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **properties})
         if before_commit is not None:  # every file is written and none is referenced yet
             before_commit()
-        if replaced:
-            overwrite_files(txn, replaced, data_files)
-        elif data_files or delete_files:
-            producer = _AppendWithDeletes(delete_files, operation=Operation.OVERWRITE if delete_files
-                                          else Operation.APPEND, transaction=txn, io=table.io)
-            for data_file in data_files:
+        if staged.truncated:
+            producer = _OverwriteWithDeletes(staged.delete_files, operation=Operation.OVERWRITE
+                                             if table.current_snapshot() else Operation.APPEND,
+                                             transaction=txn, io=table.io)
+            for data_file in live_data_files(table):
+                producer.delete_data_file(data_file)
+        else:
+            producer = _AppendWithDeletes(staged.delete_files, operation=Operation.OVERWRITE
+                                          if staged.delete_files else Operation.APPEND, transaction=txn, io=table.io)
+        if staged.data_files or staged.delete_files or staged.truncated:
+            for data_file in staged.data_files:
                 producer.append_data_file(data_file)
             producer.commit()
         committed = txn.commit_transaction()
     except BaseException:
-        files.abort()
-        for path in delete_paths:
-            try:
-                table.io.delete(path)
-            except Exception:  # noqa: BLE001 - unreferenced: vacuum removes it later
-                pass
+        staged.discard()
         raise
     snapshot = committed.current_snapshot()
-    return WriteResult(upserts.num_rows, files.bytes_written, len(data_files),
-                       snapshot.snapshot_id if snapshot else None)
+    return WriteResult(staged.rows, staged.bytes, len(staged.data_files), snapshot.snapshot_id if snapshot else None)
 
 
-def _keep_unchanged(table, target: pa.Schema, rule: MergeRule, upserts: pa.Table, batch: ChangeBatch) -> pa.Table:
-    """Replace the masked values of `upserts` by the stored row's (looked up by batch.fill_from's keys)."""
+def _write_part(staged: Staged, batch: ChangeBatch, target_file_size: int) -> None:
+    table, target = staged.table, staged.target
+    upserts = batch.upserts.cast(target) if batch.upserts.schema != target else batch.upserts
+    rule = MergeRule(batch.keys, "", None)
+    if batch.truncated:  # nothing stored before this part survives, nor anything an earlier part wrote
+        staged.discard()
+        staged.truncated = True
+    if batch.unchanged and upserts.num_rows:
+        upserts = _keep_unchanged(staged, rule, upserts, batch)
+    files = RollingParquetWriter(table.io, staged.txn.table_metadata, staged.schema, target_file_size)
+    try:
+        for record_batch in upserts.to_batches():
+            files.add(record_batch)
+        if batch.dropped.num_rows and not batch.truncated:
+            dropped = batch.dropped.cast(pa.schema([target.field(k) for k in batch.keys]))
+            positions = _positions(staged, rule, dropped)
+            if positions.num_rows:
+                staged.delete_files.append(_write_position_deletes(table, positions))
+        staged.data_files.extend(files.finish())
+    except BaseException:
+        files.abort()
+        raise
+    staged.rows += upserts.num_rows
+    staged.bytes += files.bytes_written
+
+
+def _keep_unchanged(staged: Staged, rule: MergeRule, upserts: pa.Table, batch: ChangeBatch) -> pa.Table:
+    """Replace the masked values of `upserts` by the stored row's (looked up by batch.fill_from's keys): the
+    latest staged part's version of the row, else the committed one."""
+    target = staged.target
     columns = list(batch.unchanged)
     fill_from = batch.fill_from.cast(pa.schema([target.field(k) for k in rule.keys]))
     wanted_keys = key_values(fill_from, rule.keys)
-    stored = _stored_rows(table, target, rule, fill_from, wanted_keys, columns)
+    stored = _stored_rows(staged, rule, fill_from, wanted_keys, columns)
     if stored is None:
         positions = pa.nulls(upserts.num_rows, pa.int32())
-    else:
+    else:  # index_in takes the first match: the latest version comes first
         positions = pc.index_in(wanted_keys, value_set=key_values(stored, rule.keys))
     for name in columns:
         mask = batch.unchanged[name]
@@ -165,24 +226,49 @@ def _key_filter(rule: MergeRule, keys: pa.Table):
     return And(GreaterThanOrEqual(rule.keys[0], low), LessThanOrEqual(rule.keys[0], high))
 
 
-def _stored_rows(table, target: pa.Schema, rule: MergeRule, fill_from: pa.Table, wanted_keys: pa.Array,
+def _stored_rows(staged: Staged, rule: MergeRule, fill_from: pa.Table, wanted_keys: pa.Array,
                  columns: list[str]) -> pa.Table | None:
-    """Key and `columns` of the live rows whose key is among `wanted_keys` (a scan: deletes applied)."""
+    """Key and `columns` of the rows whose key is among `wanted_keys`: the staged parts' versions, latest
+    first, then the committed live rows (a scan: deletes applied), unless a staged part truncated them."""
+    target = staged.target
     names = list(dict.fromkeys([*rule.keys, *columns]))
-    found = table.scan(row_filter=_key_filter(rule, fill_from), selected_fields=tuple(names)).to_arrow()
-    found = found.select(names).cast(pa.schema([target.field(n) for n in names]))
-    found = found.filter(pc.is_in(key_values(found, rule.keys), value_set=wanted_keys))
-    return found.combine_chunks() if found.num_rows else None
+    names_schema = pa.schema([target.field(n) for n in names])
+    row_filter = _key_filter(rule, fill_from)
+    found = []
+    for data_file in reversed(_staged_files_where(staged, row_filter)):
+        with open_data_file(staged.table, data_file) as parquet:
+            part = read_columns(parquet, staged.schema, names, target)
+        if part is not None:
+            found.append(part.filter(pc.is_in(key_values(part, rule.keys), value_set=wanted_keys)))
+    if not staged.truncated and staged.table.current_snapshot() is not None:
+        committed = staged.table.scan(row_filter=row_filter, selected_fields=tuple(names)).to_arrow()
+        committed = committed.select(names).cast(names_schema)
+        found.append(committed.filter(pc.is_in(key_values(committed, rule.keys), value_set=wanted_keys)))
+    found = [pa.Table.from_arrays(part.columns, schema=names_schema) for part in found if part.num_rows]
+    return pa.concat_tables(found).combine_chunks() if found else None
 
 
-def _positions(table, target: pa.Schema, rule: MergeRule, dropped: pa.Table) -> pa.Table:
-    """(file_path, pos) of every stored row holding one of the dropped keys, sorted as the spec asks. A row
-    an earlier delete file already removed may be named again: deleting it twice changes nothing."""
+def _staged_files_where(staged: Staged, row_filter) -> list[DataFile]:
+    """The staged data files whose column bounds may hold rows matching `row_filter`, in the order written."""
+    try:
+        may_hold = _InclusiveMetricsEvaluator(staged.schema, row_filter).eval
+        return [f for f in staged.data_files if may_hold(f)]
+    except Exception:  # noqa: BLE001 - a bound pyiceberg cannot express: every file, still correct
+        return list(staged.data_files)
+
+
+def _positions(staged: Staged, rule: MergeRule, dropped: pa.Table) -> pa.Table:
+    """(file_path, pos) of every stored or staged row holding one of the dropped keys, sorted as the spec
+    asks. A row an earlier delete file already removed may be named again: deleting it twice changes
+    nothing. Position deletes apply to data files of the same snapshot, so staged files can be named."""
     keys = key_values(dropped, rule.keys)
+    row_filter = _key_filter(rule, dropped)
+    candidates = [] if staged.truncated else [(f, staged.table.schema()) for f in files_where(staged.table, row_filter)]
+    candidates += [(f, staged.schema) for f in _staged_files_where(staged, row_filter)]
     paths, positions = [], []
-    for data_file in files_where(table, _key_filter(rule, dropped)):
-        with open_data_file(table, data_file) as parquet:
-            found = read_columns(parquet, table.schema(), rule.keys, target)
+    for data_file, schema in candidates:
+        with open_data_file(staged.table, data_file) as parquet:
+            found = read_columns(parquet, schema, rule.keys, staged.target)
         if found is None:
             continue
         hits = pc.indices_nonzero(pc.is_in(key_values(found, rule.keys), value_set=keys))
@@ -196,9 +282,8 @@ def _positions(table, target: pa.Schema, rule: MergeRule, dropped: pa.Table) -> 
     return result.sort_by([("file_path", "ascending"), ("pos", "ascending")])
 
 
-def _write_position_deletes(table, positions: pa.Table, written: list[str]) -> DataFile:
+def _write_position_deletes(table, positions: pa.Table) -> DataFile:
     path = f"{table.location()}/data/{uuid.uuid4().hex}-deletes.parquet"
-    written.append(path)
     with table.io.new_output(path).create(overwrite=True) as out:
         pq.write_table(positions, out, compression="zstd")
     paths = positions.column("file_path")
@@ -216,7 +301,7 @@ class _DeleteManifestWriter(ManifestWriterV2):
         return ManifestContent.DELETES
 
 
-class _AppendWithDeletes(_FastAppendFiles):
+class _WithDeleteFiles:
     """pyiceberg commits data files only: this snapshot also carries one manifest of delete files."""
 
     def __init__(self, delete_files: list[DataFile], **kwargs):
@@ -234,6 +319,14 @@ class _AppendWithDeletes(_FastAppendFiles):
                 writer.add(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
                                                    data_file=delete_file))
         return manifests + [writer.to_manifest_file()]
+
+
+class _AppendWithDeletes(_WithDeleteFiles, _FastAppendFiles):
+    pass
+
+
+class _OverwriteWithDeletes(_WithDeleteFiles, _OverwriteFiles):
+    """A truncate's commit: every stored file out, the staged data and delete files in."""
 
 
 def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int = COMPACT_AFTER_FILES) -> bool:

@@ -31,13 +31,12 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from bemidb.console import UserError, stdout
 from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
-from bemidb.storage.changes import apply_changes, compact
-from bemidb.storage.types import NumericScan, needs_numeric_scan, plan_column
-from bemidb.storage.writer import check_warehouse_writable
+from bemidb.storage.changes import Staged, apply_changes, compact, stage_changes
+from bemidb.storage.writer import WriteResult, check_warehouse_writable
 from bemidb.sync import cdc_collect, cdc_source, parallel, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
-from bemidb.sync.cdc_batch import TableChanges, scan_numerics, typed_batch
+from bemidb.sync.cdc_batch import TableChanges, typed_changes
 from bemidb.sync.naming import destination, select_tables
 from bemidb.sync.postgres_copy import CopyError
 from bemidb.sync.progress import SyncProgress
@@ -268,8 +267,8 @@ class _Drained:
 
 
 def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None) -> _Drained:
-    """Apply the slot's changes up to now, one commit per changed table (more for a table whose changes
-    outgrow cdc_collect.CHUNK_ROWS), then advance the slot."""
+    """Apply the slot's changes up to now, one commit per changed table (a table whose changes outgrow
+    cdc_collect.CHUNK_ROWS has its earlier parts staged, then committed with the last), then advance the slot."""
     result = _Drained()
     upto = cdc_source.current_lsn(conn)
     held = {name: _stored_properties(catalog, namespace, relation) for name, (relation, _) in keyed.items()}
@@ -278,9 +277,12 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
     applier = _Applier(catalog, namespace, keyed, slot, url)
     try:
         pending = cdc_collect.collect(conn, slot, publication, upto, applied, keyed, applier.flush)
+    except BaseException:
+        applier.discard()
+        raise
     finally:
-        applier.close()
-    touched = list(dict.fromkeys([*applier.totals, *applier.errors, *applier.recopy, *pending]))
+        applier.close()  # its connection; the staged parts are committed below
+    touched = list(dict.fromkeys([*applier.staged, *applier.errors, *applier.recopy, *pending]))
     if not touched:  # nothing to apply: only let the source drop the WAL read so far
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
@@ -289,8 +291,8 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
     with SyncProgress(f"sync postgres (cdc) -> {namespace.schema}", live=False if follow else None) as progress:
         for name in touched:
             progress.table_started(name)
-            if name in pending:
-                applier.apply(conn, resolver, name, pending[name], upto)
+            if name in pending or name in applier.staged:
+                applier.apply(conn, resolver, name, pending.get(name) or TableChanges(keyed[name][1]), upto)
             if name in applier.recopy:  # a schema change not applicable in place
                 progress.note(f"{name}: {applier.recopy[name]}; copying the table again")
                 result.recopy.add(name)
@@ -310,40 +312,61 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
 
 
 class _Applier:
-    """Commits a table's changes and keeps each table's totals and failure. Changes flushed while the slot
-    is still being read are typed over a second connection: the drain's own is busy streaming."""
+    """Commits a table's changes and keeps each table's totals and failure. Parts flushed while the slot is
+    still being read are staged (written, not committed) and typed over a second connection: the drain's own
+    is busy streaming."""
 
     def __init__(self, catalog, namespace, keyed, slot: str, url: str | None):
         self.catalog, self.namespace, self.keyed, self.slot, self.url = catalog, namespace, keyed, slot, url
         self.totals: dict[str, list[int]] = {}  # table -> [rows, bytes] committed
         self.errors: dict[str, str] = {}
         self.recopy: dict[str, str] = {}  # table -> the schema change that needs a copy
+        self.staged: dict[str, Staged] = {}  # table -> its parts written and not committed yet
         self._conn = self._resolver = None
 
-    def flush(self, name: str, changes: TableChanges, through: int) -> bool:
+    def flush(self, name: str, changes: TableChanges) -> bool:
         if self._conn is None:
             self._conn = _connect(self.url)
             self._resolver = source.TypeResolver(self._conn)
-        return self.apply(self._conn, self._resolver, name, changes, through)
+        staged = self._guarded(name, lambda: _stage(self._conn, self.catalog, self.namespace, self.keyed[name][0],
+                                                     changes, self._resolver, self.staged.get(name)))
+        if staged is None:
+            return False
+        self.staged[name] = staged
+        _pause("stage")
+        return True
 
     def apply(self, conn, resolver, name: str, changes: TableChanges, lsn: int) -> bool:
+        result = self._guarded(name, lambda: _apply(conn, self.catalog, self.namespace, self.keyed[name][0],
+                                                    changes, resolver, self.slot, lsn, self.staged.pop(name, None)))
+        if result is None:
+            return False
+        total = self.totals.setdefault(name, [0, 0])
+        total[0] += result.rows
+        total[1] += result.bytes
+        return True
+
+    def _guarded(self, name: str, work):
+        """work()'s result, or None after noting the table's failure (the staged parts are gone with it)."""
         try:
-            rows, size = _apply(conn, self.catalog, self.namespace, self.keyed[name][0], changes, resolver,
-                                self.slot, lsn)
+            return work()
         except ValueError as exc:
             self.recopy[name] = str(exc)
-            return False
         except Exception as exc:  # noqa: BLE001 - one table's failure never stops the others
             log.debug("table %s failed", name, exc_info=True)
             self.errors[name] = full_sync._one_line(exc)
-            return False
-        total = self.totals.setdefault(name, [0, 0])
-        total[0] += rows
-        total[1] += size
-        return True
+        self.staged.pop(name, None)
+        return None
+
+    def discard(self) -> None:
+        """The staged parts deleted: a drain that stopped early will never reference them."""
+        for staged in self.staged.values():
+            staged.discard()
+        self.staged.clear()
 
     def close(self) -> None:
         _close(self._conn)
+        self._conn = None
 
 
 _last_upkeep = 0.0
@@ -365,37 +388,20 @@ def _upkeep(catalog, namespace: _Destination, relations, follow: bool) -> None:
             log.warning("upkeep of %s skipped: %s", ".".join(identifier), full_sync._one_line(exc))
 
 
-def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, slot: str,
-           upto: int) -> tuple[int, int]:
+def _stage(conn, catalog, namespace, relation, changes: TableChanges, resolver, staged: Staged | None) -> Staged:
     identifier = namespace.of(relation)
-    table = catalog.load_table(identifier)
-    columns = source.table_columns(conn, relation, resolver)
-    scans = scan_numerics(conn, changes, columns)
-    plans = [plan_column(column, _numeric_scan(table.schema(), column, scans.get(column.name)), safe=True)
-             for column in columns]
-    schema = pa.schema([plan.arrow_field for plan in plans])
-    batch = typed_batch(conn, changes, plans, schema)
+    schema, batch = typed_changes(conn, catalog.load_table(identifier), relation, changes, resolver)
+    return stage_changes(catalog, identifier, schema, batch, staged)
+
+
+def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, slot: str,
+           upto: int, staged: Staged | None = None) -> WriteResult:
+    identifier = namespace.of(relation)
+    schema, batch = typed_changes(conn, catalog.load_table(identifier), relation, changes, resolver)
     properties = {PROP_SOURCE: full_sync.SOURCE_NAME, PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(upto),
                   PROP_PRIMARY_KEY: json.dumps(changes.keys)}
-    result = apply_changes(catalog, identifier, schema, batch, properties=properties,
-                           before_commit=lambda: _pause("commit"))
-    return result.rows, result.bytes
-
-
-def _numeric_scan(iceberg_schema, column, changed: NumericScan | None) -> NumericScan | None:
-    """An unconstrained numeric keeps the decimal scale (or the text fallback) its copy chose, unless the
-    changed values need more: then the plan differs from the table and the table is copied again."""
-    if not needs_numeric_scan(column):
-        return None
-    changed = changed or NumericScan(0, 0, False)
-    try:
-        stored = iceberg_schema.find_field(column.name).field_type
-    except ValueError:  # a new column
-        return changed
-    scale = getattr(stored, "scale", None)
-    if scale is None:  # stored as text (NaN, or too many digits): stays text
-        return NumericScan(0, 0, True)
-    return NumericScan(max(scale, changed.max_scale), changed.max_integer_digits, changed.has_special)
+    return apply_changes(catalog, identifier, schema, batch, properties=properties, staged=staged,
+                         before_commit=lambda: _pause("commit"))
 
 
 _reached: dict[str, int] = {}

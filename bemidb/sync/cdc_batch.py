@@ -21,8 +21,10 @@ from bemidb.storage.types import (
     PgColumn,
     needs_numeric_scan,
     numeric_scan_sql,
+    plan_column,
 )
 from bemidb.sync import pgoutput
+from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_local import local_plan, parse_texts
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
 
@@ -187,3 +189,29 @@ def scan_numerics(conn, changes: TableChanges, columns: list[PgColumn]) -> dict[
     row = conn.run(f"SELECT {', '.join(numeric_scan_sql(c) for c in targets)} FROM {_values(targets, rows)}")[0]
     return {c.name: NumericScan(int(row[3 * i]), int(row[3 * i + 1]), bool(row[3 * i + 2]))
             for i, c in enumerate(targets)}
+
+
+def typed_changes(conn, table, relation, changes: TableChanges, resolver) -> tuple[pa.Schema, ChangeBatch]:
+    """The Arrow schema and `changes` to `table` typed as the copy types the source's current columns."""
+    columns = source.table_columns(conn, relation, resolver)
+    scans = scan_numerics(conn, changes, columns)
+    plans = [plan_column(column, _numeric_scan(table.schema(), column, scans.get(column.name)), safe=True)
+             for column in columns]
+    schema = pa.schema([plan.arrow_field for plan in plans])
+    return schema, typed_batch(conn, changes, plans, schema)
+
+
+def _numeric_scan(iceberg_schema, column, changed: NumericScan | None) -> NumericScan | None:
+    """An unconstrained numeric keeps the decimal scale (or the text fallback) its copy chose, unless the
+    changed values need more: then the plan differs from the table and the table is copied again."""
+    if not needs_numeric_scan(column):
+        return None
+    changed = changed or NumericScan(0, 0, False)
+    try:
+        stored = iceberg_schema.find_field(column.name).field_type
+    except ValueError:  # a new column
+        return changed
+    scale = getattr(stored, "scale", None)
+    if scale is None:  # stored as text (NaN, or too many digits): stays text
+        return NumericScan(0, 0, True)
+    return NumericScan(max(scale, changed.max_scale), changed.max_integer_digits, changed.has_special)

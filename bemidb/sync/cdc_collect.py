@@ -1,12 +1,10 @@
 """Reading the slot into each table's net changes, with memory bounded by CHUNK_ROWS rows per table.
 
 A table whose collapsed changes reach CHUNK_ROWS rows (a transaction of a million rows, or a drain after a
-long pause) is handed to `flush` mid-stream and committed on its own, so a drain holds at most that many row
-versions per table whatever the backlog. The position a flushed commit stores is the end of the last
-transaction read to its end: the next run skips exactly the transactions before it. A transaction cut by a
-flush is replayed whole if the run dies before the drain ends, which converges to the same rows (every change
-carries the whole row or its key). The price: until the drain ends, a reader can see the first part of a
-transaction bigger than CHUNK_ROWS.
+long pause) is handed to `flush` mid-stream, which writes that part's files without committing them
+(storage/changes.py Staged), so a drain holds at most that many row versions per table whatever the backlog.
+The drain's last part commits every staged part with it in one snapshot: a reader never sees part of a
+transaction, and a run that dies before that commit changed nothing the next run would not redo.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from bemidb.sync.cdc_batch import TableChanges
 
 CHUNK_ROWS = int(os.environ.get("BEMIDB_CDC_CHUNK_ROWS", "") or 100_000)  # the variable is for tests
 
-Flush = Callable[[str, TableChanges, int], bool]  # (table, its changes, applied through) -> keep collecting
+Flush = Callable[[str, TableChanges], bool]  # (table, a part of its changes) -> keep collecting
 
 
 def collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed, flush: Flush) -> dict[str, TableChanges]:
@@ -29,7 +27,6 @@ def collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed, 
     pending: dict[str, TableChanges] = {}
     given_up: set[str] = set()
     commit_lsn = 0
-    through = 0  # just after the last transaction read to its end
 
     def changes_of(oid: int) -> tuple[str | None, TableChanges | None]:
         relation = relations.get(oid)
@@ -43,8 +40,6 @@ def collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed, 
     for message in cdc_source.peek_messages(conn, slot, publication, upto):
         if isinstance(message, pgoutput.Begin):
             commit_lsn = message.final_lsn
-        elif isinstance(message, pgoutput.Commit):
-            through = message.commit_lsn + 1
         elif isinstance(message, pgoutput.Relation):
             relations[message.oid] = message
         elif isinstance(message, pgoutput.Change):
@@ -53,7 +48,7 @@ def collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed, 
                 changes.add(relations[message.relation_oid], message)
                 if len(changes.rows) >= CHUNK_ROWS:
                     del pending[name]
-                    if not flush(name, changes, max(through, applied[name])):
+                    if not flush(name, changes):
                         given_up.add(name)
         elif isinstance(message, pgoutput.Truncate):
             for oid in message.relation_oids:
