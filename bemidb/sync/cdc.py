@@ -25,7 +25,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import pyarrow as pa
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from bemidb.console import UserError, stdout
@@ -33,7 +32,7 @@ from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
 from bemidb.storage.changes import Staged, apply_changes, compact, stage_changes
 from bemidb.storage.writer import WriteResult, check_warehouse_writable
-from bemidb.sync import cdc_collect, cdc_source, parallel, pgoutput
+from bemidb.sync import cdc_collect, cdc_memory, cdc_source, parallel, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, typed_changes
@@ -81,6 +80,8 @@ def run(cfg, args) -> int:
                 for relation, _ in keyed.values()):
             status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy, why_not)
         stop = _StopFlag() if follow else None
+        if follow:
+            cdc_memory.use_system_allocator()
         while True:
             cycle_started = time.monotonic()
             counted = _rows_changed(conn, keyed) if follow and cfg.source_postgres_commit_changes else None
@@ -306,8 +307,8 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
     _upkeep(catalog, namespace, [keyed[name][0] for name in touched], follow)
-    if follow:  # a follower lives for days: hand Arrow's freed buffers back to the system after each cycle
-        pa.default_memory_pool().release_unused()
+    if follow:  # a follower lives for days: its freed memory goes back to the system after each cycle
+        cdc_memory.release()
     return result
 
 
