@@ -20,7 +20,8 @@ at the end (a 10-minute run is the issue's; this is the short form).
 Last, --detect-deletes (cursor syncs without logical replication): a `--incremental public.t:id` copy,
 0.1% of the rows deleted and 0.1% inserted, then the next run with and without --detect-deletes.
 `python -m bench.cdc --soak 600` runs only the follower part, for 600 s, on a fresh 100k-row table, and prints
-the lag and the follower's RSS at 5 s, at the end and its highest sample.
+the lag and the follower's RSS at 5 s, at the end and its highest sample; `--soak 600 --steady` also deletes
+the oldest rows as fast as it inserts, so the table keeps its size (without it the table grows 7x in 10 min).
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000) -> dict:
+def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000, steady: bool = False) -> dict:
     """A follower (commit interval 1 s) and a server on the data dir; 1,000 inserts/s into t, in batches of
     100 every 0.1 s; a client polls max(id) through the server: a batch's lag is from its commit in the
-    source to the first poll that sees it."""
+    source to the first poll that sees it. `steady`: each batch also deletes the oldest rows it adds, so the
+    table keeps its size (the follower's memory then says whether anything grows, not the table)."""
     import psycopg
 
     from tests.support.server import start_server
@@ -109,6 +111,8 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
                 if now >= next_write and now - started < seconds:
                     source.execute(f"INSERT INTO t (id, name) SELECT g, 'live' FROM generate_series("
                                    f"{next_id}, {next_id + batch - 1}) g")
+                    if steady:
+                        source.execute(f"DELETE FROM t WHERE id IN (SELECT id FROM t ORDER BY id LIMIT {batch})")
                     committed.append((next_id + batch - 1, time.monotonic()))
                     next_id += batch
                     next_write += 0.1
@@ -131,9 +135,10 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
             "rss_peak_mb": max(rss_samples + [rss_end]), "follower_exit": follower.returncode}
 
 
-def soak(seconds: int, rows: int = 100_000) -> dict:
-    """`python -m bench.cdc --soak 600`: only the follower, for `seconds` at 1,000 inserts/s on a fresh
-    table of `rows` rows: lag p50/p95 and its RSS at 5 s, at the end and the highest sample (every 5 s)."""
+def soak(seconds: int, rows: int = 100_000, steady: bool = False) -> dict:
+    """`python -m bench.cdc --soak 600 [--steady]`: only the follower, for `seconds` at 1,000 inserts/s on a
+    fresh table of `rows` rows (--steady: as many of the oldest rows deleted, the table keeps its size): lag
+    p50/p95 and its RSS at 5 s, at the end and the highest sample (every 5 s)."""
     unpack(PYZ, SHIV_ROOT, PYTHON)
     cluster = PostgresCluster(find_bin_dir()).start()
     try:
@@ -142,7 +147,7 @@ def soak(seconds: int, rows: int = 100_000) -> dict:
         cluster.execute("postgres", "ALTER TABLE t ADD PRIMARY KEY (id)")
         with tempfile.TemporaryDirectory(prefix="bench-cdc-soak-") as work:
             _sync(url, f"{work}/data", "--sync-mode", "cdc")
-            lag = _follow_lag(cluster, url, f"{work}/data", seconds=seconds)
+            lag = _follow_lag(cluster, url, f"{work}/data", seconds=seconds, steady=steady)
             lag["files_after"] = _facts(f"{work}/data")["files"]
     finally:
         cluster.destroy()
@@ -273,8 +278,8 @@ def main(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":  # the same as `python -m bench cdc [--quick]`; `--soak SECONDS`: the follower only
-    if len(sys.argv) == 3 and sys.argv[1] == "--soak":
-        print(soak(int(sys.argv[2])))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--soak":
+        print(soak(int(sys.argv[2]), steady=sys.argv[3:] == ["--steady"]))
         sys.exit(0)
     from bench.__main__ import main as run_benchmarks
 
