@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, LessThanOrEqual
 from pyiceberg.expressions.visitors import _InclusiveMetricsEvaluator
-from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.io.pyarrow import _pyarrow_schema_ensure_small_types, schema_to_pyarrow
 from pyiceberg.manifest import (
     DataFile,
     DataFileContent,
@@ -43,6 +43,7 @@ from bemidb.storage import evolution
 from bemidb.storage.catalog import PROP_SYNCED_AT
 from bemidb.storage.merge import (
     MergeRule,
+    copy_kept_rows,
     files_where,
     key_values,
     open_data_file,
@@ -343,11 +344,19 @@ def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int =
     if len(rewrite) + deletes <= after_files:
         return False
     txn = table.transaction()
-    files = RollingParquetWriter(table.io, txn.table_metadata, table.schema(), target_file_size)
+    schema = table.schema()
+    # The current schema's types (a widened column widens its old files' values), in the small string,
+    # binary and list types the sync writes.
+    target = _pyarrow_schema_ensure_small_types(schema_to_pyarrow(schema, include_field_ids=False))
+    files = RollingParquetWriter(table.io, txn.table_metadata, schema, target_file_size)
     try:
-        scan = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue())
-        for record_batch in scan.to_record_batches(rewrite):
-            files.add(record_batch)
+        # File by file, a batch at a time: memory stays that of a batch and a row group, whatever the table's
+        # size (a scan would hold a whole file: 1.5 GB for a 5M-row table).
+        for task in rewrite:
+            deleted = _deleted_positions(table, task)
+            with open_data_file(table, task.file) as parquet:
+                keep = None if deleted is None else _kept(parquet.metadata.num_rows, deleted)
+                copy_kept_rows(parquet, schema, target, keep, files)
         data_files = files.finish()
         # Every file a delete file applies to is rewritten, so every delete manifest can go.
         replace = _ReplaceAll(operation=Operation.OVERWRITE, transaction=txn, io=table.io)
@@ -361,6 +370,24 @@ def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int =
         files.abort()
         raise
     return True
+
+
+def _deleted_positions(table, task) -> pa.Array | None:
+    """Row positions of `task`'s data file that its position delete files remove (None when none do)."""
+    found = []
+    for delete_file in task.delete_files:
+        with open_data_file(table, delete_file) as parquet:
+            named = parquet.read(columns=["file_path", "pos"], use_threads=False)
+        named = named.filter(pc.equal(named.column("file_path"), task.file.file_path))
+        found.append(named.column("pos").combine_chunks())
+    found = [a for a in found if len(a)]
+    return pa.concat_arrays(found) if found else None
+
+
+def _kept(rows: int, deleted: pa.Array) -> pa.Array:
+    """Boolean mask over `rows` rows: false at the deleted positions."""
+    positions = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), rows)), 1)
+    return pc.invert(pc.is_in(positions, value_set=deleted.cast(pa.int64())))
 
 
 class _ReplaceAll(_OverwriteFiles):

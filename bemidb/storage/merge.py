@@ -223,7 +223,7 @@ def _rewrite_affected(table, schema, target: pa.Schema, rule: MergeRule, changed
             if not pc.any(drop).as_py():
                 continue
             keep = pc.invert(drop)
-            _copy_kept_rows(parquet, schema, target, keep, files)
+            copy_kept_rows(parquet, schema, target, keep, files)
         replaced.append(data_file)
     return replaced
 
@@ -267,8 +267,10 @@ def read_columns(parquet: pq.ParquetFile, schema, names: list[str], target: pa.S
                                 names=names)
 
 
-def _copy_kept_rows(parquet: pq.ParquetFile, schema, target: pa.Schema, keep: pa.Array,
-                    files: RollingParquetWriter) -> None:
+def copy_kept_rows(parquet: pq.ParquetFile, schema, target: pa.Schema, keep: pa.Array | None,
+                   files: RollingParquetWriter) -> None:
+    """The file's rows where `keep` is true (every row when None), batch by batch, in `target`'s columns
+    (found by field id; a column the file lacks reads as NULL)."""
     by_id = _file_columns(parquet)
     sources = [by_id.get(schema.find_field(f.name).field_id) for f in target]
     offset = 0
@@ -277,7 +279,7 @@ def _copy_kept_rows(parquet: pq.ParquetFile, schema, target: pa.Schema, keep: pa
         arrays = [batch.column(index).cast(f.type) if index is not None else pa.nulls(n, f.type)
                   for index, f in zip(sources, target, strict=True)]
         conformed = pa.RecordBatch.from_arrays(arrays, schema=target)
-        kept = conformed.filter(keep.slice(offset, n))
+        kept = conformed.filter(keep.slice(offset, n)) if keep is not None else conformed
         offset += n
         if kept.num_rows:
             files.add(kept)
