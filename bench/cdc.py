@@ -132,7 +132,8 @@ def _follow_lag(cluster, url: str, data_dir: str, seconds: int, rate: int = 1000
     lags.sort()
     return {"rate": rate, "seconds": seconds, "batches": len(lags), "p50": lags[len(lags) // 2],
             "p95": lags[int(len(lags) * 0.95)], "max": lags[-1], "rss_start_mb": rss_start, "rss_end_mb": rss_end,
-            "rss_peak_mb": max(rss_samples + [rss_end]), "follower_exit": follower.returncode}
+            "rss_peak_mb": max(rss_samples + [rss_end]), "follower_exit": follower.returncode,
+            "rss_each_minute_mb": [round(mb) for mb in rss_samples[11::12]]}  # flat, or a step, or a creep
 
 
 def soak(seconds: int, rows: int = 100_000, steady: bool = False) -> dict:
