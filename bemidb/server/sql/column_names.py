@@ -99,6 +99,9 @@ def _colname(node: exp.Expression, text: str) -> str | None:
         if inner and inner != "?column?":
             return inner
         target = type_name(node.args["to"])
+        kind = node.args["to"].args.get("kind")
+        if isinstance(kind, exp.Identifier) and kind.args.get("quoted"):
+            return kind.name  # ::"char" is named char (unquoted, char would be bpchar)
         parsed = pg_types.parse_type_name(target)
         return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):

@@ -1,16 +1,37 @@
-"""Calls answered by the macros of catalog/functions_extra.py: format() (sqlglot's exp.Format, which DuckDB's
-own fmt-style format would misread) and the functions DuckDB lacks (parse_ident)."""
+"""Calls answered by the macros of catalog/functions_extra.py and functions_math.py: format() (sqlglot's
+exp.Format, which DuckDB's own fmt-style format would misread) and the functions DuckDB lacks or answers
+differently (parse_ident, width_bucket, justify_hours, upper, div ...)."""
 
 from __future__ import annotations
 
 from sqlglot import exp
 
 from bemidb.server.catalog.functions_extra import EXTRA_MACROS, FORMAT_ARGS
+from bemidb.server.catalog.functions_math import MATH_MACROS
 from bemidb.server.sql import remap_strings
 from bemidb.server.sql.nodes import call_macro
 
+# sqlglot's own nodes for Postgres functions -> (our macro, the node's arguments in call order)
+NODE_MACROS = {
+    exp.WidthBucket: ("width_bucket", ("this", "min_value", "max_value", "num_buckets")),
+    exp.JustifyHours: ("justify_hours", ("this",)),
+    exp.JustifyDays: ("justify_days", ("this",)),
+    exp.Upper: ("bemidb_upper", ("this",)),
+}
+NODES = (exp.Format, exp.Anonymous, exp.IntDiv, *NODE_MACROS)
+
 
 def extra_function(node: exp.Expression) -> exp.Expression:
+    if type(node) in NODE_MACROS:
+        name, keys = NODE_MACROS[type(node)]
+        args = [node.args.get(key) for key in keys]
+        return call_macro(name, *args) if all(a is not None for a in args) else node
+    if isinstance(node, exp.IntDiv):
+        # div(a, b): the quotient truncated toward zero, a numeric of scale 0 (DuckDB's // divides decimals)
+        a, b = exp.Paren(this=node.this.copy()), exp.Paren(this=node.expression.copy())
+        exact = exp.IntDiv(this=exp.Paren(this=exp.Sub(this=a.copy(), expression=exp.Mod(
+            this=a.copy(), expression=b.copy()))), expression=b.copy())
+        return exp.Cast(this=exact, to=exp.DataType.build("DECIMAL(38, 0)"))
     if isinstance(node, exp.Format):
         exact = remap_strings.format_call(node)  # a literal template: positions and widths as Postgres
         if exact is not None:
@@ -21,7 +42,7 @@ def extra_function(node: exp.Expression) -> exp.Expression:
         name = node.name.lower()
         if name == "format" and node.expressions and len(node.expressions) <= FORMAT_ARGS + 1:
             return call_macro("pg_format", *node.expressions)
-        if name in EXTRA_MACROS:
+        if name in EXTRA_MACROS or name in MATH_MACROS:
             return call_macro(name, *node.expressions)
     return node
 

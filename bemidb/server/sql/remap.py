@@ -20,6 +20,7 @@ from bemidb.server.catalog.oids import (
 )
 from bemidb.server.sql import remap_datetime, remap_json, remap_strings
 from bemidb.server.sql.column_names import name_columns, postgres_name
+from bemidb.server.sql.extra_functions import NODES as EXTRA_NODES
 from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
@@ -109,7 +110,7 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         if array is not None:
             node.set("this", array)
         return node
-    if isinstance(node, exp.Format | exp.Anonymous) and (new := extra_function(node)) is not node:
+    if isinstance(node, EXTRA_NODES) and (new := extra_function(node)) is not node:
         return new  # format(), parse_ident() ... (catalog/functions_extra.py)
     if isinstance(node, exp.Func):
         return json_operator(function(node))

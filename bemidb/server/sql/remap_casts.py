@@ -42,6 +42,9 @@ def cast(node: exp.Cast) -> exp.Expression:
         if normalized is not None:
             inner.set("this", normalized)  # jsonb prints its own normal form: sorted keys, blanks
     to = node.args["to"]
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Cast) and \
+            inner.args["to"].this == exp.DataType.Type.DECIMAL and inner.args["to"].expressions:
+        return inner  # div(a, b), already a DECIMAL of scale 0: no DuckDB default DECIMAL(18,3) around it
     if isinstance(to, exp.DataType) and to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR) and \
             to.expressions:
         # an explicit cast to varchar(n) truncates in Postgres; DuckDB ignores the length

@@ -44,7 +44,25 @@ RENAMES = {
 }
 
 
+# Aggregates whose DISTINCT Postgres answers from sorted input (NULL last): their items come out in that order.
+SORTED_DISTINCT = (exp.ArrayAgg, exp.GroupConcat)
+
+
+def _sorted_distinct(node: exp.Expression) -> exp.Expression:
+    distinct = node.this
+    if isinstance(distinct, exp.Distinct) and len(distinct.expressions) == 1:
+        node.set("this", exp.Order(this=distinct.copy(), expressions=[
+            exp.Ordered(this=distinct.expressions[0].copy(), nulls_first=False)]))
+    return node
+
+
 def function(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, SORTED_DISTINCT):
+        return _sorted_distinct(node)
+    if isinstance(node, exp.JSONBObjectAgg):
+        if isinstance(node.expression, exp.Order):
+            node.set("expression", node.expression.this)  # jsonb sorts its keys: the ORDER BY changes nothing
+        return remap_json.spaced(node)
     if isinstance(node, exp.JSONArrayAgg):  # json_agg(x ORDER BY y)
         return remap_json.spaced(call("to_json", exp.ArrayAgg(this=node.this)))
     if isinstance(node, exp.ArraySize) and node.expression is not None:

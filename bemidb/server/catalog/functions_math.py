@@ -1,0 +1,56 @@
+"""Postgres functions DuckDB lacks or answers differently, as DuckDB macros (installed with functions_extra.py's):
+width_bucket, scale/min_scale/trim_scale of a numeric's text, justify_hours/justify_days on an interval's
+months, days and microseconds (as interval.c moves them), encode(bytea, 'escape'), upper() without DuckDB's
+capital sharp s (Postgres's C.UTF-8 upper keeps 'ß'), and cardinality() counting every element of a
+multi-dimensional array.
+"""
+
+from __future__ import annotations
+
+# Postgres name -> macro name, for the calls sql/extra_functions.py sends here.
+MATH_MACROS = frozenset({"width_bucket", "scale", "min_scale", "trim_scale", "justify_hours", "justify_days"})
+
+_DAY_US = 86400000000
+_MONTHS = "(datepart('year', i) * 12 + datepart('month', i))"
+_MICROS = ("(datepart('hour', i)::BIGINT * 3600000000 + datepart('minute', i)::BIGINT * 60000000 + "
+           "datepart('microsecond', i))")
+_PRIVATE = "chr(57344)"  # U+E000 stands in for 'ß' while DuckDB upper-cases the rest
+
+
+def math_macros(s: str) -> list[str]:
+    m = f"CREATE OR REPLACE MACRO {s}"
+    trimmed = "CASE WHEN contains(t, '.') THEN rtrim(rtrim(t, '0'), '.') ELSE t END"
+    return [
+        # bucket 0 below the range, count + 1 at or above its end; the bounds may be given high to low
+        f"{m}.width_bucket(op, lo, hi, n) AS CASE WHEN lo = hi THEN error('lower bound cannot equal upper "
+        "bound') WHEN n <= 0 THEN error('count must be greater than zero') "
+        "WHEN lo < hi AND op < lo THEN 0 WHEN lo < hi AND op >= hi THEN n + 1 "
+        "WHEN lo > hi AND op > lo THEN 0 WHEN lo > hi AND op <= hi THEN n + 1 "
+        "ELSE least(floor(n::DOUBLE * (op - lo)::DOUBLE / (hi - lo)::DOUBLE)::INTEGER, n - 1) + 1 END::INTEGER",
+        f"{m}.scale(x) AS list_transform([x::VARCHAR], lambda t: CASE WHEN contains(t, '.') THEN "
+        "length(t) - strpos(t, '.') ELSE 0 END)[1]::INTEGER",
+        f"{m}.trim_scale(x) AS list_transform([x::VARCHAR], lambda t: {trimmed})[1]",
+        f"{m}.min_scale(x) AS list_transform([x::VARCHAR], lambda t: list_transform([{trimmed}], lambda u: "
+        "CASE WHEN contains(u, '.') THEN length(u) - strpos(u, '.') ELSE 0 END)[1])[1]::INTEGER",
+        # whole days of the time part into days; days and time then carry the same sign
+        f"{m}.bemidb_justified_hours(mo, d, t) AS to_months(mo::INTEGER) + to_days(CASE WHEN d > 0 AND t < 0 "
+        "THEN d - 1 WHEN d < 0 AND t > 0 THEN d + 1 ELSE d END::INTEGER) + to_microseconds(CASE WHEN d > 0 AND "
+        f"t < 0 THEN t + {_DAY_US} WHEN d < 0 AND t > 0 THEN t - {_DAY_US} ELSE t END)",
+        f"{m}.justify_hours(i) AS {s}.bemidb_justified_hours({_MONTHS}, datepart('day', i) + {_MICROS} // "
+        f"{_DAY_US}, {_MICROS} % {_DAY_US})",
+        # 30-day months out of the days
+        f"{m}.bemidb_justified_days(mo, d, t) AS to_months(CASE WHEN mo > 0 AND d < 0 THEN mo - 1 WHEN mo < 0 "
+        "AND d > 0 THEN mo + 1 ELSE mo END::INTEGER) + to_days(CASE WHEN mo > 0 AND d < 0 THEN d + 30 WHEN "
+        "mo < 0 AND d > 0 THEN d - 30 ELSE d END::INTEGER) + to_microseconds(t)",
+        f"{m}.justify_days(i) AS {s}.bemidb_justified_days({_MONTHS} + datepart('day', i) // 30, "
+        f"datepart('day', i) % 30, {_MICROS})",
+        # encode(b, 'escape'): NUL and bytes from 0x80 as \ooo, a backslash doubled, the rest as they are
+        f"{m}.bemidb_encode_escape(b) AS list_transform([hex(b)], lambda h: array_to_string(list_transform("
+        "range(0, length(h) // 2), lambda k: list_transform([('0x' || substr(h, 2 * k + 1, 2))::INTEGER], "
+        "lambda v: CASE WHEN v = 0 OR v >= 128 THEN '\\' || format('{:03o}', v) WHEN v = 92 THEN '\\\\' "
+        "ELSE chr(v) END)[1]), ''))[1]",
+        f"{m}.bemidb_upper(x) AS replace(upper(replace(x, 'ß', {_PRIVATE})), {_PRIVATE}, 'ß')",
+        # every element of an array of arrays (DuckDB's len counts the outer list only)
+        f"{m}.cardinality(arr) AS CASE WHEN json_type(json_extract(to_json(arr), '$[0]')) = 'ARRAY' THEN "
+        "len(json_extract(to_json(arr), '$[*][*]')) ELSE len(arr) END",
+    ]
