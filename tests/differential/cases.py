@@ -278,6 +278,21 @@ def function_cases() -> list[Case]:
         "SELECT * FROM generate_series(1, 3) g", "SELECT generate_series(1, 10, 4) AS g",
         "SELECT cardinality(ARRAY[[1, 2], [3, 4]])", "SELECT 3 = ANY(ARRAY[1, 2, 3])",
     )]
+    out += [_case("function:more", sql) for sql in (
+        "SELECT div(7.5, 2), div(-7.5, 2), div(i, 3) FROM numbers ORDER BY id LIMIT 3",
+        "SELECT width_bucket(5.35, 0.024, 10.06, 5), width_bucket(0, 10, 0, 4), width_bucket(11, 0, 10, 4)",
+        "SELECT id, width_bucket(d, 0, 10, 5) FROM numbers ORDER BY id",
+        "SELECT scale(n), trim_scale(n), min_scale(n) FROM numbers ORDER BY id LIMIT 3",
+        "SELECT justify_hours(interval '1 day -27 hours 3 sec'), justify_days(interval '35 days')",
+        "SELECT justify_days(interval '1 month -35 days')", "SELECT encode('a\\b'::bytea, 'escape')",
+        "SELECT upper(word), lower(upper(word)) FROM numbers ORDER BY id LIMIT 3",
+        "SELECT round(d), round(r) FROM numbers ORDER BY id", "SELECT round(-0.5::float8), round(1.5::float4)",
+        "SELECT sign(d), sign(n), sign(i) FROM numbers ORDER BY id",
+        "SELECT g, g * 2 FROM generate_series(1, 3) AS s(g)", "SELECT * FROM generate_series(1, 3)",
+        "SELECT array_agg(DISTINCT word) FROM numbers", "SELECT string_agg(DISTINCT grp, ',') FROM numbers",
+        "SELECT jsonb_object_agg(word, i) FROM numbers WHERE id < 4",
+        "SELECT cardinality(ARRAY[1, 2, 3]), cardinality('{}'::int[])",
+    )]
     return out
 
 

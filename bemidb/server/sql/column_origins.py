@@ -98,6 +98,7 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     if name == "array_agg" and isinstance(node, exp.ArrayAgg | exp.Filter):
         call = node.this if isinstance(node, exp.Filter) else node
         first = call.this.this if isinstance(call.this, exp.Order) else call.this
+        first = first.expressions[0] if isinstance(first, exp.Distinct) and len(first.expressions) == 1 else first
         inner = _origin(scope, first, depth + 1, text) if isinstance(first, exp.Expression) else None
         return ("array_like", inner) if inner else None
     if name in result_types.BY_ARGUMENT:

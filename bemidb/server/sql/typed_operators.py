@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from bemidb.server.sql import typed_functions
 from bemidb.server.sql.nodes import call, call_macro
 from bemidb.server.sql.numeric_aggregates import Rule
 
@@ -65,7 +66,9 @@ def _apply(node: exp.Binary, tag: str):
     return node, new, False
 
 
-def _apply_series(node: exp.Expression, _tag: str):
+def _apply_series(node: exp.Expression, tag: str):
+    if tag == "int4":
+        return typed_functions.apply_int4_series(node, tag)
     new = node.copy()
     for key in ("start", "end"):
         if new.args.get(key) is not None:
@@ -127,5 +130,5 @@ RULES = {
                   types[0] else None, _apply_sum),
     exp.DPipe: Rule(_operands, _choose_concat, _apply_concat),
     **dict.fromkeys((exp.GenerateSeries, exp.ExplodingGenerateSeries), Rule(
-        lambda node: [node.args.get("start")], lambda types: "tz" if types[0] == "date" else None, _apply_series)),
+        typed_functions.SERIES_OPERANDS, typed_functions.choose_series, _apply_series)),
 }

@@ -1,0 +1,66 @@
+"""Calls whose Postgres answer follows their argument's type (rules of typed_rewrites.py):
+
+- round(float8) rounds half to even (rint), round(numeric) half away from zero (DuckDB: away from zero always);
+- sign(numeric) is numeric, sign of any other number double precision (DuckDB: TINYINT);
+- generate_series(int4, int4) is integer (DuckDB: BIGINT), in a select list and in FROM.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from bemidb.server.sql.nodes import call
+from bemidb.server.sql.numeric_aggregates import Rule
+
+_FLOATS = ("float4", "float8")
+_NUMBERS = ("int2", "int4", "int8", "numeric", *_FLOATS)
+
+
+def _choose_round(types: tuple) -> str | None:
+    return "even" if types[0] in _FLOATS else None
+
+
+def _apply_round(node: exp.Round, _tag: str):
+    if node.args.get("decimals") is not None:
+        return node, node.copy(), False  # round(float8, n) does not exist in Postgres: left to DuckDB
+    value = exp.Cast(this=node.this.copy(), to=exp.DataType.build("DOUBLE"))  # round(real) is round(float8)
+    return node, call("round_even", value, exp.Literal.number(0)), False
+
+
+def _choose_sign(types: tuple) -> str | None:
+    return "DECIMAL(38, 0)" if types[0] == "numeric" else "DOUBLE" if types[0] in _NUMBERS else None
+
+
+def _apply_cast(node: exp.Expression, tag: str):
+    return node, exp.Cast(this=node.copy(), to=exp.DataType.build(tag)), False
+
+
+def _series_operands(node: exp.Expression) -> list:
+    return [node.args.get("start"), node.args.get("end")]
+
+
+def choose_series(types: tuple) -> str | None:
+    if types[0] == "date":
+        return "tz"
+    return "int4" if types == ("int4", "int4") else None
+
+
+def apply_int4_series(node: exp.Expression, _tag: str):
+    table = node.parent
+    if not isinstance(table, exp.Table):  # in a select list: one value per row
+        return node, exp.Cast(this=node.copy(), to=exp.DataType.build("INTEGER")), False
+    alias = table.args.get("alias")
+    relation = alias.name if alias is not None and alias.name else "generate_series"
+    column = alias.columns[0].name if alias is not None and alias.columns else relation
+    inner = exp.Table(this=node.copy(), alias=exp.TableAlias(this=exp.to_identifier(relation),
+                                                             columns=[exp.to_identifier(column)]))
+    value = exp.Cast(this=exp.column(column), to=exp.DataType.build("INTEGER"))
+    select = exp.select(exp.alias_(value, column)).from_(inner)
+    return table, exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(relation))), False
+
+
+RULES = {
+    exp.Round: Rule(lambda node: [node.this], _choose_round, _apply_round),
+    exp.Sign: Rule(lambda node: [node.this], _choose_sign, _apply_cast),
+}
+SERIES_OPERANDS = _series_operands
