@@ -54,3 +54,20 @@ def math_macros(s: str) -> list[str]:
         f"{m}.cardinality(arr) AS CASE WHEN json_type(json_extract(to_json(arr), '$[0]')) = 'ARRAY' THEN "
         "len(json_extract(to_json(arr), '$[*][*]')) ELSE len(arr) END",
     ]
+
+
+def json_macros(s: str) -> list[str]:
+    """jsonb || jsonb: two objects merge their keys (the right one's value wins, keys in jsonb's order: shorter
+    first, then bytewise); anything else concatenates as arrays, a non-array taken as a one-element array."""
+    m = f"CREATE OR REPLACE MACRO {s}"
+    entries = ("list_sort(list_transform(map_entries(map_concat(a::JSON::MAP(VARCHAR, JSON), "
+               "b::JSON::MAP(VARCHAR, JSON))), lambda e: struct_pack(n := length(e.key), "
+               "key := e.key, value := e.value)))")
+    merged = (f"to_json(map_from_entries(list_transform({entries}, lambda e: struct_pack(key := e.key, "
+              "value := e.value))))")
+    as_list = ("CASE WHEN json_type({x}::JSON) = 'ARRAY' THEN {x}::JSON::JSON[] "
+               "ELSE [{x}::JSON] END")
+    return [
+        f"{m}.bemidb_jsonb_concat(a, b) AS CASE WHEN json_type(a::JSON) = 'OBJECT' AND json_type(b::JSON) = "
+        f"'OBJECT' THEN {merged} ELSE to_json(list_concat({as_list.format(x='a')}, {as_list.format(x='b')})) END",
+    ]

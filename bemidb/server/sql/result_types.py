@@ -64,4 +64,4 @@ OPERATORS = {
 }
 
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.
-JSON_SAME_AS_LEFT = frozenset(("JSONExtract", "JSONBExtract"))
+JSON_SAME_AS_LEFT = frozenset(("JSONExtract", "JSONBExtract", "DPipe"))

@@ -9,14 +9,15 @@
   generate_series of dates steps through timestamps with time zone;
 - sum of reals is real (DuckDB: DOUBLE); sum of intervals adds months, days and microseconds apart, as
   Postgres does (DuckDB has no sum(INTERVAL));
-- array || element and element || array append and prepend (DuckDB concatenates lists only).
+- array || element and element || array append and prepend (DuckDB concatenates lists only); jsonb || jsonb
+  merges objects and concatenates arrays (DuckDB concatenates the texts).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from bemidb.server.sql import typed_functions
+from bemidb.server.sql import remap_json, typed_functions
 from bemidb.server.sql.nodes import call, call_macro
 from bemidb.server.sql.numeric_aggregates import Rule
 
@@ -112,12 +113,17 @@ def _apply_sum(node: exp.Expression, tag: str):
 
 def _choose_concat(types: tuple) -> str | None:
     left, right = types
+    if "jsonb" in (left, right):
+        return "jsonb"
     if left and right and left.startswith("_") != right.startswith("_"):
         return "list_append" if left.startswith("_") else "list_prepend"
     return None
 
 
 def _apply_concat(node: exp.Expression, tag: str):
+    if tag == "jsonb":  # jsonb || jsonb merges objects, concatenates arrays
+        return node, remap_json.spaced(call_macro("bemidb_jsonb_concat", node.this.copy(),
+                                                  node.expression.copy())), False
     return node, call(tag, node.this.copy(), node.expression.copy()), False  # (list, x) / (x, list)
 
 
