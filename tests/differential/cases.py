@@ -292,6 +292,11 @@ def function_cases() -> list[Case]:
         "SELECT array_agg(DISTINCT word) FROM numbers", "SELECT string_agg(DISTINCT grp, ',') FROM numbers",
         "SELECT jsonb_object_agg(word, i) FROM numbers WHERE id < 4",
         "SELECT cardinality(ARRAY[1, 2, 3]), cardinality('{}'::int[])",
+        "SELECT id FROM everything WHERE c_jsonb >= '\"s\"' ORDER BY id",
+        "SELECT id FROM everything WHERE c_jsonb = '{\"k\": \"v\"}' ORDER BY id",
+        "SELECT id, doc FROM numbers ORDER BY doc DESC, id",
+        "SELECT id, c_jsonb || '[1]', '[0]' || c_jsonb FROM everything ORDER BY id",
+        "SELECT id, doc || '{\"a\": null}' FROM numbers ORDER BY id",
     )]
     return out
 

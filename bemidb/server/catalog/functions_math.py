@@ -67,7 +67,23 @@ def json_macros(s: str) -> list[str]:
               "value := e.value))))")
     as_list = ("CASE WHEN json_type({x}::JSON) = 'ARRAY' THEN {x}::JSON::JSON[] "
                "ELSE [{x}::JSON] END")
+    rank = ("CASE json_type(j) WHEN 'NULL' THEN 1 WHEN 'VARCHAR' THEN 2 WHEN 'BOOLEAN' THEN 4 WHEN 'ARRAY' THEN "
+            "CASE WHEN json_array_length(j) = 0 THEN 0 ELSE 5 END WHEN 'OBJECT' THEN 6 ELSE 3 END")
     return [
-        f"{m}.bemidb_jsonb_concat(a, b) AS CASE WHEN json_type(a::JSON) = 'OBJECT' AND json_type(b::JSON) = "
+        # jsonb's sort order: [] < null < strings < numbers < booleans < arrays < objects; arrays by length,
+        # objects by their number of keys, then item by item (an object's key, then its value); numbers by
+        # value, strings by text; values nested deeper than one level by their text
+        f"{m}.bemidb_jsonb_scalar_key(j) AS list_transform([{rank}], lambda r: struct_pack(r := r, "
+        "num := CASE WHEN r = 3 THEN TRY_CAST(j::VARCHAR AS DOUBLE) END, s := CASE WHEN r = 2 THEN "
+        "json_extract_string(j, '$') END, t := j::VARCHAR))[1]",
+        f"{m}.bemidb_jsonb_items(j, r) AS CASE r WHEN 6 THEN list_transform(json_keys(j), lambda k: struct_pack("
+        f"k := k, v := {s}.bemidb_jsonb_scalar_key(json_extract(j, '/' || replace(replace(k, '~', '~0'), '/', "
+        f"'~1'))))) WHEN 5 THEN list_transform(j::JSON[], lambda e: struct_pack(k := NULL::VARCHAR, "
+        f"v := {s}.bemidb_jsonb_scalar_key(e))) ELSE [] END",
+        f"{m}.bemidb_jsonb_key(x) AS CASE WHEN x IS NOT NULL THEN list_transform([x::JSON], lambda j: "
+        f"list_transform([{rank}], lambda r: struct_pack(r := r, n := CASE r WHEN 5 THEN json_array_length(j) "
+        f"WHEN 6 THEN len(json_keys(j)) ELSE 0 END, items := {s}.bemidb_jsonb_items(j, r), "
+        f"v := {s}.bemidb_jsonb_scalar_key(j)))[1])[1] END",
+        f"{m}.bemidb_jsonb_concat(a, b) AS CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN json_type(a::JSON) = 'OBJECT' AND json_type(b::JSON) = "
         f"'OBJECT' THEN {merged} ELSE to_json(list_concat({as_list.format(x='a')}, {as_list.format(x='b')})) END",
     ]

@@ -78,6 +78,8 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
         return "typed", node.args["to"].sql("postgres").lower()
     if type(node).__name__ in result_types.JSON_SAME_AS_LEFT:
         left = _origin(scope, node.this, depth + 1, text)
+        if left is None and isinstance(node, exp.DPipe):  # '[0]' || jsonb_col
+            left = _origin(scope, node.expression, depth + 1, text)
         return ("json_like", left) if left else None
     if isinstance(node, exp.Neg):
         inner = _origin(scope, node.this, depth + 1, text)
