@@ -297,6 +297,8 @@ def function_cases() -> list[Case]:
         "SELECT id, doc FROM numbers ORDER BY doc DESC, id",
         "SELECT id, c_jsonb || '[1]', '[0]' || c_jsonb FROM everything ORDER BY id",
         "SELECT id, doc || '{\"a\": null}' FROM numbers ORDER BY id",
+        "SELECT 'NaN'::numeric AS n, 'Infinity'::numeric, '-Infinity'::numeric",
+        "SELECT id FROM numbers WHERE n < 'NaN'::numeric ORDER BY id",
     )]
     return out
 

@@ -75,7 +75,8 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
         return "typed", "int4" if int(node.this) < 2**31 else "int8" if int(node.this) < 2**63 else "numeric"
     if isinstance(node, exp.Cast):
-        return "typed", node.args["to"].sql("postgres").lower()
+        target = node.args["to"].sql("postgres").lower()
+        return "typed", "numeric" if target == "decimal" else target  # ::numeric (sqlglot: DECIMAL)
     if type(node).__name__ in result_types.JSON_SAME_AS_LEFT:
         left = _origin(scope, node.this, depth + 1, text)
         if left is None and isinstance(node, exp.DPipe):  # '[0]' || jsonb_col

@@ -56,6 +56,17 @@ def cast(node: exp.Cast) -> exp.Expression:
             re.fullmatch(r"\s*-?\d{1,30}(\.\d{0,8})?\s*", inner.this):
         scale = len(inner.this.strip().partition(".")[2])  # '1.50'::numeric keeps its scale, as Postgres's
         return exp.Cast(this=inner, to=exp.DataType.build(f"DECIMAL(38, {scale})"))
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and inner.is_string and \
+            inner.this.strip().lower() in ("nan", "infinity", "-infinity", "inf", "-inf"):
+        # DuckDB's DECIMAL has no NaN or infinities: a result column gets Postgres's text of it, anything
+        # computed from it a DOUBLE
+        item = node.parent.parent if isinstance(node.parent, exp.Alias) else node.parent
+        top = isinstance(item, exp.Select) or (item is None and isinstance(node.parent, exp.Alias))  # named
+        if top and node.arg_key in ("expressions", "this"):
+            word = inner.this.strip().lower().lstrip("-")
+            text = "NaN" if word == "nan" else ("-" if inner.this.strip().startswith("-") else "") + "Infinity"
+            return exp.Literal.string(text)
+        return exp.Cast(this=inner, to=exp.DataType.build("DOUBLE"))
     if target == "bytea" and isinstance(inner, exp.Literal) and inner.is_string and \
             re.fullmatch(r"\\x([0-9a-fA-F]{2})*", inner.this):
         return exp.Anonymous(this="unhex", expressions=[exp.Literal.string(inner.this[2:])])  # '\x00ff'::bytea
