@@ -84,6 +84,10 @@ def json_macros(s: str) -> list[str]:
         f"list_transform([{rank}], lambda r: struct_pack(r := r, n := CASE r WHEN 5 THEN json_array_length(j) "
         f"WHEN 6 THEN len(json_keys(j)) ELSE 0 END, items := {s}.bemidb_jsonb_items(j, r), "
         f"v := {s}.bemidb_jsonb_scalar_key(j)))[1])[1] END",
+        # jsonb_set(t, '{key}', v, create_missing): one top-level key of an object replaced (or added)
+        f"{m}.bemidb_jsonb_set_key(t, k, v, make) AS CASE WHEN t IS NULL OR v IS NULL THEN NULL WHEN "
+        "json_type(t::JSON) <> 'OBJECT' OR (NOT make AND json_extract(t::JSON, '/' || replace(replace(k, '~', "
+        f"'~0'), '/', '~1')) IS NULL) THEN json(t) ELSE {s}.bemidb_jsonb_concat(t, json_object(k, v::JSON)) END",
         f"{m}.bemidb_jsonb_concat(a, b) AS CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN json_type(a::JSON) = 'OBJECT' AND json_type(b::JSON) = "
         f"'OBJECT' THEN {merged} ELSE to_json(list_concat({as_list.format(x='a')}, {as_list.format(x='b')})) END",
     ]

@@ -8,7 +8,7 @@ import sqlglot
 from sqlglot import exp
 
 from bemidb.server.sql import remap_json, remap_strings
-from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path
+from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path, pg_array_items
 from bemidb.server.sql.to_char import to_char
 from bemidb.server.sql.to_char_number import is_number_template, to_char_number
 
@@ -137,6 +137,11 @@ def _function(node: exp.Expression) -> exp.Expression:
             return fallback
         if name in ("jsonb_typeof", "json_typeof"):
             return call_macro("bemidb_json_typeof", *node.expressions)
+        if name in ("to_json", "to_jsonb") and len(node.expressions) == 1 and \
+                isinstance(node.expressions[0], exp.Literal) and not node.expressions[0].is_string:
+            return exp.Cast(this=exp.Literal.string(node.expressions[0].this), to=exp.DataType.build("JSON"))
+        if name == "jsonb_set" and len(node.expressions) in (3, 4):
+            return _jsonb_set(*node.expressions) or node
         if name in RENAMES:
             renamed = call(RENAMES[name], *node.expressions)
             if RENAMES[name] == "json_array_length":  # integer in Postgres, UBIGINT in DuckDB
@@ -166,6 +171,17 @@ def _function(node: exp.Expression) -> exp.Expression:
             millis = exp.Mul(this=exp.Paren(this=node.expressions[0]), expression=exp.Literal.number(1000))
             return call("sleep_ms", exp.Cast(this=millis, to=exp.DataType.build("BIGINT")))
     return node
+
+
+def _jsonb_set(target, path, value, create=None) -> exp.Expression | None:
+    """jsonb_set(t, '{key}', v [, create]) on one top-level object key; deeper or array paths stay unsupported."""
+    if not (isinstance(path, exp.Literal) and path.is_string):
+        return None
+    keys = pg_array_items(path.this)
+    if not keys or len(keys) != 1 or keys[0] is None or keys[0].lstrip("-").isdigit():
+        return None
+    return remap_json.spaced(call_macro("bemidb_jsonb_set_key", target, exp.Literal.string(keys[0]), value,
+                                        create if create is not None else exp.true()))
 
 
 def json_operator(node: exp.Expression) -> exp.Expression:
