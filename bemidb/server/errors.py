@@ -72,6 +72,7 @@ _RULES: list[tuple[str, str, str, str | None]] = [
     ("ConversionException", r"", "22P02", None),
     ("OutOfRangeException", r"", "22003", None),
     ("InvalidInputException", r"^Division by zero", "22012", "division by zero"),  # 1/0, 1 % 0 on integers
+    ("InvalidInputException", r"^Malformed JSON", "22P02", "invalid input syntax for type json"),
     ("InvalidInputException", r"", "22023", None),
     ("InterruptException", r"", CANCELED, "canceling statement due to user request"),
     ("PermissionException", r"", INSUFFICIENT_PRIVILEGE, None),

@@ -301,6 +301,8 @@ def function_cases() -> list[Case]:
         "SELECT id FROM numbers WHERE n < 'NaN'::numeric ORDER BY id",
         "SELECT id, jsonb_set(doc, '{g}', '0'), jsonb_set(doc, '{new}', to_jsonb(i), false) FROM numbers ORDER BY id",
         "SELECT jsonb_set('{\"b\": 1}', '{a}', '[1, 2]'), to_jsonb(2.500), to_json(-3)",
+        "SELECT id, jsonb_pretty(c_jsonb) FROM everything ORDER BY id",
+        "SELECT jsonb_pretty('{\"a\": {}, \"c\": [{\"x\": \"q\\\"u,:{\"}], \"d\": null}')",
     )]
     return out
 

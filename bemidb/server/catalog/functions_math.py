@@ -8,7 +8,8 @@ multi-dimensional array.
 from __future__ import annotations
 
 # Postgres name -> macro name, for the calls sql/extra_functions.py sends here.
-MATH_MACROS = frozenset({"width_bucket", "scale", "min_scale", "trim_scale", "justify_hours", "justify_days"})
+MATH_MACROS = frozenset({"width_bucket", "scale", "min_scale", "trim_scale", "justify_hours", "justify_days",
+                         "jsonb_pretty"})
 
 _DAY_US = 86400000000
 _MONTHS = "(datepart('year', i) * 12 + datepart('month', i))"
@@ -84,6 +85,19 @@ def json_macros(s: str) -> list[str]:
         f"list_transform([{rank}], lambda r: struct_pack(r := r, n := CASE r WHEN 5 THEN json_array_length(j) "
         f"WHEN 6 THEN len(json_keys(j)) ELSE 0 END, items := {s}.bemidb_jsonb_items(j, r), "
         f"v := {s}.bemidb_jsonb_scalar_key(j)))[1])[1] END",
+        # jsonb_pretty: one character at a time over the compact text, as jsonb's output writes it (four blanks a
+        # level, an empty object as "{\n}"); state: output, depth, in a string, after a backslash, line pending
+        f"{m}.jsonb_pretty(x) AS list_reduce(string_split(json(x)::VARCHAR, ''), lambda a, c: CASE WHEN a.s THEN "
+        "struct_pack(o := a.o || c, d := a.d, s := a.e OR c <> '\"', e := NOT a.e AND c = '\\', p := false) "
+        "WHEN c IN ('{', '[') THEN struct_pack(o := a.o || CASE WHEN a.p THEN chr(10) || repeat('    ', a.d) "
+        "ELSE '' END || c, d := a.d + 1, s := false, e := false, p := true) "
+        "WHEN c IN ('}', ']') THEN struct_pack(o := a.o || chr(10) || repeat('    ', a.d - 1) || c, d := a.d - 1, "
+        "s := false, e := false, p := false) "
+        "WHEN c = ',' THEN struct_pack(o := a.o || c, d := a.d, s := false, e := false, p := true) "
+        "WHEN c = ':' THEN struct_pack(o := a.o || ': ', d := a.d, s := false, e := false, p := false) "
+        "ELSE struct_pack(o := a.o || CASE WHEN a.p THEN chr(10) || repeat('    ', a.d) ELSE '' END || c, "
+        "d := a.d, s := c = '\"', e := false, p := false) END, "
+        "struct_pack(o := '', d := 0, s := false, e := false, p := false)).o",
         # jsonb_set(t, '{key}', v, create_missing): one top-level key of an object replaced (or added)
         f"{m}.bemidb_jsonb_set_key(t, k, v, make) AS CASE WHEN t IS NULL OR v IS NULL THEN NULL WHEN "
         "json_type(t::JSON) <> 'OBJECT' OR (NOT make AND json_extract(t::JSON, '/' || replace(replace(k, '~', "

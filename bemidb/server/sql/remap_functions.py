@@ -37,7 +37,7 @@ RENAMES = {
     "jsonb_array_length": "json_array_length", "json_array_length": "json_array_length",
     "jsonb_build_object": "json_object", "json_build_object": "json_object",
     "jsonb_build_array": "json_array", "json_build_array": "json_array",
-    "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
+    "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
     "timeofday": "now", "string_to_array": "string_split", "every": "bool_and",
