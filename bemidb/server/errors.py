@@ -69,9 +69,19 @@ _RULES: list[tuple[str, str, str, str | None]] = [
     ("BinderException", r"must appear in the GROUP BY clause", "42803", None),
     ("BinderException", r"", "42601", None),
     ("ParserException", r"", "42601", None),
+    ("ConversionException", r'^invalid (date|timestamp) field format: "(.*)", expected', "22007",
+     'invalid input syntax for type {0}: "{1}"'),
+    ("ConversionException", r'^(?:date|timestamp) field value out of range: "(.*)"', "22008",
+     'date/time field value out of range: "{0}"'),
     ("ConversionException", r"", "22P02", None),
     ("OutOfRangeException", r"", "22003", None),
-    ("InvalidInputException", r"^Division by zero", "22012", "division by zero"),  # 1/0, 1 % 0 on integers
+    ("InvalidInputException", r"^[Dd]ivision by zero", "22012", "division by zero"),  # 1/0, 1 % 0 on integers
+    # the messages of catalog/functions_math.py's macros, Postgres's own words
+    ("InvalidInputException", r"^cannot take square root", "2201F", None),
+    ("InvalidInputException", r"^cannot take logarithm", "2201E", None),
+    ("InvalidInputException", r"^(lower bound cannot equal upper bound|count must be greater than zero)$",
+     "2201G", None),
+    ("InvalidInputException", r"^negative substring length", "22011", None),
     ("InvalidInputException", r"^Malformed JSON", "22P02", "invalid input syntax for type json"),
     ("InvalidInputException", r"", "22023", None),
     ("InterruptException", r"", CANCELED, "canceling statement due to user request"),

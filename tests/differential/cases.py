@@ -429,5 +429,22 @@ MUST_MATCH = frozenset((
 ))
 
 
+def error_cases() -> list[Case]:
+    """Statements Postgres refuses: bemidb must refuse them with the same SQLSTATE."""
+    sqls = [
+        "SELECT 1 / 0", "SELECT 1.5 / 0", "SELECT 7 % 0", "SELECT no_such_function(1)", "SELECT * FROM no_such_table",
+        "SELECT no_such_column FROM numbers", "SELECT 'abc'::int", "SELECT '1.5x'::numeric", "SELECT 'x'::date",
+        "SELECT '2024-13-01'::date", "SELECT 2147483647 + 1", "SELECT 32767::int2 + 1::int2",
+        "SELECT 9223372036854775807 + 1", "SELECT i FROM numbers GROUP BY grp", "SELECT '{bad'::jsonb",
+        "SELECT jsonb_pretty('{bad')", "SELECT sqrt(-1)", "SELECT ln(0)", "SELECT log(-1)",
+        "SELECT 'abc'::int4[]", "SELECT avg(word) FROM numbers", "SELECT sum(at) FROM numbers",
+        "SELECT * FROM numbers WHERE mood = 'angry'", "SELECT width_bucket(1, 1, 1, 2)",
+        "SELECT repeat('x', 2) FROM no_such_schema.t", "SELECT 1 FROM numbers WHERE id = 'x'",
+        "SELECT substring('abc', 1, -1)", "SELECT chr(-1)", "SELECT 1::numeric(2,1) * 100",
+    ]
+    return [_case("error", sql) for sql in sqls]
+
+
 def all_cases() -> list[Case]:
-    return type_cases() + operator_cases() + function_cases() + aggregate_cases() + window_cases() + naming_cases()
+    return type_cases() + operator_cases() + function_cases() + aggregate_cases() + window_cases() + \
+        naming_cases() + error_cases()

@@ -50,6 +50,12 @@ def math_macros(s: str) -> list[str]:
         "range(0, length(h) // 2), lambda k: list_transform([('0x' || substr(h, 2 * k + 1, 2))::INTEGER], "
         "lambda v: CASE WHEN v = 0 OR v >= 128 THEN '\\' || format('{:03o}', v) WHEN v = 92 THEN '\\\\' "
         "ELSE chr(v) END)[1]), ''))[1]",
+        f"{m}.bemidb_sqrt(x) AS CASE WHEN x < 0 THEN error('cannot take square root of a negative number') "
+        "ELSE sqrt(x) END",
+        f"{m}.bemidb_ln(x) AS CASE WHEN x = 0 THEN error('cannot take logarithm of zero') WHEN x < 0 THEN "
+        "error('cannot take logarithm of a negative number') ELSE ln(x) END",
+        f"{m}.bemidb_log10(x) AS CASE WHEN x = 0 THEN error('cannot take logarithm of zero') WHEN x < 0 THEN "
+        "error('cannot take logarithm of a negative number') ELSE log10(x) END",
         f"{m}.bemidb_upper(x) AS replace(upper(replace(x, 'ß', {_PRIVATE})), {_PRIVATE}, 'ß')",
         # every element of an array of arrays (DuckDB's len counts the outer list only)
         f"{m}.cardinality(arr) AS CASE WHEN json_type(json_extract(to_json(arr), '$[0]')) = 'ARRAY' THEN "

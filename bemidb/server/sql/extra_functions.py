@@ -9,7 +9,7 @@ from sqlglot import exp
 from bemidb.server.catalog.functions_extra import EXTRA_MACROS, FORMAT_ARGS
 from bemidb.server.catalog.functions_math import MATH_MACROS
 from bemidb.server.sql import remap_strings
-from bemidb.server.sql.nodes import call_macro
+from bemidb.server.sql.nodes import call, call_macro
 
 # sqlglot's own nodes for Postgres functions -> (our macro, the node's arguments in call order)
 NODE_MACROS = {
@@ -17,15 +17,23 @@ NODE_MACROS = {
     exp.JustifyHours: ("justify_hours", ("this",)),
     exp.JustifyDays: ("justify_days", ("this",)),
     exp.Upper: ("bemidb_upper", ("this",)),
+    # Postgres refuses these arguments where DuckDB answers NaN or -inf
+    exp.Sqrt: ("bemidb_sqrt", ("this",)),
+    exp.Ln: ("bemidb_ln", ("this",)),
+    exp.Log: ("bemidb_log10", ("this",)),
 }
-NODES = (exp.Format, exp.Anonymous, exp.IntDiv, *NODE_MACROS)
+NODES = (exp.Format, exp.Anonymous, exp.IntDiv, exp.Substring, *NODE_MACROS)
 
 
 def extra_function(node: exp.Expression) -> exp.Expression:
     if type(node) in NODE_MACROS:
         name, keys = NODE_MACROS[type(node)]
         args = [node.args.get(key) for key in keys]
-        return call_macro(name, *args) if all(a is not None for a in args) else node
+        extra = any(v is not None and k not in keys for k, v in node.args.items())  # log(b, x): DuckDB's own
+        return call_macro(name, *args) if all(a is not None for a in args) and not extra else node
+    if isinstance(node, exp.Substring) and isinstance(node.args.get("length"), exp.Neg) and \
+            isinstance(node.args["length"].this, exp.Literal):
+        return call("error", exp.Literal.string("negative substring length not allowed"))
     if isinstance(node, exp.IntDiv):
         # div(a, b): the quotient truncated toward zero, a numeric of scale 0 (DuckDB's // divides decimals)
         a, b = exp.Paren(this=node.this.copy()), exp.Paren(this=node.expression.copy())
