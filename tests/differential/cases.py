@@ -303,6 +303,9 @@ def function_cases() -> list[Case]:
         "SELECT jsonb_set('{\"b\": 1}', '{a}', '[1, 2]'), to_jsonb(2.500), to_json(-3)",
         "SELECT id, jsonb_pretty(c_jsonb) FROM everything ORDER BY id",
         "SELECT jsonb_pretty('{\"a\": {}, \"c\": [{\"x\": \"q\\\"u,:{\"}], \"d\": null}')",
+        "SELECT interval '1 day 02:03:04', interval '-1 day +02:00', interval '2 days 1 hour 3 minutes'",
+        "SELECT to_char(interval '02:03:04.5', 'HH12:MI:SS.MS'), to_char('5 minutes'::interval, 'FMMI')",
+        "SELECT id, c_ts + interval '1 day 02:00' FROM everything ORDER BY id",
     )]
     return out
 

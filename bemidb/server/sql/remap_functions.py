@@ -4,6 +4,8 @@ DuckDB equivalents; jsonb operators (-> ->> #> #>> @> ? ?| ?&) -> DuckDB's JSON 
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 
@@ -127,7 +129,12 @@ def _function(node: exp.Expression) -> exp.Expression:
         if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
             if is_number_template(node.expressions[1].this):
                 return to_char_number(node.expressions[0], node.expressions[1].this) or node
-            converted = to_char(node.expressions[0], node.expressions[1].this)
+            value = node.expressions[0]
+            if _is_interval(value) and _TIME_OF_DAY.fullmatch(node.expressions[1].this):
+                # to_char(interval, 'HH24:MI'): its time fields, read off midnight plus the interval
+                value = exp.Add(this=exp.Cast(this=exp.Literal.string("2000-01-01"),
+                                              to=exp.DataType.build("TIMESTAMP")), expression=value)
+            converted = to_char(value, node.expressions[1].this)
             if converted is not None:
                 return converted
             # a pattern we do not read (Q, W, J ...): sqlglot's own conversion
@@ -171,6 +178,14 @@ def _function(node: exp.Expression) -> exp.Expression:
             millis = exp.Mul(this=exp.Paren(this=node.expressions[0]), expression=exp.Literal.number(1000))
             return call("sleep_ms", exp.Cast(this=millis, to=exp.DataType.build("BIGINT")))
     return node
+
+
+_TIME_OF_DAY = re.compile(r"(FM|HH24|HH12|HH|MI|SS|MS|US|[^A-Za-z])*")  # only time fields: no days, months
+
+
+def _is_interval(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Interval) or (isinstance(node, exp.Cast) and
+                                              node.args["to"].this == exp.DataType.Type.INTERVAL)
 
 
 def _jsonb_set(target, path, value, create=None) -> exp.Expression | None:
