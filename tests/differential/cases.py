@@ -306,6 +306,10 @@ def function_cases() -> list[Case]:
         "SELECT interval '1 day 02:03:04', interval '-1 day +02:00', interval '2 days 1 hour 3 minutes'",
         "SELECT to_char(interval '02:03:04.5', 'HH12:MI:SS.MS'), to_char('5 minutes'::interval, 'FMMI')",
         "SELECT id, c_ts + interval '1 day 02:00' FROM everything ORDER BY id",
+        "SELECT id FROM everything WHERE c_float4 <> 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE c_float8 >= 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE c_float8 < 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE 'NaN' = c_float4 ORDER BY id",
     )]
     return out
 
