@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Postgres name -> macro name, for the calls sql/extra_functions.py sends here.
 MATH_MACROS = frozenset({"width_bucket", "scale", "min_scale", "trim_scale", "justify_hours", "justify_days",
-                         "jsonb_pretty"})
+                         "jsonb_pretty", "array_replace", "array_dims", "array_fill", "array_ndims"})
 
 _DAY_US = 86400000000
 _MONTHS = "(datepart('year', i) * 12 + datepart('month', i))"
@@ -46,6 +46,20 @@ def math_macros(s: str) -> list[str]:
         f"{m}.justify_days(i) AS {s}.bemidb_justified_days({_MONTHS} + datepart('day', i) // 30, "
         f"datepart('day', i) % 30, {_MICROS})",
         # encode(b, 'escape'): NUL and bytes from 0x80 as \ooo, a backslash doubled, the rest as they are
+        # interval / number as interval.c divides: months and days truncated, their remainders carried down
+        # (rounded to microseconds) into days and time, the time rounded half to even
+        f"{m}.bemidb_interval_div(i, f) AS CASE WHEN f = 0 THEN error('division by zero') ELSE list_transform(["
+        f"struct_pack(m := {_MONTHS}::DOUBLE / f, d := datepart('day', i)::DOUBLE / f, t := {_MICROS}::DOUBLE / f)"
+        "], lambda q: list_transform([struct_pack(rm := trunc(q.m), rd := trunc(q.d), mrd := round((q.m - trunc(q.m)) "
+        "* 30, 6))], lambda r: list_transform([round((q.d - r.rd + r.mrd - trunc(r.mrd)) * 86400, 6)], lambda sr: "
+        "to_months(r.rm::INTEGER) + to_days((r.rd + trunc(sr / 86400) + trunc(r.mrd))::INTEGER) + "
+        "to_microseconds(round_even(q.t + (sr - trunc(sr / 86400) * 86400) * 1000000, 0)::BIGINT))[1])[1])[1] END",
+        f"{m}.array_replace(arr, old, new) AS list_transform(arr, lambda e: CASE WHEN e IS NOT DISTINCT FROM old "
+        "THEN new ELSE e END)",
+        f"{m}.array_ndims(arr) AS CASE WHEN len(arr) > 0 THEN CASE WHEN json_type(json_extract(to_json(arr), "
+        "'$[0]')) = 'ARRAY' THEN 2 ELSE 1 END END",
+        f"{m}.array_dims(arr) AS CASE WHEN len(arr) > 0 THEN '[1:' || len(arr) || ']' END",
+        f"{m}.array_fill(v, dims) AS list_transform(range(dims[1]), lambda k: v)",
         f"{m}.bemidb_encode_escape(b) AS list_transform([hex(b)], lambda h: array_to_string(list_transform("
         "range(0, length(h) // 2), lambda k: list_transform([('0x' || substr(h, 2 * k + 1, 2))::INTEGER], "
         "lambda v: CASE WHEN v = 0 OR v >= 128 THEN '\\' || format('{:03o}', v) WHEN v = 92 THEN '\\\\' "
@@ -56,6 +70,7 @@ def math_macros(s: str) -> list[str]:
         "error('cannot take logarithm of a negative number') ELSE ln(x) END",
         f"{m}.bemidb_log10(x) AS CASE WHEN x = 0 THEN error('cannot take logarithm of zero') WHEN x < 0 THEN "
         "error('cannot take logarithm of a negative number') ELSE log10(x) END",
+        f"{m}.bemidb_to_hex(x) AS lower(hex(x))",
         f"{m}.bemidb_upper(x) AS replace(upper(replace(x, 'ß', {_PRIVATE})), {_PRIVATE}, 'ß')",
         # every element of an array of arrays (DuckDB's len counts the outer list only)
         f"{m}.cardinality(arr) AS CASE WHEN json_type(json_extract(to_json(arr), '$[0]')) = 'ARRAY' THEN "
@@ -104,6 +119,11 @@ def json_macros(s: str) -> list[str]:
         "ELSE struct_pack(o := a.o || CASE WHEN a.p THEN chr(10) || repeat('    ', a.d) ELSE '' END || c, "
         "d := a.d, s := c = '\"', e := false, p := false) END, "
         "struct_pack(o := '', d := 0, s := false, e := false, p := false)).o",
+        # jsonb - 'key': the object without that key, an array without the strings equal to it
+        f"{m}.bemidb_jsonb_minus(j, k) AS CASE WHEN json_type(j::JSON) = 'OBJECT' THEN to_json(map_from_entries("
+        "list_filter(map_entries(j::JSON::MAP(VARCHAR, JSON)), lambda e: e.key <> k))) WHEN json_type(j::JSON) = "
+        "'ARRAY' THEN to_json(list_filter(j::JSON::JSON[], lambda e: e IS DISTINCT FROM to_json(k))) "
+        "ELSE error('cannot delete from scalar') END",
         # jsonb_set(t, '{key}', v, create_missing): one top-level key of an object replaced (or added)
         f"{m}.bemidb_jsonb_set_key(t, k, v, make) AS CASE WHEN t IS NULL OR v IS NULL THEN NULL WHEN "
         "json_type(t::JSON) <> 'OBJECT' OR (NOT make AND json_extract(t::JSON, '/' || replace(replace(k, '~', "

@@ -29,6 +29,8 @@ _SPELLINGS: dict[type, tuple[tuple[tuple[str, str], ...], str]] = {
     exp.Mod: ((("mod", "mod"),), "?column?"),
     exp.IntDiv: ((("div", "div"),), "?column?"),
     exp.Hex: ((), "to_hex"),
+    exp.Ceil: ((("ceiling", "ceiling"),), "ceil"),
+    exp.StartsWith: ((("starts_with", "starts_with"),), "?column?"),
     exp.Pow: ((("power", "power"), ("pow", "pow")), "?column?"),
     exp.Sqrt: ((("sqrt", "sqrt"),), "?column?"),
     exp.Cbrt: ((("cbrt", "cbrt"),), "?column?"),

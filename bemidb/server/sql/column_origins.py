@@ -82,6 +82,9 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
         if left is None and isinstance(node, exp.DPipe):  # '[0]' || jsonb_col
             left = _origin(scope, node.expression, depth + 1, text)
         return ("json_like", left) if left else None
+    if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Literal) and node.expression.is_string:
+        left = _origin(scope, node.this, depth + 1, text)  # jsonb - 'key' is jsonb
+        return ("json_like", left) if left else None
     if isinstance(node, exp.Neg):
         inner = _origin(scope, node.this, depth + 1, text)
         return ("like", inner) if inner else None  # -smallint_col is smallint

@@ -17,12 +17,13 @@ NODE_MACROS = {
     exp.JustifyHours: ("justify_hours", ("this",)),
     exp.JustifyDays: ("justify_days", ("this",)),
     exp.Upper: ("bemidb_upper", ("this",)),
+    exp.Hex: ("bemidb_to_hex", ("this",)),
     # Postgres refuses these arguments where DuckDB answers NaN or -inf
     exp.Sqrt: ("bemidb_sqrt", ("this",)),
     exp.Ln: ("bemidb_ln", ("this",)),
     exp.Log: ("bemidb_log10", ("this",)),
 }
-NODES = (exp.Format, exp.Anonymous, exp.IntDiv, exp.Substring, *NODE_MACROS)
+NODES = (exp.Format, exp.Anonymous, exp.IntDiv, exp.Substring, exp.Div, *NODE_MACROS)
 
 
 def extra_function(node: exp.Expression) -> exp.Expression:
@@ -31,6 +32,16 @@ def extra_function(node: exp.Expression) -> exp.Expression:
         args = [node.args.get(key) for key in keys]
         extra = any(v is not None and k not in keys for k, v in node.args.items())  # log(b, x): DuckDB's own
         return call_macro(name, *args) if all(a is not None for a in args) and not extra else node
+    if isinstance(node, exp.Div) and is_interval(node.this):
+        return call_macro("bemidb_interval_div", node.this, node.expression)  # DuckDB has no INTERVAL // n
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("num_nulls", "num_nonnulls") and node.expressions:
+        test = exp.Is if node.name.lower() == "num_nulls" else lambda **kw: exp.Not(this=exp.Is(**kw))
+        counts = [exp.Cast(this=test(this=a.copy(), expression=exp.Null()), to=exp.DataType.build("INTEGER"))
+                  for a in node.expressions]
+        total = counts[0]
+        for count in counts[1:]:
+            total = exp.Add(this=total, expression=count)
+        return exp.Paren(this=total)
     if isinstance(node, exp.Substring) and isinstance(node.args.get("length"), exp.Neg) and \
             isinstance(node.args["length"].this, exp.Literal):
         return call("error", exp.Literal.string("negative substring length not allowed"))
@@ -53,6 +64,11 @@ def extra_function(node: exp.Expression) -> exp.Expression:
         if name in EXTRA_MACROS or name in MATH_MACROS:
             return call_macro(name, *node.expressions)
     return node
+
+
+def is_interval(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Interval) or (isinstance(node, exp.Cast) and
+                                              node.args["to"].this == exp.DataType.Type.INTERVAL)
 
 
 def _macro_arg(node: exp.Expression, name: str) -> exp.Expression | None:

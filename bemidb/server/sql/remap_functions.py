@@ -207,8 +207,12 @@ def json_operator(node: exp.Expression) -> exp.Expression:
         path = node.expression
         if isinstance(path, exp.Literal) and path.is_string:
             path = exp.Literal.string(json_path(path.this))
-        if isinstance(node, exp.JSONBExtractScalar):
-            return call("json_extract_string", node.this, path)
+        if isinstance(node, exp.JSONBExtractScalar):  # an object or array as jsonb prints it
+            found = call("json_extract", node.this.copy(), path.copy())
+            nested = exp.In(this=call("json_type", found.copy()), expressions=[
+                exp.Literal.string("OBJECT"), exp.Literal.string("ARRAY")])
+            return exp.Case(ifs=[exp.If(this=nested, true=exp.Cast(this=remap_json.spaced(found), to=exp.DataType.build(
+                "VARCHAR")))], default=call("json_extract_string", node.this, path))
         return remap_json.spaced(call("json_extract", node.this, path))
     if isinstance(node, exp.ArrayContainsAll):
         right = node.expression

@@ -31,6 +31,8 @@ def _operands(node: exp.Binary) -> list:
 
 def _choose_arithmetic(types: tuple) -> str | None:
     left, right = types
+    if left == "jsonb":
+        return "jsonb"
     if left == "float4" and right in _NUMBERS and right != "float4":
         return "float8_left"
     if right == "float4" and left in _NUMBERS and left != "float4":
@@ -46,6 +48,8 @@ def _choose_arithmetic(types: tuple) -> str | None:
 
 def _choose_division(types: tuple) -> str | None:
     left, right = types
+    if left == "interval":
+        return "interval"
     if (left == "numeric" and right in (*_INTEGERS, "numeric")) or (right == "numeric" and left in _INTEGERS):
         return "numeric"
     return _choose_arithmetic(types)
@@ -56,6 +60,11 @@ def _cast(node: exp.Expression, to: str) -> exp.Expression:
 
 
 def _apply(node: exp.Binary, tag: str):
+    if tag == "interval":
+        return node, call_macro("bemidb_interval_div", node.this.copy(), node.expression.copy()), False
+    if tag == "jsonb":  # jsonb - 'key'
+        return node, remap_json.spaced(call_macro("bemidb_jsonb_minus", node.this.copy(),
+                                                  node.expression.copy())), False
     if tag == "numeric":
         return node, call_macro("pg_numeric_div_text", node.this.copy(), node.expression.copy()), True
     if tag == "int2":
