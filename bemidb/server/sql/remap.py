@@ -86,6 +86,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return cast(node)
     if isinstance(node, exp.Extract):
         return remap_datetime.extract(node)
+    if isinstance(node, exp.StrToTime):  # to_timestamp(text, template) is a timestamp with time zone
+        return exp.Cast(this=node, to=exp.DataType.build("TIMESTAMPTZ"))
     if isinstance(node, exp.BitString):  # B'1010': bit columns are stored as their text
         return exp.Literal.string(node.this)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.Dot) and \

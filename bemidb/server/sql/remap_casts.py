@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import decimal
 import re
 
 from sqlglot import exp
@@ -12,6 +13,19 @@ from bemidb.server.sql.remap_json import jsonb_literal
 
 _REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper",
               "regoperator", "regconfig", "regdictionary", "regcollation"}
+
+
+def _literal_decimal(text: str) -> exp.DataType | None:
+    """The DECIMAL holding a numeric literal's value at its own scale ('1e3' -> scale 0, '1.0e-5' -> 6)."""
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    scale = max(0, -value.as_tuple().exponent)
+    digits = max(len(value.as_tuple().digits) + max(0, value.as_tuple().exponent), scale + 1)
+    return exp.DataType.build(f"DECIMAL(38, {scale})") if digits <= 38 and scale <= 38 else None
 
 
 def cast(node: exp.Cast) -> exp.Expression:
@@ -52,10 +66,10 @@ def cast(node: exp.Cast) -> exp.Expression:
         size = size.this if isinstance(size, exp.DataTypeParam) else size
         return exp.Cast(this=exp.Anonymous(this="left", expressions=[
             exp.Cast(this=inner, to=exp.DataType.build("VARCHAR")), size.copy()]), to=exp.DataType.build("VARCHAR"))
-    if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and inner.is_string and \
-            re.fullmatch(r"\s*-?\d{1,30}(\.\d{0,8})?\s*", inner.this):
-        scale = len(inner.this.strip().partition(".")[2])  # '1.50'::numeric keeps its scale, as Postgres's
-        return exp.Cast(this=inner, to=exp.DataType.build(f"DECIMAL(38, {scale})"))
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and not to.expressions:
+        exact = _literal_decimal(inner.this)  # '1.50'::numeric, 1e3::numeric keep their digits, as Postgres's
+        if exact is not None:
+            return exp.Cast(this=inner if inner.is_string else exp.Literal.string(inner.this), to=exact)
     if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and inner.is_string and \
             inner.this.strip().lower() in ("nan", "infinity", "-infinity", "inf", "-inf"):
         # DuckDB's DECIMAL has no NaN or infinities: a result column gets Postgres's text of it, anything

@@ -2,7 +2,8 @@
 
 - round(float8) rounds half to even (rint), round(numeric) half away from zero (DuckDB: away from zero always);
 - sign(numeric) is numeric, sign of any other number double precision (DuckDB: TINYINT);
-- generate_series(int4, int4) is integer (DuckDB: BIGINT), in a select list and in FROM.
+- generate_series(int4, int4) is integer (DuckDB: BIGINT), in a select list and in FROM;
+- extract(epoch from date) is a whole number (numeric of scale 0), from a timestamp it has 6 decimals.
 """
 
 from __future__ import annotations
@@ -59,7 +60,20 @@ def apply_int4_series(node: exp.Expression, _tag: str):
     return table, exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(relation))), False
 
 
+def _choose_extract(types: tuple) -> str | None:
+    return "date" if types[0] == "date" else None
+
+
+def _apply_extract(node: exp.Extract, _tag: str):
+    field = node.this.name.upper() if isinstance(node.this, exp.Var | exp.Identifier) else ""
+    cast = node.parent
+    if field != "EPOCH" or not isinstance(cast, exp.Cast) or cast.args["to"].this != exp.DataType.Type.DECIMAL:
+        return node, node.copy(), False  # date_part(...) stays double precision; other fields as they were
+    return cast, exp.Cast(this=node.copy(), to=exp.DataType.build("DECIMAL(38, 0)")), False
+
+
 RULES = {
+    exp.Extract: Rule(lambda node: [node.expression], _choose_extract, _apply_extract),
     exp.Round: Rule(lambda node: [node.this], _choose_round, _apply_round),
     exp.Sign: Rule(lambda node: [node.this], _choose_sign, _apply_cast),
 }
