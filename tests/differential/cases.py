@@ -406,6 +406,8 @@ def function_cases() -> list[Case]:
         "SELECT bool_and(i > 0), count(*) FILTER (WHERE grp IS NULL) FROM numbers",
         "SELECT min(at), max(at), min(word), max(word) FROM numbers",
         "SELECT count(*)::int, sum(i)::int, avg(i)::int, avg(i)::float8 FROM numbers",
+        "SELECT to_char(12, '999MI'), to_char(-12, '999MI'), to_char(5, 'S999'), to_char(-5.5, 'FMS990.0')",
+        "SELECT to_char(-12, 'FM999MI'), to_char(12, 'FM999MI'), to_char(0, 'S0'), to_char(n, 'S9990.99') FROM numbers ORDER BY id LIMIT 3",
     )]
     return out
 
