@@ -24,7 +24,7 @@ from bemidb.server.sql.extra_functions import NODES as EXTRA_NODES
 from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
-from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
+from bemidb.server.sql.remap_functions import TABLE_MACROS, function, json_arrow, json_operator
 from bemidb.server.sql.remap_relations import cte_names, empty_subquery, relation
 from bemidb.server.sql.remap_table_functions import table_functions
 from bemidb.server.sql.vector_subscripts import zero_based
@@ -141,6 +141,23 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
     return fn(node)
 
 
+def _rows_in_select_list(tree: exp.Expression) -> None:
+    """SELECT pg_get_keywords() IS NOT NULL: a set-returning macro in a select list without FROM gives a row
+    per row it returns (Postgres's SRF in the target list); DuckDB wants it in FROM, its row as the alias."""
+    for select in tree.find_all(exp.Select):
+        if select.args.get("from_") is not None:
+            continue
+        calls = [d for item in select.expressions for d in item.find_all(exp.Dot)
+                 if isinstance(d.expression, exp.Anonymous) and d.expression.name in TABLE_MACROS]
+        if len(calls) != 1:
+            continue
+        row = exp.to_identifier("bemidb_srf")
+        source = exp.Table(this=calls[0].expression.copy(), db=calls[0].this.copy(),
+                           alias=exp.TableAlias(this=row.copy()))
+        calls[0].replace(exp.column(row.copy()))
+        select.set("from_", exp.From(this=source))
+
+
 def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
@@ -148,4 +165,6 @@ def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     for node in tree.find_all(exp.Extract):  # extract(...) or date_part(...): their types differ
         node.meta[remap_datetime.SPELLING] = postgres_name(node, text)
     name_columns(tree, text)
-    return _post_order(tree, lambda node: _node(node, ctes))
+    tree = _post_order(tree, lambda node: _node(node, ctes))
+    _rows_in_select_list(tree)
+    return tree
