@@ -408,6 +408,10 @@ def function_cases() -> list[Case]:
         "SELECT count(*)::int, sum(i)::int, avg(i)::int, avg(i)::float8 FROM numbers",
         "SELECT to_char(12, '999MI'), to_char(-12, '999MI'), to_char(5, 'S999'), to_char(-5.5, 'FMS990.0')",
         "SELECT to_char(-12, 'FM999MI'), to_char(12, 'FM999MI'), to_char(0, 'S0'), to_char(n, 'S9990.99') FROM numbers ORDER BY id LIMIT 3",
+        "SELECT avg(i) * 2 + 1, avg(n) - 1, sum(n) / count(*) * 100 FROM numbers",
+        "SELECT grp, round(avg(i) * 100 / 7, 2), avg(i) * avg(n) FROM numbers GROUP BY grp ORDER BY grp",
+        "SELECT id, n / 3 * 3, (n + 1) / 7 - 1, n * 2, i / 3.0 + n FROM numbers ORDER BY id LIMIT 4",
+        "SELECT 1 - 1.0 / 3, 10.5 * (2.0 / 3), (1.0 / 3) * 3",
     )]
     return out
 

@@ -44,6 +44,15 @@ def numeric_macros(s: str) -> list[str]:
         f"u1 := {s}.pg_unscaled(t.x), s1 := {s}.pg_scale_of(t.x), u2 := {s}.pg_unscaled(t.y), "
         f"s2 := {s}.pg_scale_of(t.y))], lambda v: {s}.pg_numeric_text({s}.pg_div_round2(v.u1, v.s1, v.u2, v.s2, "
         f"{s}.pg_div_scale2(v.u1, v.s1, v.u2, v.s2)), {s}.pg_div_scale2(v.u1, v.s1, v.u2, v.s2)))[1])[1] END",
+        # numeric * and +/- on exact texts: unscaled products and sums, at Postgres's scales
+        f"{m}.pg_numeric_mul_text(a, b) AS list_transform([struct_pack(x := a::VARCHAR, y := b::VARCHAR)], "
+        f"lambda t: CASE WHEN {s}.pg_ndigits({s}.pg_unscaled(t.x)) + {s}.pg_ndigits({s}.pg_unscaled(t.y)) <= 38 "
+        f"THEN {s}.pg_numeric_text({s}.pg_unscaled(t.x) * {s}.pg_unscaled(t.y), {s}.pg_scale_of(t.x) + "
+        f"{s}.pg_scale_of(t.y)) ELSE (t.x::DOUBLE * t.y::DOUBLE)::VARCHAR END)[1]",  # past 38 digits: a double
+        f"{m}.pg_numeric_add_text(a, b, sgn) AS list_transform([struct_pack(x := a::VARCHAR, y := b::VARCHAR)], "
+        f"lambda t: list_transform([greatest({s}.pg_scale_of(t.x), {s}.pg_scale_of(t.y))], lambda r: "
+        f"{s}.pg_numeric_text({s}.pg_unscaled(t.x) * {s}.pg_pow10(r - {s}.pg_scale_of(t.x)) + sgn * "
+        f"{s}.pg_unscaled(t.y) * {s}.pg_pow10(r - {s}.pg_scale_of(t.y)), r))[1])[1]",
         # avg: sum / count
         f"{m}.pg_avg_text(total, n) AS CASE WHEN n > 0 THEN list_transform([total::VARCHAR], lambda t: "
         f"{s}.pg_div_text({s}.pg_unscaled(t), {s}.pg_scale_of(t), n::HUGEINT))[1] END",

@@ -37,6 +37,8 @@ def _choose_arithmetic(types: tuple) -> str | None:
         return "float8_left"
     if right == "float4" and left in _NUMBERS and left != "float4":
         return "float8_right"
+    if "numeric" in types and all(t in (*_INTEGERS, "numeric") for t in types):
+        return "numeric"  # exact text when an operand is one (sql/typed_rewrites.py); DuckDB's DECIMAL otherwise
     if left == "int2" and right == "int4":
         return "int4_left"
     if right == "int2" and left == "int4":
@@ -59,12 +61,37 @@ def _cast(node: exp.Expression, to: str) -> exp.Expression:
     return exp.Cast(this=node.copy(), to=exp.DataType.build(to))
 
 
+# our macros whose value is Postgres's exact numeric text (catalog/numeric_macros.py)
+_EXACT_TEXT = frozenset(("pg_numeric_div_text", "pg_avg_text", "pg_var_text", "pg_stddev_text", "pg_numeric_mul_text",
+                         "pg_numeric_add_text"))
+
+
+def _exact_text(node: exp.Expression) -> bool:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous) and \
+        node.expression.name in _EXACT_TEXT
+
+
+def _exact_arithmetic(node: exp.Binary):
+    """numeric + - * numeric where an operand is exact text: the sum's scale is the larger one, the product's
+    the sum of both, as numeric.c computes them."""
+    if not (_exact_text(node.this) or _exact_text(node.expression)):
+        return node, node.copy(), False  # plain DECIMAL columns: DuckDB's arithmetic is Postgres's already
+    if isinstance(node, exp.Mul):
+        return node, call_macro("pg_numeric_mul_text", node.this.copy(), node.expression.copy()), True
+    sign = exp.Literal.number(1 if isinstance(node, exp.Add) else -1)
+    return node, call_macro("pg_numeric_add_text", node.this.copy(), node.expression.copy(), sign), True
+
+
 def _apply(node: exp.Binary, tag: str):
     if tag == "interval":
         return node, call_macro("bemidb_interval_div", node.this.copy(), node.expression.copy()), False
     if tag == "jsonb":  # jsonb - 'key'
         return node, remap_json.spaced(call_macro("bemidb_jsonb_minus", node.this.copy(),
                                                   node.expression.copy())), False
+    if tag == "numeric" and not isinstance(node, exp.Div):
+        return _exact_arithmetic(node)
     if tag == "numeric":
         return node, call_macro("pg_numeric_div_text", node.this.copy(), node.expression.copy()), True
     if tag == "int2":
