@@ -412,6 +412,12 @@ def function_cases() -> list[Case]:
         "SELECT grp, round(avg(i) * 100 / 7, 2), avg(i) * avg(n) FROM numbers GROUP BY grp ORDER BY grp",
         "SELECT id, n / 3 * 3, (n + 1) / 7 - 1, n * 2, i / 3.0 + n FROM numbers ORDER BY id LIMIT 4",
         "SELECT 1 - 1.0 / 3, 10.5 * (2.0 / 3), (1.0 / 3) * 3",
+        "SELECT i::numeric, b::numeric, s::numeric, n::numeric, i::decimal FROM numbers ORDER BY id LIMIT 3",
+        "SELECT d::numeric, r::numeric FROM numbers ORDER BY id LIMIT 3",
+        "SELECT id, c_float8::numeric, c_float4::numeric FROM everything ORDER BY id",
+        "SELECT round(d::numeric, 2), d::numeric * 3 FROM numbers ORDER BY id LIMIT 3",
+        "SELECT id, i::numeric * 2, (n::numeric + 1)::text, sum(i::numeric) OVER (ORDER BY id) FROM numbers ORDER BY id LIMIT 3",
+        "SELECT sum(i)::numeric, count(*)::numeric, avg(i)::numeric FROM numbers",
     )]
     return out
 

@@ -3,14 +3,15 @@
 - round(float8) rounds half to even (rint), round(numeric) half away from zero (DuckDB: away from zero always);
 - sign(numeric) is numeric, sign of any other number double precision (DuckDB: TINYINT);
 - generate_series(int4, int4) is integer (DuckDB: BIGINT), in a select list and in FROM;
-- extract(epoch from date) is a whole number (numeric of scale 0), from a timestamp it has 6 decimals.
+- extract(epoch from date) is a whole number (numeric of scale 0), from a timestamp it has 6 decimals;
+- x::numeric (no typmod) keeps an integer's digits and a numeric's own scale (DuckDB: DECIMAL(18,3)).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from bemidb.server.sql.nodes import call
+from bemidb.server.sql.nodes import call, call_macro
 from bemidb.server.sql.numeric_aggregates import Rule
 
 _FLOATS = ("float4", "float8")
@@ -72,7 +73,36 @@ def _apply_extract(node: exp.Extract, _tag: str):
     return cast, exp.Cast(this=node.copy(), to=exp.DataType.build("DECIMAL(38, 0)")), False
 
 
+def _numeric_cast_operand(node: exp.Cast) -> list:
+    to = node.args["to"]
+    plain = isinstance(to, exp.DataType) and to.this == exp.DataType.Type.DECIMAL and not to.expressions
+    return [node.this] if plain and not isinstance(node.this, exp.Literal) else []
+
+
+def _choose_numeric_cast(types: tuple) -> str | None:
+    if types and types[0] in _FLOATS:
+        return types[0]
+    return "DECIMAL(38, 0)" if types and types[0] in _NUMBERS[:3] else "same" if types and \
+        types[0] == "numeric" else None
+
+
+def _apply_numeric_cast(node: exp.Expression, tag: str):
+    if not isinstance(node, exp.Cast):
+        return node, node.copy(), False
+    if tag == "same":  # already a numeric: its own scale, or Postgres's exact text
+        return node, node.this.copy(), False
+    if tag in _FLOATS:
+        named = isinstance(node.parent, exp.Alias)  # the select list's items are named (column_names.py)
+        item = node.parent.parent if named else node.parent
+        if isinstance(item, exp.Select) or (named and item is None):
+            digits = exp.Literal.number(6 if tag == "float4" else 15)  # a result column: each value's own digits
+            return node, call_macro("pg_float_numeric_text", node.this.copy(), digits), False
+        return node, exp.Cast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 15)")), False
+    return node, exp.Cast(this=node.this.copy(), to=exp.DataType.build(tag)), False
+
+
 RULES = {
+    exp.Cast: Rule(_numeric_cast_operand, _choose_numeric_cast, _apply_numeric_cast),
     exp.Extract: Rule(lambda node: [node.expression], _choose_extract, _apply_extract),
     exp.Round: Rule(lambda node: [node.this], _choose_round, _apply_round),
     exp.Sign: Rule(lambda node: [node.this], _choose_sign, _apply_cast),
