@@ -63,6 +63,10 @@ _RULES: list[tuple[str, str, str, str | None]] = [
     ("BinderException", r'Referenced column "([^"]+)" not found', "42703", 'column "{0}" does not exist'),
     ("BinderException", r'Values list "[^"]*" does not have a column named "([^"]+)"', "42703",
      'column "{0}" does not exist'),
+    ("BinderException", r'Ambiguous reference to column name "([^"]+)"', "42702",
+     'column reference "{0}" is ambiguous'),
+    ("BinderException", r'Referenced table "([^"]+)" not found', "42P01",
+     'missing FROM-clause entry for table "{0}"'),
     ("BinderException", r"No function matches", "42883", None),
     # int_column = ANY($1) with a text[] parameter: Postgres finds no operator integer = text
     ("BinderException", r"^Cannot compare values of type", "42883", None),
@@ -73,6 +77,10 @@ _RULES: list[tuple[str, str, str, str | None]] = [
      'invalid input syntax for type {0}: "{1}"'),
     ("ConversionException", r'^(?:date|timestamp) field value out of range: "(.*)"', "22008",
      'date/time field value out of range: "{0}"'),
+    ("ConversionException", r"Could not convert string '(.*)' to INTERVAL", "22007",
+     'invalid input syntax for type interval: "{0}"'),
+    *[("ConversionException", rf"out of range for the destination type {duck}\b", "22003", f"{pg} out of range")
+      for duck, pg in (("INT16", "smallint"), ("INT32", "integer"), ("INT64", "bigint"))],
     ("ConversionException", r"", "22P02", None),
     ("OutOfRangeException", r"", "22003", None),
     ("InvalidInputException", r"^[Dd]ivision by zero", "22012", "division by zero"),  # 1/0, 1 % 0 on integers
@@ -82,6 +90,13 @@ _RULES: list[tuple[str, str, str, str | None]] = [
     ("InvalidInputException", r"^(lower bound cannot equal upper bound|count must be greater than zero)$",
      "2201G", None),
     ("InvalidInputException", r"^negative substring length", "22011", None),
+    ("InvalidInputException", r"^(zero raised to a negative power|a negative number raised to a non-integer)", "2201F",
+     None),
+    # to_date / to_timestamp: digits that do not make a date are out of range, other text does not fit the template
+    ("InvalidInputException", r'^Could not parse string "([\d\s:./-]*)" according to format', "22008",
+     'date/time field value out of range: "{0}"'),
+    ("InvalidInputException", r'^Could not parse string "(.*)" according to format', "22007",
+     'invalid value "{0}" for the template'),
     ("InvalidInputException", r"^Malformed JSON", "22P02", "invalid input syntax for type json"),
     ("InvalidInputException", r"", "22023", None),
     ("InterruptException", r"", CANCELED, "canceling statement due to user request"),

@@ -556,6 +556,13 @@ def error_cases() -> list[Case]:
         "SELECT * FROM numbers WHERE mood = 'angry'", "SELECT width_bucket(1, 1, 1, 2)",
         "SELECT repeat('x', 2) FROM no_such_schema.t", "SELECT 1 FROM numbers WHERE id = 'x'",
         "SELECT substring('abc', 1, -1)", "SELECT chr(-1)", "SELECT 1::numeric(2,1) * 100",
+        "SELECT 1 +", "SELECT id FROM numbers a, numbers b", "SELECT * FROM numbers ORDER BY no_such_column",
+        "SELECT i / 0 FROM numbers", "SELECT count(*) FROM numbers GROUP BY no_such_column", "SELECT abs('x')",
+        "SELECT '2024-01-01 25:00'::timestamp", "SELECT 'x'::interval", "SELECT '{1,2'::int[]", "SELECT 'abc'::uuid",
+        "SELECT 'maybe'::boolean", "SELECT 99999999999::int", "SELECT 'x'::float8", "SELECT '1'::jsonb -> 'a' -> 0",
+        "SELECT no_such.id FROM numbers", "SELECT sum(i) OVER (ORDER BY no_such) FROM numbers",
+        "SELECT * FROM numbers WHERE i = ANY('{a}'::int[])", "SELECT power(0, -1)", "SELECT 10 % 0.0",
+        "SELECT generate_series(1, 3, 0)", "SELECT repeat('x', -1)", "SELECT to_date('2024-13-45', 'YYYY-MM-DD')",
     ]
     return [_case("error", sql) for sql in sqls]
 

@@ -71,6 +71,9 @@ def math_macros(s: str) -> list[str]:
         f"{m}.bemidb_log10(x) AS CASE WHEN x = 0 THEN error('cannot take logarithm of zero') WHEN x < 0 THEN "
         "error('cannot take logarithm of a negative number') ELSE log10(x) END",
         f"{m}.bemidb_to_hex(x) AS lower(hex(x))",
+        f"{m}.bemidb_power(a, b) AS CASE WHEN a = 0 AND b < 0 THEN error('zero raised to a negative power is "
+        "undefined') WHEN a < 0 AND b <> floor(b) THEN error('a negative number raised to a non-integer power "
+        "yields a complex result') ELSE power(a, b) END",
         f"{m}.bemidb_upper(x) AS replace(upper(replace(x, 'ß', {_PRIVATE})), {_PRIVATE}, 'ß')",
         # every element of an array of arrays (DuckDB's len counts the outer list only)
         f"{m}.cardinality(arr) AS CASE WHEN json_type(json_extract(to_json(arr), '$[0]')) = 'ARRAY' THEN "

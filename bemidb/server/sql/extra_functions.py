@@ -22,6 +22,7 @@ NODE_MACROS = {
     exp.Sqrt: ("bemidb_sqrt", ("this",)),
     exp.Ln: ("bemidb_ln", ("this",)),
     exp.Log: ("bemidb_log10", ("this",)),
+    exp.Pow: ("bemidb_power", ("this", "expression")),
 }
 NODES = (exp.Format, exp.Anonymous, exp.IntDiv, exp.Substring, exp.Div, *NODE_MACROS)
 
