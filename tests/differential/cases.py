@@ -418,6 +418,19 @@ def function_cases() -> list[Case]:
         "SELECT round(d::numeric, 2), d::numeric * 3 FROM numbers ORDER BY id LIMIT 3",
         "SELECT id, i::numeric * 2, (n::numeric + 1)::text, sum(i::numeric) OVER (ORDER BY id) FROM numbers ORDER BY id LIMIT 3",
         "SELECT sum(i)::numeric, count(*)::numeric, avg(i)::numeric FROM numbers",
+        "SELECT id, date_trunc('day', c_tstz), date_trunc('hour', c_ts), date_trunc('year', c_date) FROM everything ORDER BY id",
+        "SELECT id, to_char(c_tstz, 'YYYY-MM-DD HH24:MI:SS TZ'), to_char(c_ts, 'DD Mon YYYY HH12:MI AM') FROM everything ORDER BY id",
+        "SELECT id, extract(dow from c_ts), extract(week from c_date), extract(millisecond from c_time) FROM everything ORDER BY id",
+        "SELECT id, c_ts - timestamp '2000-01-01', c_date - date '2000-01-01', age(c_ts, timestamp '2000-01-01') FROM everything ORDER BY id",
+        "SELECT id, c_tstz + interval '1 month', c_date + 7, c_ts + c_time FROM everything ORDER BY id",
+        "SELECT id, c_interval + interval '1 hour', c_interval * 2, extract(epoch from c_interval) FROM everything ORDER BY id",
+        "SELECT id, c_time + interval '1 hour', c_time - time '01:00', date_part('hour', c_time) FROM everything ORDER BY id",
+        "SELECT count(*) FROM everything WHERE c_ts >= now() - interval '100 years'",
+        "SELECT id FROM everything WHERE c_date BETWEEN '1999-01-01' AND '2024-12-31' ORDER BY id",
+        "SELECT id, c_ts::time, c_tstz::timestamp, c_date::timestamptz FROM everything ORDER BY id",
+        "SELECT date_trunc('month', c_date)::date, count(*) FROM everything GROUP BY 1 ORDER BY 1",
+        "SELECT id, justify_interval(c_interval) FROM everything ORDER BY id",
+        "SELECT id, c_interval::text, -c_interval, abs(extract(day from c_interval)) FROM everything ORDER BY id",
     )]
     return out
 

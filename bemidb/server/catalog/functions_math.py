@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Postgres name -> macro name, for the calls sql/extra_functions.py sends here.
 MATH_MACROS = frozenset({"width_bucket", "scale", "min_scale", "trim_scale", "justify_hours", "justify_days",
-                         "jsonb_pretty", "array_replace", "array_dims", "array_fill", "array_ndims"})
+                         "jsonb_pretty", "array_replace", "array_dims", "array_fill", "array_ndims", "justify_interval"})
 
 _DAY_US = 86400000000
 _MONTHS = "(datepart('year', i) * 12 + datepart('month', i))"
@@ -45,6 +45,18 @@ def math_macros(s: str) -> list[str]:
         "mo < 0 AND d > 0 THEN d - 30 ELSE d END::INTEGER) + to_microseconds(t)",
         f"{m}.justify_days(i) AS {s}.bemidb_justified_days({_MONTHS} + datepart('day', i) // 30, "
         f"datepart('day', i) % 30, {_MICROS})",
+        # justify_interval: time into days, days into 30-day months, then every part with the months' sign
+        f"{m}.bemidb_justified(mo, d, t) AS list_transform([CASE WHEN mo > 0 AND (d < 0 OR (d = 0 AND t < 0)) THEN "
+        "struct_pack(mo := mo - 1, d := d + 30) WHEN mo < 0 AND (d > 0 OR (d = 0 AND t > 0)) THEN struct_pack("
+        "mo := mo + 1, d := d - 30) ELSE struct_pack(mo := mo, d := d) END], lambda a: to_months(a.mo::INTEGER) + "
+        "to_days(CASE WHEN a.d > 0 AND t < 0 THEN a.d - 1 WHEN a.d < 0 AND t > 0 THEN a.d + 1 ELSE a.d END::INTEGER) "
+        f"+ to_microseconds(CASE WHEN a.d > 0 AND t < 0 THEN t + {_DAY_US} WHEN a.d < 0 AND t > 0 THEN t - {_DAY_US} "
+        "ELSE t END))[1]",
+        f"{m}.justify_interval(i) AS list_transform([datepart('day', i) + {_MICROS} // {_DAY_US}], lambda d: "
+        f"{s}.bemidb_justified({_MONTHS} + d // 30, d % 30, {_MICROS} % {_DAY_US}))[1]",
+        # time as the interval since midnight (timestamp + time, time - time)
+        f"{m}.bemidb_time_interval(t) AS to_microseconds(datepart('hour', t)::BIGINT * 3600000000 + "
+        "datepart('minute', t)::BIGINT * 60000000 + datepart('microsecond', t))",
         # encode(b, 'escape'): NUL and bytes from 0x80 as \ooo, a backslash doubled, the rest as they are
         # interval / number as interval.c divides: months and days truncated, their remainders carried down
         # (rounded to microseconds) into days and time, the time rounded half to even

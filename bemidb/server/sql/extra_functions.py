@@ -16,6 +16,7 @@ NODE_MACROS = {
     exp.WidthBucket: ("width_bucket", ("this", "min_value", "max_value", "num_buckets")),
     exp.JustifyHours: ("justify_hours", ("this",)),
     exp.JustifyDays: ("justify_days", ("this",)),
+    exp.JustifyInterval: ("justify_interval", ("this",)),
     exp.Upper: ("bemidb_upper", ("this",)),
     exp.Hex: ("bemidb_to_hex", ("this",)),
     # Postgres refuses these arguments where DuckDB answers NaN or -inf

@@ -29,8 +29,15 @@ def _operands(node: exp.Binary) -> list:
     return [node.this, node.expression]
 
 
+# (left, right) with a time operand DuckDB does not add or subtract -> which side becomes an interval
+_TIME_AS_INTERVAL = {("timestamp", "time"): "right", ("time", "timestamp"): "left", ("timestamptz", "time"): "right",
+                     ("time", "time"): "both"}
+
+
 def _choose_arithmetic(types: tuple) -> str | None:
     left, right = types
+    if (left, right) in _TIME_AS_INTERVAL:
+        return "time_" + _TIME_AS_INTERVAL[left, right]
     if left == "jsonb":
         return "jsonb"
     if left == "float4" and right in _NUMBERS and right != "float4":
@@ -85,6 +92,11 @@ def _exact_arithmetic(node: exp.Binary):
 
 
 def _apply(node: exp.Binary, tag: str):
+    if tag.startswith("time_"):  # timestamp + time, time - time: the time as the interval since midnight
+        new = node.copy()
+        for side in {"right": ["expression"], "left": ["this"], "both": ["this", "expression"]}[tag[5:]]:
+            new.set(side, call_macro("bemidb_time_interval", node.args[side].copy()))
+        return node, new, False
     if tag == "interval":
         return node, call_macro("bemidb_interval_div", node.this.copy(), node.expression.copy()), False
     if tag == "jsonb":  # jsonb - 'key'
