@@ -11,12 +11,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bemidb.server import duckdb_calls
+from bemidb.server import duckdb_calls, source_types
 from bemidb.server.catalog import oids, pg_types
 from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
-from bemidb.server.sql import column_origins, typed_rewrites
+from bemidb.server.sql import column_origins, enum_comparisons, typed_rewrites
 from bemidb.server.sql.parameter_types import quantified_probe
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
@@ -54,6 +54,7 @@ class TableColumns:
 
     def __init__(self, origins: tuple, engine, search_path: list[str]):
         self.origins, self.engine, self.search_path = origins, engine, search_path
+        self.enums: dict[str, dict] = {}  # the enum types of the tables looked up (source type text -> OIDs)
 
     def resolve(self, count: int) -> list:
         if not self.origins:
@@ -67,9 +68,17 @@ class TableColumns:
         for candidate in ([schema] if schema else [*self.search_path, "public"]):
             info = self.engine.table(candidate, table)
             if info is not None:
-                columns = {c.name: (i + 1, c.pg_type) for i, c in enumerate(info.columns)}
+                enums = info.enums
+                self.enums.update(enums)
+                columns = {c.name: (i + 1, _typed_text(c.pg_type, enums)) for i, c in enumerate(info.columns)}
                 return oids.relation_oid(candidate, table), columns
         return None
+
+
+def _typed_text(pg_type: str, enums: dict) -> str:
+    """An enum column's type text carries its labels (sql/enum_comparisons.py compares in their order)."""
+    enum = source_types.enum_of(pg_type, enums) if enums and not pg_type.endswith("]") else None
+    return enum_comparisons.EnumTypeText(pg_type, enum["labels"]) if enum else pg_type
 
 
 def typed_plan(plan, statement: str, engine, search_path: list[str]):
@@ -92,6 +101,19 @@ def _numeric_text(encoder_: encoder.DataRowEncoder, described: list) -> None:
             encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=1700, typlen=-1, typmod=-1)
 
 
+def _enum_oids(encoder_: encoder.DataRowEncoder, described: list, enums: dict) -> None:
+    """A source enum column (DuckDB ENUM, sent as its label's text, which is also Postgres's binary form of an
+    enum) is described with the source's enum type OID, as Postgres describes it."""
+    for i, d in enumerate(described):
+        enum = source_types.enum_of(d[0], enums) if d else None
+        if enum is not None and enum.get("oid"):
+            is_array = d[0].endswith("[]")
+            oid = int(enum.get("array_oid") or 0) if is_array else int(enum["oid"])
+            if oid:
+                encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=oid,
+                                                         typlen=-1 if is_array else 4, typmod=-1)
+
+
 class ResultEncoder:
     """RowDescription + DataRows of one result, in the formats the client asked for."""
 
@@ -110,6 +132,8 @@ class ResultEncoder:
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
         _numeric_text(self.encoder, described)
+        if origins is not None and origins.enums:
+            _enum_oids(self.encoder, described, origins.enums)
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
         # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
         self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
