@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from bemidb.server import duckdb_calls, source_types
 from bemidb.server.catalog import oids, pg_types
-from bemidb.server.codec import encoder, parameters
+from bemidb.server.codec import encoder, numeric_scale, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
 from bemidb.server.sql import column_origins, enum_comparisons, typed_rewrites
@@ -77,6 +77,8 @@ class TableColumns:
 
 def _typed_text(pg_type: str, enums: dict) -> str:
     """An enum column's type text carries its labels (sql/enum_comparisons.py compares in their order)."""
+    if pg_type == "numeric":  # no (p,s): each value printed with its own scale
+        return column_origins.UnconstrainedNumeric(pg_type)
     enum = source_types.enum_of(pg_type, enums) if enums and not pg_type.endswith("]") else None
     return enum_comparisons.EnumTypeText(pg_type, enum["labels"]) if enum else pg_type
 
@@ -114,6 +116,23 @@ def _enum_oids(encoder_: encoder.DataRowEncoder, described: list, enums: dict) -
                                                          typlen=-1 if is_array else 4, typmod=-1)
 
 
+def _trimmed_columns(encoder_: encoder.DataRowEncoder, described: list, schema: pa.Schema) -> dict[int, int]:
+    """{column: format} of the results that are an unconstrained numeric column's values (or their ::text):
+    written with each value's own scale (codec/numeric_scale.py), the prepared wire values passed through."""
+    out = {}
+    for i, d in enumerate(described):
+        if not d or not isinstance(d[0], column_origins.UnconstrainedNumeric):
+            continue
+        arrow_type = schema.field(i).type
+        t, mod, fmt = encoder_.columns[i]
+        if pa.types.is_decimal(arrow_type) and t.name == "numeric":
+            encoder_.columns[i] = (pg_types.BY_NAME["bytea" if fmt else "text"], mod, fmt)
+        elif not (pa.types.is_string(arrow_type) and t.name in ("text", "varchar")):
+            continue
+        out[i] = fmt
+    return out
+
+
 class ResultEncoder:
     """RowDescription + DataRows of one result, in the formats the client asked for."""
 
@@ -138,6 +157,7 @@ class ResultEncoder:
         # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
         self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
                      if f.type_oid == 1042 and f.typmod > 4 and pa.types.is_string(schema.field(i).type)}
+        self.trims = _trimmed_columns(self.encoder, described, schema)
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
@@ -165,11 +185,13 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
-        if self.pads:
+        if self.pads or self.trims:
             columns = list(batch.columns)
             for i, width in self.pads.items():
                 columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
-            batch = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+            for i, fmt in self.trims.items():
+                columns[i] = numeric_scale.trimmed_binary(columns[i]) if fmt else numeric_scale.trimmed_text(columns[i])
+            batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         return self.encoder.encode_chunks(batch)
 
     def text_rows(self, rows: list[tuple]) -> bytes:
