@@ -157,6 +157,10 @@ class ResultEncoder:
         # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
         self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
                      if f.type_oid == 1042 and f.typmod > 4 and pa.types.is_string(schema.field(i).type)}
+        self.pads.update({i: d[0].width for i, d in enumerate(described) if d and
+                          isinstance(d[0], column_origins.PaddedChar) and pa.types.is_string(schema.field(i).type)})
+        self.inets = [i for i, d in enumerate(described) if d and isinstance(d[0], column_origins.InetText)
+                      and pa.types.is_string(schema.field(i).type)]
         self.trims = _trimmed_columns(self.encoder, described, schema)
 
     @classmethod
@@ -185,12 +189,17 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
-        if self.pads or self.trims:
+        if self.pads or self.trims or self.inets:
             columns = list(batch.columns)
             for i, width in self.pads.items():
                 columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
             for i, fmt in self.trims.items():
                 columns[i] = numeric_scale.trimmed_binary(columns[i]) if fmt else numeric_scale.trimmed_text(columns[i])
+            for i in self.inets:  # inet::text: a host address with its /32 or /128
+                text = columns[i]
+                host = pc.invert(pc.match_substring(text, "/"))
+                width = pc.if_else(pc.match_substring(text, ":"), "/128", "/32")
+                columns[i] = pc.if_else(host, pc.binary_join_element_wise(text, width, ""), text)
             batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         return self.encoder.encode_chunks(batch)
 

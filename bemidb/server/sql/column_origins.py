@@ -31,6 +31,23 @@ class UnconstrainedNumeric(str):
     (protocol/results.py)."""
 
 
+class PaddedChar(str):
+    """The type text ('character') of a char(n) column's values through min/max, coalesce...: Postgres keeps
+    their blank padding to n though the result type has no typmod; the stored values are trimmed."""
+
+    width: int = 0
+
+    def __new__(cls, text: str, width: int) -> PaddedChar:
+        value = super().__new__(cls, text)
+        value.width = width
+        return value
+
+
+class InetText(str):
+    """The type text ('text') of inet::text: Postgres writes the prefix length even of a host address
+    ('192.168.0.1/32'); the stored inet text (its output form) omits it."""
+
+
 _INTEGER_TYPES = ("int2", "int4", "int8")
 
 
@@ -205,8 +222,9 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
         return origin[1], 0, 0
     inner = _one(origin[1], lookup)
     if kind == "as_text":
-        return (UnconstrainedNumeric(origin[2]) if inner and isinstance(inner[0], UnconstrainedNumeric)
-                else origin[2]), 0, 0
+        if inner and isinstance(inner[0], UnconstrainedNumeric):
+            return UnconstrainedNumeric(origin[2]), 0, 0
+        return (InetText(origin[2]) if inner and _plain(inner[0]) == "inet" else origin[2]), 0, 0
     if inner is None:
         return None
     pg_type = _without_typmod(inner[0])
@@ -219,6 +237,9 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
         return (mapped, 0, 0) if mapped else None
     if kind == "aggregate_like":
         pg_type = result_types.AGGREGATE_ARGUMENT.get(pg_type, pg_type)
+    parsed = pg_types.parse_type_name(inner[0]) if kind in ("like", "aggregate_like") else None
+    if parsed is not None and parsed[0].name == "bpchar" and parsed[1] > 4:
+        return PaddedChar(pg_type, parsed[1] - 4), 0, 0
     return pg_type, 0, 0
 
 
