@@ -32,7 +32,7 @@ class UnconstrainedNumeric(str):
 
 
 class PaddedChar(str):
-    """The type text ('character') of a char(n) column's values through min/max, coalesce...: Postgres keeps
+    """The type text ('character') of a char(n) column's values through min/max: Postgres keeps
     their blank padding to n though the result type has no typmod; the stored values are trimmed."""
 
     width: int = 0
@@ -237,7 +237,8 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
         return (mapped, 0, 0) if mapped else None
     if kind == "aggregate_like":
         pg_type = result_types.AGGREGATE_ARGUMENT.get(pg_type, pg_type)
-    parsed = pg_types.parse_type_name(inner[0]) if kind in ("like", "aggregate_like") else None
+    # min/max give one of the column's values; coalesce(x, 'none') may not (its 'none' is not padded)
+    parsed = pg_types.parse_type_name(inner[0]) if kind == "aggregate_like" else None
     if parsed is not None and parsed[0].name == "bpchar" and parsed[1] > 4:
         return PaddedChar(pg_type, parsed[1] - 4), 0, 0
     return pg_type, 0, 0
