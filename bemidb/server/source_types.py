@@ -44,7 +44,8 @@ def view_cast(ident: str, name: str, iceberg_type, pg_type: str, enums: dict[str
     # a label added at the source after the sync (or a text DuckDB cannot read) fails the query, never NULL
     value = f"TRY_CAST({ident} AS {target})"
     if is_list:
-        bad = f"len(list_filter({value}, x -> x IS NULL)) > len(list_filter({ident}, x -> x IS NULL))"
+        nulls = "len(list_filter({}, lambda x: x IS NULL))"
+        bad = f"{ident} IS NOT NULL AND ({value} IS NULL OR {nulls.format(value)} > {nulls.format(ident)})"
     else:
         bad = f"{ident} IS NOT NULL AND {value} IS NULL"
     message = quote_literal(f"bemidb cannot read column {name} as {pg_type}: sync the table again")

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bemidb.server.catalog.pg_types import BY_NAME
+from bemidb.server.codec.arrow_bytes import overwrite_at
 from bemidb.server.codec.binary_format import to_binary
 
 
@@ -41,18 +42,4 @@ def trimmed_binary(arr: pa.Array) -> pa.Array:
     for k in range(1, scale + 1):
         zeros += (unscaled % (10 ** k) == 0).astype(np.int16)
     dscale = (scale - zeros).astype(">i2")
-    return _with_dscale(out, dscale)
-
-
-def _with_dscale(binary: pa.Array, dscale: np.ndarray) -> pa.Array:
-    """Overwrite bytes 6..7 (dscale) of each numeric binary value."""
-    offsets = np.frombuffer(binary.buffers()[1], np.int32, count=len(binary) + 1, offset=4 * binary.offset)
-    data = np.frombuffer(binary.buffers()[2], np.uint8).copy()
-    valid = np.asarray(binary.is_valid()) if binary.null_count else np.ones(len(binary), bool)
-    starts = offsets[:-1][valid]
-    pairs = dscale.view(np.uint8).reshape(-1, 2)[valid]
-    data[starts + 6] = pairs[:, 0]
-    data[starts + 7] = pairs[:, 1]
-    return pa.Array.from_buffers(pa.binary(), len(binary), [binary.buffers()[0], binary.buffers()[1],
-                                                           pa.py_buffer(data.tobytes())], offset=binary.offset,
-                                 null_count=binary.null_count)
+    return overwrite_at(out, 6, dscale.view(np.uint8).reshape(-1, 2))

@@ -6,14 +6,18 @@ this module maps their errors onto SQLSTATEs and takes result shapes from DuckDB
 from __future__ import annotations
 
 import dataclasses
+import struct
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from bemidb.server import duckdb_calls, source_types
 from bemidb.server.catalog import oids, pg_types
 from bemidb.server.codec import encoder, numeric_scale, parameters
+from bemidb.server.codec.arrow_bytes import overwrite_at
+from bemidb.server.codec.binary_format import to_binary
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
 from bemidb.server.sql import column_origins, enum_comparisons, typed_rewrites
@@ -103,9 +107,11 @@ def _numeric_text(encoder_: encoder.DataRowEncoder, described: list) -> None:
             encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=1700, typlen=-1, typmod=-1)
 
 
-def _enum_oids(encoder_: encoder.DataRowEncoder, described: list, enums: dict) -> None:
+def _enum_oids(encoder_: encoder.DataRowEncoder, described: list, enums: dict) -> dict[int, int]:
     """A source enum column (DuckDB ENUM, sent as its label's text, which is also Postgres's binary form of an
-    enum) is described with the source's enum type OID, as Postgres describes it."""
+    enum) is described with the source's enum type OID, as Postgres describes it. Returns {column: enum OID}
+    of the arrays sent in binary, whose element OID is then set in each value (results.data_rows)."""
+    relabeled: dict[int, int] = {}
     for i, d in enumerate(described):
         enum = source_types.enum_of(d[0], enums) if d else None
         if enum is not None and enum.get("oid"):
@@ -114,11 +120,16 @@ def _enum_oids(encoder_: encoder.DataRowEncoder, described: list, enums: dict) -
             if oid:
                 encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=oid,
                                                          typlen=-1 if is_array else 4, typmod=-1)
+            t, mod, fmt = encoder_.columns[i]
+            if oid and is_array and fmt and t.name == "_text":  # the element OID inside each binary array
+                relabeled[i] = int(enum["oid"])
+                encoder_.columns[i] = (pg_types.BY_NAME["bytea"], mod, fmt)
+    return relabeled
 
 
 def _trimmed_columns(encoder_: encoder.DataRowEncoder, described: list, schema: pa.Schema) -> dict[int, int]:
-    """{column: format} of the results that are an unconstrained numeric column's values (or their ::text):
-    written with each value's own scale (codec/numeric_scale.py), the prepared wire values passed through."""
+    """{column: 1 numeric binary, 0 text} of the results that are an unconstrained numeric column's values (or
+    their ::text): written with each value's own scale (codec/numeric_scale.py), the wire values passed through."""
     out = {}
     for i, d in enumerate(described):
         if not d or not isinstance(d[0], column_origins.UnconstrainedNumeric):
@@ -127,9 +138,9 @@ def _trimmed_columns(encoder_: encoder.DataRowEncoder, described: list, schema: 
         t, mod, fmt = encoder_.columns[i]
         if pa.types.is_decimal(arrow_type) and t.name == "numeric":
             encoder_.columns[i] = (pg_types.BY_NAME["bytea" if fmt else "text"], mod, fmt)
-        elif not (pa.types.is_string(arrow_type) and t.name in ("text", "varchar")):
-            continue
-        out[i] = fmt
+            out[i] = fmt
+        elif pa.types.is_string(arrow_type) and t.name in ("text", "varchar"):
+            out[i] = 0  # ::text: trimmed text, in either format
     return out
 
 
@@ -151,8 +162,8 @@ class ResultEncoder:
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
         _numeric_text(self.encoder, described)
-        if origins is not None and origins.enums:
-            _enum_oids(self.encoder, described, origins.enums)
+        self.enum_arrays = _enum_oids(self.encoder, described, origins.enums) if origins is not None and \
+            origins.enums else {}
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
         # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
         self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
@@ -189,7 +200,7 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
-        if self.pads or self.trims or self.inets:
+        if self.pads or self.trims or self.inets or self.enum_arrays:
             columns = list(batch.columns)
             for i, width in self.pads.items():
                 columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
@@ -200,6 +211,10 @@ class ResultEncoder:
                 host = pc.invert(pc.match_substring(text, "/"))
                 width = pc.if_else(pc.match_substring(text, ":"), "/128", "/32")
                 columns[i] = pc.if_else(host, pc.binary_join_element_wise(text, width, ""), text)
+            for i, oid in self.enum_arrays.items():  # array header: ndim, has_null, element OID at byte 8
+                sent = to_binary(columns[i], pg_types.BY_NAME["_text"])
+                oid_bytes = np.frombuffer(struct.pack(">I", oid), np.uint8)
+                columns[i] = overwrite_at(sent, 8, np.broadcast_to(oid_bytes, (len(sent), 4)))
             batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
         return self.encoder.encode_chunks(batch)
 
