@@ -425,6 +425,10 @@ def source_type_cases() -> list[Case]:
         "SELECT c_numfree FROM everything ORDER BY id",
         "SELECT coalesce(c_char, 'none') FROM everything ORDER BY id",
         "SELECT id, c_inet::text, c_money::text FROM everything ORDER BY id",
+        "SELECT id FROM everything WHERE c_jsonb >= '[]' ORDER BY id",
+        "SELECT id FROM everything WHERE c_jsonb > '\"a\"' ORDER BY id",
+        "SELECT id, doc FROM numbers ORDER BY doc, id",
+        "SELECT id FROM numbers WHERE doc < '{\"g\": 10, \"even\": true}' ORDER BY id",
     )
     out = [_case("source type", sql) for sql in sqls]
     out += [_case("source type", sql, binary=True) for sql in (

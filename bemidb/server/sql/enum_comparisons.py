@@ -59,22 +59,30 @@ def _apply(node: exp.Binary, tag: str):
 
 def with_enums(rules: dict) -> dict:
     """`rules` (node class -> Rule) with enum comparisons added: an enum tag wins, else the rule's own choice."""
+    return layered(rules, _COMPARISONS, enum_tag, _apply, _TAG)
+
+
+def layered(rules: dict, classes: tuple, choose, apply, prefix: str) -> dict:
+    """`rules` with one more rule on `classes`: where `choose(types)` gives a tag (starting with `prefix`),
+    `apply` rewrites the node; elsewhere the class's own rule (if any) decides, as before."""
     out = dict(rules)
-    for cls in _COMPARISONS:
+    for cls in classes:
         base = rules.get(cls)
-        out[cls] = Rule(lambda node: [node.this, node.expression], _chooser(base), _applier(base))
+        operands = base.operands if base else (lambda node: [node.this, node.expression])
+        out[cls] = Rule(operands, _chooser(base, choose), _applier(base, apply, prefix),
+                        exact=base.exact if base else False)
     return out
 
 
-def _chooser(base: Rule | None):
-    def choose(types: tuple) -> str | None:
-        return enum_tag(types) or (base.choose(types) if base else None)
-    return choose
+def _chooser(base: Rule | None, choose):
+    def chosen(types: tuple) -> str | None:
+        return choose(types) or (base.choose(types) if base else None)
+    return chosen
 
 
-def _applier(base: Rule | None):
-    def apply(node: exp.Expression, tag: str):
-        if tag.startswith(_TAG) or base is None:
-            return _apply(node, tag)
+def _applier(base: Rule | None, apply, prefix: str):
+    def applied(node: exp.Expression, tag: str):
+        if tag.startswith(prefix) or base is None:
+            return apply(node, tag)
         return base.apply(node, tag)
-    return apply
+    return applied

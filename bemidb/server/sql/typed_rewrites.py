@@ -22,13 +22,14 @@ from sqlglot.optimizer.scope import build_scope
 from bemidb.server.sql import (
     column_origins,
     enum_comparisons,
+    jsonb_order,
     numeric_aggregates,
     typed_comparisons,
     typed_operators,
 )
 
-RULES = enum_comparisons.with_enums({**numeric_aggregates.RULES, **typed_operators.RULES,
-                                     **typed_comparisons.RULES})  # node class -> rule (operands, choose, apply)
+RULES = jsonb_order.with_jsonb(enum_comparisons.with_enums({**numeric_aggregates.RULES, **typed_operators.RULES,
+                                                            **typed_comparisons.RULES}))  # node class -> rule (operands, choose, apply)
 _NODES = tuple(RULES)
 _MARK = "bemidb_typed_rewrite"
 NESTED = exp.DataType.build("DECIMAL(38, 16)")  # inside an expression: 22 integer digits, 16 decimals
