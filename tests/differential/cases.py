@@ -429,6 +429,11 @@ def source_type_cases() -> list[Case]:
         "SELECT id FROM everything WHERE c_jsonb > '\"a\"' ORDER BY id",
         "SELECT id, doc FROM numbers ORDER BY doc, id",
         "SELECT id FROM numbers WHERE doc < '{\"g\": 10, \"even\": true}' ORDER BY id",
+        "SELECT id FROM everything WHERE c_float4 <> 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE c_float8 >= 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE 'NaN' > c_float4 ORDER BY id",
+        "SELECT id FROM everything WHERE c_float4 <= 'NaN' ORDER BY id",
+        "SELECT id, c_float8 > 'NaN', c_float4 = 'NaN' FROM everything ORDER BY id",
     )
     out = [_case("source type", sql) for sql in sqls]
     out += [_case("source type", sql, binary=True) for sql in (
