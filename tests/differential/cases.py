@@ -434,6 +434,8 @@ def source_type_cases() -> list[Case]:
         "SELECT id FROM everything WHERE 'NaN' > c_float4 ORDER BY id",
         "SELECT id FROM everything WHERE c_float4 <= 'NaN' ORDER BY id",
         "SELECT id, c_float8 > 'NaN', c_float4 = 'NaN' FROM everything ORDER BY id",
+        "SELECT id FROM everything WHERE c_mood BETWEEN 'sad' AND 'ok' ORDER BY id",
+        "SELECT id FROM numbers WHERE mood NOT BETWEEN 'ok' AND 'happy' ORDER BY id",
     )
     out = [_case("source type", sql) for sql in sqls]
     out += [_case("source type", sql, binary=True) for sql in (

@@ -57,19 +57,36 @@ def _apply(node: exp.Binary, tag: str):
     return node, new, False
 
 
+def _between_tag(types: tuple) -> str | None:
+    """x BETWEEN low AND high with x an enum column: low and high are labels of it."""
+    return enum_tag((types[0], None)) if len(types) == 3 and not any(types[1:]) else None
+
+
+def _apply_between(node: exp.Between, tag: str):
+    if not _is_enum(node.this):
+        return node, node.copy(), False
+    new = node.copy()
+    target = exp.DataType.build(tag, dialect="duckdb")
+    for key in ("low", "high"):
+        new.set(key, exp.Cast(this=new.args[key], to=target))
+    return node, new, False
+
+
 def with_enums(rules: dict) -> dict:
     """`rules` (node class -> Rule) with enum comparisons added: an enum tag wins, else the rule's own choice."""
-    return layered(rules, _COMPARISONS, enum_tag, _apply, _TAG)
+    compared = layered(rules, _COMPARISONS, enum_tag, _apply, _TAG)
+    return layered(compared, (exp.Between,), _between_tag, _apply_between, _TAG,
+                   lambda node: [node.this, node.args.get("low"), node.args.get("high")])
 
 
-def layered(rules: dict, classes: tuple, choose, apply, prefix: str) -> dict:
+def layered(rules: dict, classes: tuple, choose, apply, prefix: str, operands=None) -> dict:
     """`rules` with one more rule on `classes`: where `choose(types)` gives a tag (starting with `prefix`),
     `apply` rewrites the node; elsewhere the class's own rule (if any) decides, as before."""
     out = dict(rules)
     for cls in classes:
         base = rules.get(cls)
-        operands = base.operands if base else (lambda node: [node.this, node.expression])
-        out[cls] = Rule(operands, _chooser(base, choose), _applier(base, apply, prefix),
+        picked = operands or (base.operands if base else (lambda node: [node.this, node.expression]))
+        out[cls] = Rule(picked, _chooser(base, choose), _applier(base, apply, prefix),
                         exact=base.exact if base else False)
     return out
 
