@@ -107,3 +107,16 @@ def _wait_for(dsn: str, sql: str) -> tuple:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def _copy(dsn: str, sql: str) -> bytes:
+    with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cursor:
+        with cursor.copy(sql) as copy:
+            return b"".join(bytes(chunk) for chunk in copy)
+
+
+def test_copy_out_as_postgres(source, served):
+    """COPY ... TO STDOUT prints the same values (unconstrained numerics with their own scale, enums, timetz)."""
+    for sql in ("COPY (SELECT id, size, at, price, price::text FROM shirts ORDER BY id) TO STDOUT",
+                "COPY (SELECT id, sizes, ats FROM shirts ORDER BY id) TO STDOUT WITH (FORMAT csv)"):
+        assert _copy(served.dsn(), sql) == _copy(source, sql), sql

@@ -6,20 +6,16 @@ this module maps their errors onto SQLSTATEs and takes result shapes from DuckDB
 from __future__ import annotations
 
 import dataclasses
-import struct
 
 import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from bemidb.server import duckdb_calls, source_types
 from bemidb.server.catalog import oids, pg_types
-from bemidb.server.codec import encoder, numeric_scale, parameters
-from bemidb.server.codec.arrow_bytes import overwrite_at
-from bemidb.server.codec.binary_format import to_binary
+from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
+from bemidb.server.protocol import source_values
 from bemidb.server.sql import column_origins, enum_comparisons, typed_rewrites
 from bemidb.server.sql.parameter_types import quantified_probe
 
@@ -107,43 +103,6 @@ def _numeric_text(encoder_: encoder.DataRowEncoder, described: list) -> None:
             encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=1700, typlen=-1, typmod=-1)
 
 
-def _enum_oids(encoder_: encoder.DataRowEncoder, described: list, enums: dict) -> dict[int, int]:
-    """A source enum column (DuckDB ENUM, sent as its label's text, which is also Postgres's binary form of an
-    enum) is described with the source's enum type OID, as Postgres describes it. Returns {column: enum OID}
-    of the arrays sent in binary, whose element OID is then set in each value (results.data_rows)."""
-    relabeled: dict[int, int] = {}
-    for i, d in enumerate(described):
-        enum = source_types.enum_of(d[0], enums) if d else None
-        if enum is not None and enum.get("oid"):
-            is_array = d[0].endswith("[]")
-            oid = int(enum.get("array_oid") or 0) if is_array else int(enum["oid"])
-            if oid:
-                encoder_.fields[i] = dataclasses.replace(encoder_.fields[i], type_oid=oid,
-                                                         typlen=-1 if is_array else 4, typmod=-1)
-            t, mod, fmt = encoder_.columns[i]
-            if oid and is_array and fmt and t.name == "_text":  # the element OID inside each binary array
-                relabeled[i] = int(enum["oid"])
-                encoder_.columns[i] = (pg_types.BY_NAME["bytea"], mod, fmt)
-    return relabeled
-
-
-def _trimmed_columns(encoder_: encoder.DataRowEncoder, described: list, schema: pa.Schema) -> dict[int, int]:
-    """{column: 1 numeric binary, 0 text} of the results that are an unconstrained numeric column's values (or
-    their ::text): written with each value's own scale (codec/numeric_scale.py), the wire values passed through."""
-    out = {}
-    for i, d in enumerate(described):
-        if not d or not isinstance(d[0], column_origins.UnconstrainedNumeric):
-            continue
-        arrow_type = schema.field(i).type
-        t, mod, fmt = encoder_.columns[i]
-        if pa.types.is_decimal(arrow_type) and t.name == "numeric":
-            encoder_.columns[i] = (pg_types.BY_NAME["bytea" if fmt else "text"], mod, fmt)
-            out[i] = fmt
-        elif pa.types.is_string(arrow_type) and t.name in ("text", "varchar"):
-            out[i] = 0  # ::text: trimmed text, in either format
-    return out
-
-
 class ResultEncoder:
     """RowDescription + DataRows of one result, in the formats the client asked for."""
 
@@ -162,17 +121,9 @@ class ResultEncoder:
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
         _numeric_text(self.encoder, described)
-        self.enum_arrays = _enum_oids(self.encoder, described, origins.enums) if origins is not None and \
-            origins.enums else {}
+        self.reshape = source_values.for_rows(self.encoder, described, schema,
+                                              origins.enums if origins is not None else {})
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
-        # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
-        self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
-                     if f.type_oid == 1042 and f.typmod > 4 and pa.types.is_string(schema.field(i).type)}
-        self.pads.update({i: d[0].width for i, d in enumerate(described) if d and
-                          isinstance(d[0], column_origins.PaddedChar) and pa.types.is_string(schema.field(i).type)})
-        self.inets = [i for i, d in enumerate(described) if d and isinstance(d[0], column_origins.InetText)
-                      and pa.types.is_string(schema.field(i).type)]
-        self.trims = _trimmed_columns(self.encoder, described, schema)
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
@@ -200,23 +151,7 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
-        if self.pads or self.trims or self.inets or self.enum_arrays:
-            columns = list(batch.columns)
-            for i, width in self.pads.items():
-                columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
-            for i, fmt in self.trims.items():
-                columns[i] = numeric_scale.trimmed_binary(columns[i]) if fmt else numeric_scale.trimmed_text(columns[i])
-            for i in self.inets:  # inet::text: a host address with its /32 or /128
-                text = columns[i]
-                host = pc.invert(pc.match_substring(text, "/"))
-                width = pc.if_else(pc.match_substring(text, ":"), "/128", "/32")
-                columns[i] = pc.if_else(host, pc.binary_join_element_wise(text, width, ""), text)
-            for i, oid in self.enum_arrays.items():  # array header: ndim, has_null, element OID at byte 8
-                sent = to_binary(columns[i], pg_types.BY_NAME["_text"])
-                oid_bytes = np.frombuffer(struct.pack(">I", oid), np.uint8)
-                columns[i] = overwrite_at(sent, 8, np.broadcast_to(oid_bytes, (len(sent), 4)))
-            batch = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
-        return self.encoder.encode_chunks(batch)
+        return self.encoder.encode_chunks(self.reshape.apply(batch))
 
     def text_rows(self, rows: list[tuple]) -> bytes:
         schema = self.encoder.schema
@@ -226,7 +161,9 @@ class ResultEncoder:
 
 
 class _CopyEncoder:
-    def __init__(self, options: dict, timezone: str):
+    def __init__(self, options: dict, timezone: str, origins: TableColumns | None = None):
+        self.origins = origins
+        self.reshape: source_values.Reshape | None = None
         self.format = options.get("format", "text")
         self.want_header = self.format == "csv" and options.get("header") in ("true", "on", "1")
         self.delimiter = options.get("delimiter")
@@ -235,11 +172,15 @@ class _CopyEncoder:
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
         header, self.want_header = self.want_header, False
+        if self.reshape is None:  # the source columns' values as Postgres prints them (resolved once)
+            described = self.origins.resolve(len(batch.schema)) if self.origins is not None else []
+            self.reshape = source_values.for_copy(described, batch.schema)
+        batch = self.reshape.apply(batch)
         return encoder.copy_out(batch, self.format, header, self.delimiter, self.null, self.timezone)
 
 
-def copy_encoder(options: dict, timezone: str) -> _CopyEncoder:
-    return _CopyEncoder(options, timezone)
+def copy_encoder(options: dict, timezone: str, origins: TableColumns | None = None) -> _CopyEncoder:
+    return _CopyEncoder(options, timezone, origins)
 
 
 def decode_parameters(values: list, formats: list[int], oids: list[int]) -> list:
