@@ -438,6 +438,8 @@ def source_type_cases() -> list[Case]:
         "SELECT id FROM numbers WHERE mood NOT BETWEEN 'ok' AND 'happy' ORDER BY id",
     )
     out = [_case("source type", sql) for sql in sqls]
+    out += [_case("source type", "SELECT id FROM everything WHERE c_mood < %t ORDER BY id", ("ok",)),
+            _case("source type", "SELECT id FROM numbers WHERE mood >= %t ORDER BY id", ("ok",))]
     out += [_case("source type", sql, binary=True) for sql in (
         "SELECT id, c_mood, c_timetz, c_numfree, c_inet, c_money, c_bit FROM everything ORDER BY id",
         "SELECT min(c_numfree), max(c_mood), max(c_timetz) FROM everything")]

@@ -28,7 +28,7 @@ class UnconstrainedNumeric(str):
     """The type text of a result that is a `numeric` column without (p,s), or the same value through -x, abs,
     min/max, + or - an integer, or ::text. Postgres prints each such value with the scale it was typed with;
     the stored decimal has the column's largest scale, so the result is printed with trailing zeros trimmed
-    (protocol/results.py)."""
+    (protocol/source_values.py)."""
 
 
 class PaddedChar(str):
