@@ -436,6 +436,13 @@ def source_type_cases() -> list[Case]:
         "SELECT id, c_float8 > 'NaN', c_float4 = 'NaN' FROM everything ORDER BY id",
         "SELECT id FROM everything WHERE c_mood BETWEEN 'sad' AND 'ok' ORDER BY id",
         "SELECT id FROM numbers WHERE mood NOT BETWEEN 'ok' AND 'happy' ORDER BY id",
+        "SELECT pg_typeof(c_mood)::text, pg_typeof(c_timetz)::text, pg_typeof(c_numfree)::text FROM everything "
+        "LIMIT 1",
+        "SELECT pg_typeof(c_varchar)::text, pg_typeof(c_num)::text, pg_typeof(c_int2)::text, "
+        "pg_typeof(c_int4arr)::text, pg_typeof(c_jsonb)::text, pg_typeof(c_char)::text, pg_typeof(1)::text "
+        "FROM everything LIMIT 1",
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = 'everything'::regclass AND a.attname IN ('c_mood', 'c_timetz') ORDER BY a.attname",
     )
     out = [_case("source type", sql) for sql in sqls]
     out += [_case("source type", "SELECT id FROM everything WHERE c_mood < %t ORDER BY id", ("ok",)),
