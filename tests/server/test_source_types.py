@@ -120,3 +120,29 @@ def test_copy_out_as_postgres(source, served):
     for sql in ("COPY (SELECT id, size, at, price, price::text FROM shirts ORDER BY id) TO STDOUT",
                 "COPY (SELECT id, sizes, ats FROM shirts ORDER BY id) TO STDOUT WITH (FORMAT csv)"):
         assert _copy(served.dsn(), sql) == _copy(source, sql), sql
+
+
+def _asyncpg_rows(conninfo: dict, sql: str) -> list:
+    import asyncio
+
+    import asyncpg
+
+    async def main():
+        conn = await asyncpg.connect(**conninfo)
+        try:  # binary results: asyncpg introspects the enum, enum[] and timetz OIDs through pg_type
+            return [tuple(row) for row in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(main())
+
+
+def test_asyncpg_reads_enums_and_timetz(source, served):
+    """asyncpg asks pg_type about an OID it does not know (the enum's): bemidb's catalog answers as Postgres."""
+    from urllib.parse import urlparse
+
+    url = urlparse(source)
+    theirs = {"host": url.hostname, "port": url.port, "user": url.username, "password": url.password,
+              "database": url.path.lstrip("/")}
+    sql = "SELECT id, size, sizes, at, price FROM shirts ORDER BY id"
+    assert _asyncpg_rows(served.conninfo(), sql) == _asyncpg_rows(theirs, sql)
