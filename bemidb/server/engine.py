@@ -103,6 +103,12 @@ def _column_expr(name: str, iceberg_type, pg_type: str, enums: dict | None = Non
     return f"{typed} AS {ident}" if typed else ident
 
 
+def _empty_column(field, pg_type: str, enums: dict) -> str:
+    """A column of a table without files, typed as it reads with files (an enum as its ENUM, timetz...)."""
+    null = f"CAST(NULL AS {duckdb_type(field.field_type)})"
+    return source_types.view_cast(null, field.name, field.field_type, pg_type, enums) or null
+
+
 def _duckdb_path(path: str) -> str:
     """Iceberg file URIs -> what DuckDB opens: local paths plain, s3:// through the registered filesystem."""
     if path.startswith("file://"):
@@ -143,8 +149,8 @@ def view_sql(schema: str, name: str, table, by_field_id: bool = True,
                     schema, name)
         return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'}"
     if not tasks:
-        columns = ", ".join(f"CAST(NULL AS {duckdb_type(f.field_type)}) AS {quote_ident(f.name)}"
-                            for f in iceberg_schema.fields)
+        columns = ", ".join(f"{_empty_column(f, pg_types[i] if i < len(pg_types) else '', info.enums)} "
+                            f"AS {quote_ident(f.name)}" for i, f in enumerate(iceberg_schema.fields))
         return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'} WHERE false"
     columns = ", ".join(_column_expr(f.name, f.field_type, pg_types[i] if i < len(pg_types) else "", info.enums)
                         for i, f in enumerate(iceberg_schema.fields))
