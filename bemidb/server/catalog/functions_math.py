@@ -104,23 +104,12 @@ def json_macros(s: str) -> list[str]:
               "value := e.value))))")
     as_list = ("CASE WHEN json_type({x}::JSON) = 'ARRAY' THEN {x}::JSON::JSON[] "
                "ELSE [{x}::JSON] END")
-    rank = ("CASE json_type(j) WHEN 'NULL' THEN 1 WHEN 'VARCHAR' THEN 2 WHEN 'BOOLEAN' THEN 4 WHEN 'ARRAY' THEN "
-            "CASE WHEN json_array_length(j) = 0 THEN 0 ELSE 5 END WHEN 'OBJECT' THEN 6 ELSE 3 END")
     return [
-        # jsonb's sort order: [] < null < strings < numbers < booleans < arrays < objects; arrays by length,
-        # objects by their number of keys, then item by item (an object's key, then its value); numbers by
-        # value, strings by text; values nested deeper than one level by their text
-        f"{m}.bemidb_jsonb_scalar_key(j) AS list_transform([{rank}], lambda r: struct_pack(r := r, "
-        "num := CASE WHEN r = 3 THEN TRY_CAST(j::VARCHAR AS DOUBLE) END, s := CASE WHEN r = 2 THEN "
-        "json_extract_string(j, '$') END, t := j::VARCHAR))[1]",
-        f"{m}.bemidb_jsonb_items(j, r) AS CASE r WHEN 6 THEN list_transform(json_keys(j), lambda k: struct_pack("
-        f"k := k, v := {s}.bemidb_jsonb_scalar_key(json_extract(j, '/' || replace(replace(k, '~', '~0'), '/', "
-        f"'~1'))))) WHEN 5 THEN list_transform(j::JSON[], lambda e: struct_pack(k := NULL::VARCHAR, "
-        f"v := {s}.bemidb_jsonb_scalar_key(e))) ELSE [] END",
-        f"{m}.bemidb_jsonb_key(x) AS CASE WHEN x IS NOT NULL THEN list_transform([x::JSON], lambda j: "
-        f"list_transform([{rank}], lambda r: struct_pack(r := r, n := CASE r WHEN 5 THEN json_array_length(j) "
-        f"WHEN 6 THEN len(json_keys(j)) ELSE 0 END, items := {s}.bemidb_jsonb_items(j, r), "
-        f"v := {s}.bemidb_jsonb_scalar_key(j)))[1])[1] END",
+        # jsonb - 'key': the object without that key, an array without the strings equal to it
+        f"{m}.bemidb_jsonb_minus(j, k) AS CASE WHEN json_type(j::JSON) = 'OBJECT' THEN to_json(map_from_entries("
+        "list_filter(map_entries(j::JSON::MAP(VARCHAR, JSON)), lambda e: e.key <> k))) WHEN json_type(j::JSON) = "
+        "'ARRAY' THEN to_json(list_filter(j::JSON::JSON[], lambda e: e IS DISTINCT FROM to_json(k))) "
+        "ELSE error('cannot delete from scalar') END",
         # jsonb_pretty: one character at a time over the compact text, as jsonb's output writes it (four blanks a
         # level, an empty object as "{\n}"); state: output, depth, in a string, after a backslash, line pending
         f"{m}.jsonb_pretty(x) AS list_reduce(string_split(json(x)::VARCHAR, ''), lambda a, c: CASE WHEN a.s THEN "
@@ -134,11 +123,6 @@ def json_macros(s: str) -> list[str]:
         "ELSE struct_pack(o := a.o || CASE WHEN a.p THEN chr(10) || repeat('    ', a.d) ELSE '' END || c, "
         "d := a.d, s := c = '\"', e := false, p := false) END, "
         "struct_pack(o := '', d := 0, s := false, e := false, p := false)).o",
-        # jsonb - 'key': the object without that key, an array without the strings equal to it
-        f"{m}.bemidb_jsonb_minus(j, k) AS CASE WHEN json_type(j::JSON) = 'OBJECT' THEN to_json(map_from_entries("
-        "list_filter(map_entries(j::JSON::MAP(VARCHAR, JSON)), lambda e: e.key <> k))) WHEN json_type(j::JSON) = "
-        "'ARRAY' THEN to_json(list_filter(j::JSON::JSON[], lambda e: e IS DISTINCT FROM to_json(k))) "
-        "ELSE error('cannot delete from scalar') END",
         # jsonb_set(t, '{key}', v, create_missing): one top-level key of an object replaced (or added)
         f"{m}.bemidb_jsonb_set_key(t, k, v, make) AS CASE WHEN t IS NULL OR v IS NULL THEN NULL WHEN "
         "json_type(t::JSON) <> 'OBJECT' OR (NOT make AND json_extract(t::JSON, '/' || replace(replace(k, '~', "

@@ -135,9 +135,6 @@ def comparison(node: exp.Expression) -> exp.Expression:
     literal to real (true). A decimal literal against a non-literal becomes a DOUBLE, which keeps integer and
     numeric comparisons exact for literals of up to 15 significant digits."""
     left, right = node.this, node.expression
-    nan = _nan_test(node)
-    if nan is not None:
-        return nan
     for side, other in (("this", right), ("expression", left)):
         value = node.args.get(side)
         if isinstance(other, exp.Literal):
@@ -154,30 +151,6 @@ def comparison(node: exp.Expression) -> exp.Expression:
             if listed is not None:
                 value.set("this", listed)
     return node
-
-
-def _is_nan(node: exp.Expression) -> bool:
-    return isinstance(node, exp.Literal) and node.is_string and node.this.strip().lower() == "nan"
-
-
-# x <op> 'NaN' as a test of x (NaN equals NaN and is greater than every number in Postgres).
-_NAN_TESTS = {exp.EQ: True, exp.NEQ: False, exp.GTE: True, exp.LT: False}
-
-
-def _nan_test(node: exp.Expression) -> exp.Expression | None:
-    if type(node) not in _NAN_TESTS or (isinstance(node.this, exp.Literal) and
-                                        isinstance(node.expression, exp.Literal)):
-        return None
-    if not _is_nan(node.expression) and not (type(node) in (exp.EQ, exp.NEQ) and _is_nan(node.this)):
-        return None
-    other = node.this if _is_nan(node.expression) else node.expression
-    test = call("isnan", other)
-    if not _NAN_TESTS[type(node)]:
-        return exp.Not(this=test)
-    # DuckDB skips Parquet row groups by min/max statistics without NaN even for isnan(x); a volatile term
-    # keeps the filter out of the scan
-    never = exp.LT(this=call("random"), expression=exp.Literal.number(0))
-    return exp.Paren(this=exp.Or(this=test, expression=never))
 
 
 def duckdb_list_text(text: str) -> str | None:

@@ -1,5 +1,4 @@
-"""money columns compared, ordered and aggregated as amounts, jsonb compared and ordered in jsonb's order
-(rules of typed_rewrites.py).
+"""money columns compared, ordered and aggregated as amounts (rules of typed_rewrites.py).
 
 money is stored as its text output ('$1,000.50', '-$1.00'), so DuckDB compares and orders it as text and
 '12.34' never equals '$12.34'. Where an operand is a money column, both sides are read as amounts
@@ -17,28 +16,24 @@ from bemidb.server.sql.numeric_aggregates import Rule
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.GT, exp.LTE, exp.GTE)
 
 
-# a type compared as text here -> the macro giving each value a key that compares as Postgres compares them
-_KEYS = {"money": "bemidb_money_amount", "jsonb": "bemidb_jsonb_key"}
-
-
-def _amount(node: exp.Expression, tag: str = "money") -> exp.Expression:
-    return call_macro(_KEYS[tag], node.copy())
+def _amount(node: exp.Expression) -> exp.Expression:
+    return call_macro("bemidb_money_amount", node.copy())
 
 
 def _choose(types: tuple) -> str | None:
-    return next((t for t in _KEYS if t in types), None)
+    return "money" if "money" in types else None
 
 
-def _apply_comparison(node: exp.Binary, tag: str):
+def _apply_comparison(node: exp.Binary, _tag: str):
     new = node.copy()
-    new.set("this", _amount(node.this, tag))
-    new.set("expression", _amount(node.expression, tag))
+    new.set("this", _amount(node.this))
+    new.set("expression", _amount(node.expression))
     return node, new, False
 
 
-def _apply_order(node: exp.Ordered, tag: str):
+def _apply_order(node: exp.Ordered, _tag: str):
     new = node.copy()
-    new.set("this", _amount(node.this, tag))
+    new.set("this", _amount(node.this))
     return node, new, False
 
 
