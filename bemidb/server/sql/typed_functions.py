@@ -86,6 +86,14 @@ def _choose_numeric_cast(types: tuple) -> str | None:
         types[0] == "numeric" else None
 
 
+def _feeds_exact_arithmetic(node: exp.Expression) -> bool:
+    """An operand of numeric + - * that typed_rewrites.py computes on exact texts (d::numeric * 3)."""
+    outer = node.parent
+    while isinstance(outer, exp.Paren):
+        outer = outer.parent
+    return isinstance(outer, exp.Mul | exp.Add | exp.Sub) and outer.meta.get("bemidb_typed_rewrite") == "numeric"
+
+
 def _apply_numeric_cast(node: exp.Expression, tag: str):
     if not isinstance(node, exp.Cast):
         return node, node.copy(), False
@@ -94,7 +102,7 @@ def _apply_numeric_cast(node: exp.Expression, tag: str):
     if tag in _FLOATS:
         named = isinstance(node.parent, exp.Alias)  # the select list's items are named (column_names.py)
         item = node.parent.parent if named else node.parent
-        if isinstance(item, exp.Select) or (named and item is None):
+        if isinstance(item, exp.Select) or (named and item is None) or _feeds_exact_arithmetic(node):
             digits = exp.Literal.number(6 if tag == "float4" else 15)  # a result column: each value's own digits
             return node, call_macro("pg_float_numeric_text", node.this.copy(), digits), False
         return node, exp.Cast(this=node.this.copy(), to=exp.DataType.build("DECIMAL(38, 15)")), False

@@ -70,7 +70,7 @@ def _cast(node: exp.Expression, to: str) -> exp.Expression:
 
 # our macros whose value is Postgres's exact numeric text (catalog/numeric_macros.py)
 _EXACT_TEXT = frozenset(("pg_numeric_div_text", "pg_avg_text", "pg_var_text", "pg_stddev_text", "pg_numeric_mul_text",
-                         "pg_numeric_add_text"))
+                         "pg_numeric_add_text", "pg_float_numeric_text"))
 
 
 def _exact_text(node: exp.Expression) -> bool:
