@@ -143,6 +143,7 @@ class TableJob:
     pages: int
     target: tuple[str, str] | None = None  # where it lands (schema, name)
     extras: list = field(default_factory=list)  # connections reserved for ctid ranges of this table
+    splittable: bool = True  # False: read in one piece whatever its size (an incremental step)
 
 
 def wanted_parts(pages: int, threads: int) -> int:
@@ -199,7 +200,7 @@ def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob,
             if conn is None:
                 work(job, None)  # reports the table as not synced (pool.lost)
                 continue
-            wanted = wanted_parts(job.pages, pool.limit)
+            wanted = wanted_parts(job.pages, pool.limit) if job.splittable else 1
             while len(job.extras) < wanted - 1:
                 extra = pool.acquire_extra()
                 if extra is None:

@@ -139,6 +139,8 @@ def test_largest_tables_first_each_over_all_its_ranges_connections(source):
     big = parallel.MIN_PART_PAGES * 2
     jobs = [parallel.TableJob(("public", name), pages) for name, pages in
             [("small_a", 1), ("big_b", big), ("small_c", 2), ("big_a", big + 1)]]
+    # An incremental step is read in one piece: it holds no connection for ranges it will not read.
+    jobs.append(parallel.TableJob(("public", "big_incremental"), big + 2, splittable=False))
     started: list[tuple[str, int]] = []
 
     def work(job, conn):
@@ -151,6 +153,6 @@ def test_largest_tables_first_each_over_all_its_ranges_connections(source):
         parallel.run_tables(pool, jobs, work)
     finally:
         pool.close()
-    assert started[:2] == [("big_a", 1), ("big_b", 1)]
-    assert sorted(started[2:]) == [("small_a", 0), ("small_c", 0)]
+    assert started[:3] == [("big_incremental", 0), ("big_a", 1), ("big_b", 1)]
+    assert sorted(started[3:]) == [("small_a", 0), ("small_c", 0)]
     assert pool.opened <= 2
