@@ -403,5 +403,56 @@ MUST_MATCH = frozenset((
 ))
 
 
+def source_type_cases() -> list[Case]:
+    """Types stored in another form than Postgres's (enums, timetz, unconstrained numeric, char(n), inet,
+    money, bit): their catalog rows, comparisons and results through expressions."""
+    sqls = (
+        "SELECT 'mood'::regtype::oid::int8",
+        "SELECT typname, typtype, typcategory, typlen FROM pg_type WHERE oid = 'mood'::regtype",
+        "SELECT enumlabel, enumsortorder FROM pg_enum WHERE enumtypid = 'mood'::regtype ORDER BY enumsortorder",
+        "SELECT id FROM everything WHERE c_mood <= 'ok' ORDER BY id",
+        "SELECT id FROM everything WHERE 'ok' < c_mood ORDER BY id",
+        "SELECT id FROM everything WHERE c_mood IN ('ok', 'happy') ORDER BY id",
+        "SELECT c_mood, count(*) FROM everything GROUP BY c_mood ORDER BY c_mood NULLS FIRST",
+        "SELECT id, c_mood::text FROM everything ORDER BY c_mood DESC, id",
+        "SELECT max(mood) FILTER (WHERE id < 3), min(mood) FROM numbers",
+        "SELECT id FROM everything WHERE c_timetz > '11:00:00+00' ORDER BY id",
+        "SELECT id, c_timetz FROM everything WHERE c_timetz IS NOT NULL ORDER BY c_timetz DESC, id",
+        "SELECT max(c_timetz) FROM everything",
+        "SELECT id, c_numfree FROM everything WHERE c_numfree > 1 ORDER BY id",
+        "SELECT id, c_numfree + 1, 1 - c_numfree FROM everything ORDER BY id",
+        "SELECT coalesce(c_numfree, 0) FROM everything ORDER BY id",
+        "SELECT c_numfree FROM everything ORDER BY id",
+        "SELECT coalesce(c_char, 'none') FROM everything ORDER BY id",
+        "SELECT id, c_inet::text, c_money::text FROM everything ORDER BY id",
+        "SELECT id FROM everything WHERE c_jsonb >= '[]' ORDER BY id",
+        "SELECT id FROM everything WHERE c_jsonb > '\"a\"' ORDER BY id",
+        "SELECT id, doc FROM numbers ORDER BY doc, id",
+        "SELECT id FROM numbers WHERE doc < '{\"g\": 10, \"even\": true}' ORDER BY id",
+        "SELECT id FROM everything WHERE c_float4 <> 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE c_float8 >= 'NaN' ORDER BY id",
+        "SELECT id FROM everything WHERE 'NaN' > c_float4 ORDER BY id",
+        "SELECT id FROM everything WHERE c_float4 <= 'NaN' ORDER BY id",
+        "SELECT id, c_float8 > 'NaN', c_float4 = 'NaN' FROM everything ORDER BY id",
+        "SELECT id FROM everything WHERE c_mood BETWEEN 'sad' AND 'ok' ORDER BY id",
+        "SELECT id FROM numbers WHERE mood NOT BETWEEN 'ok' AND 'happy' ORDER BY id",
+        "SELECT pg_typeof(c_mood)::text, pg_typeof(c_timetz)::text, pg_typeof(c_numfree)::text FROM everything "
+        "LIMIT 1",
+        "SELECT pg_typeof(c_varchar)::text, pg_typeof(c_num)::text, pg_typeof(c_int2)::text, "
+        "pg_typeof(c_int4arr)::text, pg_typeof(c_jsonb)::text, pg_typeof(c_char)::text, pg_typeof(1)::text "
+        "FROM everything LIMIT 1",
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = 'everything'::regclass AND a.attname IN ('c_mood', 'c_timetz') ORDER BY a.attname",
+    )
+    out = [_case("source type", sql) for sql in sqls]
+    out += [_case("source type", "SELECT id FROM everything WHERE c_mood < %t ORDER BY id", ("ok",)),
+            _case("source type", "SELECT id FROM numbers WHERE mood >= %t ORDER BY id", ("ok",))]
+    out += [_case("source type", sql, binary=True) for sql in (
+        "SELECT id, c_mood, c_timetz, c_numfree, c_inet, c_money, c_bit FROM everything ORDER BY id",
+        "SELECT min(c_numfree), max(c_mood), max(c_timetz) FROM everything")]
+    return out
+
+
 def all_cases() -> list[Case]:
-    return type_cases() + operator_cases() + function_cases() + aggregate_cases() + window_cases() + naming_cases()
+    return type_cases() + operator_cases() + function_cases() + aggregate_cases() + window_cases() + naming_cases() \
+        + source_type_cases()

@@ -19,9 +19,20 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import build_scope
 
-from bemidb.server.sql import column_origins, numeric_aggregates, typed_comparisons, typed_operators
+from bemidb.server.sql import (
+    column_origins,
+    enum_comparisons,
+    float_nan,
+    jsonb_order,
+    numeric_aggregates,
+    source_typeof,
+    typed_comparisons,
+    typed_operators,
+)
 
-RULES = {**numeric_aggregates.RULES, **typed_operators.RULES, **typed_comparisons.RULES}  # node class -> rule (operands, choose, apply)
+# the source-type rules (enums, jsonb, NaN) layered over the others: where they choose nothing, those decide
+RULES = source_typeof.with_typeof(float_nan.with_nan(jsonb_order.with_jsonb(enum_comparisons.with_enums(
+    {**numeric_aggregates.RULES, **typed_operators.RULES, **typed_comparisons.RULES}))))  # node class -> rule (operands, choose, apply)
 _NODES = tuple(RULES)
 _MARK = "bemidb_typed_rewrite"
 NESTED = exp.DataType.build("DECIMAL(38, 16)")  # inside an expression: 22 integer digits, 16 decimals
