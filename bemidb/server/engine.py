@@ -322,10 +322,7 @@ class Engine:
                 self._schemas.add(schema)
                 self.generation += 1
             try:
-                # By name on local disk only for now: on S3 a by-name view was seen reading a file deleted after
-                # the server started (test_s3_reads), which the field-id read fails on; not understood yet.
-                by_name = None if self.cfg.uses_s3 else self._same_by_name
-                self._run_ddl(view_sql(schema, name, table, same_by_name=by_name))
+                self._run_ddl(view_sql(schema, name, table, same_by_name=self._same_by_name))
             except duckdb.Error as exc:  # DuckDB binds the view now: files without field ids end up here
                 log.debug("table %s.%s: reading columns by name (%s)", schema, name, exc)
                 self._run_ddl(view_sql(schema, name, table, by_field_id=False))

@@ -154,7 +154,7 @@ def _sync(cfg, args, catalog, pool, namespace: str, cursors=None, cdc=None) -> i
             if extra is None:
                 continue
             extras[key] = extra
-            jobs.append(parallel.TableJob(key, pages.get(key, 0), target))
+            jobs.append(parallel.TableJob(key, pages.get(key, 0), target, splittable=name not in (cursors or {})))
 
         def work(job: parallel.TableJob, conn) -> bool:
             relation = by_name[job.key]
