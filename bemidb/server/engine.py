@@ -45,6 +45,7 @@ from pyiceberg.types import (
 from bemidb.config import Config
 from bemidb.console import human_bytes
 from bemidb.quoting import quote_ident, quote_literal
+from bemidb.server import source_types
 from bemidb.server.admission import QueryGate
 from bemidb.server.catalog import pg_catalog
 from bemidb.server.errors import INSUFFICIENT_PRIVILEGE, READ_ONLY, PgError
@@ -83,7 +84,7 @@ def duckdb_type(iceberg_type) -> str:
     return "VARCHAR"
 
 
-def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
+def _column_expr(name: str, iceberg_type, pg_type: str, enums: dict | None = None) -> str:
     """A view column: the Parquet column, cast where the source type says more than Parquet can
     (json/jsonb stored as text -> JSON, uuid stored as text -> UUID), so clients get the right type OID."""
     ident = quote_ident(name)
@@ -98,7 +99,14 @@ def _column_expr(name: str, iceberg_type, pg_type: str) -> str:
         value = f"TRY_CAST(replace({ident}, ' +', ' ') AS INTERVAL)"
         message = quote_literal(f"bemidb cannot read interval column {name}")
         return f"CASE WHEN {ident} IS NOT NULL AND {value} IS NULL THEN error({message}) ELSE {value} END AS {ident}"
-    return ident
+    typed = source_types.view_cast(ident, name, iceberg_type, pg_type, enums or {})  # timetz, enums
+    return f"{typed} AS {ident}" if typed else ident
+
+
+def _empty_column(field, pg_type: str, enums: dict) -> str:
+    """A column of a table without files, typed as it reads with files (an enum as its ENUM, timetz...)."""
+    null = f"CAST(NULL AS {duckdb_type(field.field_type)})"
+    return source_types.view_cast(null, field.name, field.field_type, pg_type, enums) or null
 
 
 def _duckdb_path(path: str) -> str:
@@ -141,10 +149,10 @@ def view_sql(schema: str, name: str, table, by_field_id: bool = True,
                     schema, name)
         return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'}"
     if not tasks:
-        columns = ", ".join(f"CAST(NULL AS {duckdb_type(f.field_type)}) AS {quote_ident(f.name)}"
-                            for f in iceberg_schema.fields)
+        columns = ", ".join(f"{_empty_column(f, pg_types[i] if i < len(pg_types) else '', info.enums)} "
+                            f"AS {quote_ident(f.name)}" for i, f in enumerate(iceberg_schema.fields))
         return f"CREATE OR REPLACE VIEW {target} AS SELECT {columns or '1 AS dummy'} WHERE false"
-    columns = ", ".join(_column_expr(f.name, f.field_type, pg_types[i] if i < len(pg_types) else "")
+    columns = ", ".join(_column_expr(f.name, f.field_type, pg_types[i] if i < len(pg_types) else "", info.enums)
                         for i, f in enumerate(iceberg_schema.fields))
     if by_field_id:
         # Columns found by Iceberg field id, as Iceberg readers must: a renamed column still reads its old
@@ -246,6 +254,7 @@ class Engine:
                  self.db.execute("SELECT current_setting('memory_limit')").fetchone()[0],
                  human_bytes(cache_bytes), spill)
         self.db.execute("SET GLOBAL integer_division = true")  # Postgres: 5 / 2 = 2 between integers
+        self.db.execute("SET GLOBAL arrow_lossless_conversion = true")  # TIMETZ keeps its offset
         self.db.execute("SET allowed_directories = " + "[" + ", ".join(quote_literal(p) for p in allowed) + "]")
         self.db.execute("SET enable_external_access = false")  # cannot be turned back on while running
         # Iceberg data files never change once written: their Parquet footers can be cached across queries.
@@ -313,10 +322,7 @@ class Engine:
                 self._schemas.add(schema)
                 self.generation += 1
             try:
-                # By name on local disk only for now: on S3 a by-name view was seen reading a file deleted after
-                # the server started (test_s3_reads), which the field-id read fails on; not understood yet.
-                by_name = None if self.cfg.uses_s3 else self._same_by_name
-                self._run_ddl(view_sql(schema, name, table, same_by_name=by_name))
+                self._run_ddl(view_sql(schema, name, table, same_by_name=self._same_by_name))
             except duckdb.Error as exc:  # DuckDB binds the view now: files without field ids end up here
                 log.debug("table %s.%s: reading columns by name (%s)", schema, name, exc)
                 self._run_ddl(view_sql(schema, name, table, by_field_id=False))

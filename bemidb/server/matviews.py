@@ -127,6 +127,19 @@ def execute(plan: Matview, engine, cursor, settings=None, notice: Callable[[str,
 
 
 def _write(sql: str, definition: str, engine, cursor, identifier, no_data: bool, tag: str) -> str:
+    # the server's lossless Arrow (TIMETZ keeps its offset) would hand the writer DuckDB's extension layouts
+    # (bool8, 16-byte uuids): a materialized view stores plain Arrow, as before
+    cursor.execute("SET arrow_lossless_conversion = false")
+    try:
+        return _write_plain(sql, definition, engine, cursor, identifier, no_data, tag)
+    finally:
+        try:
+            cursor.execute("RESET arrow_lossless_conversion")
+        except Exception:  # noqa: BLE001 - an aborted transaction: the session's own error is the one to see
+            log.warning("could not reset arrow_lossless_conversion after a materialized view")
+
+
+def _write_plain(sql: str, definition: str, engine, cursor, identifier, no_data: bool, tag: str) -> str:
     try:
         schema, batches = _result(cursor, sql)
     except PgError:

@@ -30,6 +30,9 @@ PROP_MATVIEW_DEFINITION = "bemidb.matview-definition"  # the defining query of a
 PROP_COLUMN_DEFAULTS = "bemidb.column-defaults"
 # JSON list of the source's other indexes: {"name", "unique", "columns" (null for an expression), "using"}
 PROP_INDEXES = "bemidb.indexes"
+# JSON object: an enum column's source type (format_type text) -> {"oid": source pg_type OID, "labels": [...] in
+# declaration order}; the server types such columns as DuckDB ENUMs, so they sort and compare as in Postgres
+PROP_PG_ENUMS = "bemidb.pg-enums"
 
 
 def catalog_database(cfg: Config) -> CatalogDatabase:
@@ -87,6 +90,7 @@ class TableInfo:
     row_count: int | None = None  # total-records of the current snapshot (pg_class.reltuples, n_live_tup)
     defaults_json: str = "{}"  # PROP_COLUMN_DEFAULTS as stored
     indexes_json: str = "[]"  # PROP_INDEXES as stored
+    enums_json: str = "{}"  # PROP_PG_ENUMS as stored
 
     @property
     def column_defaults(self) -> dict[str, dict]:
@@ -103,6 +107,15 @@ class TableInfo:
         except ValueError:
             return []
         return value if isinstance(value, list) else []
+
+    @property
+    def enums(self) -> dict[str, dict]:
+        """Source enum type text -> {"oid", "labels"} (tables synced before enums were recorded: {})."""
+        try:
+            value = json.loads(self.enums_json)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
 
 # Fallback when a table has no PROP_PG_TYPES (written by another engine): the Iceberg type's closest PG type.
@@ -137,7 +150,8 @@ def table_info(table, schema: str, name: str) -> TableInfo:
                      props.get(PROP_MATVIEW_DEFINITION),
                      tuple(json.loads(props.get(PROP_PRIMARY_KEY, "[]"))),
                      props.get(PROP_SYNCED_AT), _sync_mode(props), props.get(PROP_CDC_LSN),
-                     _row_count(table), props.get(PROP_COLUMN_DEFAULTS, "{}"), props.get(PROP_INDEXES, "[]"))
+                     _row_count(table), props.get(PROP_COLUMN_DEFAULTS, "{}"), props.get(PROP_INDEXES, "[]"),
+                     enums_json=props.get(PROP_PG_ENUMS, "{}"))
 
 
 def _sync_mode(props: dict[str, str]) -> str:

@@ -23,13 +23,18 @@ to the final type. Rules worth knowing:
 |                                  |                                | as +-INT32_MAX days = DuckDB's infinity        |
 | timestamp                        | timestamp[us] / timestamp      | same, +-INT64_MAX us for +-infinity            |
 | timestamptz                      | timestamp[us, UTC]/timestamptz | converted to UTC                               |
-| time; timetz                     | time64[us] / time              | timetz converted to UTC, zone dropped          |
+| time                             | time64[us] / time              |                                                |
+| timetz                           | string                         | Postgres's text ('12:00:00.123456-05'): Iceberg|
+|                                  |                                | has no timetz; served as DuckDB TIMETZ, so the |
+|                                  |                                | offset is kept (tables written before kept a   |
+|                                  |                                | UTC time; served so until their next full sync)|
 | bytea                            | binary                         | raw bytes                                      |
 | interval                         | string                         | Postgres's own text format (IntervalStyle      |
 |                                  |                                | postgres): '1 year 2 mons 3 days 04:05:06'     |
 | char(n) (bpchar)                 | string                         | trailing blanks trimmed (Postgres's ::text)    |
 | json, jsonb, text, varchar, uuid, inet, cidr, macaddr, geometric, xml, tsvector, money, bit,   |
-| enums, ranges, extension and any other type                     | string: the type's own text output  |
+| enums (labels + OID recorded, served as a DuckDB ENUM), ranges, extension and any other type     |
+|                                                                  | string: the type's own text output  |
 | arrays of any of these           | list<element>                  | multi-dimensional arrays are flattened         |
 | domains                          | as their base type             |                                                |
 """
@@ -150,10 +155,6 @@ def _time_sql(x: str) -> str:
     return f"(extract(epoch FROM {x}) * 1000000)::int8"
 
 
-def _timetz_sql(x: str) -> str:
-    return f"(extract(epoch FROM ({x} AT TIME ZONE 'UTC')::time) * 1000000)::int8"
-
-
 def _time_from_micros(array: pa.Array) -> pa.Array:
     return pc.cast(pc.cast(array, pa.int64()), pa.time64("us"))
 
@@ -213,7 +214,7 @@ KINDS: dict[str, _Kind] = {
     "timestamptz": _Kind(_TSTZ, _timestamp_sql, pa.string(), _special_or_cast(_TSTZ, pa.int64()),
                          _special_or_cast(_TSTZ, pa.int64()), direct=True),
     "time": _Kind(pa.time64("us"), _time_sql, pa.int64(), _time_from_micros, _time_from_micros),
-    "timetz": _Kind(pa.time64("us"), _timetz_sql, pa.int64(), _time_from_micros, _time_from_micros),
+    # timetz: Postgres's text, with its offset (see _STRING); Iceberg's time has no zone
     "bytea": _Kind(pa.binary(), lambda x: f"encode({x}, 'hex')", pa.string(), hex_to_binary, hex_to_binary),
     # char(n): Postgres ignores trailing blanks when comparing bpchar (r_name = 'EUROPE' is true for a padded
     # value); DuckDB strings do not. Store Postgres's own char -> text cast (blanks trimmed) so queries keep

@@ -3,9 +3,9 @@
 The first connection opens the run's REPEATABLE READ transaction and exports its snapshot
 (`pg_export_snapshot()`); every other connection imports it (`SET TRANSACTION SNAPSHOT`), so all of them see
 the same data whatever commits meanwhile. At most `threads` connections are open (SOURCE_POSTGRES_THREADS,
---threads). Tables are started smallest first, each on one connection; a table big enough is cut into ctid
-ranges (`WHERE ctid >= '(a,0)' AND ctid < '(b,0)'`, a TID range scan) read over the connections idle at its
-start, each range written into its own Parquet files, all committed together. Memory grows with the number
+--threads). Tables are started largest first, each on one connection; a table big enough is cut into ctid
+ranges (`WHERE ctid >= '(a,0)' AND ctid < '(b,0)'`, a TID range scan) read over as many connections, each
+range written into its own Parquet files, all committed together. Memory grows with the number
 of connections (each holds one CSV chunk and one row group), not with table size.
 """
 
@@ -96,9 +96,12 @@ class SourcePool:
     def acquire(self):
         return self._take(block=True)
 
-    def try_acquire(self):
-        """An idle connection, or a new one when under the limit; None otherwise (never waits)."""
-        return self._take(block=False)
+    def acquire_extra(self):
+        """A connection for another range (waits for one), or None when no more can be opened."""
+        try:
+            return self._take(block=True)
+        except Exception:  # noqa: BLE001 - logged by _take; the table is read over the ones it has
+            return None
 
     def release(self, conn) -> None:
         with self.cond:
@@ -140,6 +143,7 @@ class TableJob:
     pages: int
     target: tuple[str, str] | None = None  # where it lands (schema, name)
     extras: list = field(default_factory=list)  # connections reserved for ctid ranges of this table
+    splittable: bool = True  # False: read in one piece whatever its size (an incremental step)
 
 
 def wanted_parts(pages: int, threads: int) -> int:
@@ -161,15 +165,17 @@ def ctid_ranges(pages: int, parts: int) -> list[str]:
 
 
 def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob, object], bool]) -> None:
-    """Run work(job, conn) for every job, at most pool.limit at once, smallest tables first.
+    """Run work(job, conn) for every job, at most pool.limit at once, largest tables first.
 
-    A job is started once a connection is free; the connections idle at that moment are reserved for its
-    ranges (job.extras) when it is big enough: work() takes the ones it uses out of job.extras and gives
-    them back itself. work() returns whether `conn` is still usable (False: it broke, it is closed)."""
+    A job is started once a connection is free; a big one first waits for the connections of its ranges
+    (job.extras): work() takes the ones it uses out of job.extras and gives them back itself. work() returns
+    whether `conn` is still usable (False: it broke, it is closed). Only this thread takes connections, so a
+    job waiting for its extras waits on jobs that never wait themselves: no deadlock."""
     if pool.limit > 1:
-        # Smallest first: small tables are committed early (an interrupted run keeps them), and the big ones
-        # come last, when the connections freed by the small ones can read their ranges.
-        jobs = sorted(jobs, key=lambda j: j.pages)
+        # Largest first (longest job first, for the shortest total): a big table gets all its ranges'
+        # connections, and the small tables fill in at the end. Smallest first started the largest table while
+        # the second largest still held a connection, so it was read over one (seen on TPC-H SF1: lineitem).
+        jobs = sorted(jobs, key=lambda j: -j.pages)
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
 
@@ -194,9 +200,9 @@ def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob,
             if conn is None:
                 work(job, None)  # reports the table as not synced (pool.lost)
                 continue
-            wanted = wanted_parts(job.pages, pool.limit)
+            wanted = wanted_parts(job.pages, pool.limit) if job.splittable else 1
             while len(job.extras) < wanted - 1:
-                extra = pool.try_acquire()
+                extra = pool.acquire_extra()
                 if extra is None:
                     break
                 job.extras.append(extra)

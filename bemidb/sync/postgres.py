@@ -21,6 +21,7 @@ from bemidb.storage.catalog import (
     PROP_COLUMN_DEFAULTS,
     PROP_COMMENT,
     PROP_INDEXES,
+    PROP_PG_ENUMS,
     PROP_PRIMARY_KEY,
     PROP_SOURCE,
     open_catalog,
@@ -153,7 +154,7 @@ def _sync(cfg, args, catalog, pool, namespace: str, cursors=None, cdc=None) -> i
             if extra is None:
                 continue
             extras[key] = extra
-            jobs.append(parallel.TableJob(key, pages.get(key, 0), target))
+            jobs.append(parallel.TableJob(key, pages.get(key, 0), target, splittable=name not in (cursors or {})))
 
         def work(job: parallel.TableJob, conn) -> bool:
             relation = by_name[job.key]
@@ -255,6 +256,7 @@ def _copy_into(conn, catalog, relation, identifier, plans: list[ColumnPlan], pro
     # \d, JDBC, SQLAlchemy show them as the source does; "{}" too, so a dropped default goes on the next sync
     properties[PROP_COLUMN_DEFAULTS] = json.dumps(source.column_defaults(conn, relation))
     properties[PROP_INDEXES] = json.dumps(source.indexes(conn, relation))  # metadata only: nothing is indexed here
+    properties[PROP_PG_ENUMS] = json.dumps(source.enum_types(conn, relation))  # their labels' order and OIDs
     write = write_table
     if cursor is not None:  # hook: incremental sync (sync/incremental.py) narrows the SELECT and merges
         from bemidb.sync import incremental

@@ -150,6 +150,23 @@ def indexes(conn, relation: Relation) -> list[dict]:
             for name, unique, columns, using, keys, options, classes, collations, constraint in rows]
 
 
+def enum_types(conn, relation: Relation) -> dict[str, dict]:
+    """The enum types of the table's columns (arrays' elements too): format_type text -> the source's type and
+    array type OIDs and the labels in declaration order, so the server orders and compares them as Postgres
+    does and describes them with the OIDs the source's clients know."""
+    rows = conn.run("""
+        SELECT format_type(t.oid, NULL), t.oid::int8, t.typarray::int8,
+               ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder)
+        FROM pg_type t
+        WHERE t.typtype = 'e' AND t.oid IN (
+            SELECT CASE WHEN el.typcategory = 'A' THEN el.typelem ELSE el.oid END
+            FROM pg_attribute a JOIN pg_type el ON el.oid = a.atttypid
+            WHERE a.attrelid = CAST(:name AS regclass) AND a.attnum > 0 AND NOT a.attisdropped)""",
+                    name=relation.sql_name)
+    return {name: {"oid": int(oid), "array_oid": int(array_oid), "labels": list(labels)}
+            for name, oid, array_oid, labels in rows}
+
+
 class TypeResolver:
     """pg_type, read once: domains resolved to their base, arrays to their element."""
 

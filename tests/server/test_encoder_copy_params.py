@@ -229,12 +229,13 @@ def test_declared_types_refine_arrow_types():
     text_row = parse_data_rows(DataRowEncoder(batch.schema, [], pg_types=hints).encode(batch))[0]
     assert text_row == [b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", b"7", b'{"a": 1}', b"abc"]
     # Types kept as their Postgres text (interval, inet): described as declared in text format; in binary
-    # (which would need their internal form) the column falls back to text.
+    # (which would need their internal form) an interval column falls back to text.
     stored = pa.record_batch([pa.array(["1 day 02:00:00"]), pa.array(["10.0.0.1/8"])], names=["span", "net"])
     assert [(f.type_oid, f.format) for f in describe(stored.schema, [], ["interval", "inet"])] == [(1186, 0), (869, 0)]
-    assert [(f.type_oid, f.format) for f in describe(stored.schema, [1], ["interval", "inet"])] == [(25, 1), (25, 1)]
+    # inet (like money and bit) has its binary form written from the text (codec/text_held_binary.py)
+    assert [(f.type_oid, f.format) for f in describe(stored.schema, [1], ["interval", "inet"])] == [(25, 1), (869, 1)]
     assert parse_data_rows(DataRowEncoder(stored.schema, [1], pg_types=["interval", "inet"]).encode(stored)) == \
-        [[b"1 day 02:00:00", b"10.0.0.1/8"]]
+        [[b"1 day 02:00:00", b"\x02\x08\x00\x04\x0a\x00\x00\x01"]]  # AF_INET, /8, not cidr, 4 bytes
     # A hint that cannot hold the values' type is ignored; a value too wide for a hinted width is an error.
     assert describe(batch.schema, [], ["date", "int8", None, "bool"])[0].type_oid == 25
     too_big = pa.record_batch([pa.array([70000], pa.int32())], names=["n"])

@@ -180,7 +180,7 @@ def test_table_dropped_mid_run_fails_alone(source, data_dir):
 
     thread = threading.Thread(target=drop_events_while_a_big_is_copied)
     thread.start()
-    # One connection: tables in name order, so events is read after a_big (with more, smallest first).
+    # One connection: tables in name order, so events is read after a_big (with more, largest first).
     result = _sync(url, data_dir, "--include", "public.a_big,public.events,public.users", "--threads", "1")
     thread.join()
     assert dropped.is_set()

@@ -13,7 +13,7 @@ import pytest
 
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
-from bemidb.sync import parallel
+from bemidb.sync import parallel, postgres_source
 from bemidb.sync import postgres as sync_postgres
 from tests.support.commands import run_bemidb
 
@@ -87,15 +87,17 @@ def test_ranges_and_tables_in_parallel_see_one_snapshot_under_concurrent_writes(
         while writer.transfers < 50:
             time.sleep(0.05)
         before = writer.transfers
-        # Every table, several at once (the ranges of accounts get the connections idle at its start).
+        # Every table, several at once; accounts, the largest, first and over all 3 connections (3 ctid ranges,
+        # one set of files each), the small tables after it.
         assert _sync_in_process(source, data_dir, threads=3) == 0
         catalog = open_catalog(Config({"data_dir": str(data_dir)}))
         _check_accounts(catalog)
+        assert len(list(catalog.load_table(("public", "accounts")).scan().plan_files())) == 3
         # Tables read on different connections agree with each other: the same transfers are in both.
         ledger = catalog.load_table(("public", "ledger")).scan().to_arrow().num_rows
         [done] = catalog.load_table(("public", "counter")).scan().to_arrow().column("done").to_pylist()
         assert ledger == done > 0
-        # accounts alone: all 3 connections are idle at its start, so it is read as 3 ctid ranges.
+        # accounts alone: read as 3 ctid ranges again.
         assert _sync_in_process(source, data_dir, threads=3, include=["public.accounts"]) == 0
         during = writer.transfers - before
     finally:
@@ -126,3 +128,31 @@ def test_ctid_ranges_cover_every_page_once():
                                             " WHERE ctid >= '(66,0)'::tid"]
     assert parallel.wanted_parts(parallel.MIN_PART_PAGES * 10, 4) == 4
     assert parallel.wanted_parts(parallel.MIN_PART_PAGES - 1, 4) == 1
+
+
+def test_largest_tables_first_each_over_all_its_ranges_connections(source):
+    """Big tables go first and each waits for the connections of all its ranges, even when the previous one
+    still holds them; small tables fill in after. Never more than `limit` connections."""
+    first = postgres_source.connect(source)
+    postgres_source.begin_snapshot(first)
+    pool = parallel.SourcePool(source, first, limit=2)
+    big = parallel.MIN_PART_PAGES * 2
+    jobs = [parallel.TableJob(("public", name), pages) for name, pages in
+            [("small_a", 1), ("big_b", big), ("small_c", 2), ("big_a", big + 1)]]
+    # An incremental step is read in one piece: it holds no connection for ranges it will not read.
+    jobs.append(parallel.TableJob(("public", "big_incremental"), big + 2, splittable=False))
+    started: list[tuple[str, int]] = []
+
+    def work(job, conn):
+        started.append((job.key[1], len(job.extras)))
+        assert conn.run("SELECT 1") == [[1]]
+        time.sleep(0.3)  # the next job's connections are still held when it is picked
+        return True
+
+    try:
+        parallel.run_tables(pool, jobs, work)
+    finally:
+        pool.close()
+    assert started[:3] == [("big_incremental", 0), ("big_a", 1), ("big_b", 1)]
+    assert sorted(started[3:]) == [("small_a", 0), ("small_c", 0)]
+    assert pool.opened <= 2

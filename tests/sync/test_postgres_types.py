@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from bemidb.config import Config
-from bemidb.storage.catalog import PROP_PG_TYPES, open_catalog
+from bemidb.storage.catalog import PROP_PG_ENUMS, PROP_PG_TYPES, open_catalog
 from tests.support.alltypes import SCHEMA_SQL
 from tests.support.commands import run_bemidb
 
@@ -27,11 +27,10 @@ TEMPORAL = {
     "tstz": "CASE WHEN tstz = 'infinity' THEN {i64} WHEN tstz = '-infinity' THEN -{i64} "
             "ELSE (extract(epoch FROM tstz) * 1000000)::int8 END",
     "t": "(extract(epoch FROM t) * 1000000)::int8",
-    "ttz": "(extract(epoch FROM (ttz AT TIME ZONE 'UTC')::time) * 1000000)::int8",
 }
 NATIVE = ["b", "i2", "i4", "i8", "f4", "f8", "n102", "n38", "nu", "dm", "pi", "by", "o",
           "a_i4", "a_n", "a_b", "a_by", "a_f8"]
-AS_TEXT = ["iv", "tx", "vc", "ch", "u", "j", "jb", "ip", "cd", "mac", "pt", "bx", "x", "tsv", "e", "m", "bits",
+AS_TEXT = ["ttz", "iv", "tx", "vc", "ch", "u", "j", "jb", "ip", "cd", "mac", "pt", "bx", "x", "tsv", "e", "m", "bits",
            "rng", "nm", "lt", "hs"]
 TEXT_ARRAYS = ["a_tx", "a_jb", "a_e", "a_u", "a_iv"]
 
@@ -39,7 +38,7 @@ EXPECTED_ARROW = {
     "b": pa.bool_(), "i2": pa.int32(), "i4": pa.int32(), "i8": pa.int64(), "f4": pa.float32(),
     "f8": pa.float64(), "n102": pa.decimal128(10, 2), "n38": pa.decimal128(38, 10), "nu": pa.decimal128(38, 9),
     "dm": pa.decimal128(12, 2), "pi": pa.int32(), "d": pa.date32(), "t": pa.time64("us"),
-    "ttz": pa.time64("us"), "ts": pa.timestamp("us"), "tstz": pa.timestamp("us", tz="UTC"), "by": pa.binary(),
+    "ttz": pa.string(), "ts": pa.timestamp("us"), "tstz": pa.timestamp("us", tz="UTC"), "by": pa.binary(),
     "o": pa.int64(), "a_i4": pa.list_(pa.int32()), "a_d": pa.list_(pa.date32()),
     "a_tstz": pa.list_(pa.timestamp("us", tz="UTC")), "a_t": pa.list_(pa.time64("us")),
 }
@@ -93,6 +92,10 @@ def test_arrow_types_and_nullability(synced):
     assert pg_types[names.index("a_tx")] == "text[]"
     assert pg_types[names.index("tstz")] == "timestamp with time zone"
     assert pg_types[names.index("e")] == "mood"
+    # the enum's labels in declaration order and its source OID (also for the mood[] column's element)
+    [(oid, array_oid)] = _source(synced[0], "SELECT 'mood'::regtype::oid::int8, 'mood[]'::regtype::oid::int8")
+    assert json.loads(table.properties[PROP_PG_ENUMS]) == {
+        "mood": {"oid": oid, "array_oid": array_oid, "labels": ["sad", "happy", "ünïcode ☃"]}}
     assert names == [c for (c,) in _source(synced[0], "SELECT attname FROM pg_attribute WHERE attrelid = "
                                                        "'alltypes'::regclass AND attnum > 0 ORDER BY attnum")]
 

@@ -7,6 +7,7 @@ pg_get_keywords() in FROM (DBeaver, PgJDBC's getSQLKeywords, pgAdmin)."""
 from __future__ import annotations
 
 from bemidb.quoting import quote_literal
+from bemidb.server.catalog.functions_math import json_macros, math_macros
 from bemidb.server.catalog.keyword_rows import KEYWORDS
 
 # Functions the rewrite sends to these macros (sql/extra_functions.py); `format` is sqlglot's exp.Format.
@@ -54,6 +55,8 @@ def extra_macros(s: str) -> list[str]:
                  f"AS _bi FROM {s}.pg_proc _bp WHERE _bp.oid = funcoid) _bu), '')")
     return [
         *_keywords(s),
+        *math_macros(s),
+        *json_macros(s),
         # \df and JDBC getFunctions print a function's signature from its pg_proc row (catalog/pg_proc_rows.py)
         f"CREATE OR REPLACE MACRO {s}.pg_get_function_result(funcoid) AS (SELECT CASE WHEN _bp.proretset THEN "
         f"'SETOF ' ELSE '' END || {s}.format_type(_bp.prorettype, NULL) FROM {s}.pg_proc _bp WHERE _bp.oid = funcoid)",

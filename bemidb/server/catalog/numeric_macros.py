@@ -44,6 +44,22 @@ def numeric_macros(s: str) -> list[str]:
         f"u1 := {s}.pg_unscaled(t.x), s1 := {s}.pg_scale_of(t.x), u2 := {s}.pg_unscaled(t.y), "
         f"s2 := {s}.pg_scale_of(t.y))], lambda v: {s}.pg_numeric_text({s}.pg_div_round2(v.u1, v.s1, v.u2, v.s2, "
         f"{s}.pg_div_scale2(v.u1, v.s1, v.u2, v.s2)), {s}.pg_div_scale2(v.u1, v.s1, v.u2, v.s2)))[1])[1] END",
+        # numeric * and +/- on exact texts: unscaled products and sums, at Postgres's scales
+        f"{m}.pg_numeric_mul_text(a, b) AS list_transform([struct_pack(x := a::VARCHAR, y := b::VARCHAR)], "
+        f"lambda t: CASE WHEN {s}.pg_ndigits({s}.pg_unscaled(t.x)) + {s}.pg_ndigits({s}.pg_unscaled(t.y)) <= 38 "
+        f"THEN {s}.pg_numeric_text({s}.pg_unscaled(t.x) * {s}.pg_unscaled(t.y), {s}.pg_scale_of(t.x) + "
+        f"{s}.pg_scale_of(t.y)) ELSE (t.x::DOUBLE * t.y::DOUBLE)::VARCHAR END)[1]",  # past 38 digits: a double
+        f"{m}.pg_numeric_add_text(a, b, sgn) AS list_transform([struct_pack(x := a::VARCHAR, y := b::VARCHAR)], "
+        f"lambda t: list_transform([greatest({s}.pg_scale_of(t.x), {s}.pg_scale_of(t.y))], lambda r: "
+        f"{s}.pg_numeric_text({s}.pg_unscaled(t.x) * {s}.pg_pow10(r - {s}.pg_scale_of(t.x)) + sgn * "
+        f"{s}.pg_unscaled(t.y) * {s}.pg_pow10(r - {s}.pg_scale_of(t.y)), r))[1])[1]",
+        # float::numeric: the float printed to 15 (real: 6) significant digits, as float8_numeric reads it
+        f"{m}.pg_float_numeric_text(x, n) AS list_transform([printf('%.' || n || 'g', x)], lambda t: CASE "
+        "WHEN t IN ('nan', '-nan') THEN 'NaN' WHEN t = 'inf' THEN 'Infinity' WHEN t = '-inf' THEN '-Infinity' "
+        "WHEN NOT contains(t, 'e') THEN t ELSE list_transform([struct_pack(neg := starts_with(t, '-'), "
+        "ds := replace(replace(split_part(t, 'e', 1), '-', ''), '.', ''), e := split_part(t, 'e', 2)::INTEGER)], "
+        "lambda p: CASE WHEN p.neg THEN '-' ELSE '' END || CASE WHEN p.e >= 0 THEN p.ds || repeat('0', "
+        "greatest(p.e + 1 - length(p.ds), 0)) ELSE '0.' || repeat('0', -p.e - 1) || p.ds END)[1] END)[1]",
         # avg: sum / count
         f"{m}.pg_avg_text(total, n) AS CASE WHEN n > 0 THEN list_transform([total::VARCHAR], lambda t: "
         f"{s}.pg_div_text({s}.pg_unscaled(t), {s}.pg_scale_of(t), n::HUGEINT))[1] END",

@@ -184,7 +184,7 @@ def _replace_type_format(cursor, extra: list[dict]) -> None:
 _DYNAMIC = [("pg_catalog", n) for n in ("pg_namespace", "pg_class", "pg_attribute", "pg_attrdef", "pg_type",
                                         "pg_description",
                                         "pg_index", "pg_constraint", "pg_tables", "pg_matviews", "pg_indexes",
-                                        "pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables")]
+                                        "pg_stat_user_tables", "pg_stat_all_tables", "pg_statio_user_tables", "pg_enum")]
 _DYNAMIC += [("information_schema", n) for n in ("schemata", "tables", "columns", "table_constraints",
                                                   "key_column_usage")]
 

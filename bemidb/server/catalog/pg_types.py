@@ -360,6 +360,6 @@ def _hint_fits(hinted: PgType, base: PgType) -> bool:
         return hinted.name == "float8"
     if base.name == "bytea":
         return hinted.name == "uuid"
-    if base.name == "json":
-        return hinted.name == "jsonb"
+    if base.name == "json":  # JSON text (DuckDB's JSON, an Arrow extension with lossless conversion)
+        return hinted.name in _TEXTUAL
     return False

@@ -127,6 +127,8 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
                          "user_defined_type_name": None, "is_insertable_into": "NO", "is_typed": "NO",
                          "commit_action": None}, "information_schema")
         defaults = info.column_defaults if hasattr(info, "column_defaults") else {}
+        for text, enum in (info.enums if hasattr(info, "enums") else {}).items():
+            _add_enum(b, text, enum)
         for attnum, col in enumerate(info.columns, start=1):
             type_oid, mod, t = b.column_type(col.pg_type)
             udt = t.name if t else next(r["typname"] for r in b.extra_types.values() if r["oid"] == type_oid)
@@ -165,6 +167,27 @@ def build_rows(database: str, tables: Iterable[TableInfo]) -> RowBuilder:
     for row in b.extra_types.values():
         b.add("pg_type", row)
     return b
+
+
+def _add_enum(b: RowBuilder, text: str, enum: dict) -> None:
+    """A source enum type with the source's OIDs (what its clients and RowDescription say), typtype e, and its
+    labels in pg_enum in declaration order."""
+    key = text.strip().lower()
+    if key in b.extra_types or not isinstance(enum, dict) or not enum.get("oid"):
+        return
+    schema, _, short = text.strip().rpartition(".")
+    short, nsp = short.strip('"'), namespace_oid(schema.strip('"')) if schema else NS_PUBLIC
+    oid = int(enum["oid"])
+    array_oid = int(enum.get("array_oid") or stable_oid("type", text + "[]"))
+    b.extra_types[key] = {
+        **type_row(pg_types.BY_NAME["oid"]), "oid": oid, "typname": short, "typnamespace": nsp, "typtype": "e",
+        "typcategory": "E", "typispreferred": False, "typarray": array_oid, "typinput": "enum_in",
+        "typoutput": "enum_out", "typreceive": "enum_recv", "typsend": "enum_send"}
+    b.extra_types[key + "[]"] = {**type_row(pg_types.BY_NAME["_oid"]), "oid": array_oid, "typname": "_" + short,
+                                 "typnamespace": nsp, "typelem": oid, "typarray": 0}
+    for position, label in enumerate(enum.get("labels") or (), start=1):
+        b.add("pg_enum", {"oid": stable_oid("enum", text, label), "enumtypid": oid,
+                          "enumsortorder": float(position), "enumlabel": label})
 
 
 def _add_default(b: RowBuilder, info: TableInfo, relid: int, attnum: int, source: dict, attribute: dict,

@@ -77,3 +77,18 @@ def patch(text: pa.Array, mask: np.ndarray, values: list[str]) -> pa.Array:
     for i, v in zip(np.flatnonzero(mask), values, strict=True):
         py[i] = v
     return pa.array(py, pa.string())
+
+
+def overwrite_at(binary: pa.Array, position: int, values: np.ndarray) -> pa.Array:
+    """`binary` (a binary array) with bytes position..position+k of each non-null value replaced by that row
+    of `values` (an (n, k) uint8 matrix): a field of a binary wire form, set for every value at once."""
+    offsets = np.frombuffer(binary.buffers()[1], np.int32, count=len(binary) + 1, offset=4 * binary.offset)
+    data = np.frombuffer(binary.buffers()[2], np.uint8).copy()
+    valid = np.asarray(binary.is_valid()) if binary.null_count else np.ones(len(binary), bool)
+    starts = offsets[:-1][valid] + position
+    rows = values[valid]
+    for k in range(values.shape[1]):
+        data[starts + k] = rows[:, k]
+    return pa.Array.from_buffers(pa.binary(), len(binary), [binary.buffers()[0], binary.buffers()[1],
+                                                           pa.py_buffer(data.tobytes())], offset=binary.offset,
+                                 null_count=binary.null_count)

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bemidb.server.catalog.pg_types import BY_NAME, PgType, element_of
+from bemidb.server.codec import text_held_binary
 from bemidb.server.codec.arrow_bytes import binary_parts, compact, fixed_width, np_values, validity_of
 from bemidb.server.codec.datetime_text import DATE_INFINITY, TS_INFINITY
 from bemidb.server.codec.text_format import bignum_text, normalize, to_text
@@ -25,7 +26,7 @@ _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400_000_000
 _INT = {"int2": ">i2", "int4": ">i4", "int8": ">i8", "oid": ">u4", "regclass": ">u4", "regtype": ">u4",
         "regproc": ">u4", "regnamespace": ">u4", "regrole": ">u4", "xid": ">u4", "cid": ">u4", "xid8": ">u8"}
 _AS_TEXT = {"text", "varchar", "bpchar", "name", "json", "xml", "unknown", "char"}
-BINARY_TYPES = frozenset(_INT) | _AS_TEXT | {"bool", "float4", "float8", "numeric", "bytea", "date", "time",
+BINARY_TYPES = frozenset(_INT) | _AS_TEXT | text_held_binary.TYPES | {"bool", "float4", "float8", "numeric", "bytea", "date", "time",
                                              "timestamp", "timestamptz", "interval", "uuid", "jsonb", "timetz",
                                              "varbit"}
 
@@ -40,7 +41,7 @@ def supports_binary(t: PgType, arrow_type: pa.DataType | None = None) -> bool:
     while leaf is not None and hasattr(leaf, "value_type") and not pa.types.is_dictionary(leaf):
         leaf = leaf.value_type
     if leaf is not None and (pa.types.is_string(leaf) or pa.types.is_large_string(leaf)):
-        return name in _AS_TEXT or name in ("jsonb", "uuid")
+        return name in _AS_TEXT or name in ("jsonb", "uuid") or name in text_held_binary.TYPES
     return True
 
 
@@ -92,6 +93,8 @@ def to_binary(arr: pa.Array, t: PgType) -> pa.Array:
         return fast if fast is not None else _python_each(arr, numeric_binary)
     if name == "bytea":
         return arr.cast(pa.binary()) if not pa.types.is_binary(arr.type) else arr
+    if name in text_held_binary.TYPES and pa.types.is_string(arr.type):
+        return text_held_binary.to_binary(arr, name)
     text = to_text(arr, t).cast(pa.binary())
     if name == "jsonb":  # jsonb binary = version byte 1 + the JSON text
         return pc.binary_join_element_wise(b"\x01", text, b"")

@@ -312,7 +312,7 @@ class Executor:
         plan = portal.statement.plan
         self.runner.start(portal, plan.query.sql)
         try:
-            copier = copy_encoder(plan.options, self.state.settings.timezone)
+            copier = copy_encoder(plan.options, self.state.settings.timezone, self._origins(plan.query))
             schema = portal.reader.schema
             n_cols = len(schema)
             self.conn.send(wire.message(b"H", b"\0" + wire.int16(n_cols) + wire.int16(0) * n_cols))

@@ -9,14 +9,14 @@ import dataclasses
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from bemidb.server import duckdb_calls
+from bemidb.server import duckdb_calls, source_types
 from bemidb.server.catalog import oids, pg_types
 from bemidb.server.codec import encoder, parameters
 from bemidb.server.engine import check_statement
 from bemidb.server.errors import PROTOCOL_VIOLATION, PgError
-from bemidb.server.sql import column_origins, typed_rewrites
+from bemidb.server.protocol import source_values
+from bemidb.server.sql import column_origins, enum_comparisons, typed_rewrites
 from bemidb.server.sql.parameter_types import quantified_probe
 
 # UINTEGER is Postgres's oid (the pg_catalog emulation stores OIDs so); asyncpg needs oid[] to introspect.
@@ -54,6 +54,7 @@ class TableColumns:
 
     def __init__(self, origins: tuple, engine, search_path: list[str]):
         self.origins, self.engine, self.search_path = origins, engine, search_path
+        self.enums: dict[str, dict] = {}  # the enum types of the tables looked up (source type text -> OIDs)
 
     def resolve(self, count: int) -> list:
         if not self.origins:
@@ -67,9 +68,19 @@ class TableColumns:
         for candidate in ([schema] if schema else [*self.search_path, "public"]):
             info = self.engine.table(candidate, table)
             if info is not None:
-                columns = {c.name: (i + 1, c.pg_type) for i, c in enumerate(info.columns)}
+                enums = info.enums
+                self.enums.update(enums)
+                columns = {c.name: (i + 1, _typed_text(c.pg_type, enums)) for i, c in enumerate(info.columns)}
                 return oids.relation_oid(candidate, table), columns
         return None
+
+
+def _typed_text(pg_type: str, enums: dict) -> str:
+    """An enum column's type text carries its labels (sql/enum_comparisons.py compares in their order)."""
+    if pg_type == "numeric":  # no (p,s): each value printed with its own scale
+        return column_origins.UnconstrainedNumeric(pg_type)
+    enum = source_types.enum_of(pg_type, enums) if enums and not pg_type.endswith("]") else None
+    return enum_comparisons.EnumTypeText(pg_type, enum["labels"]) if enum else pg_type
 
 
 def typed_plan(plan, statement: str, engine, search_path: list[str]):
@@ -110,10 +121,9 @@ class ResultEncoder:
         except ValueError as exc:  # wrong number of result formats
             raise PgError(PROTOCOL_VIOLATION, str(exc)) from None
         _numeric_text(self.encoder, described)
+        self.reshape = source_values.for_rows(self.encoder, described, schema,
+                                              origins.enums if origins is not None else {})
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
-        # char(n) is stored without its trailing blanks (Postgres's ::text); a char(n) column shows them
-        self.pads = {i: f.typmod - 4 for i, f in enumerate(self.encoder.fields)
-                     if f.type_oid == 1042 and f.typmod > 4 and pa.types.is_string(schema.field(i).type)}
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
@@ -141,12 +151,7 @@ class ResultEncoder:
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""
-        if self.pads:
-            columns = list(batch.columns)
-            for i, width in self.pads.items():
-                columns[i] = pc.utf8_rpad(columns[i], width=width, padding=" ")
-            batch = pa.RecordBatch.from_arrays(columns, schema=batch.schema)
-        return self.encoder.encode_chunks(batch)
+        return self.encoder.encode_chunks(self.reshape.apply(batch))
 
     def text_rows(self, rows: list[tuple]) -> bytes:
         schema = self.encoder.schema
@@ -156,7 +161,9 @@ class ResultEncoder:
 
 
 class _CopyEncoder:
-    def __init__(self, options: dict, timezone: str):
+    def __init__(self, options: dict, timezone: str, origins: TableColumns | None = None):
+        self.origins = origins
+        self.reshape: source_values.Reshape | None = None
         self.format = options.get("format", "text")
         self.want_header = self.format == "csv" and options.get("header") in ("true", "on", "1")
         self.delimiter = options.get("delimiter")
@@ -165,11 +172,15 @@ class _CopyEncoder:
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
         header, self.want_header = self.want_header, False
+        if self.reshape is None:  # the source columns' values as Postgres prints them (resolved once)
+            described = self.origins.resolve(len(batch.schema)) if self.origins is not None else []
+            self.reshape = source_values.for_copy(described, batch.schema)
+        batch = self.reshape.apply(batch)
         return encoder.copy_out(batch, self.format, header, self.delimiter, self.null, self.timezone)
 
 
-def copy_encoder(options: dict, timezone: str) -> _CopyEncoder:
-    return _CopyEncoder(options, timezone)
+def copy_encoder(options: dict, timezone: str, origins: TableColumns | None = None) -> _CopyEncoder:
+    return _CopyEncoder(options, timezone, origins)
 
 
 def decode_parameters(values: list, formats: list[int], oids: list[int]) -> list:

@@ -29,6 +29,8 @@ _SPELLINGS: dict[type, tuple[tuple[tuple[str, str], ...], str]] = {
     exp.Mod: ((("mod", "mod"),), "?column?"),
     exp.IntDiv: ((("div", "div"),), "?column?"),
     exp.Hex: ((), "to_hex"),
+    exp.Ceil: ((("ceiling", "ceiling"),), "ceil"),
+    exp.StartsWith: ((("starts_with", "starts_with"),), "?column?"),
     exp.Pow: ((("power", "power"), ("pow", "pow")), "?column?"),
     exp.Sqrt: ((("sqrt", "sqrt"),), "?column?"),
     exp.Cbrt: ((("cbrt", "cbrt"),), "?column?"),
@@ -99,6 +101,9 @@ def _colname(node: exp.Expression, text: str) -> str | None:
         if inner and inner != "?column?":
             return inner
         target = type_name(node.args["to"])
+        kind = node.args["to"].args.get("kind")
+        if isinstance(kind, exp.Identifier) and kind.args.get("quoted"):
+            return kind.name  # ::"char" is named char (unquoted, char would be bpchar)
         parsed = pg_types.parse_type_name(target)
         return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):

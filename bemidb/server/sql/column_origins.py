@@ -24,6 +24,33 @@ from bemidb.server.sql.column_names import postgres_name
 Origin = tuple | None
 
 
+class UnconstrainedNumeric(str):
+    """The type text of a result that is a `numeric` column without (p,s), or the same value through -x, abs,
+    min/max, + or - an integer, or ::text. Postgres prints each such value with the scale it was typed with;
+    the stored decimal has the column's largest scale, so the result is printed with trailing zeros trimmed
+    (protocol/source_values.py)."""
+
+
+class PaddedChar(str):
+    """The type text ('character') of a char(n) column's values through min/max: Postgres keeps
+    their blank padding to n though the result type has no typmod; the stored values are trimmed."""
+
+    width: int = 0
+
+    def __new__(cls, text: str, width: int) -> PaddedChar:
+        value = super().__new__(cls, text)
+        value.width = width
+        return value
+
+
+class InetText(str):
+    """The type text ('text') of inet::text: Postgres writes the prefix length even of a host address
+    ('192.168.0.1/32'); the stored inet text (its output form) omits it."""
+
+
+_INTEGER_TYPES = ("int2", "int4", "int8")
+
+
 def origins(tree: exp.Expression, text: str = "") -> tuple[Origin, ...]:
     """`text`: the statement as written (which spelling of a function it used decides its type)."""
     if not isinstance(tree, exp.Select):
@@ -75,9 +102,18 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
         return "typed", "int4" if int(node.this) < 2**31 else "int8" if int(node.this) < 2**63 else "numeric"
     if isinstance(node, exp.Cast):
-        return "typed", node.args["to"].sql("postgres").lower()
+        to = node.args["to"].sql("postgres").lower()
+        if to in ("text", "varchar"):  # numeric::text prints the value's own scale too
+            inner = _origin(scope, node.this, depth + 1, text)
+            return ("as_text", inner, to) if inner else ("typed", to)
+        return "typed", "numeric" if to == "decimal" else to  # ::numeric (sqlglot: DECIMAL)
     if type(node).__name__ in result_types.JSON_SAME_AS_LEFT:
         left = _origin(scope, node.this, depth + 1, text)
+        if left is None and isinstance(node, exp.DPipe):  # '[0]' || jsonb_col
+            left = _origin(scope, node.expression, depth + 1, text)
+        return ("json_like", left) if left else None
+    if isinstance(node, exp.Sub) and isinstance(node.expression, exp.Literal) and node.expression.is_string:
+        left = _origin(scope, node.this, depth + 1, text)  # jsonb - 'key' is jsonb
         return ("json_like", left) if left else None
     if isinstance(node, exp.Neg):
         inner = _origin(scope, node.this, depth + 1, text)
@@ -98,6 +134,7 @@ def _computed(scope: Scope, node: exp.Expression, depth: int, text: str) -> Orig
     if name == "array_agg" and isinstance(node, exp.ArrayAgg | exp.Filter):
         call = node.this if isinstance(node, exp.Filter) else node
         first = call.this.this if isinstance(call.this, exp.Order) else call.this
+        first = first.expressions[0] if isinstance(first, exp.Distinct) and len(first.expressions) == 1 else first
         inner = _origin(scope, first, depth + 1, text) if isinstance(first, exp.Expression) else None
         return ("array_like", inner) if inner else None
     if name in result_types.BY_ARGUMENT:
@@ -182,12 +219,18 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
         if left is None or right is None:
             return None
         key = (_plain(left[0]), origin[1], _plain(right[0]))
+        if origin[1] in ("Add", "Sub") and _unconstrained_sum(left[0], right[0]):
+            return UnconstrainedNumeric("numeric"), 0, 0
         return (result_types.OPERATORS[key], 0, 0) if key in result_types.OPERATORS else None
     if kind == "column":
         return _first_column(origin[1], lookup)
     if kind == "typed":
         return origin[1], 0, 0
     inner = _one(origin[1], lookup)
+    if kind == "as_text":
+        if inner and isinstance(inner[0], UnconstrainedNumeric):
+            return UnconstrainedNumeric(origin[2]), 0, 0
+        return (InetText(origin[2]) if inner and _plain(inner[0]) == "inet" else origin[2]), 0, 0
     if inner is None:
         return None
     pg_type = _without_typmod(inner[0])
@@ -200,7 +243,18 @@ def _one(origin: Origin, lookup) -> tuple[str, int, int] | None:
         return (mapped, 0, 0) if mapped else None
     if kind == "aggregate_like":
         pg_type = result_types.AGGREGATE_ARGUMENT.get(pg_type, pg_type)
+    # min/max give one of the column's values; coalesce(x, 'none') may not (its 'none' is not padded)
+    parsed = pg_types.parse_type_name(inner[0]) if kind == "aggregate_like" else None
+    if parsed is not None and parsed[0].name == "bpchar" and parsed[1] > 4:
+        return PaddedChar(pg_type, parsed[1] - 4), 0, 0
     return pg_type, 0, 0
+
+
+def _unconstrained_sum(left: str, right: str) -> bool:
+    """x + y or x - y keeps the larger scale: trimmed when one is an unconstrained numeric and the other an
+    integer or one as well (not numeric(p,s), whose scale the result keeps)."""
+    kinds = [isinstance(t, UnconstrainedNumeric) or _plain(t) in _INTEGER_TYPES for t in (left, right)]
+    return all(kinds) and (isinstance(left, UnconstrainedNumeric) or isinstance(right, UnconstrainedNumeric))
 
 
 def _plain(pg_type: str) -> str:

@@ -20,10 +20,11 @@ from bemidb.server.catalog.oids import (
 )
 from bemidb.server.sql import remap_datetime, remap_json, remap_strings
 from bemidb.server.sql.column_names import name_columns, postgres_name
+from bemidb.server.sql.extra_functions import NODES as EXTRA_NODES
 from bemidb.server.sql.extra_functions import extra_function, reg_comparison
 from bemidb.server.sql.nodes import array_literal, call, call_macro, similar_to_regex
 from bemidb.server.sql.remap_casts import cast
-from bemidb.server.sql.remap_functions import function, json_arrow, json_operator
+from bemidb.server.sql.remap_functions import TABLE_MACROS, function, json_arrow, json_operator
 from bemidb.server.sql.remap_relations import cte_names, empty_subquery, relation
 from bemidb.server.sql.remap_table_functions import table_functions
 from bemidb.server.sql.vector_subscripts import zero_based
@@ -85,6 +86,8 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         return cast(node)
     if isinstance(node, exp.Extract):
         return remap_datetime.extract(node)
+    if isinstance(node, exp.StrToTime):  # to_timestamp(text, template) is a timestamp with time zone
+        return exp.Cast(this=node, to=exp.DataType.build("TIMESTAMPTZ"))
     if isinstance(node, exp.BitString):  # B'1010': bit columns are stored as their text
         return exp.Literal.string(node.this)
     if isinstance(node, exp.Length) and isinstance(node.this, exp.Dot) and \
@@ -109,7 +112,7 @@ def _node(node: exp.Expression, ctes: set[str]) -> exp.Expression:
         if array is not None:
             node.set("this", array)
         return node
-    if isinstance(node, exp.Format | exp.Anonymous) and (new := extra_function(node)) is not node:
+    if isinstance(node, EXTRA_NODES) and (new := extra_function(node)) is not node:
         return new  # format(), parse_ident() ... (catalog/functions_extra.py)
     if isinstance(node, exp.Func):
         return json_operator(function(node))
@@ -138,6 +141,23 @@ def _post_order(node: exp.Expression, fn) -> exp.Expression:
     return fn(node)
 
 
+def _rows_in_select_list(tree: exp.Expression) -> None:
+    """SELECT pg_get_keywords() IS NOT NULL: a set-returning macro in a select list without FROM gives a row
+    per row it returns (Postgres's SRF in the target list); DuckDB wants it in FROM, its row as the alias."""
+    for select in tree.find_all(exp.Select):
+        if select.args.get("from_") is not None:
+            continue
+        calls = [d for item in select.expressions for d in item.find_all(exp.Dot)
+                 if isinstance(d.expression, exp.Anonymous) and d.expression.name in TABLE_MACROS]
+        if len(calls) != 1:
+            continue
+        row = exp.to_identifier("bemidb_srf")
+        source = exp.Table(this=calls[0].expression.copy(), db=calls[0].this.copy(),
+                           alias=exp.TableAlias(this=row.copy()))
+        calls[0].replace(exp.column(row.copy()))
+        select.set("from_", exp.From(this=source))
+
+
 def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     """`text`: the statement as written (which of two spellings of a function it used names the column)."""
     ctes = cte_names(tree)
@@ -145,4 +165,6 @@ def transform(tree: exp.Expression, text: str = "") -> exp.Expression:
     for node in tree.find_all(exp.Extract):  # extract(...) or date_part(...): their types differ
         node.meta[remap_datetime.SPELLING] = postgres_name(node, text)
     name_columns(tree, text)
-    return _post_order(tree, lambda node: _node(node, ctes))
+    tree = _post_order(tree, lambda node: _node(node, ctes))
+    _rows_in_select_list(tree)
+    return tree

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import decimal
 import re
 
 from sqlglot import exp
@@ -12,6 +13,19 @@ from bemidb.server.sql.remap_json import jsonb_literal
 
 _REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regnamespace", "regrole", "regoper",
               "regoperator", "regconfig", "regdictionary", "regcollation"}
+
+
+def _literal_decimal(text: str) -> exp.DataType | None:
+    """The DECIMAL holding a numeric literal's value at its own scale ('1e3' -> scale 0, '1.0e-5' -> 6)."""
+    try:
+        value = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+    if not value.is_finite():
+        return None
+    scale = max(0, -value.as_tuple().exponent)
+    digits = max(len(value.as_tuple().digits) + max(0, value.as_tuple().exponent), scale + 1)
+    return exp.DataType.build(f"DECIMAL(38, {scale})") if digits <= 38 and scale <= 38 else None
 
 
 def cast(node: exp.Cast) -> exp.Expression:
@@ -42,6 +56,9 @@ def cast(node: exp.Cast) -> exp.Expression:
         if normalized is not None:
             inner.set("this", normalized)  # jsonb prints its own normal form: sorted keys, blanks
     to = node.args["to"]
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Cast) and \
+            inner.args["to"].this == exp.DataType.Type.DECIMAL and inner.args["to"].expressions:
+        return inner  # div(a, b), already a DECIMAL of scale 0: no DuckDB default DECIMAL(18,3) around it
     if isinstance(to, exp.DataType) and to.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.CHAR) and \
             to.expressions:
         # an explicit cast to varchar(n) truncates in Postgres; DuckDB ignores the length
@@ -49,10 +66,21 @@ def cast(node: exp.Cast) -> exp.Expression:
         size = size.this if isinstance(size, exp.DataTypeParam) else size
         return exp.Cast(this=exp.Anonymous(this="left", expressions=[
             exp.Cast(this=inner, to=exp.DataType.build("VARCHAR")), size.copy()]), to=exp.DataType.build("VARCHAR"))
+    if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and not to.expressions:
+        exact = _literal_decimal(inner.this)  # '1.50'::numeric, 1e3::numeric keep their digits, as Postgres's
+        if exact is not None:
+            return exp.Cast(this=inner if inner.is_string else exp.Literal.string(inner.this), to=exact)
     if target in ("numeric", "decimal") and isinstance(inner, exp.Literal) and inner.is_string and \
-            re.fullmatch(r"\s*-?\d{1,30}(\.\d{0,8})?\s*", inner.this):
-        scale = len(inner.this.strip().partition(".")[2])  # '1.50'::numeric keeps its scale, as Postgres's
-        return exp.Cast(this=inner, to=exp.DataType.build(f"DECIMAL(38, {scale})"))
+            inner.this.strip().lower() in ("nan", "infinity", "-infinity", "inf", "-inf"):
+        # DuckDB's DECIMAL has no NaN or infinities: a result column gets Postgres's text of it, anything
+        # computed from it a DOUBLE
+        item = node.parent.parent if isinstance(node.parent, exp.Alias) else node.parent
+        top = isinstance(item, exp.Select) or (item is None and isinstance(node.parent, exp.Alias))  # named
+        if top and node.arg_key in ("expressions", "this"):
+            word = inner.this.strip().lower().lstrip("-")
+            text = "NaN" if word == "nan" else ("-" if inner.this.strip().startswith("-") else "") + "Infinity"
+            return exp.Literal.string(text)
+        return exp.Cast(this=inner, to=exp.DataType.build("DOUBLE"))
     if target == "bytea" and isinstance(inner, exp.Literal) and inner.is_string and \
             re.fullmatch(r"\\x([0-9a-fA-F]{2})*", inner.this):
         return exp.Anonymous(this="unhex", expressions=[exp.Literal.string(inner.this[2:])])  # '\x00ff'::bytea

@@ -24,6 +24,12 @@ def extract(node: exp.Extract) -> exp.Expression:
             return exp.Div(this=exp.Cast(this=micros, to=_DOUBLE.copy()), expression=exp.Literal.number("1e6"))
         return exp.Mul(this=exp.Cast(this=micros, to=exp.DataType.build("DECIMAL(38, 0)")),
                        expression=exp.Cast(this=exp.Literal.string("0.000001"), to=_SIX_DECIMALS.copy()))
+    if field in ("MILLISECOND", "MILLISECONDS"):  # the seconds in milliseconds, with their fraction
+        micros = exp.Extract(this=exp.var("MICROSECOND"), expression=node.expression)
+        if date_part:
+            return exp.Div(this=exp.Cast(this=micros, to=_DOUBLE.copy()), expression=exp.Literal.number("1e3"))
+        return exp.Mul(this=exp.Cast(this=micros, to=exp.DataType.build("DECIMAL(38, 0)")),
+                       expression=exp.Cast(this=exp.Literal.string("0.001"), to=exp.DataType.build("DECIMAL(38, 3)")))
     if field == "EPOCH":
         return node if date_part else exp.Cast(this=node, to=_SIX_DECIMALS.copy())
     if field in ("YEAR", "YEARS"):

@@ -4,11 +4,13 @@ DuckDB equivalents; jsonb operators (-> ->> #> #>> @> ? ?| ?&) -> DuckDB's JSON 
 
 from __future__ import annotations
 
+import re
+
 import sqlglot
 from sqlglot import exp
 
 from bemidb.server.sql import remap_json, remap_strings
-from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path
+from bemidb.server.sql.nodes import array_literal, call, call_macro, is_json, json_path, pg_array_items
 from bemidb.server.sql.to_char import to_char
 from bemidb.server.sql.to_char_number import is_number_template, to_char_number
 
@@ -37,14 +39,32 @@ RENAMES = {
     "jsonb_array_length": "json_array_length", "json_array_length": "json_array_length",
     "jsonb_build_object": "json_object", "json_build_object": "json_object",
     "jsonb_build_array": "json_array", "json_build_array": "json_array",
-    "jsonb_pretty": "json", "to_jsonb": "to_json", "row_to_json": "to_json",
+    "to_jsonb": "to_json", "row_to_json": "to_json",
     "jsonb_strip_nulls": "json", "json_strip_nulls": "json",
     "clock_timestamp": "now", "statement_timestamp": "now", "transaction_timestamp": "now",
     "timeofday": "now", "string_to_array": "string_split", "every": "bool_and",
 }
 
 
+# Aggregates whose DISTINCT Postgres answers from sorted input (NULL last): their items come out in that order.
+SORTED_DISTINCT = (exp.ArrayAgg, exp.GroupConcat)
+
+
+def _sorted_distinct(node: exp.Expression) -> exp.Expression:
+    distinct = node.this
+    if isinstance(distinct, exp.Distinct) and len(distinct.expressions) == 1:
+        node.set("this", exp.Order(this=distinct.copy(), expressions=[
+            exp.Ordered(this=distinct.expressions[0].copy(), nulls_first=False)]))
+    return node
+
+
 def function(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, SORTED_DISTINCT):
+        return _sorted_distinct(node)
+    if isinstance(node, exp.JSONBObjectAgg):
+        if isinstance(node.expression, exp.Order):
+            node.set("expression", node.expression.this)  # jsonb sorts its keys: the ORDER BY changes nothing
+        return remap_json.spaced(node)
     if isinstance(node, exp.JSONArrayAgg):  # json_agg(x ORDER BY y)
         return remap_json.spaced(call("to_json", exp.ArrayAgg(this=node.this)))
     if isinstance(node, exp.ArraySize) and node.expression is not None:
@@ -109,7 +129,12 @@ def _function(node: exp.Expression) -> exp.Expression:
         if name == "to_char" and len(node.expressions) == 2 and isinstance(node.expressions[1], exp.Literal):
             if is_number_template(node.expressions[1].this):
                 return to_char_number(node.expressions[0], node.expressions[1].this) or node
-            converted = to_char(node.expressions[0], node.expressions[1].this)
+            value = node.expressions[0]
+            if _is_interval(value) and _TIME_OF_DAY.fullmatch(node.expressions[1].this):
+                # to_char(interval, 'HH24:MI'): its time fields, read off midnight plus the interval
+                value = exp.Add(this=exp.Cast(this=exp.Literal.string("2000-01-01"),
+                                              to=exp.DataType.build("TIMESTAMP")), expression=value)
+            converted = to_char(value, node.expressions[1].this)
             if converted is not None:
                 return converted
             # a pattern we do not read (Q, W, J ...): sqlglot's own conversion
@@ -119,6 +144,11 @@ def _function(node: exp.Expression) -> exp.Expression:
             return fallback
         if name in ("jsonb_typeof", "json_typeof"):
             return call_macro("bemidb_json_typeof", *node.expressions)
+        if name in ("to_json", "to_jsonb") and len(node.expressions) == 1 and \
+                isinstance(node.expressions[0], exp.Literal) and not node.expressions[0].is_string:
+            return exp.Cast(this=exp.Literal.string(node.expressions[0].this), to=exp.DataType.build("JSON"))
+        if name == "jsonb_set" and len(node.expressions) in (3, 4):
+            return _jsonb_set(*node.expressions) or node
         if name in RENAMES:
             renamed = call(RENAMES[name], *node.expressions)
             if RENAMES[name] == "json_array_length":  # integer in Postgres, UBIGINT in DuckDB
@@ -150,6 +180,25 @@ def _function(node: exp.Expression) -> exp.Expression:
     return node
 
 
+_TIME_OF_DAY = re.compile(r"(FM|HH24|HH12|HH|MI|SS|MS|US|[^A-Za-z])*")  # only time fields: no days, months
+
+
+def _is_interval(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Interval) or (isinstance(node, exp.Cast) and
+                                              node.args["to"].this == exp.DataType.Type.INTERVAL)
+
+
+def _jsonb_set(target, path, value, create=None) -> exp.Expression | None:
+    """jsonb_set(t, '{key}', v [, create]) on one top-level object key; deeper or array paths stay unsupported."""
+    if not (isinstance(path, exp.Literal) and path.is_string):
+        return None
+    keys = pg_array_items(path.this)
+    if not keys or len(keys) != 1 or keys[0] is None or keys[0].lstrip("-").isdigit():
+        return None
+    return remap_json.spaced(call_macro("bemidb_jsonb_set_key", target, exp.Literal.string(keys[0]), value,
+                                        create if create is not None else exp.true()))
+
+
 def json_operator(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.JSONExtract) and not node.meta.get("bemidb_spaced"):
         node.meta["bemidb_spaced"] = True
@@ -158,8 +207,12 @@ def json_operator(node: exp.Expression) -> exp.Expression:
         path = node.expression
         if isinstance(path, exp.Literal) and path.is_string:
             path = exp.Literal.string(json_path(path.this))
-        if isinstance(node, exp.JSONBExtractScalar):
-            return call("json_extract_string", node.this, path)
+        if isinstance(node, exp.JSONBExtractScalar):  # an object or array as jsonb prints it
+            found = call("json_extract", node.this.copy(), path.copy())
+            nested = exp.In(this=call("json_type", found.copy()), expressions=[
+                exp.Literal.string("OBJECT"), exp.Literal.string("ARRAY")])
+            return exp.Case(ifs=[exp.If(this=nested, true=exp.Cast(this=remap_json.spaced(found), to=exp.DataType.build(
+                "VARCHAR")))], default=call("json_extract_string", node.this, path))
         return remap_json.spaced(call("json_extract", node.this, path))
     if isinstance(node, exp.ArrayContainsAll):
         right = node.expression

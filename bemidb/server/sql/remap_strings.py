@@ -75,6 +75,8 @@ def encode_decode(node: exp.Encode | exp.Decode) -> exp.Expression | None:
             return exp.Lower(this=call("hex", node.this))
         if charset == "base64":
             return call("to_base64", node.this)
+        if charset == "escape":
+            return call_macro("bemidb_encode_escape", node.this)
         return None
     if charset == "hex":
         return call("unhex", node.this)

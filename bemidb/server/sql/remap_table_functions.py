@@ -37,6 +37,8 @@ def _subquery(name: str, argument: exp.Expression, alias: exp.TableAlias | None)
         value = call("json_extract_string", value, exp.Literal.string("$"))
     elif name.startswith("jsonb"):  # described as jsonb (column_origins sees this cast)
         value = exp.Cast(this=remap_json.spaced(value), to=exp.DataType.build("jsonb", dialect="postgres"))
+    else:  # json keeps its input's text; written as usual ({"b": 2}), that is jsonb's spacing
+        value = remap_json.spaced(value)
     columns = [exp.column("key")] if "_each" in name else []
     each = call("json_each", argument.copy())
     each.meta[_DUCKDB] = True  # DuckDB's json_each now, not Postgres's

@@ -10,7 +10,9 @@ from __future__ import annotations
 FIXED: dict[str, str] = {
     **dict.fromkeys(("length", "char_length", "character_length", "octet_length", "bit_length", "strpos",
                      "position", "ascii", "array_length", "array_upper", "array_lower", "array_ndims",
-                     "array_position", "cardinality", "jsonb_array_length", "json_array_length", "ntile"), "int4"),
+                     "array_position", "cardinality", "jsonb_array_length", "json_array_length", "ntile",
+                     "width_bucket", "scale", "min_scale"), "int4"),
+    **dict.fromkeys(("trim_scale", "div"), "numeric"),
     **dict.fromkeys(("jsonb_build_object", "jsonb_build_array", "jsonb_agg", "jsonb_object_agg", "to_jsonb",
                      "jsonb_strip_nulls", "jsonb_set", "jsonb_insert", "jsonb_object", "jsonb_extract_path",
                      "jsonb_array_elements", "jsonb_path_query", "jsonb_path_query_first"), "jsonb"),
@@ -62,4 +64,4 @@ OPERATORS = {
 }
 
 # Postgres operators (sqlglot node names) whose result is the left operand's type when it is json/jsonb.
-JSON_SAME_AS_LEFT = frozenset(("JSONExtract", "JSONBExtract"))
+JSON_SAME_AS_LEFT = frozenset(("JSONExtract", "JSONBExtract", "DPipe"))

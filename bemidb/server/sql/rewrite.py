@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ParseError
+from sqlglot.tokens import TokenType
 
 from bemidb.server.sql import column_origins, remap, typed_rewrites, utility
 from bemidb.server.sql.keyword_aliases import quote_keyword_aliases
@@ -33,6 +34,16 @@ class _Postgres(Postgres):
     class Parser(Postgres.Parser):
         FUNCTIONS = {**Postgres.Parser.FUNCTIONS,
                      "TO_CHAR": lambda args: exp.Anonymous(this="to_char", expressions=args)}
+
+        def _parse_interval(self, match_interval: bool = True):
+            """interval '1 day 02:03:04' whole: sqlglot keeps its first number and unit only ('1' DAY)."""
+            raw = self._next.text if self._curr is not None and self._curr.token_type == TokenType.INTERVAL and \
+                self._next is not None and self._next.token_type == TokenType.STRING else None
+            node = super()._parse_interval(match_interval)
+            if raw and isinstance(node, exp.Interval) and node.args.get("unit") is not None and \
+                    isinstance(node.this, exp.Literal) and len(raw.split()) > 2:
+                return exp.Interval(this=exp.Literal.string(raw.replace(" +", " ")))  # DuckDB reads no "+02:00"
+            return node
 
 
 PASS_THROUGH_CHARS = 256 * 1024

@@ -2,7 +2,7 @@
 expression: the value is printed once as a fixed-scale decimal, then each template position takes its digit
 or a blank (leading zeros of 9-positions), group separators print only after a digit, the sign goes right
 before the first digit, FM drops the blanks and the 9-positions' trailing zeros, overflow prints #.
-Other templates (S, MI, PR, L, RN, EEEE ...) are not read here (the caller leaves the call as it was).
+S before and MI after the digits place the sign. Other templates (PR, L, RN, EEEE ...) are not read here (the caller leaves the call as it was).
 """
 
 from __future__ import annotations
@@ -12,19 +12,21 @@ import re
 import sqlglot
 from sqlglot import exp
 
-_TEMPLATE = re.compile(r"(FM)?([90.,DG]+)")
+_TEMPLATE = re.compile(r"(FM)?(S)?([90.,DG]+)(MI)?")
 
 
 def is_number_template(fmt: str) -> bool:
     m = _TEMPLATE.fullmatch(fmt)
-    return bool(m) and any(c in "90" for c in m.group(2)) and sum(c in ".D" for c in m.group(2)) <= 1
+    return bool(m) and any(c in "90" for c in m.group(3)) and sum(c in ".D" for c in m.group(3)) <= 1 and \
+        not (m.group(2) and m.group(4))
 
 
 def to_char_number(value: exp.Expression, fmt: str) -> exp.Expression | None:
     m = _TEMPLATE.fullmatch(fmt)
     if not is_number_template(fmt) or m is None:
         return None
-    fill_mode, body = bool(m.group(1)), m.group(2).replace("D", ".").replace("G", ",")
+    fill_mode, body = bool(m.group(1)), m.group(3).replace("D", ".").replace("G", ",")
+    plus, trailing = bool(m.group(2)), bool(m.group(4))  # S: '+' or '-' before the digits; MI: '-' or ' ' after
     int_part, _, frac_part = body.partition(".")
     has_point = "." in body
     int_digits = sum(c in "90" for c in int_part)
@@ -48,9 +50,12 @@ def to_char_number(value: exp.Expression, fmt: str) -> exp.Expression | None:
         fixed, tail = f"substr({fp}, 1, {last_zero})", f"substr({fp}, {last_zero + 1})"
         fraction = f"{fixed} || rtrim({tail}, '0')" if fill_mode else fp
         text = f"({text}) || '.' || {fraction}"
-    sign = "CASE WHEN v < 0 THEN '-' ELSE '' END"
-    width = 1 + len(body)
+    sign = "CASE WHEN v < 0 THEN '-' ELSE '+' END" if plus else "''" if trailing else \
+        "CASE WHEN v < 0 THEN '-' ELSE '' END"
+    width = len(body) if trailing else 1 + len(body)
     shown = f"{sign} || ltrim({text})" if fill_mode else f"lpad({sign} || ltrim({text}), {width}, ' ')"
+    if trailing:
+        shown += " || CASE WHEN v < 0 THEN '-' ELSE " + ("''" if fill_mode else "' '") + " END"
     overflow = "'" + ("" if fill_mode else " ") + re.sub(r"[90]", "#", body) + "'"
     inner = (f"CASE WHEN length({ip}) > {max(int_digits, 1)} OR ({int_digits} = 0 AND {ip} <> '0') "
              f"THEN {overflow} ELSE {shown} END")

@@ -19,9 +19,21 @@ from sqlglot import exp
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.optimizer.scope import build_scope
 
-from bemidb.server.sql import column_origins, numeric_aggregates, typed_comparisons, typed_operators
+from bemidb.server.sql import (
+    column_origins,
+    enum_comparisons,
+    float_nan,
+    jsonb_order,
+    numeric_aggregates,
+    source_typeof,
+    typed_comparisons,
+    typed_functions,
+    typed_operators,
+)
 
-RULES = {**numeric_aggregates.RULES, **typed_operators.RULES, **typed_comparisons.RULES}  # node class -> rule (operands, choose, apply)
+# the source-type rules (enums, jsonb, NaN) layered over the others: where they choose nothing, those decide
+RULES = source_typeof.with_typeof(float_nan.with_nan(jsonb_order.with_jsonb(enum_comparisons.with_enums(
+    {**numeric_aggregates.RULES, **typed_operators.RULES, **typed_comparisons.RULES, **typed_functions.RULES}))))  # node class -> rule (operands, choose, apply)
 _NODES = tuple(RULES)
 _MARK = "bemidb_typed_rewrite"
 NESTED = exp.DataType.build("DECIMAL(38, 16)")  # inside an expression: 22 integer digits, 16 decimals
@@ -161,14 +173,25 @@ def typed_sql(statement: str, chosen: tuple[tuple[int, str], ...]) -> tuple[str,
         item = container.parent if isinstance(container.parent, exp.Alias) else container
         index = next((i for i, e in enumerate(outer) if e is item), None)  # a result column of the query
         grouped = node.find_ancestor(exp.Group) is not None  # GROUP BY n / 3 must stay the select item's n / 3
-        if exact_text and index is None and not grouped:
+        if exact_text and index is None and not grouped and not _feeds_exact(container):
             new = exp.Cast(this=new, to=NESTED.copy())
-        elif exact_text:
+        elif exact_text and index is not None:
             replaced[index] = new
         container.replace(new)
     if replaced and isinstance(tree, exp.Select):
         _order_numerically(tree, replaced)
     return tree.sql(dialect="duckdb"), frozenset(replaced)
+
+
+def _feeds_exact(container: exp.Expression) -> bool:
+    """An exact numeric text that an outer exact operator reads as it is (2 / 3.0 * 100: the quotient's 20
+    decimals times 100), rather than as DECIMAL(38, 16); a divisor stays a DECIMAL."""
+    child, outer = container, container.parent
+    while isinstance(outer, exp.Paren):
+        child, outer = outer, outer.parent
+    if not isinstance(outer, exp.Mul | exp.Add | exp.Sub | exp.Div) or outer.meta.get(_MARK) != "numeric":
+        return False
+    return not (isinstance(outer, exp.Div) and child.arg_key == "expression")
 
 
 def _order_numerically(tree: exp.Select, replaced: dict[int, exp.Expression]) -> None:
