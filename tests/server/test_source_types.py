@@ -14,8 +14,7 @@ import pytest
 from bemidb.storage.types import PG_TYPE_KEY
 from bemidb.storage.writer import write_table
 from tests.support.commands import run_bemidb
-from tests.support.server import start_server
-from tests.support.synced import create_source
+from tests.support.synced import create_source, serve_synced
 
 DB = "source_types"
 SOURCE_DDL = """
@@ -51,12 +50,7 @@ def source(pg):
 
 @pytest.fixture(scope="module")
 def served(source, warehouse):
-    run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
-    process = start_server(warehouse.data_dir, env=warehouse.env, log_level="INFO")
-    try:
-        yield process
-    finally:
-        process.stop()
+    yield from serve_synced(source, warehouse)
 
 
 def _answer(dsn: str, sql: str, binary: bool = False) -> tuple:
