@@ -3,10 +3,10 @@
 The first connection opens the run's REPEATABLE READ transaction and exports its snapshot
 (`pg_export_snapshot()`); every other connection imports it (`SET TRANSACTION SNAPSHOT`), so all of them see
 the same data whatever commits meanwhile. At most `threads` connections are open (SOURCE_POSTGRES_THREADS,
---threads). Tables are started largest first, each on one connection; a table big enough is cut into ctid
-ranges (`WHERE ctid >= '(a,0)' AND ctid < '(b,0)'`, a TID range scan) read over as many connections, each
-range written into its own Parquet files, all committed together. Memory grows with the number
-of connections (each holds one CSV chunk and one row group), not with table size.
+--threads). Tables under 32 MB are started first, then the others largest first, each on one connection; a
+table big enough is cut into ctid ranges (`WHERE ctid >= '(a,0)' AND ctid < '(b,0)'`, a TID range scan)
+read over as many connections, each range written into its own Parquet files, all committed together.
+Memory grows with the number of connections (each holds one CSV chunk and one row group), not with table size.
 """
 
 from __future__ import annotations
@@ -172,10 +172,11 @@ def run_tables(pool: SourcePool, jobs: list[TableJob], work: Callable[[TableJob,
     whether `conn` is still usable (False: it broke, it is closed). Only this thread takes connections, so a
     job waiting for its extras waits on jobs that never wait themselves: no deadlock."""
     if pool.limit > 1:
-        # Largest first (longest job first, for the shortest total): a big table gets all its ranges'
-        # connections, and the small tables fill in at the end. Smallest first started the largest table while
-        # the second largest still held a connection, so it was read over one (seen on TPC-H SF1: lineitem).
-        jobs = sorted(jobs, key=lambda j: -j.pages)
+        # Tables under one range's size first: they take a second or less, and a sync stopped later keeps
+        # them. Then largest first (longest job first, for the shortest total): a big table gets all its
+        # ranges' connections. Smallest first throughout started the largest table while the second largest
+        # still held a connection, so it was read over one (seen on TPC-H SF1: lineitem).
+        jobs = sorted(jobs, key=lambda j: (j.pages >= MIN_PART_PAGES, -j.pages))
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
 
