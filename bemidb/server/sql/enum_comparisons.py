@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from bemidb.quoting import quote_literal
-from bemidb.server.sql.numeric_aggregates import Rule
+from bemidb.server.sql.typed_rules import layered
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.GT, exp.LTE, exp.GTE)
 _TAG = "ENUM("
@@ -77,29 +77,3 @@ def with_enums(rules: dict) -> dict:
     compared = layered(rules, _COMPARISONS, enum_tag, _apply, _TAG)
     return layered(compared, (exp.Between,), _between_tag, _apply_between, _TAG,
                    lambda node: [node.this, node.args.get("low"), node.args.get("high")])
-
-
-def layered(rules: dict, classes: tuple, choose, apply, prefix: str, operands=None) -> dict:
-    """`rules` with one more rule on `classes`: where `choose(types)` gives a tag (starting with `prefix`),
-    `apply` rewrites the node; elsewhere the class's own rule (if any) decides, as before."""
-    out = dict(rules)
-    for cls in classes:
-        base = rules.get(cls)
-        picked = operands or (base.operands if base else (lambda node: [node.this, node.expression]))
-        out[cls] = Rule(picked, _chooser(base, choose), _applier(base, apply, prefix),
-                        exact=base.exact if base else False)
-    return out
-
-
-def _chooser(base: Rule | None, choose):
-    def chosen(types: tuple) -> str | None:
-        return choose(types) or (base.choose(types) if base else None)
-    return chosen
-
-
-def _applier(base: Rule | None, apply, prefix: str):
-    def applied(node: exp.Expression, tag: str):
-        if tag.startswith(prefix) or base is None:
-            return apply(node, tag)
-        return base.apply(node, tag)
-    return applied

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from bemidb.server.sql.enum_comparisons import layered
+from bemidb.server.sql.typed_rules import layered
 
 _TAG = "float nan"
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.GT, exp.LTE, exp.GTE)

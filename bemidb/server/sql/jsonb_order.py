@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from bemidb.server.sql.enum_comparisons import layered
+from bemidb.server.sql.typed_rules import compare_by, layered
 
 _TAG = "jsonb order"
 _RANGE = (exp.LT, exp.GT, exp.LTE, exp.GTE)
@@ -58,17 +58,7 @@ def _choose_order(types: tuple) -> str | None:
     return _TAG if types and types[0] == "jsonb" else None
 
 
-def _apply_comparison(node: exp.Binary, _tag: str):
-    new = node.copy()
-    new.set("this", _key(node.this))
-    new.set("expression", _key(node.expression))
-    return node, new, False
-
-
-def _apply_order(node: exp.Ordered, _tag: str):
-    new = node.copy()
-    new.set("this", _key(node.this))
-    return node, new, False
+_apply_comparison, _apply_order = compare_by(_key)
 
 
 def with_jsonb(rules: dict) -> dict:

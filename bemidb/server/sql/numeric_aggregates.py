@@ -5,21 +5,10 @@ where Postgres prints 106.20. The exact arithmetic is catalog/numeric_macros.py'
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from sqlglot import exp
 
 from bemidb.server.sql.nodes import call_macro
-
-
-@dataclass(frozen=True)
-class Rule:
-    operands: Callable  # node -> the operands whose types decide (on the Postgres tree)
-    choose: Callable  # their base types ('int4', 'numeric', None when unknown) -> a tag, or None: no rewrite
-    apply: Callable  # (node after the remap, tag) -> (node to replace, replacement, is exact numeric text)
-    exact: bool = False  # may give exact numeric text (catalog/numeric_macros.py)
-
+from bemidb.server.sql.typed_rules import Rule
 
 _INTEGERS = ("int2", "int4", "int8")
 # sqlglot node -> (macro, population?)

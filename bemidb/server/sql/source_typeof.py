@@ -8,7 +8,7 @@ from sqlglot import exp
 
 from bemidb.server.catalog import pg_types
 from bemidb.server.catalog.functions import format_type
-from bemidb.server.sql.enum_comparisons import layered
+from bemidb.server.sql.typed_rules import layered
 
 _TAG = "typeof "
 

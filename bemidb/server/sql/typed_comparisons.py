@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from bemidb.server.sql.nodes import call, call_macro
-from bemidb.server.sql.numeric_aggregates import Rule
+from bemidb.server.sql.typed_rules import Rule, compare_by
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.GT, exp.LTE, exp.GTE)
 
@@ -24,17 +24,7 @@ def _choose(types: tuple) -> str | None:
     return "money" if "money" in types else None
 
 
-def _apply_comparison(node: exp.Binary, _tag: str):
-    new = node.copy()
-    new.set("this", _amount(node.this))
-    new.set("expression", _amount(node.expression))
-    return node, new, False
-
-
-def _apply_order(node: exp.Ordered, _tag: str):
-    new = node.copy()
-    new.set("this", _amount(node.this))
-    return node, new, False
+_apply_comparison, _apply_order = compare_by(_amount)
 
 
 def _choose_extreme(types: tuple) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from bemidb.server.sql.nodes import call, call_macro
-from bemidb.server.sql.numeric_aggregates import Rule
+from bemidb.server.sql.typed_rules import Rule
 
 _FLOATS = ("float4", "float8")
 _NUMBERS = ("int2", "int4", "int8", "numeric", *_FLOATS)

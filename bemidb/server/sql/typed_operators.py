@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from bemidb.server.sql import remap_json, typed_functions
 from bemidb.server.sql.nodes import call, call_macro
-from bemidb.server.sql.numeric_aggregates import Rule
+from bemidb.server.sql.typed_rules import Rule
 
 _INTEGERS = ("int2", "int4", "int8")
 _NUMBERS = (*_INTEGERS, "numeric", "float4", "float8")
