@@ -35,7 +35,7 @@ def trimmed_binary(arr: pa.Array) -> pa.Array:
     words = np.frombuffer(arr.buffers()[1], np.int64, count=2 * len(arr), offset=16 * arr.offset)
     raw, high = words[0::2], words[1::2]
     if not (high == (raw >> 63)).all():  # past int64: per value (rare for a pre-scanned column)
-        return to_binary(trimmed_text(arr), numeric)  # per value (rare for a pre-scanned column)
+        return to_binary(trimmed_text(arr), numeric)
     out = to_binary(arr, numeric)
     unscaled = np.abs(np.where(np.asarray(arr.is_valid()), raw, 0)) if arr.null_count else np.abs(raw)
     zeros = np.zeros(len(arr), np.int16)
