@@ -64,9 +64,11 @@ def test_a_sync_is_seen_by_the_next_lookup_of_the_same_prepared_statement(server
 
 
 def test_session_cursors_read_parquet_footers_from_the_cache(server, warehouse):
-    """The engine's setting must reach every session's cursor (an extension option set without GLOBAL held for
+    """The engine's Parquet settings must reach every session's cursor (an extension option set without GLOBAL held for
     the engine's own connection only: each client query parsed the footers again)."""
     engine = Engine(config.resolve(None, list(config.SETTINGS), env=warehouse.env))
     cursor = engine.cursor()
     assert cursor.execute("SELECT current_setting('parquet_metadata_cache')").fetchone()[0] is True
+    # no prefetching of a row group's column chunks on local disk (the page cache has them); on S3 it saves requests
+    assert cursor.execute("SELECT current_setting('disable_parquet_prefetching')").fetchone()[0] is not warehouse.on_s3
     assert cursor.execute("SELECT count(*) FROM public.accounts").fetchone()[0] >= ROWS - 1
