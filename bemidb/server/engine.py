@@ -224,6 +224,7 @@ class Engine:
         self._infos: dict[tuple[str, str], TableInfo] = {}
         self._schemas: set[str] = set()
         self.generation = 0  # bumped when schemas appear or tables go: sessions re-resolve search_path
+        self.tables_version = 0  # bumped after any table's view or info changed (what results are described by)
         self.pg_catalog = pg_catalog
         try:
             pg_catalog.install(self._internal, cfg.database, user or "bemidb")
@@ -313,6 +314,7 @@ class Engine:
                 self._locations.pop((schema, name), None)
             if removed:
                 self.generation += 1
+            self.tables_version += 1  # after the infos changed: a reader of the old number looks again later
             log.info("tables refreshed: %d changed, %d removed, %d total", len(changed), len(removed),
                      len(self._infos))
             if self.pg_catalog is not None:

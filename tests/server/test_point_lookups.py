@@ -23,6 +23,8 @@ CREATE TABLE accounts (id bigint PRIMARY KEY, name text, balance numeric(12,2), 
 INSERT INTO accounts SELECT i * 3, 'account ' || i, (i * 7 % 100000) / 100.0, DATE '2020-01-01' + (i % 900),
                             CASE WHEN i % 5 = 0 THEN NULL ELSE repeat('x', i % 40) END
 FROM generate_series(1, {ROWS}) AS i;
+CREATE TABLE labels (id integer PRIMARY KEY, label varchar(20));
+INSERT INTO labels VALUES (1, 'one'), (2, 'two');
 """
 LOOKUP = "select * from accounts where id = %s"
 KEYS = [3, 4, 1500, 29_997, 60_000, 60_001, -3]  # first, absent (not a multiple of 3), ..., last, beyond
@@ -61,6 +63,25 @@ def test_a_sync_is_seen_by_the_next_lookup_of_the_same_prepared_statement(server
         after = _lookups(bemidb)
         assert after == _lookups(postgres)
         assert after != before
+
+
+def test_a_column_retyped_by_a_sync_is_described_anew_by_the_same_prepared_statement(server, source, warehouse):
+    """varchar -> text keeps the Arrow schema and DuckDB's types: only the served table's info changes, and a
+    prepared statement run again must describe its result from it, not reuse its last encoder."""
+    query = "select * from labels where id = %s"
+
+    def described(conn) -> list:
+        cur = conn.execute(query, (2,), prepare=True)
+        return [(d.name, d.type_code) for d in cur.description] + cur.fetchall()
+
+    with psycopg.connect(server.dsn(), autocommit=True) as bemidb, \
+            psycopg.connect(source, autocommit=True) as postgres:
+        assert described(bemidb) == described(postgres)
+        postgres.execute("ALTER TABLE labels ALTER COLUMN label TYPE text")
+        run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
+        time.sleep(REFRESH_INTERVAL + 0.2)
+        assert described(bemidb) == described(postgres)
+        assert described(postgres)[1] == ("label", 25)
 
 
 def test_session_cursors_read_parquet_footers_from_the_cache(server, warehouse):
