@@ -1,6 +1,7 @@
 """Storage speed on TPC-H: the files `sync` writes, how fast it extracts, and a primary-key point lookup.
 
     python -m bench storage [--quick]        (quick: SF0.1, full: SF1)
+    python -m bench.storage --only c [--quick]   (c) alone: orders only, loaded, synced, served, looked up
 
 One run, one machine, every figure against a reference measured in the same run:
 
@@ -38,7 +39,7 @@ from bench.sync import timed
 from bench.tpch import compare
 from bench.tpch.engines import DuckDBEngine, WireEngine, iceberg_parquet_files
 from bench.tpch.generate import TABLES, VENV, generate, venv_python
-from bench.tpch.load import load
+from bench.tpch.load import load, schema_sql
 from bench.tpch.runner import queries
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +48,7 @@ SCANNER_PIN = "duckdb-extension-postgres-scanner==1.5.5"
 LOOKUPS = 300
 ROUNDS = 3  # counted rounds of (b), after one warm-up round
 POINT_SQL = "select * from orders where o_orderkey = %s"
+ROUND_TRIP_SQL = "select %s::int"
 
 
 def _scanner_python() -> Path:
@@ -132,6 +134,75 @@ def _point_lookups(dsn: str, keys: list[int]) -> tuple[float, list]:
     return statistics.median(seconds), answers
 
 
+def _round_trips(dsn: str, keys: list[int]) -> float:
+    """p50 of `select $1::int` through the same wire: what any query costs before DuckDB reads a file."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(ROUND_TRIP_SQL, (keys[0],)).fetchall()
+        seconds = []
+        for key in keys:
+            started = time.perf_counter()
+            conn.execute(ROUND_TRIP_SQL, (key,)).fetchall()
+            seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds)
+
+
+def _lookups(server_dsn: str, source_url: str, data_dir: Path) -> dict:
+    """(c): p50 through the wire, in Postgres, in DuckDB in-process over the same files; answers compared."""
+    with psycopg.connect(source_url, autocommit=True) as conn:
+        all_keys = [r[0] for r in conn.execute("SELECT o_orderkey FROM orders").fetchall()]
+    keys = random.Random(17).sample(all_keys, LOOKUPS)
+    wire_p50, wire_rows = _point_lookups(server_dsn, keys)
+    pg_p50, pg_rows = _point_lookups(source_url, keys)
+    duck_p50 = _duckdb_lookups(iceberg_parquet_files(data_dir)["orders"], keys)
+    return {"wire": wire_p50, "postgres": pg_p50, "duckdb": duck_p50, "round_trip": _round_trips(server_dsn, keys),
+            "match": [compare.normalise(a) for a in wire_rows] == [compare.normalise(b) for b in pg_rows],
+            "load_average": os.getloadavg()[0]}
+
+
+def _lookup_row(lookups: dict) -> dict:
+    return {"metric": "PK point lookup p50, wire", "value": lookups["wire"] * 1000, "unit": "ms",
+            "reference": f"Postgres (index) {lookups['postgres'] * 1000:.2f} ms; DuckDB in-process over the same "
+                         f"files {lookups['duckdb'] * 1000:.2f} ms; select $1::int through the wire "
+                         f"{lookups['round_trip'] * 1000:.2f} ms", "target": "<= 3 ms", "ok": lookups["match"]}
+
+
+def run_lookups_only(sf: float, log=print) -> dict:
+    """(c) alone (`--only c`): only orders loaded into Postgres, synced by `bemidb sync postgres` (default
+    threads), served, looked up. Minutes less than the whole run; the same files as the whole run's sync."""
+    from tests.support.postgres import PostgresCluster, find_bin_dir
+    from tests.support.server import start_server
+
+    csv_dir = generate(sf)
+    cluster = PostgresCluster(find_bin_dir()).start()
+    work = Path(tempfile.mkdtemp(prefix="bemidb-storage-bench-"))
+    server = None
+    try:
+        url = cluster.create_database("tpch")
+        log(f"TPC-H SF{sf:g}: loading orders into Postgres ...")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(schema_sql(char_as_varchar=True))
+            with conn.cursor() as cur, cur.copy("COPY orders FROM STDIN WITH (FORMAT csv, DELIMITER '|')") as copy, \
+                    open(csv_dir / "orders.csv", "rb") as source:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+            conn.execute("VACUUM ANALYZE orders")
+        log("bemidb sync postgres ...")
+        subprocess.run([sys.executable, "-m", "bemidb", "sync", "postgres"], env=_sync_env(work, url, None),
+                       check=True, capture_output=True)
+        server = start_server(work, log_level="INFO", timeout=120)
+        log(f"(c) point lookups, {LOOKUPS} random keys ...")
+        lookups = _lookups(server.dsn(), url, work)
+    finally:
+        if server is not None:
+            server.stop()
+        cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+    details = {"sf": sf, "point_lookup_p50_ms": {k: lookups[k] * 1000 for k in ("wire", "postgres", "duckdb",
+                                                                                  "round_trip")},
+               "load_average": lookups["load_average"]}
+    return {"name": "storage", "ok": lookups["match"], "summary": [_lookup_row(lookups)], "details": details}
+
+
 def _duckdb_lookups(files: list[str], keys: list[int]) -> float:
     """p50 of the same lookup in DuckDB in-process over the same files: what the engine alone takes."""
     import duckdb
@@ -181,13 +252,7 @@ def run(sf: float, repeat: int, log=print) -> dict:
         totals = {name: sum(o.seconds for o in per.values() if o.ok) for name, per in best.items()}
 
         log(f"(c) point lookups, {LOOKUPS} random keys ...")
-        with psycopg.connect(url, autocommit=True) as conn:
-            all_keys = [r[0] for r in conn.execute("SELECT o_orderkey FROM orders").fetchall()]
-        keys = random.Random(17).sample(all_keys, LOOKUPS)
-        wire_p50, wire_rows = _point_lookups(server.dsn(), keys)
-        pg_p50, pg_rows = _point_lookups(url, keys)
-        duck_p50 = _duckdb_lookups(iceberg_parquet_files(data_dir)["orders"], keys)
-        lookups_match = [compare.normalise(a) for a in wire_rows] == [compare.normalise(b) for b in pg_rows]
+        lookups = _lookups(server.dsn(), url, data_dir)
     finally:
         for engine in engines.values():
             engine.close()
@@ -216,16 +281,14 @@ def run(sf: float, repeat: int, log=print) -> dict:
         {"metric": f"sync peak RSS, --threads {cores}", "value": sync_n["peak_rss"] / 2**20, "unit": "MB",
          "reference": f"--threads 1: {sync_1['peak_rss'] / 2**20:.0f} MB",
          "ratio": sync_n["peak_rss"] / sync_1["peak_rss"]},
-        {"metric": "PK point lookup p50, wire", "value": wire_p50 * 1000, "unit": "ms",
-         "reference": f"Postgres (index) {pg_p50 * 1000:.2f} ms; DuckDB in-process over the same files "
-                      f"{duck_p50 * 1000:.2f} ms", "target": "<= 3 ms", "ok": lookups_match},
+        _lookup_row(lookups),
     ]
     details = {"sf": sf, "repeat": repeat, "cores": cores, "query_totals_s": totals, "q1_s": q1,
                "per_query_s": {name: {q: o.seconds for q, o in per.items()} for name, per in best.items()},
                "mismatches": mismatches, "extraction_runs": extraction["runs"],
-               "point_lookup_p50_ms": {"wire": wire_p50 * 1000, "postgres": pg_p50 * 1000,
-                                       "duckdb_in_process": duck_p50 * 1000}}
-    return {"name": "storage", "ok": not mismatches and lookups_match, "summary": summary, "details": details}
+               "point_lookup_p50_ms": {k: lookups[k] * 1000 for k in ("wire", "postgres", "duckdb", "round_trip")},
+               "lookup_load_average": lookups["load_average"]}
+    return {"name": "storage", "ok": not mismatches and lookups["match"], "summary": summary, "details": details}
 
 
 def main(quick: bool = False) -> dict:
@@ -233,9 +296,20 @@ def main(quick: bool = False) -> dict:
 
 
 if __name__ == "__main__":
+    import argparse
     import json
 
-    result = main("--quick" in sys.argv)
+    parser = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="SF0.1 instead of SF1")
+    parser.add_argument("--only", choices=["c"], help="c: the point lookups alone (orders only: minutes less)")
+    args = parser.parse_args()
+    if args.only == "c":
+        result = run_lookups_only(0.1 if args.quick else 1.0, log=lambda m: print(m, file=sys.stderr, flush=True))
+        for row in result["summary"]:
+            print(row)
+        print(json.dumps(result["details"]))
+        sys.exit(0 if result["ok"] else 1)
+    result = main(args.quick)
     for row in result["summary"]:
         print(row)
     print(json.dumps(result["details"]["query_totals_s"]))
