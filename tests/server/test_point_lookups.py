@@ -25,6 +25,8 @@ INSERT INTO accounts SELECT i * 3, 'account ' || i, (i * 7 % 100000) / 100.0, DA
 FROM generate_series(1, {ROWS}) AS i;
 CREATE TABLE labels (id integer PRIMARY KEY, label varchar(20));
 INSERT INTO labels VALUES (1, 'one'), (2, 'two');
+CREATE TABLE measures (id integer PRIMARY KEY, v integer);
+INSERT INTO measures VALUES (1, 10), (2, 20);
 """
 LOOKUP = "select * from accounts where id = %s"
 KEYS = [3, 4, 1500, 29_997, 60_000, 60_001, -3]  # first, absent (not a multiple of 3), ..., last, beyond
@@ -82,6 +84,34 @@ def test_a_column_retyped_by_a_sync_is_described_anew_by_the_same_prepared_state
         time.sleep(REFRESH_INTERVAL + 0.2)
         assert described(bemidb) == described(postgres)
         assert described(postgres)[1] == ("label", 25)
+
+
+def _parameter_types(conn, sql: str) -> list[int]:
+    """Parse (unnamed) + Describe statement, as clients that never prepare send before each run."""
+    pgconn = conn.pgconn
+    assert pgconn.prepare(b"", sql.encode(), None).status == psycopg.pq.ExecStatus.COMMAND_OK
+    described = pgconn.describe_prepared(b"")
+    return [described.param_type(i) for i in range(described.nparams)]
+
+
+def test_unnamed_statements_parsed_again_answer_and_describe_as_postgres_across_a_retyping_sync(
+        server, source, warehouse):
+    """The parameter types DuckDB infers are kept per statement text (clients Parse the same text before each
+    run): a sync that retypes the compared column must change them, and the answers, as in Postgres."""
+    sql = "select * from measures where v = $1"
+    with psycopg.connect(server.dsn(), autocommit=True) as bemidb, \
+            psycopg.connect(source, autocommit=True) as postgres:
+        for _ in range(2):
+            assert _parameter_types(bemidb, sql) == _parameter_types(postgres, sql) == [23]
+            assert [bemidb.execute(sql.replace("$1", "%s"), (v,), prepare=False).fetchall() for v in (20, 30)] == \
+                [[(2, 20)], []]
+        postgres.execute("ALTER TABLE measures ALTER COLUMN v TYPE text")
+        run_bemidb("sync", "postgres", "--database-url", source, env=warehouse.env, check=True)
+        time.sleep(REFRESH_INTERVAL + 0.2)
+        assert _parameter_types(bemidb, sql) == _parameter_types(postgres, sql) == [25]
+        query = sql.replace("$1", "%s")
+        assert bemidb.execute(query, ("20",), prepare=False).fetchall() == \
+            postgres.execute(query, ("20",), prepare=False).fetchall() == [(2, "20")]
 
 
 def test_session_cursors_read_parquet_footers_from_the_cache(server, warehouse):
