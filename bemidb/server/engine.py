@@ -262,11 +262,8 @@ class Engine:
         # GLOBAL: an extension's option set plainly holds for this connection only, not the sessions' cursors
         # (each client query then read and parsed the footers again: ~0.25 ms of a ~3 ms primary-key lookup).
         self.db.execute("SET GLOBAL parquet_metadata_cache = true")
-        if not self.cfg.uses_s3:
-            # On local disk the OS page cache already holds the bytes: DuckDB's prefetch of a row group's column
-            # chunks only costs a small query (PK lookup on SF1 orders ~0.15-0.2 ms of ~2.3 ms in DuckDB; scans
-            # as fast). On S3 it coalesces reads into fewer requests, so it stays on there.
-            self.db.execute("SET GLOBAL disable_parquet_prefetching = true")
+        # Parquet prefetching stays on, on local disk too: off, a PK lookup took ~0.2 ms less but the 22 TPC-H
+        # queries 20% longer (each page read on its own instead of a row group's column chunks at once).
         self.db.execute("SET autoinstall_known_extensions = false")
         self.db.execute("SET autoload_known_extensions = false")
 

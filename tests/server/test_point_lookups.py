@@ -120,6 +120,4 @@ def test_session_cursors_read_parquet_footers_from_the_cache(server, warehouse):
     engine = Engine(config.resolve(None, list(config.SETTINGS), env=warehouse.env))
     cursor = engine.cursor()
     assert cursor.execute("SELECT current_setting('parquet_metadata_cache')").fetchone()[0] is True
-    # no prefetching of a row group's column chunks on local disk (the page cache has them); on S3 it saves requests
-    assert cursor.execute("SELECT current_setting('disable_parquet_prefetching')").fetchone()[0] is not warehouse.on_s3
     assert cursor.execute("SELECT count(*) FROM public.accounts").fetchone()[0] >= ROWS - 1
