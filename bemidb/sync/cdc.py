@@ -194,6 +194,7 @@ def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
     """Publication and slot in place. Returns None when every table must be copied (a new slot), else the
     empty set (each table's own properties say whether it needs a copy)."""
     cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()])
+    cdc_identity.unpublish_unidentified(conn, publication)  # else the source refuses their updates
     state = cdc_source.slot_state(conn, slot)
     if state.exists and state.lost:
         stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bemidb.quoting import quote_ident
 from bemidb.sync import pgoutput
 
 PROP_COPY_SNAPSHOT = "bemidb.cdc.copy-snapshot"  # the source snapshot a keyless table's copy was read in
@@ -126,3 +127,18 @@ def copied(held: dict[str, dict], applied: dict[str, int], keyed) -> dict[str, C
     the transactions it saw are skipped, whatever the slot's position was."""
     return {name: CopySnapshot.parse(props[PROP_COPY_SNAPSHOT]) for name, props in held.items()
             if not keyed[name][1] and applied.get(name) == 0 and PROP_COPY_SNAPSHOT in props}
+
+
+def unpublish_unidentified(conn, publication: str) -> list[str]:
+    """Drop from the publication its tables that have no replica identity any more (no primary key and the
+    default identity, or NOTHING, e.g. a FULL table switched back): while published, Postgres refuses their
+    UPDATEs and DELETEs. They are full-refreshed from now on. Returns their names."""
+    names = [row[0] for row in conn.run("""
+        SELECT format('%I.%I', t.schemaname, t.tablename) FROM pg_publication_tables t
+        JOIN pg_class c ON c.oid = CAST(format('%I.%I', t.schemaname, t.tablename) AS regclass)
+        WHERE t.pubname = :p AND c.relkind = 'r' AND (c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS
+              (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+        ORDER BY 1""", p=publication)]
+    if names:
+        conn.run(f"ALTER PUBLICATION {quote_ident(publication)} DROP TABLE {', '.join(names)}")
+    return names

@@ -165,6 +165,14 @@ def test_which_keyless_tables_cdc_keeps(source, data_dir):
     _cdc(source.url, data_dir)
     assert _table(data_dir, "plain").properties[PROP_CDC_LSN] != "0/0"
     assert sorted(_table(data_dir, "plain").scan().to_arrow().column("v").to_pylist(), key=repr) == [1, 2, 2, None]
+    # Switched back: full refresh again, and the table leaves the publication (while in it without an
+    # identity, the source refuses its updates and deletes).
+    source("ALTER TABLE plain REPLICA IDENTITY DEFAULT")
+    back = _cdc(source.url, data_dir)
+    assert "public.plain: synced by full refresh, not CDC: no primary key" in back.stderr
+    source("UPDATE plain SET v = 3 WHERE v = 1; DELETE FROM plain WHERE v IS NULL")
+    _cdc(source.url, data_dir)
+    assert sorted(_table(data_dir, "plain").scan().to_arrow().column("v").to_pylist()) == [2, 2, 3]
 
 
 def _stored(data_dir, schema="public") -> list[str]:
