@@ -79,6 +79,12 @@ class Wanted:
         counted = pc.value_counts(fingerprints(rows))
         self.values = counted.field("values")
         self.remaining = np.asarray(counted.field("counts"), dtype=np.int64).copy()
+        # Columns whose values are compared exactly by Arrow's hashing (no float, no list): a stored row can
+        # only match if each of them holds one of the removed rows' values. Cheap to test on every row, so
+        # only the few rows that pass are fingerprinted.
+        exact = [i for i, column in enumerate(rows.columns) if _hashed_exactly(column.type)]
+        fixed = [i for i in exact if not _is_text(rows.column(i).type)]
+        self.screen = [(i, pc.unique(rows.column(i))) for i in (fixed or exact)]
 
     @property
     def missing(self) -> int:
@@ -87,12 +93,20 @@ class Wanted:
     def take(self, batch: pa.RecordBatch, live: np.ndarray | None) -> np.ndarray:
         """Row numbers (within `batch`) of the matches to remove, at most the remaining count per value,
         the first ones in batch order; `live` masks out rows removed before."""
-        found = pc.index_in(fingerprints(batch), value_set=self.values)
+        passed = np.ones(batch.num_rows, dtype=bool) if live is None else live.copy()
+        for index, values in self.screen:
+            passed &= np.asarray(pc.is_in(batch.column(index), value_set=values, skip_nulls=False)
+                                 .to_numpy(zero_copy_only=False), dtype=bool)
+        candidates = np.flatnonzero(passed)
+        if not len(candidates):
+            return candidates
+        found = pc.index_in(fingerprints(batch.take(pa.array(candidates))), value_set=self.values)
         which = np.asarray(pc.fill_null(found, -1), dtype=np.int64)
-        hits = np.flatnonzero(which >= 0) if live is None else np.flatnonzero((which >= 0) & live)
+        hits = candidates[which >= 0]
+        which = which[which >= 0]
         if not len(hits):
             return hits
-        value = which[hits]
+        value = which
         order = np.argsort(value, kind="stable")  # by value, batch order kept within one
         value, hits = value[order], hits[order]
         starts = np.flatnonzero(np.r_[True, value[1:] != value[:-1]])
@@ -100,6 +114,15 @@ class Wanted:
         chosen = rank < self.remaining[value]
         self.remaining -= np.bincount(value[chosen], minlength=len(self.remaining))
         return np.sort(hits[chosen])
+
+
+def _hashed_exactly(kind: pa.DataType) -> bool:
+    return (pa.types.is_integer(kind) or pa.types.is_temporal(kind) or pa.types.is_boolean(kind)
+            or pa.types.is_decimal(kind) or _is_text(kind))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_binary(kind)
 
 
 def positions(staged, rows: pa.Table) -> pa.Table:
