@@ -163,8 +163,9 @@ def _candidates(staged, row_filter):
     a staged part truncated them), then of every staged data file."""
     if not staged.truncated and staged.table.current_snapshot() is not None:
         for task in _tasks(staged.table, row_filter):
-            yield task.file, staged.table.schema(), _dead(staged, task.file.file_path,
-                                                         deleted_positions(staged.table, task))
+            # The evolved schema: its field ids name the old files' columns too, and an added column
+            # (absent from them) reads NULL, as the source's old rows hold it.
+            yield task.file, staged.schema, _dead(staged, task.file.file_path, deleted_positions(staged.table, task))
     for data_file in staged.data_files:
         yield data_file, staged.schema, _dead(staged, data_file.file_path, None)
 

@@ -41,6 +41,13 @@ ROWS = (
     "FROM generate_series(1, 4) g, generate_series(1, 2) twice")
 
 
+def _drain(url, data_dir, env=None):
+    """A CDC run that applied the changes (the table not copied again: that would hide a wrong apply)."""
+    result = _cdc(url, data_dir, env=env)
+    assert "copying the table again" not in result.stderr and "synced by full refresh" not in result.stderr
+    return result
+
+
 def _one_of(where: str) -> str:
     """One of the rows `where` selects (identical rows: only their ctid tells them apart)."""
     return f"ctid = (SELECT ctid FROM ev WHERE {where} LIMIT 1)"
@@ -88,7 +95,7 @@ def test_a_table_with_identical_rows_follows_the_source(source, data_dir, bemidb
         conn.execute("DELETE FROM ev WHERE kind = 'dup'")
         conn.execute("INSERT INTO ev (kind) VALUES ('rolled back')")
         conn.rollback()
-    _cdc(source.url, data_dir, env=env)
+    _drain(source.url, data_dir, env=env)
     _same(source, server)
     assert all(len(body) > 8000 for (body,) in _multiset(server.dsn(), "SELECT body FROM ev WHERE kind = 'big'"))
 
@@ -99,19 +106,19 @@ def test_a_table_with_identical_rows_follows_the_source(source, data_dir, bemidb
         "DELETE FROM ev WHERE kind = 'many' AND n % 3 = 0",
         "DELETE FROM ev WHERE " + _one_of("kind = 'many' AND n = 1"),
         "UPDATE ev SET f = -1 WHERE kind = 'nan'; DELETE FROM ev WHERE kind = 'zero'; COMMIT"]))
-    _cdc(source.url, data_dir, env=env)
+    _drain(source.url, data_dir, env=env)
     _same(source, server)
 
     # A truncate, then rows again (identical ones too), in one drain.
     source("TRUNCATE ev;" + ROWS + "; DELETE FROM ev WHERE " + _one_of("kind = 'big'"))
-    _cdc(source.url, data_dir, env=env)
+    _drain(source.url, data_dir, env=env)
     _same(source, server)
 
 
 def test_killed_mid_apply_or_before_the_slot_moved_resumes_exactly_once(source, data_dir):
     env = {"BEMIDB_CDC_CHUNK_ROWS": "1000"}
     source(CREATE + ROWS)
-    _cdc(source.url, data_dir, env=env)
+    _drain(source.url, data_dir, env=env)
     before_rows = _stored(data_dir)
     source(";".join([
         "BEGIN; INSERT INTO ev (kind, n) SELECT 'many', g % 2000 FROM generate_series(1, 5000) g",
@@ -126,7 +133,7 @@ def test_killed_mid_apply_or_before_the_slot_moved_resumes_exactly_once(source, 
     # Committed, the slot not moved: the next run must not apply the same changes again (rows would double).
     killed_at(source.url, data_dir, "advance", env=env)
     assert _stored(data_dir) == _source_stored(source)
-    _cdc(source.url, data_dir, env=env)
+    _drain(source.url, data_dir, env=env)
     assert _stored(data_dir) == _source_stored(source)
     assert slot_position(source.url) != before
 
@@ -196,11 +203,11 @@ def _source_stored(source) -> list[str]:
 def test_columns_added_and_dropped_between_and_within_drains(source, data_dir):
     source("CREATE TABLE s (a int, b text); ALTER TABLE s REPLICA IDENTITY FULL;"
            "INSERT INTO s VALUES (1, 'x'), (1, 'y'), (2, 'z')")
-    _cdc(source.url, data_dir)
+    _drain(source.url, data_dir)
     # A row inserted before a column was added and deleted after it (its old row has the new column, NULL).
     source("INSERT INTO s VALUES (3, 'w'); ALTER TABLE s ADD COLUMN c int; DELETE FROM s WHERE a = 3;"
            "UPDATE s SET c = 5 WHERE a = 2; INSERT INTO s VALUES (4, 'v', 1), (4, 'v', 1)")
-    _cdc(source.url, data_dir)
+    _drain(source.url, data_dir)
     assert _rows_of(data_dir, "s") == _source_rows_of(source, "s")
     # A dropped column makes two rows identical: one of them deleted leaves the other.
     source("ALTER TABLE s DROP COLUMN b; DELETE FROM s WHERE ctid = (SELECT ctid FROM s WHERE a = 1 LIMIT 1);"
