@@ -29,8 +29,10 @@ def count(changes, relation: pgoutput.Relation, change: pgoutput.Change) -> None
         _bump(changes.rows, change.new, 1)
         return
     old = change.old
-    if old is None or len(old) != len(relation.columns) or any(v is pgoutput.UNCHANGED for v in old):
-        # Not the whole old row: the replica identity is not FULL (any more). The row to remove is unknown.
+    if (relation.replica_identity != "f" or old is None or len(old) != len(relation.columns)
+            or any(v is pgoutput.UNCHANGED for v in old)):
+        # Not the whole old row (the identity changed since the table was chosen): a key tuple's NULLs could
+        # even equal another stored row. The row to remove is unknown.
         changes.lost = "an update or delete without the whole old row (the replica identity is not FULL)"
         return
     _bump(changes.rows, old, -1)

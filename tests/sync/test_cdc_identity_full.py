@@ -9,6 +9,9 @@ import pyarrow as pa
 import pytest
 
 from bemidb.storage.catalog import PROP_CDC_LSN
+from bemidb.sync import pgoutput
+from bemidb.sync.cdc_batch import TableChanges
+from bemidb.sync.cdc_identity import CopySnapshot
 from tests.support.cdc import cdc as _cdc
 from tests.support.cdc import (
     cdc_source,  # noqa: F401 - the `source` fixture
@@ -224,3 +227,52 @@ def _rows_of(data_dir, name) -> list[tuple]:
 def _source_rows_of(source, name) -> list[tuple]:
     with psycopg.connect(source.url) as conn:
         return sorted(conn.execute(f"SELECT * FROM {name}").fetchall(), key=repr)
+
+
+def _relation(columns=("a", "b"), identity="f"):
+    return pgoutput.Relation(1, "public", "t", identity, tuple(columns), (False,) * len(columns),
+                             (23,) * len(columns))
+
+
+def test_net_counts_do_not_depend_on_the_order_of_changes():
+    rel = _relation()
+    changes = [pgoutput.Change("I", 1, ("1", "x"), None), pgoutput.Change("I", 1, ("1", "x"), None),
+               pgoutput.Change("U", 1, ("2", "x"), ("1", "x")), pgoutput.Change("D", 1, None, ("3", None)),
+               pgoutput.Change("I", 1, ("3", None), None), pgoutput.Change("D", 1, None, ("2", "x"))]
+    seen = set()
+    for order in (changes, changes[::-1], changes[2:] + changes[:2]):
+        counted = TableChanges([])
+        for change in order:
+            counted.add(rel, change)
+        seen.add(tuple(sorted(counted.rows.items(), key=repr)))
+        assert counted.lost is None
+    assert seen == {((("1", "x"), 1),)}  # two inserted, one updated away; the rest cancel out
+
+
+def test_an_update_takes_its_unsent_large_values_from_its_old_row_and_needs_the_whole_old_row():
+    counted = TableChanges([])
+    counted.add(_relation(), pgoutput.Change("U", 1, ("2", pgoutput.UNCHANGED), ("1", "large")))
+    assert counted.rows == {("1", "large"): -1, ("2", "large"): 1}
+    for identity, old in (("f", None), ("f", ("1", pgoutput.UNCHANGED)), ("i", ("1", None))):
+        partial = TableChanges([])
+        partial.add(_relation(identity=identity), pgoutput.Change("D", 1, None, old))
+        assert partial.lost and not partial.rows
+
+
+def test_counts_follow_a_changed_relation():
+    counted = TableChanges([])
+    counted.add(_relation(("a", "b")), pgoutput.Change("I", 1, ("1", "x"), None))
+    counted.add(_relation(("a", "b", "c")), pgoutput.Change("D", 1, None, ("1", "x", None)))
+    assert counted.rows == {}
+    counted.add(_relation(("a", "b", "c")), pgoutput.Change("I", 1, ("1", "x", "7"), None))
+    counted.add(_relation(("c", "a")), pgoutput.Change("I", 1, ("7", "1"), None))  # b dropped, c moved
+    assert counted.rows == {("7", "1"): 2} and counted.columns == ("c", "a")
+
+
+def test_copy_snapshot_visibility_across_the_32_bit_wrap():
+    snapshot = CopySnapshot.parse("100:110:103,105")
+    assert [xid for xid in range(95, 115) if xid in snapshot] == [95, 96, 97, 98, 99, 100, 101, 102, 104, 106,
+                                                                  107, 108, 109]
+    wrapped = CopySnapshot.parse(f"{(5 << 32) - 3}:{(5 << 32) + 2}:{(5 << 32) + 1}")  # xmin before the wrap
+    assert 0xFFFFFFFE in wrapped and 0 in wrapped and 1 not in wrapped and 2 not in wrapped
+    assert 3 not in wrapped and 0xFFFFFFF0 in wrapped
