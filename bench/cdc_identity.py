@@ -71,8 +71,8 @@ def main(rows: int, repeat: int = 3) -> dict:
                 if attempt:
                     shutil.rmtree(data_dir)
                     shutil.copytree(f"{work}/before", data_dir)
-                    cluster.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_public');"
-                                                "SELECT pg_copy_logical_replication_slot('bench_saved', 'bemidb_public')")
+                    cluster.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_public'); SELECT "
+                                                "pg_copy_logical_replication_slot('bench_saved', 'bemidb_public')")
                 drains.append(_sync(url, data_dir, "--sync-mode", "cdc"))
             arrow = open_catalog(Config({"data_dir": data_dir})).load_table(("public", "t")).scan(
                 selected_fields=("amount",)).to_arrow()

@@ -127,8 +127,9 @@ def _is_text(kind: pa.DataType) -> bool:
 
 def positions(staged, rows: pa.Table) -> pa.Table:
     """(file_path, pos) of live stored or staged rows equal to `rows`, as many of each value as `rows` holds,
-    sorted as the spec asks, and noted in `staged.removed` (a later part must not find them again). Raises ValueError when the table holds fewer (it was not what the source
-    had: the caller copies it again rather than keep a row the source deleted)."""
+    sorted as the spec asks, and noted in `staged.removed` (a later part must not find them again). Raises
+    ValueError when the table holds fewer (it was not what the source had: the caller copies it again rather
+    than keep a row the source deleted)."""
     wanted = Wanted(rows)
     target = staged.target
     row_filter = _bounds_filter(rows)

@@ -170,8 +170,9 @@ def _drop(conn, slot: str, publication: str) -> int:
 
 def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], dict[str, str], int]:
     """Selected tables CDC can keep (a primary key that is the replica identity, or no key and REPLICA
-    IDENTITY FULL; every column published), why each other selected table cannot (it is full-refreshed every run, see _copy), and how many relations
-    besides those were selected (notes of the full refresh: views, unknown names)."""
+    IDENTITY FULL; every column published), why each other selected table cannot (it is full-refreshed every
+    run, see _copy), and how many relations besides those were selected (notes of the full refresh: views,
+    unknown names)."""
     relations = source.list_relations(conn)
     selection = select_tables([(r.schema, r.name) for r in relations],
                               cfg.source_postgres_include_tables or [], cfg.source_postgres_exclude_tables or [])

@@ -1,10 +1,11 @@
 """One table's changes from the slot, collapsed to their net effect, then typed like a COPY would type them.
 
 Collapsing: per primary key only the last version counts (or "deleted"); a TRUNCATE forgets everything before
-it. A table without a key (REPLICA IDENTITY FULL) counts whole rows instead (cdc_identity). The net effect is typed like a copy types it, so a CDC row is stored exactly as a full refresh would store
-it, for every type: in-process where pgoutput's text is what COPY prints (cdc_local: most columns), else by
-sending the text values back to the source (one text[] per column for up to ROWS_PER_QUERY rows), cast to
-each column's type and selected with the very expressions the copy uses (bemidb/storage/types.py).
+it. A table without a key (REPLICA IDENTITY FULL) counts whole rows instead (cdc_identity). The net effect is
+typed like a copy types it, so a CDC row is stored exactly as a full refresh would store it, for every type:
+in-process where pgoutput's text is what COPY prints (cdc_local: most columns), else by sending the text values
+back to the source (one text[] per column for up to ROWS_PER_QUERY rows), cast to each column's type and
+selected with the very expressions the copy uses (bemidb/storage/types.py).
 """
 
 from __future__ import annotations

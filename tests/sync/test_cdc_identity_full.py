@@ -26,8 +26,8 @@ from tests.support.server import bemidb_server  # noqa: F401 - fixture
 COLUMNS = "kind, n, f, r, amount, x, tags, doc, blob, at, body"
 # Values over 8 kB that do not compress: Postgres stores them out of line (TOAST).
 BIG = "(SELECT string_agg(md5(random()::text || n), '') FROM generate_series(1, 300) n)"
-CREATE = ("CREATE TABLE ev (kind text, n int, f float8, r real, amount numeric(12,3), x numeric, tags text[], doc jsonb, "
-          "blob bytea, at timestamptz, body text);"
+CREATE = ("CREATE TABLE ev (kind text, n int, f float8, r real, amount numeric(12,3), x numeric, tags text[], "
+          "doc jsonb, blob bytea, at timestamptz, body text);"
           "ALTER TABLE ev REPLICA IDENTITY FULL; ALTER TABLE ev ALTER body SET STORAGE EXTERNAL;")
 ROWS = (
     "INSERT INTO ev VALUES "
@@ -197,7 +197,8 @@ def test_which_keyless_tables_cdc_keeps(source, data_dir):
 def _stored(data_dir, schema="public") -> list[str]:
     """The table's rows as sorted text (NaN and -0 kept apart; timestamps as stored, infinity too)."""
     arrow = _table(data_dir, "ev", schema).scan().to_arrow()
-    arrow = arrow.cast(pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in arrow.schema]))
+    arrow = arrow.cast(pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f
+                                  for f in arrow.schema]))
     return sorted(repr(row) for row in arrow.to_pylist())
 
 
