@@ -27,7 +27,9 @@ from dataclasses import dataclass
 
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from bemidb.console import UserError, stdout
+from bemidb import console
+from bemidb.console import UserError
+from bemidb.quoting import quote_literal
 from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
 from bemidb.storage.changes import Staged, apply_changes, compact, stage_changes
@@ -63,14 +65,14 @@ def run(cfg, args) -> int:
     try:
         if getattr(args, "drop_slot", False):
             return _drop(conn, slot, publication)
-        cdc_source.check_wal_level(conn)
+        state = cdc_source.source_state(conn, slot, publication)  # wal_level, publication, slot: one query
         catalog = full_sync._open_catalog(cfg)
         try:
             check_warehouse_writable(catalog)
         except OSError as exc:
             raise UserError(str(exc)) from None
         keyed, why_not, others = _keyed_tables(cfg, conn)
-        recopy = _prepare_slot(conn, slot, publication, keyed)
+        recopy = _prepare_slot(conn, slot, publication, keyed, state)
         if getattr(args, "full_refresh", False):
             recopy = None  # --full-refresh: copy every table again (the slot stays; replay converges)
         follow = getattr(args, "follow", False)
@@ -79,6 +81,8 @@ def run(cfg, args) -> int:
                 _stored_properties(catalog, namespace, relation).get(PROP_CDC_SLOT) != slot
                 for relation, _ in keyed.values()):
             status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy, why_not)
+            state = None  # the drain reads up to the position after the copies
+        upto = state.lsn if state else None  # the first drain's end: the position read with the checks
         stop = _StopFlag() if follow else None
         if follow:
             cdc_memory.use_system_allocator()
@@ -87,7 +91,8 @@ def run(cfg, args) -> int:
             counted = _rows_changed(conn, keyed) if follow and cfg.source_postgres_commit_changes else None
             try:
                 drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow,
-                                 cfg.source_postgres_database_url)
+                                 cfg.source_postgres_database_url, upto)
+                upto = None
             except SOURCE_ERRORS as exc:
                 if stop is None:
                     raise
@@ -154,8 +159,9 @@ def _connect(url: str | None):
     if not url:
         raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
     conn = source.connect(url)
-    for name, value in {**source.SESSION_SETTINGS, "standard_conforming_strings": "on"}.items():
-        conn.run(f"SET {name} = '{value}'")
+    settings = {**source.SESSION_SETTINGS, "standard_conforming_strings": "on"}
+    conn.run("SELECT " + ", ".join(f"set_config({quote_literal(name)}, {quote_literal(value)}, false)"
+                                   for name, value in settings.items()))  # one round trip, not one per setting
     return conn
 
 
@@ -163,7 +169,7 @@ def _drop(conn, slot: str, publication: str) -> int:
     dropped = [f"slot {slot}"] if cdc_source.drop_slot(conn, slot) else []
     if cdc_source.drop_publication(conn, publication):
         dropped.append(f"publication {publication}")
-    stdout.print(f"dropped {' and '.join(dropped)}" if dropped else f"no slot {slot} nor publication {publication}")
+    console.stdout.print(f"dropped {' and '.join(dropped)}" if dropped else f"no slot {slot} nor publication {publication}")
     return 0
 
 
@@ -203,13 +209,15 @@ def _why_not_cdc(conn, relation, primary_key: list[str]) -> str | None:
     return None
 
 
-def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
-    """Publication and slot in place. Returns None when every table must be copied (a new slot), else the
-    empty set (each table's own properties say whether it needs a copy)."""
-    cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()])
-    state = cdc_source.slot_state(conn, slot)
+def _prepare_slot(conn, slot: str, publication: str, keyed, source_state) -> set[str] | None:
+    """Publication and slot in place (`source_state`: as the run's first query saw them). Returns None when
+    every table must be copied (a new slot), else the empty set (each table's own properties say whether it
+    needs a copy)."""
+    cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()],
+                                  source_state)
+    state = source_state.slot
     if state.exists and state.lost:
-        stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "
+        console.stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "
                      "every table is copied again with a new slot")
         cdc_source.drop_slot(conn, slot)
     if state.exists and not state.lost:
@@ -267,11 +275,14 @@ class _Drained:
         self.recopy: set[str] = set()
 
 
-def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None) -> _Drained:
-    """Apply the slot's changes up to now, one commit per changed table (a table whose changes outgrow
-    cdc_collect.CHUNK_ROWS has its earlier parts staged, then committed with the last), then advance the slot."""
+def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None,
+           upto: int | None = None) -> _Drained:
+    """Apply the slot's changes up to now (or `upto`, a position read moments ago), one commit per changed
+    table (a table whose changes outgrow cdc_collect.CHUNK_ROWS has its earlier parts staged, then committed
+    with the last), then advance the slot."""
     result = _Drained()
-    upto = cdc_source.current_lsn(conn)
+    if upto is None:
+        upto = cdc_source.current_lsn(conn)
     held = {name: _stored_properties(catalog, namespace, relation) for name, (relation, _) in keyed.items()}
     applied = {name: pgoutput.parse_lsn(props[PROP_CDC_LSN]) for name, props in held.items()
                if props.get(PROP_CDC_SLOT) == slot and PROP_CDC_LSN in props}
