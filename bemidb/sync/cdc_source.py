@@ -47,12 +47,6 @@ def describe_slot(name: str, state: SlotState) -> str:
             f"(max_slot_wal_keep_size {keep}), applied through {state.confirmed_lsn}")
 
 
-def check_wal_level(conn) -> None:
-    level = conn.run("SHOW wal_level")[0][0]
-    if level != "logical":
-        raise UserError(WAL_LEVEL_HINT.format(level=level), 2)
-
-
 _SLOT_COLUMNS = """coalesce(s.wal_status, ''), coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn), 0)::int8,
     s.confirmed_flush_lsn::text, current_setting('max_slot_wal_keep_size'), s.database::text,
     current_database()::text, coalesce(s.plugin::text, ''), s.slot_name IS NOT NULL"""
