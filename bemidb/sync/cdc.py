@@ -175,7 +175,8 @@ def _drop(conn, slot: str, publication: str) -> int:
     dropped = [f"slot {slot}"] if cdc_source.drop_slot(conn, slot) else []
     if cdc_source.drop_publication(conn, publication):
         dropped.append(f"publication {publication}")
-    console.stdout.print(f"dropped {' and '.join(dropped)}" if dropped else f"no slot {slot} nor publication {publication}")
+    console.stdout.print(f"dropped {' and '.join(dropped)}" if dropped
+                         else f"no slot {slot} nor publication {publication}")
     return 0
 
 
@@ -223,8 +224,8 @@ def _prepare_slot(conn, slot: str, publication: str, keyed, source_state) -> set
                                   source_state)
     state = source_state.slot
     if state.exists and state.lost:
-        console.stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "
-                     "every table is copied again with a new slot")
+        console.stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, "
+                             "max_slot_wal_keep_size): every table is copied again with a new slot")
         cdc_source.drop_slot(conn, slot)
     if state.exists and not state.lost:
         return set()
