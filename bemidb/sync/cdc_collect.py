@@ -17,6 +17,8 @@ from bemidb.sync.cdc_batch import TableChanges
 
 CHUNK_ROWS = int(os.environ.get("BEMIDB_CDC_CHUNK_ROWS", "") or 100_000)  # the variable is for tests
 
+_UNKNOWN = object()
+
 Flush = Callable[[str, TableChanges], bool]  # (table, a part of its changes) -> keep collecting
 
 
@@ -40,19 +42,28 @@ def collect(conn, slot, publication, upto: int, applied: dict[str, int], keyed, 
             pending[name] = TableChanges(keyed[name][1])
         return name, pending[name]
 
+    targets: dict[int, tuple | None] = {}  # relation oid -> (name, relation, changes), until the next non-change
     for message in cdc_source.peek_messages(conn, slot, publication, upto):
+        if type(message) is pgoutput.Change:  # nearly every message: one dict lookup per change
+            target = targets.get(message.relation_oid, _UNKNOWN)
+            if target is _UNKNOWN:
+                name, changes = changes_of(message.relation_oid)
+                target = targets[message.relation_oid] = None if changes is None else (
+                    name, relations[message.relation_oid], changes)
+            if target is not None:
+                name, relation, changes = target
+                changes.add(relation, message)
+                if len(changes.rows) >= CHUNK_ROWS:
+                    del pending[name]
+                    targets.clear()
+                    if not flush(name, changes):
+                        given_up.add(name)
+            continue
+        targets.clear()  # a new transaction or relation: the next changes look their table up again
         if isinstance(message, pgoutput.Begin):
             commit_lsn, xid = message.final_lsn, message.xid
         elif isinstance(message, pgoutput.Relation):
             relations[message.oid] = message
-        elif isinstance(message, pgoutput.Change):
-            name, changes = changes_of(message.relation_oid)
-            if changes is not None:
-                changes.add(relations[message.relation_oid], message)
-                if len(changes.rows) >= CHUNK_ROWS:
-                    del pending[name]
-                    if not flush(name, changes):
-                        given_up.add(name)
         elif isinstance(message, pgoutput.Truncate):
             for oid in message.relation_oids:
                 _, changes = changes_of(oid)
