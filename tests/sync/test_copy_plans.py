@@ -77,3 +77,36 @@ def test_every_date_syncs_exactly_in_one_pass(dates_source, data_dir, monkeypatc
                               f"ORDER BY id").fetchall()
     assert arrow.column("d").cast(pa.int32()).to_pylist() == [d for d, _ in oracle]
     assert arrow.column("d_nn").cast(pa.int32()).to_pylist() == [d for _, d in oracle]
+
+
+def test_incremental_sync_with_a_date_cursor(pg, data_dir):
+    """The cursor's last value goes through the same day-number plan as the rows (incremental.typed_value)."""
+    from tests.support.commands import run_bemidb
+
+    url = pg.create_database("copy_plans_date_cursor")
+
+    def execute(sql):
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def sync():
+        result = run_bemidb("sync", "postgres", "--database-url", url, "--data-dir", str(data_dir),
+                            "--include", "public.t", "--incremental", "public.t:day")
+        assert result.returncode == 0, result.stderr
+
+    def same_as_source():
+        table = open_catalog(Config({"data_dir": str(data_dir)})).load_table(("public", "t"))
+        arrow = table.scan().to_arrow().sort_by("id")
+        with psycopg.connect(url) as conn:
+            oracle = conn.execute(f"SELECT id, {ORACLE.format(c='day')}, note FROM t ORDER BY id").fetchall()
+        assert list(zip(arrow.column("id").to_pylist(), arrow.column("day").cast(pa.int32()).to_pylist(),
+                        arrow.column("note").to_pylist(), strict=True)) == oracle
+
+    execute("CREATE TABLE t (id int PRIMARY KEY, day date NOT NULL, note text);"
+            "INSERT INTO t SELECT g, DATE '2024-01-01' + g, 'n' || g FROM generate_series(1, 40) g")
+    sync()
+    same_as_source()
+    execute("UPDATE t SET day = DATE '2024-03-01', note = 'moved' WHERE id IN (3, 5);"
+            "INSERT INTO t VALUES (41, DATE '2024-02-10', 'new'), (42, '12000-01-01', 'far')")
+    sync()
+    same_as_source()
