@@ -147,7 +147,7 @@ def _date_sql(x: str) -> str:
 
 def _date_days_sql(x: str) -> str:
     """A date as its day number: Postgres prints a small integer (~1/3 less backend time than ISO text) and
-    Arrow parses it as int32, viewed as date32. Exact for every date (BC, 5-digit years); isfinite() first
+    Arrow parses it as int32, cast to date32. Exact for every date (BC, 5-digit years); isfinite() first
     keeps infinity out of the subtraction (it would fail the COPY) at no measurable cost; NULL stays NULL."""
     return (f"CASE WHEN isfinite({x}) THEN {x} - DATE '1970-01-01' "
             f"WHEN {x} > '1970-01-01' THEN {DATE_INFINITY} WHEN {x} < '1970-01-01' THEN -{DATE_INFINITY} END")
