@@ -12,7 +12,8 @@ A run (drain mode, the default) goes:
 Exactly once: a run killed before 3's commit changes nothing; one killed between 3 and 4 finds the same
 changes again next time and skips, per table, the transactions committed before the table's stored position.
 Replaying changes onto a copy that already holds them converges to the same rows (every change carries the
-whole row or its key), which is why the copy needs no exported snapshot.
+whole row or its key), which is why the copy needs no exported snapshot. A table without a key (REPLICA
+IDENTITY FULL, cdc_identity) would not converge: its first drain skips what its copy's snapshot saw.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
 from bemidb.storage.changes import Staged, apply_changes, compact, stage_changes
 from bemidb.storage.writer import WriteResult, check_warehouse_writable
-from bemidb.sync import cdc_collect, cdc_memory, cdc_source, parallel, pgoutput
+from bemidb.sync import cdc_collect, cdc_identity, cdc_memory, cdc_source, parallel, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, typed_changes
@@ -168,9 +169,10 @@ def _drop(conn, slot: str, publication: str) -> int:
 
 
 def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], dict[str, str], int]:
-    """Selected tables CDC can keep (a primary key that is the replica identity, every column published),
-    why each other selected table cannot (it is full-refreshed every run, see _copy), and how many relations
-    besides those were selected (notes of the full refresh: views, unknown names)."""
+    """Selected tables CDC can keep (a primary key that is the replica identity, or no key and REPLICA
+    IDENTITY FULL; every column published), why each other selected table cannot (it is full-refreshed every
+    run, see _copy), and how many relations besides those were selected (notes of the full refresh: views,
+    unknown names)."""
     relations = source.list_relations(conn)
     selection = select_tables([(r.schema, r.name) for r in relations],
                               cfg.source_postgres_include_tables or [], cfg.source_postgres_exclude_tables or [])
@@ -180,7 +182,7 @@ def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]
         relation = by_name[key]
         if relation.kind in ("r", "p") and relation.can_select:
             primary_key = source.primary_key(conn, relation)
-            reason = _why_not_cdc(conn, relation, primary_key)
+            reason = cdc_identity.why_not_cdc(conn, relation, primary_key)
             if reason is None:
                 keyed[relation.qualified] = (relation, primary_key)
             else:
@@ -189,24 +191,11 @@ def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]
     return keyed, why_not, others
 
 
-def _why_not_cdc(conn, relation, primary_key: list[str]) -> str | None:
-    if not primary_key:
-        return "no primary key"
-    identity, generated = conn.run("""
-        SELECT c.relreplident::text, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                                             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '')
-        FROM pg_class c WHERE c.oid = CAST(:name AS regclass)""", name=relation.sql_name)[0]
-    if identity in ("i", "n"):  # deletes would name rows by another key, or not at all
-        return "its replica identity is not the primary key"
-    if generated:  # Postgres before 18 does not publish generated columns: they would read NULL
-        return "it has generated columns, which logical replication does not send"
-    return None
-
-
 def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
     """Publication and slot in place. Returns None when every table must be copied (a new slot), else the
     empty set (each table's own properties say whether it needs a copy)."""
     cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()])
+    cdc_identity.unpublish_unidentified(conn, publication)  # else the source refuses their updates
     state = cdc_source.slot_state(conn, slot)
     if state.exists and state.lost:
         stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "
@@ -226,7 +215,8 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
         if name not in keyed:
             progress.note(f"{name}: synced by full refresh, not CDC: {why_not.get(name, 'no primary key')}")
             return {}
-        copy = {PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(0)}
+        copy = {PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(0),
+                **({} if keyed[name][1] else {cdc_identity.PROP_COPY_SNAPSHOT: snapshot})}
         if recopy is None or name in recopy:
             return copy
         stored = _stored_properties(catalog, namespace, relation)
@@ -237,6 +227,7 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
     try:
         source.begin_snapshot(conn)
         pool = parallel.SourcePool(cfg.source_postgres_database_url, conn, cfg.source_postgres_threads or 1)
+        snapshot = cdc_identity.current_snapshot(conn)  # the one every copy of this run reads in
         return full_sync._sync(cfg, args, catalog, pool, namespace.schema, {}, cdc=plan)
     finally:
         if pool is not None:
@@ -277,7 +268,8 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
                if props.get(PROP_CDC_SLOT) == slot and PROP_CDC_LSN in props}
     applier = _Applier(catalog, namespace, keyed, slot, url)
     try:
-        pending = cdc_collect.collect(conn, slot, publication, upto, applied, keyed, applier.flush)
+        pending = cdc_collect.collect(conn, slot, publication, upto, applied, keyed, applier.flush,
+                                      cdc_identity.copied(held, applied, keyed))
     except BaseException:
         applier.discard()
         raise

@@ -103,7 +103,10 @@ def drop_publication(conn, publication: str) -> bool:
 
 
 def current_lsn(conn) -> int:
-    return pgoutput.parse_lsn(conn.run("SELECT pg_current_wal_lsn()::text")[0][0])
+    # The flushed position, not the inserted one: decoding reads only flushed WAL, while the advance moves up
+    # to the WAL flushed by then, so a commit written below an insert-position `upto` but flushed only after
+    # the peek would be skipped by the advance without ever being read (asynchronous commits make it likely).
+    return pgoutput.parse_lsn(conn.run("SELECT pg_current_wal_flush_lsn()::text")[0][0])
 
 
 def peek_messages(conn, slot: str, publication: str, upto: int) -> Iterator[object]:
