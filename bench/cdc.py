@@ -180,6 +180,18 @@ def _start_up_floor(repeat: int = 5) -> dict:
             "imports": best("-c", FLOOR_IMPORTS)}
 
 
+def change_one_percent(cluster, rows: int) -> int:
+    """The benchmark's 1% of changed rows in table t: 0.4% updated at scattered ids, 0.3% deleted, 0.3%
+    inserted; then a CHECKPOINT. Returns how many rows changed."""
+    insert = TABLE_SQL.format(name="t_new", rows=rows + rows * 3 // 1000).replace(
+        "FROM generate_series(1, ", f"FROM generate_series({rows + 1}, ")
+    cluster.execute("postgres", insert)
+    cluster.execute("postgres", "UPDATE t SET name = 'updated', amount = amount + 1 WHERE id % 250 = 1;"
+                                "DELETE FROM t WHERE id % 333 = 2; INSERT INTO t SELECT * FROM t_new")
+    cluster.execute("postgres", "CHECKPOINT")
+    return rows // 250 + rows // 333 + rows * 3 // 1000
+
+
 def _restore(cluster, data_dir: str, before: str) -> None:
     """The data dir and the slot as they were before the first drain (a slot cannot be moved back: it is
     dropped and copied again from the saved one)."""
@@ -242,13 +254,7 @@ def main(quick: bool = False) -> dict:
             data_dir, before = f"{work}/data", f"{work}/before"
             first_s, _ = _sync(url, data_dir, "--sync-mode", "cdc")
             cluster.execute("postgres", "SELECT pg_copy_logical_replication_slot('bemidb_public', 'bench_saved')")
-            insert = TABLE_SQL.format(name="t_new", rows=rows + rows * 3 // 1000).replace(
-                "FROM generate_series(1, ", f"FROM generate_series({rows + 1}, ")
-            cluster.execute("postgres", insert)
-            cluster.execute("postgres", "UPDATE t SET name = 'updated', amount = amount + 1 WHERE id % 250 = 1;"
-                                        "DELETE FROM t WHERE id % 333 = 2; INSERT INTO t SELECT * FROM t_new")
-            cluster.execute("postgres", "CHECKPOINT")
-            changed = rows // 250 + rows // 333 + rows * 3 // 1000
+            changed = change_one_percent(cluster, rows)
             shutil.copytree(data_dir, before)
             drains, drain_table = [], []
             for attempt in range(repeat):

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from bemidb.config import Config
 from bemidb.storage.catalog import open_catalog
 from bench._pyz import table_seconds
+from bench.cdc import change_one_percent
 from bench.sync import TABLE_SQL
 from tests.support.postgres import PostgresCluster, find_bin_dir
 
@@ -60,12 +61,7 @@ def main(rows: int, repeat: int = 3) -> dict:
             first, _ = _sync(url, data_dir, "--sync-mode", "cdc")
             cluster.execute("postgres", "SELECT pg_copy_logical_replication_slot('bemidb_public', 'bench_saved')")
             shutil.copytree(data_dir, f"{work}/before")
-            insert = TABLE_SQL.format(name="t_new", rows=rows + rows * 3 // 1000).replace(
-                "FROM generate_series(1, ", f"FROM generate_series({rows + 1}, ")
-            cluster.execute("postgres", insert)
-            cluster.execute("postgres", "UPDATE t SET name = 'updated', amount = amount + 1 WHERE id % 250 = 1;"
-                                        "DELETE FROM t WHERE id % 333 = 2; INSERT INTO t SELECT * FROM t_new")
-            cluster.execute("postgres", "CHECKPOINT")
+            change_one_percent(cluster, rows)
             drains = []
             for attempt in range(repeat):  # from the same start: data dir and slot restored from copies
                 if attempt:
