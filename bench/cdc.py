@@ -27,6 +27,7 @@ the oldest rows as fast as it inserts, so the table keeps its size (without it t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -179,6 +180,43 @@ def _start_up_floor(repeat: int = 5) -> dict:
             "imports": best("-c", FLOOR_IMPORTS)}
 
 
+def change_one_percent(cluster, rows: int) -> int:
+    """The benchmark's 1% of changed rows in table t: 0.4% updated at scattered ids, 0.3% deleted, 0.3%
+    inserted; then a CHECKPOINT. Returns how many rows changed."""
+    insert = TABLE_SQL.format(name="t_new", rows=rows + rows * 3 // 1000).replace(
+        "FROM generate_series(1, ", f"FROM generate_series({rows + 1}, ")
+    cluster.execute("postgres", insert)
+    cluster.execute("postgres", "UPDATE t SET name = 'updated', amount = amount + 1 WHERE id % 250 = 1;"
+                                "DELETE FROM t WHERE id % 333 = 2; INSERT INTO t SELECT * FROM t_new")
+    cluster.execute("postgres", "CHECKPOINT")
+    return rows // 250 + rows // 333 + rows * 3 // 1000
+
+
+def _restore(cluster, data_dir: str, before: str) -> None:
+    """The data dir and the slot as they were before the first drain (a slot cannot be moved back: it is
+    dropped and copied again from the saved one)."""
+    shutil.rmtree(data_dir)
+    shutil.copytree(before, data_dir)
+    cluster.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_public');"
+                                "SELECT pg_copy_logical_replication_slot('bench_saved', 'bemidb_public')")
+
+
+def drain_breakdown(seconds: float, stderr: str) -> dict:
+    """Where one whole drain process's time went, from its `--log-level DEBUG` line `cdc run: connect
+    0.028s, ...; 1.234s in all` (sync/cdc.py): each phase of the run, and what is outside the run (the
+    interpreter, imports and CLI before it, the process's exit after it) as the whole process's time minus
+    the run's."""
+    match = re.search(r"cdc run: (.*); ([0-9.]+)s in all", stderr)
+    if match is None:
+        raise RuntimeError(f"no phase line in the drain's output: {stderr[-500:]}")
+    phases = {name: float(value) for name, value in re.findall(r"([a-z ]+) ([0-9.]+)s", match.group(1))}
+    phases = {name.strip(): value for name, value in phases.items()}
+    breakdown = {"start-up and exit": round(seconds - float(match.group(2)), 3), **phases, "whole": round(seconds, 3)}
+    print("drain breakdown (s): " + ", ".join(f"{name} {value:.3f}" for name, value in breakdown.items()),
+          file=sys.stderr)
+    return breakdown
+
+
 def _detect_deletes_cost(cluster, url: str, work: str, repeat: int) -> dict:
     """A cursor sync (--incremental public.t:id) of the same table, then 0.1% of its rows deleted and as
     many inserted: the next run with and without --detect-deletes, each from the same data dir copy."""
@@ -216,25 +254,17 @@ def main(quick: bool = False) -> dict:
             data_dir, before = f"{work}/data", f"{work}/before"
             first_s, _ = _sync(url, data_dir, "--sync-mode", "cdc")
             cluster.execute("postgres", "SELECT pg_copy_logical_replication_slot('bemidb_public', 'bench_saved')")
-            insert = TABLE_SQL.format(name="t_new", rows=rows + rows * 3 // 1000).replace(
-                "FROM generate_series(1, ", f"FROM generate_series({rows + 1}, ")
-            cluster.execute("postgres", insert)
-            cluster.execute("postgres", "UPDATE t SET name = 'updated', amount = amount + 1 WHERE id % 250 = 1;"
-                                        "DELETE FROM t WHERE id % 333 = 2; INSERT INTO t SELECT * FROM t_new")
-            cluster.execute("postgres", "CHECKPOINT")
-            changed = rows // 250 + rows // 333 + rows * 3 // 1000
+            changed = change_one_percent(cluster, rows)
             shutil.copytree(data_dir, before)
             drains, drain_table = [], []
             for attempt in range(repeat):
                 if attempt:
-                    shutil.rmtree(data_dir)
-                    shutil.copytree(before, data_dir)
-                    cluster.execute("postgres", "SELECT pg_drop_replication_slot('bemidb_public');"
-                                                "SELECT pg_copy_logical_replication_slot('bench_saved', "
-                                                "'bemidb_public')")
+                    _restore(cluster, data_dir, before)
                 seconds, log = _sync(url, data_dir, "--sync-mode", "cdc")
                 drains.append(round(seconds, 3))
                 drain_table.append(table_seconds(log))
+            _restore(cluster, data_dir, before)
+            breakdown = drain_breakdown(*_sync(url, data_dir, "--sync-mode", "cdc", "--log-level", "DEBUG"))
             facts, expected = _facts(data_dir), _source_facts(cluster)
             floor = _start_up_floor()
             ok = {k: facts[k] for k in expected} == expected
@@ -259,6 +289,12 @@ def main(quick: bool = False) -> dict:
         {"metric": f"start-up floor: python + {FLOOR_IMPORTS.removeprefix('import ')} (no drain can cost less)",
          "value": floor["imports"], "unit": "s", "reference": f"full refresh {full_s:.1f}s",
          "ratio": floor["imports"] / full_s},
+        {"metric": "one more drain, its process's start-up and exit (interpreter, imports, CLI; teardown)",
+         "value": breakdown["start-up and exit"], "unit": "s", "reference": f"full refresh {full_s:.1f}s",
+         "ratio": breakdown["start-up and exit"] / full_s},
+        {"metric": "the same drain, reading the slot (Postgres decoding the WAL, pgoutput decoded, collapsed)",
+         "value": breakdown.get("read slot", 0.0), "unit": "s", "reference": f"full refresh {full_s:.1f}s",
+         "ratio": breakdown.get("read slot", 0.0) / full_s},
         {"metric": f"first CDC run (slot + copy of {rows:,} rows)", "value": first_s, "unit": "s"},
         {"metric": f"--follow --commit-interval 1s at {lag['rate']:,} inserts/s: change-to-served lag p50",
          "value": lag["p50"], "unit": "s", "target": "<= interval + 1 s", "ok": lag["p95"] <= 2.5},
@@ -273,7 +309,7 @@ def main(quick: bool = False) -> dict:
          "ratio": lag["rss_end_mb"] / lag["rss_start_mb"]},
     ]
     return {"ok": ok and detect["ok"], "summary": summary,
-            "details": {"start_up": floor, "detect_deletes": detect, "rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
+            "details": {"drain_breakdown": breakdown, "start_up": floor, "detect_deletes": detect, "rows": rows, "changed": changed, "drains": drains, "drain_table": drain_table,
                         "full_refreshes": fulls, "full_table": full_table, "after_drain": facts,
                         "source": expected, "follow": lag}}
 

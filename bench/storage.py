@@ -1,7 +1,8 @@
 """Storage speed on TPC-H: the files `sync` writes, how fast it extracts, and a primary-key point lookup.
 
     python -m bench storage [--quick]        (quick: SF0.1, full: SF1)
-    python -m bench.storage --only c [--quick]   (c) alone: orders only, loaded, synced, served, looked up
+    python -m bench.storage [--quick] --only b    (the extraction alone)
+    python -m bench.storage [--quick] --only c    (c) alone: orders only, loaded, synced, served, looked up
 
 One run, one machine, every figure against a reference measured in the same run:
 
@@ -12,7 +13,7 @@ One run, one machine, every figure against a reference measured in the same run:
     postgres_scanner copying the same tables to zstd Parquet (whole process, its default threads). Target
     <= 1.00. One uncounted warm-up run of each (page caches), then ROUNDS rounds alternated: the ratio is
     of the medians (best-of also shown). Peak RSS of the sync at --threads 1 and at the default, and its
-    time at 1 thread.
+    time at 1 thread; the CPU of each side's process and of the Postgres backends serving it.
 (c) `select * from orders where o_orderkey = $1` through the wire (psycopg, server-side parameters), p50 over
     random existing keys; Postgres with its primary-key index is the reference, and DuckDB in-process over
     the same files (read_parquet, footers cached, the key as a parameter) shows what the engine alone takes.
@@ -74,6 +75,27 @@ def _sync_env(data_dir: Path, url: str, threads: int | None) -> dict:
     return env
 
 
+def _postgres_cpu(cluster) -> float:
+    """CPU seconds (user + system) of the cluster's processes so far: the postmaster's reaped children (a
+    run's backends exit with it) plus the live ones. The difference over a run is what Postgres spent on it."""
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+    def fields(pid: int) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    total = sum(int(x) for x in fields(postmaster)[10:14])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = fields(int(entry.name))
+            except OSError:
+                continue
+            if int(stat[1]) == postmaster:
+                total += int(stat[11]) + int(stat[12])
+    return total / tick
+
+
 def _extract(cluster, database: str, url: str, work: Path, log) -> dict:
     """(b): the peer, the sync at default threads and at 1 thread, alternated: one warm-up round (not counted:
     Postgres's and the OS's caches), then ROUNDS rounds; median and best wall time of each."""
@@ -89,6 +111,8 @@ def _extract(cluster, database: str, url: str, work: Path, log) -> dict:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             cluster.execute(database, "CHECKPOINT")
+            time.sleep(0.2)  # the CHECKPOINT's backend reaped
+            server_before = _postgres_cpu(cluster)
             if name == "postgres_scanner":
                 cmd = [str(python), str(PGSCAN), _libpq_dsn(cluster, database), str(out), *TABLES]
                 wall, rss, _err, cpu = timed(cmd, env={**os.environ, "PYTHONPATH": ""})
@@ -96,14 +120,17 @@ def _extract(cluster, database: str, url: str, work: Path, log) -> dict:
                 threads = int(name.rsplit(" ", 1)[1])
                 cmd = [sys.executable, "-m", "bemidb", "sync", "postgres"]
                 wall, rss, _err, cpu = timed(cmd, env=_sync_env(out, url, threads))
+            time.sleep(0.2)  # its backends reaped
+            server_cpu = _postgres_cpu(cluster) - server_before
             if round_:
-                runs[name].append({"wall_s": wall, "peak_rss": rss, "cpu_s": cpu})
+                runs[name].append({"wall_s": wall, "peak_rss": rss, "cpu_s": cpu, "postgres_cpu_s": server_cpu})
             dirs[name] = out
             log(f"  {'warm-up ' if not round_ else ''}{name}: {wall:.2f} s, peak RSS {rss / 2**20:.0f} MB, "
-                f"CPU {cpu:.1f} s")
+                f"CPU {cpu:.1f} s, Postgres CPU {server_cpu:.1f} s, load {os.getloadavg()[0]:.1f}")
     best = {name: min(r, key=lambda x: x["wall_s"]) for name, r in runs.items()}
     median = {name: {"wall_s": statistics.median(x["wall_s"] for x in r),
-                     "peak_rss": max(x["peak_rss"] for x in r), "cpu_s": statistics.median(x["cpu_s"] for x in r)}
+                     "peak_rss": max(x["peak_rss"] for x in r), "cpu_s": statistics.median(x["cpu_s"] for x in r),
+                     "postgres_cpu_s": statistics.median(x["postgres_cpu_s"] for x in r)}
               for name, r in runs.items()}
     return {"best": best, "median": median, "runs": runs, "dirs": dirs, "cores": cores}
 
@@ -220,7 +247,7 @@ def _duckdb_lookups(files: list[str], keys: list[int]) -> float:
     return statistics.median(seconds)
 
 
-def run(sf: float, repeat: int, log=print) -> dict:
+def run(sf: float, repeat: int, log=print, only: str | None = None) -> dict:
     from tests.support.postgres import PostgresCluster, find_bin_dir
     from tests.support.server import start_server
 
@@ -237,6 +264,8 @@ def run(sf: float, repeat: int, log=print) -> dict:
         log("(b) extraction: DuckDB postgres_scanner vs bemidb sync ...")
         extraction = _extract(cluster, database, url, work, log)
         cores = extraction["cores"]
+        if only == "b":
+            return _extraction_result(sf, extraction)
         data_dir = extraction["dirs"][f"sync --threads {cores}"]
         reference_files = {t: [str(extraction["dirs"]["postgres_scanner"] / f"{t}.parquet")] for t in TABLES}
 
@@ -261,9 +290,6 @@ def run(sf: float, repeat: int, log=print) -> dict:
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
-    ext, ext_best = extraction["median"], extraction["best"]
-    peer, sync_n, sync_1 = ext["postgres_scanner"], ext[f"sync --threads {cores}"], ext["sync --threads 1"]
-    best_ratio = ext_best[f"sync --threads {cores}"]["wall_s"] / ext_best["postgres_scanner"]["wall_s"]
     q1 = {name: per["q01"].seconds for name, per in best.items()}
     summary = [
         {"metric": f"TPC-H SF{sf:g} 22 queries, wire", "value": totals["wire"], "unit": "s",
@@ -272,15 +298,7 @@ def run(sf: float, repeat: int, log=print) -> dict:
         {"metric": "  same, DuckDB in-process over bemidb's files", "value": totals["duckdb_bemidb_files"],
          "unit": "s", "ratio": totals["duckdb_bemidb_files"] / totals["duckdb_own_files"],
          "reference": f"Q1 {q1['duckdb_bemidb_files']:.3f} s vs {q1['duckdb_own_files']:.3f} s"},
-        {"metric": f"sync postgres, 8 tables, --threads {cores} (median of {ROUNDS})", "value": sync_n["wall_s"],
-         "unit": "s", "reference": f"DuckDB postgres_scanner to Parquet {peer['wall_s']:.2f} s; "
-                                   f"best of {ROUNDS} each: {best_ratio:.2f}",
-         "ratio": sync_n["wall_s"] / peer["wall_s"], "target": "<= 1.00"},
-        {"metric": "  same, --threads 1", "value": sync_1["wall_s"], "unit": "s",
-         "ratio": sync_1["wall_s"] / peer["wall_s"]},
-        {"metric": f"sync peak RSS, --threads {cores}", "value": sync_n["peak_rss"] / 2**20, "unit": "MB",
-         "reference": f"--threads 1: {sync_1['peak_rss'] / 2**20:.0f} MB",
-         "ratio": sync_n["peak_rss"] / sync_1["peak_rss"]},
+        *_extraction_rows(extraction),
         _lookup_row(lookups),
     ]
     details = {"sf": sf, "repeat": repeat, "cores": cores, "query_totals_s": totals, "q1_s": q1,
@@ -291,8 +309,39 @@ def run(sf: float, repeat: int, log=print) -> dict:
     return {"name": "storage", "ok": not mismatches and lookups["match"], "summary": summary, "details": details}
 
 
-def main(quick: bool = False) -> dict:
-    return run(0.1 if quick else 1.0, 1 if quick else 3, log=lambda m: print(m, file=sys.stderr, flush=True))
+def _extraction_rows(extraction: dict) -> list[dict]:
+    cores, ext, ext_best = extraction["cores"], extraction["median"], extraction["best"]
+    peer, sync_n, sync_1 = ext["postgres_scanner"], ext[f"sync --threads {cores}"], ext["sync --threads 1"]
+    best_ratio = ext_best[f"sync --threads {cores}"]["wall_s"] / ext_best["postgres_scanner"]["wall_s"]
+
+    def total(run: dict) -> float:
+        return run["cpu_s"] + run["postgres_cpu_s"]
+
+    return [
+        {"metric": f"sync postgres, 8 tables, --threads {cores} (median of {ROUNDS})", "value": sync_n["wall_s"],
+         "unit": "s", "reference": f"DuckDB postgres_scanner to Parquet {peer['wall_s']:.2f} s; "
+                                   f"best of {ROUNDS} each: {best_ratio:.2f}",
+         "ratio": sync_n["wall_s"] / peer["wall_s"], "target": "<= 1.00"},
+        {"metric": "  same, --threads 1", "value": sync_1["wall_s"], "unit": "s",
+         "ratio": sync_1["wall_s"] / peer["wall_s"]},
+        {"metric": f"  CPU, process + Postgres, --threads {cores}", "value": total(sync_n), "unit": "s",
+         "reference": f"postgres_scanner {peer['cpu_s']:.1f} + {peer['postgres_cpu_s']:.1f} s; sync "
+                      f"{sync_n['cpu_s']:.1f} + {sync_n['postgres_cpu_s']:.1f} s",
+         "ratio": total(sync_n) / total(peer)},
+        {"metric": f"sync peak RSS, --threads {cores}", "value": sync_n["peak_rss"] / 2**20, "unit": "MB",
+         "reference": f"--threads 1: {sync_1['peak_rss'] / 2**20:.0f} MB",
+         "ratio": sync_n["peak_rss"] / sync_1["peak_rss"]},
+    ]
+
+
+def _extraction_result(sf: float, extraction: dict) -> dict:
+    return {"name": "storage", "ok": True, "summary": _extraction_rows(extraction),
+            "details": {"sf": sf, "cores": extraction["cores"], "extraction_runs": extraction["runs"]}}
+
+
+def main(quick: bool = False, only: str | None = None) -> dict:
+    return run(0.1 if quick else 1.0, 1 if quick else 3, log=lambda m: print(m, file=sys.stderr, flush=True),
+               only=only)
 
 
 if __name__ == "__main__":
@@ -301,7 +350,8 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="SF0.1 instead of SF1")
-    parser.add_argument("--only", choices=["c"], help="c: the point lookups alone (orders only: minutes less)")
+    parser.add_argument("--only", choices=["b", "c"],
+                        help="b: the extraction alone; c: the point lookups alone (orders only: minutes less)")
     args = parser.parse_args()
     if args.only == "c":
         result = run_lookups_only(0.1 if args.quick else 1.0, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -309,7 +359,7 @@ if __name__ == "__main__":
             print(row)
         print(json.dumps(result["details"]))
         sys.exit(0 if result["ok"] else 1)
-    result = main(args.quick)
+    result = main(args.quick, only=args.only)
     for row in result["summary"]:
         print(row)
-    print(json.dumps(result["details"]["query_totals_s"]))
+    print(json.dumps(result["details"].get("query_totals_s") or result["details"]["extraction_runs"]))

@@ -10,6 +10,9 @@ compact() later rewrites a table whose commits left many small files and delete 
 
 Unchanged TOASTed values (an update that did not send a large value) arrive as NULL plus a mask: they are
 filled from the row the table stores for the key the update came from, so a large value is never wiped.
+
+A table without a key (REPLICA IDENTITY FULL) removes rows by their whole value instead, as many of each value
+as the batch names (row_deletes.py), and only ever appends the others.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.table.update.snapshot import _FastAppendFiles, _OverwriteFiles
 from pyiceberg.typedef import Record
 
-from bemidb.storage import evolution
+from bemidb.storage import evolution, row_deletes
 from bemidb.storage.catalog import PROP_SYNCED_AT
 from bemidb.storage.merge import (
     MergeRule,
@@ -72,9 +75,10 @@ POSITION_DELETE_SCHEMA = pa.schema([
 @dataclass
 class ChangeBatch:
     """What a batch does to one table, typed like the table's columns."""
-    keys: list[str]  # primary-key columns
-    upserts: pa.Table  # the final version of every inserted or updated row
-    dropped: pa.Table  # key columns of every row to remove first (deleted, updated, or a changed key's old one)
+    keys: list[str]  # primary-key columns; none: rows are removed by whole value (REPLICA IDENTITY FULL)
+    upserts: pa.Table  # the final version of every inserted or updated row (without keys: rows to append)
+    dropped: pa.Table  # key columns of every row to remove first (deleted, updated, or a changed key's old one);
+    #                    without keys: whole rows, one per stored row to remove
     truncated: bool = False  # remove every stored row first
     unchanged: dict[str, pa.Array] = field(default_factory=dict)  # column -> mask over upserts: keep stored
     fill_from: pa.Table | None = None  # key columns, one row per upsert: the stored row to keep values from
@@ -92,6 +96,7 @@ class Staged:
     data_files: list[DataFile] = field(default_factory=list)
     delete_files: list[DataFile] = field(default_factory=list)
     truncated: bool = False  # a part removed every stored row: the committed files all go at the commit
+    removed: dict[str, list] = field(default_factory=dict)  # keyless: data file -> positions the parts removed
     rows: int = 0
     bytes: int = 0
 
@@ -107,6 +112,7 @@ class Staged:
             except Exception:  # noqa: BLE001 - unreferenced: vacuum removes it later
                 pass
         self.data_files, self.delete_files = [], []
+        self.removed.clear()
 
 
 def stage_changes(catalog, identifier: tuple[str, str], arrow_schema: pa.Schema, batch: ChangeBatch,
@@ -184,8 +190,13 @@ def _write_part(staged: Staged, batch: ChangeBatch, target_file_size: int) -> No
         for record_batch in upserts.to_batches():
             files.add(record_batch)
         if batch.dropped.num_rows and not batch.truncated:
-            dropped = batch.dropped.cast(pa.schema([target.field(k) for k in batch.keys]))
-            positions = _positions(staged, rule, dropped)
+            if batch.keys:
+                dropped = batch.dropped.cast(pa.schema([target.field(k) for k in batch.keys]))
+                positions = _positions(staged, rule, dropped)
+            else:  # whole rows, by value (the positions are kept in staged.removed for later parts)
+                dropped = batch.dropped.cast(target) if batch.dropped.schema != target else batch.dropped
+                positions = pa.Table.from_arrays(row_deletes.positions(staged, dropped).columns,
+                                                 schema=POSITION_DELETE_SCHEMA)
             if positions.num_rows:
                 staged.delete_files.append(_write_position_deletes(table, positions))
         staged.data_files.extend(files.finish())
@@ -353,7 +364,7 @@ def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int =
         # File by file, a batch at a time: memory stays that of a batch and a row group, whatever the table's
         # size (a scan would hold a whole file: 1.5 GB for a 5M-row table).
         for task in rewrite:
-            deleted = _deleted_positions(table, task)
+            deleted = row_deletes.deleted_positions(table, task)
             with open_data_file(table, task.file) as parquet:
                 keep = None if deleted is None else _kept(parquet.metadata.num_rows, deleted)
                 copy_kept_rows(parquet, schema, target, keep, files)
@@ -370,18 +381,6 @@ def compact(table, target_file_size: int = 128 * 1024 * 1024, after_files: int =
         files.abort()
         raise
     return True
-
-
-def _deleted_positions(table, task) -> pa.Array | None:
-    """Row positions of `task`'s data file that its position delete files remove (None when none do)."""
-    found = []
-    for delete_file in task.delete_files:
-        with open_data_file(table, delete_file) as parquet:
-            named = parquet.read(columns=["file_path", "pos"], use_threads=False)
-        named = named.filter(pc.equal(named.column("file_path"), task.file.file_path))
-        found.append(named.column("pos").combine_chunks())
-    found = [a for a in found if len(a)]
-    return pa.concat_arrays(found) if found else None
 
 
 def _kept(rows: int, deleted: pa.Array) -> pa.Array:

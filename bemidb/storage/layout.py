@@ -39,8 +39,11 @@ def dictionary_columns(table: pa.Table) -> list[str]:
     if table.num_rows < 1000:
         return table.column_names
     limit = DICTIONARY_MAX_DISTINCT * table.num_rows
+    head = int(limit * 1.25)  # a near-unique column shows `limit` distinct values in its first rows already
     return [name for name, column in zip(table.column_names, table.columns, strict=True)
-            if pa.types.is_nested(column.type) or pc.count_distinct(column).as_py() < limit]
+            if pa.types.is_nested(column.type)
+            or not (head < len(column) and pc.count_distinct(column.slice(0, head)).as_py() >= limit)
+            and pc.count_distinct(column).as_py() < limit]  # the prefix decided nothing: count all (same choice)
 
 
 def bloom_filters(schema: pa.Schema, properties: dict[str, str], row_group_rows: int) -> dict | None:

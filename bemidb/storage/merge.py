@@ -271,15 +271,22 @@ def copy_kept_rows(parquet: pq.ParquetFile, schema, target: pa.Schema, keep: pa.
                    files: RollingParquetWriter) -> None:
     """The file's rows where `keep` is true (every row when None), batch by batch, in `target`'s columns
     (found by field id; a column the file lacks reads as NULL)."""
-    by_id = _file_columns(parquet)
-    sources = [by_id.get(schema.find_field(f.name).field_id) for f in target]
     offset = 0
-    for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=False):
-        n = batch.num_rows
-        arrays = [batch.column(index).cast(f.type) if index is not None else pa.nulls(n, f.type)
-                  for index, f in zip(sources, target, strict=True)]
-        conformed = pa.RecordBatch.from_arrays(arrays, schema=target)
+    for conformed in conformed_batches(parquet, schema, target):
+        n = conformed.num_rows
         kept = conformed.filter(keep.slice(offset, n)) if keep is not None else conformed
         offset += n
         if kept.num_rows:
             files.add(kept)
+
+
+def conformed_batches(parquet: pq.ParquetFile, schema, target: pa.Schema) -> Iterable[pa.RecordBatch]:
+    """The file's rows in order, a batch at a time, in `target`'s columns (found by field id; a column the
+    file lacks reads as NULL)."""
+    by_id = _file_columns(parquet)
+    sources = [by_id.get(schema.find_field(f.name).field_id) for f in target]
+    for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, use_threads=False):
+        n = batch.num_rows
+        arrays = [batch.column(index).cast(f.type) if index is not None else pa.nulls(n, f.type)
+                  for index, f in zip(sources, target, strict=True)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=target)

@@ -20,7 +20,8 @@ to the final type. Rules worth knowing:
 |                                  |                                | tables with such columns                       |
 | numeric[] without typmod         | list<string>                   | exact text, reported as a note                 |
 | date                             | date32 / date                  | BC and 5-digit years exact; +-infinity stored  |
-|                                  |                                | as +-INT32_MAX days = DuckDB's infinity        |
+|                                  |                                | as +-INT32_MAX days = DuckDB's infinity; a COPY|
+|                                  |                                | reads day numbers (cheaper than ISO text)      |
 | timestamp                        | timestamp[us] / timestamp      | same, +-INT64_MAX us for +-infinity            |
 | timestamptz                      | timestamp[us, UTC]/timestamptz | converted to UTC                               |
 | time                             | time64[us] / time              |                                                |
@@ -144,6 +145,14 @@ def _date_sql(x: str) -> str:
             f"ELSE '@' || ({x} - DATE '1970-01-01')::text END")
 
 
+def _date_days_sql(x: str) -> str:
+    """A date as its day number: Postgres prints a small integer (~1/3 less backend time than ISO text) and
+    Arrow parses it as int32, cast to date32. Exact for every date (BC, 5-digit years); isfinite() first
+    keeps infinity out of the subtraction (it would fail the COPY) at no measurable cost; NULL stays NULL."""
+    return (f"CASE WHEN isfinite({x}) THEN {x} - DATE '1970-01-01' "
+            f"WHEN {x} > '1970-01-01' THEN {DATE_INFINITY} WHEN {x} < '1970-01-01' THEN -{DATE_INFINITY} END")
+
+
 def _timestamp_sql(x: str) -> str:
     return (f"CASE WHEN {x} >= '0001-01-01' AND {x} < '10000-01-01' THEN {x}::timestamp::text "
             f"WHEN {x} = 'infinity' THEN '@{TIMESTAMP_INFINITY}' "
@@ -256,11 +265,14 @@ def numeric_scan_sql(column: PgColumn) -> str:
             f"coalesce(bool_or({special}), false)")
 
 
-def plan_column(column: PgColumn, scan: NumericScan | None = None, safe: bool = False) -> ColumnPlan:
+def plan_column(column: PgColumn, scan: NumericScan | None = None, safe: bool = False,
+                copy: bool = False) -> ColumnPlan:
     """How this column is selected, decoded and typed. Unknown types never fail: they travel as text.
 
     safe=False lets dates and timestamps travel as Postgres prints them (fastest); safe=True has Postgres
-    rewrite the values ISO text cannot hold, at some server CPU cost."""
+    rewrite the values ISO text cannot hold, at some server CPU cost. copy=True (a bulk COPY, which chooses its
+    own expressions) sends dates as day numbers, exact for every date, safe or not; without it a date plan
+    parses Postgres's own text, as CDC's in-process typing needs (pgoutput sends that text)."""
     x = quote_ident(column.name)
     note = None
     reported = column.pg_type
@@ -273,6 +285,9 @@ def plan_column(column: PgColumn, scan: NumericScan | None = None, safe: bool = 
     else:
         kind = KINDS.get(column.base, _STRING)
     if not column.is_array:
+        if copy and column.base == "date":
+            return ColumnPlan(column, kind.arrow_type, _date_days_sql(x), pa.int32(), _cast(pa.date32()),
+                              reported, note)
         if kind.direct and not safe:
             return ColumnPlan(column, kind.arrow_type, x, kind.arrow_type, None, reported, note, optimistic=True)
         sql = kind.sql(x) if kind.sql else x

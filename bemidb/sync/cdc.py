@@ -12,30 +12,33 @@ A run (drain mode, the default) goes:
 Exactly once: a run killed before 3's commit changes nothing; one killed between 3 and 4 finds the same
 changes again next time and skips, per table, the transactions committed before the table's stored position.
 Replaying changes onto a copy that already holds them converges to the same rows (every change carries the
-whole row or its key), which is why the copy needs no exported snapshot.
+whole row or its key), which is why the copy needs no exported snapshot. A table without a key (REPLICA
+IDENTITY FULL, cdc_identity) would not converge: its first drain skips what its copy's snapshot saw.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import sys
 import time
 from dataclasses import dataclass
 
 from pg8000.exceptions import DatabaseError, InterfaceError
 
-from bemidb.console import UserError, stdout
+from bemidb import console
+from bemidb.console import UserError
+from bemidb.quoting import quote_literal
 from bemidb.storage import maintenance
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, PROP_PRIMARY_KEY, PROP_SOURCE
 from bemidb.storage.changes import Staged, apply_changes, compact, stage_changes
 from bemidb.storage.writer import WriteResult, check_warehouse_writable
-from bemidb.sync import cdc_collect, cdc_memory, cdc_source, parallel, pgoutput
+from bemidb.sync import cdc_collect, cdc_identity, cdc_memory, cdc_source, parallel, pgoutput
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, typed_changes
+from bemidb.sync.cdc_control import StopFlag as _StopFlag
+from bemidb.sync.cdc_control import pause as _pause
+from bemidb.sync.cdc_phases import Phases as _Phases
 from bemidb.sync.naming import destination, select_tables
 from bemidb.sync.postgres_copy import CopyError
 from bemidb.sync.progress import SyncProgress
@@ -45,7 +48,6 @@ log = logging.getLogger(__name__)
 CHANGES_POLL_SECONDS = 0.5  # --follow: how often the source's row counters are read (--commit-changes)
 UPKEEP_SECONDS = 60  # --follow: compaction and vacuum at most this often (files and snapshots stay few)
 SOURCE_ERRORS = (DatabaseError, InterfaceError, CopyError, OSError)  # the source failed or went away
-PAUSE_ENV = "BEMIDB_CDC_PAUSE_AT"  # fault-injection for tests: "commit" (files written) or "advance"
 
 
 def slot_name(cfg) -> str:
@@ -59,26 +61,33 @@ def publication_name(cfg) -> str:
 def run(cfg, args) -> int:
     namespace = _Destination(cfg.destination_schema or "public", bool(cfg.source_postgres_keep_schemas))
     slot, publication = slot_name(cfg), publication_name(cfg)
+    follow = getattr(args, "follow", False)
+    phases = _Phases(enabled=not follow and log.isEnabledFor(logging.DEBUG))
     conn = _connect(cfg.source_postgres_database_url)
+    phases.mark("connect")
     try:
         if getattr(args, "drop_slot", False):
             return _drop(conn, slot, publication)
-        cdc_source.check_wal_level(conn)
+        state = cdc_source.source_state(conn, slot, publication)  # wal_level, publication, slot: one query
         catalog = full_sync._open_catalog(cfg)
         try:
             check_warehouse_writable(catalog)
         except OSError as exc:
             raise UserError(str(exc)) from None
         keyed, why_not, others = _keyed_tables(cfg, conn)
-        recopy = _prepare_slot(conn, slot, publication, keyed)
+        recopy = _prepare_slot(conn, slot, publication, keyed, state)
         if getattr(args, "full_refresh", False):
             recopy = None  # --full-refresh: copy every table again (the slot stays; replay converges)
-        follow = getattr(args, "follow", False)
         status = 0
+        held = None if recopy is None else {name: _stored_properties(catalog, namespace, relation)
+                                            for name, (relation, _) in keyed.items()}
+        phases.mark("checks")
         if recopy is None or others or getattr(args, "delete_old_tables", False) or any(
-                _stored_properties(catalog, namespace, relation).get(PROP_CDC_SLOT) != slot
-                for relation, _ in keyed.values()):
+                properties.get(PROP_CDC_SLOT) != slot for properties in held.values()):
             status = _copy(cfg, args, catalog, namespace, slot, keyed, recopy, why_not)
+            state = held = None  # the drain reads up to the position after the copies, and their properties
+            phases.mark("copy")
+        upto = state.lsn if state else None  # the first drain's end: the position read with the checks
         stop = _StopFlag() if follow else None
         if follow:
             cdc_memory.use_system_allocator()
@@ -87,7 +96,8 @@ def run(cfg, args) -> int:
             counted = _rows_changed(conn, keyed) if follow and cfg.source_postgres_commit_changes else None
             try:
                 drained = _drain(conn, catalog, namespace, slot, publication, keyed, follow,
-                                 cfg.source_postgres_database_url)
+                                 cfg.source_postgres_database_url, upto, held, phases)
+                upto = held = None
             except SOURCE_ERRORS as exc:
                 if stop is None:
                     raise
@@ -115,6 +125,8 @@ def run(cfg, args) -> int:
         raise UserError(f"source Postgres: {_one_line(exc)}") from None
     finally:
         _close(conn)
+        phases.mark("close")
+        phases.log()
 
 
 def _rows_changed(conn, keyed) -> int | None:
@@ -154,8 +166,9 @@ def _connect(url: str | None):
     if not url:
         raise UserError("the source is missing: set --database-url or SOURCE_POSTGRES_DATABASE_URL", 2)
     conn = source.connect(url)
-    for name, value in {**source.SESSION_SETTINGS, "standard_conforming_strings": "on"}.items():
-        conn.run(f"SET {name} = '{value}'")
+    settings = {**source.SESSION_SETTINGS, "standard_conforming_strings": "on"}
+    conn.run("SELECT " + ", ".join(f"set_config({quote_literal(name)}, {quote_literal(value)}, false)"
+                                   for name, value in settings.items()))  # one round trip, not one per setting
     return conn
 
 
@@ -163,14 +176,16 @@ def _drop(conn, slot: str, publication: str) -> int:
     dropped = [f"slot {slot}"] if cdc_source.drop_slot(conn, slot) else []
     if cdc_source.drop_publication(conn, publication):
         dropped.append(f"publication {publication}")
-    stdout.print(f"dropped {' and '.join(dropped)}" if dropped else f"no slot {slot} nor publication {publication}")
+    console.stdout.print(f"dropped {' and '.join(dropped)}" if dropped
+                         else f"no slot {slot} nor publication {publication}")
     return 0
 
 
 def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]]], dict[str, str], int]:
-    """Selected tables CDC can keep (a primary key that is the replica identity, every column published),
-    why each other selected table cannot (it is full-refreshed every run, see _copy), and how many relations
-    besides those were selected (notes of the full refresh: views, unknown names)."""
+    """Selected tables CDC can keep (a primary key that is the replica identity, or no key and REPLICA
+    IDENTITY FULL; every column published), why each other selected table cannot (it is full-refreshed every
+    run, see _copy), and how many relations besides those were selected (notes of the full refresh: views,
+    unknown names)."""
     relations = source.list_relations(conn)
     selection = select_tables([(r.schema, r.name) for r in relations],
                               cfg.source_postgres_include_tables or [], cfg.source_postgres_exclude_tables or [])
@@ -180,7 +195,7 @@ def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]
         relation = by_name[key]
         if relation.kind in ("r", "p") and relation.can_select:
             primary_key = source.primary_key(conn, relation)
-            reason = _why_not_cdc(conn, relation, primary_key)
+            reason = cdc_identity.why_not_cdc(conn, relation, primary_key)
             if reason is None:
                 keyed[relation.qualified] = (relation, primary_key)
             else:
@@ -189,28 +204,17 @@ def _keyed_tables(cfg, conn) -> tuple[dict[str, tuple[source.Relation, list[str]
     return keyed, why_not, others
 
 
-def _why_not_cdc(conn, relation, primary_key: list[str]) -> str | None:
-    if not primary_key:
-        return "no primary key"
-    identity, generated = conn.run("""
-        SELECT c.relreplident::text, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
-                                             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> '')
-        FROM pg_class c WHERE c.oid = CAST(:name AS regclass)""", name=relation.sql_name)[0]
-    if identity in ("i", "n"):  # deletes would name rows by another key, or not at all
-        return "its replica identity is not the primary key"
-    if generated:  # Postgres before 18 does not publish generated columns: they would read NULL
-        return "it has generated columns, which logical replication does not send"
-    return None
-
-
-def _prepare_slot(conn, slot: str, publication: str, keyed) -> set[str] | None:
-    """Publication and slot in place. Returns None when every table must be copied (a new slot), else the
-    empty set (each table's own properties say whether it needs a copy)."""
-    cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()])
-    state = cdc_source.slot_state(conn, slot)
+def _prepare_slot(conn, slot: str, publication: str, keyed, source_state) -> set[str] | None:
+    """Publication and slot in place (`source_state`: as the run's first query saw them). Returns None when
+    every table must be copied (a new slot), else the empty set (each table's own properties say whether it
+    needs a copy)."""
+    cdc_source.ensure_publication(conn, publication, [relation.sql_name for relation, _ in keyed.values()],
+                                  source_state)
+    cdc_identity.unpublish_unidentified(conn, publication)  # else the source refuses their updates
+    state = source_state.slot
     if state.exists and state.lost:
-        stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, max_slot_wal_keep_size): "
-                     "every table is copied again with a new slot")
+        console.stdout.print(f"slot {slot} was invalidated (the source removed WAL it needed, "
+                             "max_slot_wal_keep_size): every table is copied again with a new slot")
         cdc_source.drop_slot(conn, slot)
     if state.exists and not state.lost:
         return set()
@@ -226,7 +230,8 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
         if name not in keyed:
             progress.note(f"{name}: synced by full refresh, not CDC: {why_not.get(name, 'no primary key')}")
             return {}
-        copy = {PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(0)}
+        copy = {PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(0),
+                **({} if keyed[name][1] else {cdc_identity.PROP_COPY_SNAPSHOT: snapshot})}
         if recopy is None or name in recopy:
             return copy
         stored = _stored_properties(catalog, namespace, relation)
@@ -237,6 +242,7 @@ def _copy(cfg, args, catalog, namespace, slot, keyed, recopy: set[str] | None, w
     try:
         source.begin_snapshot(conn)
         pool = parallel.SourcePool(cfg.source_postgres_database_url, conn, cfg.source_postgres_threads or 1)
+        snapshot = cdc_identity.current_snapshot(conn)  # the one every copy of this run reads in
         return full_sync._sync(cfg, args, catalog, pool, namespace.schema, {}, cdc=plan)
     finally:
         if pool is not None:
@@ -267,26 +273,34 @@ class _Drained:
         self.recopy: set[str] = set()
 
 
-def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None) -> _Drained:
-    """Apply the slot's changes up to now, one commit per changed table (a table whose changes outgrow
-    cdc_collect.CHUNK_ROWS has its earlier parts staged, then committed with the last), then advance the slot."""
+def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None,
+           upto: int | None = None, held: dict[str, dict] | None = None, phases: _Phases | None = None) -> _Drained:
+    """Apply the slot's changes up to now (or `upto`, a position read moments ago), one commit per changed
+    table (a table whose changes outgrow cdc_collect.CHUNK_ROWS has its earlier parts staged, then committed
+    with the last), then advance the slot. `held`: each table's stored properties, when just loaded."""
     result = _Drained()
-    upto = cdc_source.current_lsn(conn)
-    held = {name: _stored_properties(catalog, namespace, relation) for name, (relation, _) in keyed.items()}
+    phases = phases or _Phases(enabled=False)
+    if upto is None:
+        upto = cdc_source.current_lsn(conn)
+    if held is None:
+        held = {name: _stored_properties(catalog, namespace, relation) for name, (relation, _) in keyed.items()}
     applied = {name: pgoutput.parse_lsn(props[PROP_CDC_LSN]) for name, props in held.items()
                if props.get(PROP_CDC_SLOT) == slot and PROP_CDC_LSN in props}
     applier = _Applier(catalog, namespace, keyed, slot, url)
     try:
-        pending = cdc_collect.collect(conn, slot, publication, upto, applied, keyed, applier.flush)
+        pending = cdc_collect.collect(conn, slot, publication, upto, applied, keyed, applier.flush,
+                                      cdc_identity.copied(held, applied, keyed))
     except BaseException:
         applier.discard()
         raise
     finally:
         applier.close()  # its connection; the staged parts are committed below
+    phases.mark("read slot")
     touched = list(dict.fromkeys([*applier.staged, *applier.errors, *applier.recopy, *pending]))
     if not touched:  # nothing to apply: only let the source drop the WAL read so far
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
+        phases.mark("advance")
         return result
     resolver = source.TypeResolver(conn)
     with SyncProgress(f"sync postgres (cdc) -> {namespace.schema}", live=False if follow else None) as progress:
@@ -304,9 +318,12 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
         if progress.failed:
             result.status = 1
             return result  # the slot keeps the changes: the next run applies what failed
+        phases.mark("apply")
         _pause("advance")
         cdc_source.advance(conn, slot, upto)
+        phases.mark("advance")
     _upkeep(catalog, namespace, [keyed[name][0] for name in touched], follow)
+    phases.mark("upkeep")
     if follow:  # a follower lives for days: its freed memory goes back to the system after each cycle
         cdc_memory.release()
     return result
@@ -403,35 +420,3 @@ def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, 
                   PROP_PRIMARY_KEY: json.dumps(changes.keys)}
     return apply_changes(catalog, identifier, schema, batch, properties=properties, staged=staged,
                          before_commit=lambda: _pause("commit"))
-
-
-_reached: dict[str, int] = {}
-
-
-def _pause(point: str) -> None:
-    """Tests kill the process at exact points ("commit", or "commit#2" for the second one): the run says
-    where it stopped and waits there."""
-    _reached[point] = _reached.get(point, 0) + 1
-    wanted = os.environ.get(PAUSE_ENV)
-    if wanted in (point, f"{point}#{_reached[point]}"):
-        print(f"paused at {wanted}", file=sys.stderr, flush=True)
-        while True:
-            time.sleep(60)
-
-
-class _StopFlag:
-    """--follow ends on SIGTERM/SIGINT, after the commit under way."""
-
-    def __init__(self):
-        self.stopped = False
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-
-    def _stop(self, *_):
-        self.stopped = True
-
-    def wait(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        while not self.stopped and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return self.stopped

@@ -1,16 +1,18 @@
 """One table's changes from the slot, collapsed to their net effect, then typed like a COPY would type them.
 
 Collapsing: per primary key only the last version counts (or "deleted"); a TRUNCATE forgets everything before
-it. The net effect is typed like a copy types it, so a CDC row is stored exactly as a full refresh would store
-it, for every type: in-process where pgoutput's text is what COPY prints (cdc_local: most columns), else by
-sending the text values back to the source (one text[] per column for up to ROWS_PER_QUERY rows), cast to
-each column's type and selected with the very expressions the copy uses (bemidb/storage/types.py).
+it. A table without a key (REPLICA IDENTITY FULL) counts whole rows instead (cdc_identity). The net effect is
+typed like a copy types it, so a CDC row is stored exactly as a full refresh would store it, for every type:
+in-process where pgoutput's text is what COPY prints (cdc_local: most columns), else by sending the text values
+back to the source (one text[] per column for up to ROWS_PER_QUERY rows), cast to each column's type and
+selected with the very expressions the copy uses (bemidb/storage/types.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from bemidb.quoting import quote_ident
@@ -23,7 +25,7 @@ from bemidb.storage.types import (
     numeric_scan_sql,
     plan_column,
 )
-from bemidb.sync import pgoutput
+from bemidb.sync import cdc_identity, pgoutput
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_local import local_plan, parse_texts
 from bemidb.sync.postgres_copy import copy_csv_chunks, decode_chunks
@@ -48,14 +50,19 @@ class _Version:
 
 @dataclass
 class TableChanges:
-    keys: list[str]  # primary-key columns (the source's)
+    keys: list[str]  # primary-key columns (the source's); none: a REPLICA IDENTITY FULL table, rows counted
     rows: dict[tuple, _Version | None] = field(default_factory=dict)  # key -> last version, None = deleted
     truncated: bool = False
     changes: int = 0
     _indexes: dict[int, tuple] = field(default_factory=dict)  # id(relation) -> (relation, index, key positions)
+    columns: tuple[str, ...] = ()  # without keys: the column order of `rows`' keys (whole rows -> net count)
+    lost: str | None = None  # without keys: why these changes cannot be applied (the table is copied again)
 
     def add(self, relation: pgoutput.Relation, change: pgoutput.Change) -> None:
         self.changes += 1
+        if not self.keys:
+            cdc_identity.count(self, relation, change)
+            return
         index, key_positions = self._index(relation)
         if change.kind == "D":
             self.rows[tuple(change.old[i] for i in key_positions)] = _DELETED
@@ -97,6 +104,8 @@ class TableChanges:
 
 def typed_batch(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa.Schema) -> ChangeBatch:
     """The net effect as a ChangeBatch, every value decoded through the source by the copy's plans."""
+    if not changes.keys:
+        return _typed_counts(conn, changes, plans, schema)
     key_plans = [next(p for p in plans if p.column.name == k) for k in changes.keys]
     key_schema = pa.schema([schema.field(k) for k in changes.keys])
     versions = [v for v in changes.rows.values() if v is not None]
@@ -111,6 +120,30 @@ def typed_batch(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa
     upserts = _decode(conn, plans, schema, versions, lambda v: [_known(v.get(p.column.name)) for p in plans])
     dropped = _decode(conn, key_plans, key_schema, list(changes.rows), lambda key: key)
     return ChangeBatch(changes.keys, upserts, dropped, changes.truncated, unchanged, fill_from)
+
+
+def _typed_counts(conn, changes: TableChanges, plans: list[ColumnPlan], schema: pa.Schema) -> ChangeBatch:
+    """A keyless table's net counts: rows to append and rows to remove (each as many times as counted), whole
+    rows typed by the same plans as the upserts, so a removed row equals the row stored for it."""
+    added, added_counts, removed, removed_counts = cdc_identity.rows_by_sign(changes)
+    to_row = _row_reader(changes.columns, [p.column.name for p in plans])
+    upserts = _repeated(_decode(conn, plans, schema, added, to_row), added_counts)
+    dropped = _repeated(_decode(conn, plans, schema, removed, to_row), removed_counts)
+    return ChangeBatch([], upserts, dropped, changes.truncated)
+
+
+def _row_reader(columns: tuple[str, ...], names: list[str]):
+    """A counted row (values in `columns`' order) -> its values in `names`' order (a column added at the
+    source after the drain's last change reads NULL)."""
+    where = {name: i for i, name in enumerate(columns)}
+    positions = [where.get(name) for name in names]
+    return lambda row: [None if i is None else _known(row[i]) for i in positions]
+
+
+def _repeated(table: pa.Table, counts: list[int]) -> pa.Table:
+    if all(n == 1 for n in counts):
+        return table
+    return table.take(pa.array(np.repeat(np.arange(len(counts)), counts)))
 
 
 def _key_of(version: _Version, keys: list[str]) -> tuple:
@@ -182,17 +215,24 @@ def _array_literal(values) -> str:
 def scan_numerics(conn, changes: TableChanges, columns: list[PgColumn]) -> dict[str, NumericScan]:
     """What the copy's pre-scan finds in unconstrained numeric columns, over the changed rows only."""
     targets = [c for c in columns if needs_numeric_scan(c)]
-    versions = [v for v in changes.rows.values() if v is not None]
-    if not targets or not versions:
+    if not targets:
         return {}
-    rows = [[_known(v.get(c.name)) for c in targets] for v in versions]
+    if changes.keys:
+        rows = [[_known(v.get(c.name)) for c in targets] for v in changes.rows.values() if v is not None]
+    else:  # rows removed too: they are typed by the same plans
+        rows = list(map(_row_reader(changes.columns, [c.name for c in targets]), changes.rows))
+    if not rows:
+        return {}
     row = conn.run(f"SELECT {', '.join(numeric_scan_sql(c) for c in targets)} FROM {_values(targets, rows)}")[0]
     return {c.name: NumericScan(int(row[3 * i]), int(row[3 * i + 1]), bool(row[3 * i + 2]))
             for i, c in enumerate(targets)}
 
 
 def typed_changes(conn, table, relation, changes: TableChanges, resolver) -> tuple[pa.Schema, ChangeBatch]:
-    """The Arrow schema and `changes` to `table` typed as the copy types the source's current columns."""
+    """The Arrow schema and `changes` to `table` typed as the copy types the source's current columns.
+    Raises ValueError when the changes cannot be applied (the caller copies the table again)."""
+    if changes.lost:
+        raise ValueError(changes.lost)
     columns = source.table_columns(conn, relation, resolver)
     scans = scan_numerics(conn, changes, columns)
     plans = [plan_column(column, _numeric_scan(table.schema(), column, scans.get(column.name)), safe=True)

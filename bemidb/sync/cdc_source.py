@@ -7,6 +7,7 @@ rds_replication; Cloud SQL: cloudsqlsuperuser; Supabase and Neon: the default ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -46,37 +47,66 @@ def describe_slot(name: str, state: SlotState) -> str:
             f"(max_slot_wal_keep_size {keep}), applied through {state.confirmed_lsn}")
 
 
-def check_wal_level(conn) -> None:
-    level = conn.run("SHOW wal_level")[0][0]
-    if level != "logical":
-        raise UserError(WAL_LEVEL_HINT.format(level=level), 2)
+_SLOT_COLUMNS = """coalesce(s.wal_status, ''), coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn), 0)::int8,
+    s.confirmed_flush_lsn::text, current_setting('max_slot_wal_keep_size'), s.database::text,
+    current_database()::text, coalesce(s.plugin::text, ''), s.slot_name IS NOT NULL"""
 
 
 def slot_state(conn, slot: str) -> SlotState:
-    rows = conn.run("""
-        SELECT coalesce(wal_status, ''), coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::int8,
-               confirmed_flush_lsn::text, current_setting('max_slot_wal_keep_size'), database::text,
-               current_database()::text, coalesce(plugin::text, '')
-        FROM pg_replication_slots WHERE slot_name = :slot""", slot=slot)
-    if not rows:
+    rows = conn.run(f"SELECT {_SLOT_COLUMNS} FROM pg_replication_slots s WHERE s.slot_name = :slot", slot=slot)
+    return _slot_state(slot, rows[0]) if rows else SlotState(False)
+
+
+def _slot_state(slot: str, row) -> SlotState:
+    status, held, confirmed, keep, database, ours, plugin, exists = row
+    if not exists:
         return SlotState(False)
-    status, held, confirmed, keep, database, ours, plugin = rows[0]
     if database != ours or plugin != "pgoutput":
         raise UserError(f"replication slot {slot} exists but belongs to database {database} (plugin {plugin}): "
                         "choose another with --slot-name / SOURCE_POSTGRES_REPLICATION_SLOT", 2)
     return SlotState(True, status == "lost", int(held), confirmed, keep)
 
 
-def ensure_publication(conn, publication: str, tables: list[str]) -> None:
-    """The publication exists and publishes `tables` (sql names); tables are only ever added."""
+@dataclass(frozen=True)
+class SourceState:
+    """What a CDC run checks before it reads the slot, asked in one round trip (a cron step's source is often
+    a network hop away: every query costs one)."""
+    wal_level: str
+    lsn: int  # the source's current flushed position
+    publication_exists: bool
+    published: frozenset[str]  # the publication's tables, as sql names
+    slot: SlotState
+
+
+def source_state(conn, slot: str, publication: str) -> SourceState:
+    """wal_level (checked: CDC needs logical), the position now, the publication and the slot."""
+    row = conn.run(f"""
+        SELECT current_setting('wal_level'), pg_current_wal_flush_lsn()::text,  -- flushed: see current_lsn
+               EXISTS (SELECT 1 FROM pg_publication WHERE pubname = :p),
+               (SELECT coalesce(json_agg(json_build_array(schemaname, tablename)), '[]')::text
+                FROM pg_publication_tables WHERE pubname = :p),
+               {_SLOT_COLUMNS}
+        FROM (SELECT 1) AS one LEFT JOIN pg_replication_slots s ON s.slot_name = :slot""", p=publication, slot=slot)[0]
+    level, lsn, exists, published = row[:4]
+    if level != "logical":
+        raise UserError(WAL_LEVEL_HINT.format(level=level), 2)
+    return SourceState(level, pgoutput.parse_lsn(lsn), bool(exists),
+                       frozenset(f"{quote_ident(s)}.{quote_ident(t)}" for s, t in json.loads(published)),
+                       _slot_state(slot, row[4:]))
+
+
+def ensure_publication(conn, publication: str, tables: list[str], state: SourceState | None = None) -> None:
+    """The publication exists and publishes `tables` (sql names); tables are only ever added. `state`: what
+    source_state() saw, so that nothing is asked again."""
     quoted = quote_ident(publication)
-    exists = conn.run("SELECT 1 FROM pg_publication WHERE pubname = :p", p=publication)
+    exists = state.publication_exists if state else conn.run("SELECT 1 FROM pg_publication WHERE pubname = :p",
+                                                             p=publication)
     if not exists:
         # Changes of a partition are published as changes of its parent, the table that is synced.
         conn.run(f"CREATE PUBLICATION {quoted}" + (f" FOR TABLE {', '.join(tables)}" if tables else "")
                  + " WITH (publish_via_partition_root = true)")
         return
-    published = {f"{quote_ident(s)}.{quote_ident(t)}" for s, t in conn.run(
+    published = state.published if state else {f"{quote_ident(s)}.{quote_ident(t)}" for s, t in conn.run(
         "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = :p", p=publication)}
     missing = [t for t in tables if t not in published]
     if missing:
@@ -103,22 +133,23 @@ def drop_publication(conn, publication: str) -> bool:
 
 
 def current_lsn(conn) -> int:
-    return pgoutput.parse_lsn(conn.run("SELECT pg_current_wal_lsn()::text")[0][0])
+    # The flushed position, not the inserted one: decoding reads only flushed WAL, while the advance moves up
+    # to the WAL flushed by then, so a commit written below an insert-position `upto` but flushed only after
+    # the peek would be skipped by the advance without ever being read (asynchronous commits make it likely).
+    return pgoutput.parse_lsn(conn.run("SELECT pg_current_wal_flush_lsn()::text")[0][0])
 
 
 def peek_messages(conn, slot: str, publication: str, upto: int) -> Iterator[object]:
     """The slot's pgoutput messages up to `upto`, decoded, streamed through COPY (pg8000 would hold every
-    row of a plain SELECT in memory). Peek does not consume: the slot moves only by advance()."""
-    select = (f"SELECT encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes("
+    row of a plain SELECT in memory). Peek does not consume: the slot moves only by advance(). Each message
+    comes as hex of (its int32 length, itself): a chunk of lines is one bytes.fromhex, which skips the line
+    breaks, and the lengths split it again."""
+    select = (f"SELECT encode(int4send(length(data)) || data, 'hex') FROM pg_logical_slot_peek_binary_changes("
               f"{quote_literal(slot)}, {quote_literal(pgoutput.format_lsn(upto))}::pg_lsn, NULL, "
               f"'proto_version', '1', 'publication_names', {quote_literal(publication)})")
     for chunk in copy_csv_chunks(conn, select):
         data = chunk.to_pybytes() if hasattr(chunk, "to_pybytes") else bytes(chunk)
-        for line in data.split(b"\n"):
-            if line:
-                message = pgoutput.decode(bytes.fromhex(line.decode("ascii")))
-                if message is not None:
-                    yield message
+        yield from pgoutput.decode_frames(bytes.fromhex(data.decode("ascii")))
 
 
 def rows_changed(conn, tables: list[str]) -> int:

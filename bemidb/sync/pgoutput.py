@@ -9,6 +9,7 @@ See https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 UNCHANGED = object()  # 'u': an unchanged TOASTed value the update did not send
@@ -80,10 +81,6 @@ class _Reader:
         self.pos = end + 1
         return value
 
-    def tuple_data(self) -> tuple:
-        values, self.pos = _tuple_data(self.data, self.pos)
-        return values
-
 
 def _tuple_data(data: bytes, pos: int) -> tuple[tuple, int]:
     """A TupleData at `pos` -> (values, position after it). The hot loop of a drain (one call per changed
@@ -95,19 +92,67 @@ def _tuple_data(data: bytes, pos: int) -> tuple[tuple, int]:
     unpack_i32 = _I32.unpack_from
     for _ in range(count):
         kind = data[pos]
-        pos += 1
         if kind == 0x74:  # 't': text
-            length = unpack_i32(data, pos)[0]
-            pos += 4
-            append(data[pos:pos + length].decode("utf-8"))
-            pos += length
+            end = pos + 5 + unpack_i32(data, pos + 1)[0]
+            append(data[pos + 5:end].decode("utf-8"))
+            pos = end
         elif kind == 0x6E:  # 'n': NULL
             append(None)
+            pos += 1
         elif kind == 0x75:  # 'u': unchanged TOASTed value
             append(UNCHANGED)
+            pos += 1
         else:
             raise ProtocolError(f"tuple value kind {chr(kind)!r} (binary values are not asked for)")
     return tuple(values), pos
+
+
+def _change(data: bytes, pos: int) -> tuple[Change, int]:
+    """The Insert, Update or Delete message at `pos` (its kind byte) -> (Change, position after it)."""
+    kind = data[pos]
+    oid = _U32.unpack_from(data, pos + 1)[0]
+    marker = data[pos + 5]
+    if kind == 0x49:  # 'I', then 'N' and the new row
+        if marker != 0x4E:
+            raise ProtocolError(f"insert without a new tuple (marker {chr(marker)!r})")
+        new, pos = _tuple_data(data, pos + 6)
+        return Change("I", oid, new, None), pos
+    if kind == 0x44:  # 'D', then 'K' (the key) or 'O' (the whole old row)
+        if marker not in (0x4B, 0x4F):
+            raise ProtocolError(f"delete without an old tuple (marker {chr(marker)!r})")
+        old, pos = _tuple_data(data, pos + 6)
+        return Change("D", oid, None, old), pos
+    old, pos = None, pos + 6  # 'U': an optional 'K'/'O' old tuple, then 'N' and the new row
+    if marker in (0x4B, 0x4F):
+        old, pos = _tuple_data(data, pos)
+        marker = data[pos]
+        pos += 1
+    if marker != 0x4E:
+        raise ProtocolError(f"update without a new tuple (marker {chr(marker)!r})")
+    new, pos = _tuple_data(data, pos)
+    return Change("U", oid, new, old), pos
+
+
+def decode_frames(raw: bytes) -> Iterator[object]:
+    """The messages of `raw`, a run of frames (int32 length, message), as decode() decodes each: the slot
+    is read in that framing so that a whole chunk is hex-decoded at once, and the changes, nearly every
+    message of a drain, are decoded in place (no copy of each message)."""
+    pos, total = 0, len(raw)
+    length_at = _I32.unpack_from
+    while pos < total:
+        end = pos + 4 + length_at(raw, pos)[0]
+        pos += 4
+        if raw[pos] in (0x49, 0x55, 0x44):  # I, U, D
+            message, pos = _change(raw, pos)
+            if pos != end:
+                raise ProtocolError("a change message does not end where its frame does")
+        else:
+            message = decode(raw[pos:end])
+        pos = end
+        if message is not None:
+            yield message
+    if pos != total:
+        raise ProtocolError("the last message runs past the data read")
 
 
 def decode(data: bytes):
@@ -134,24 +179,11 @@ def decode(data: bytes):
             types.append(reader.int(_U32))
             reader.int(_I32)  # typmod
         return Relation(oid, schema or "pg_catalog", name, identity, tuple(names), tuple(keys), tuple(types))
-    if kind == "I":
-        oid = reader.int(_U32)
-        reader.byte()  # 'N'
-        return Change("I", oid, reader.tuple_data(), None)
-    if kind == "U":
-        oid = reader.int(_U32)
-        marker = reader.byte()
-        old = None
-        if marker in ("K", "O"):
-            old = reader.tuple_data()
-            marker = reader.byte()
-        if marker != "N":
-            raise ProtocolError(f"update without a new tuple (marker {marker!r})")
-        return Change("U", oid, reader.tuple_data(), old)
-    if kind == "D":
-        oid = reader.int(_U32)
-        reader.byte()  # 'K' or 'O'
-        return Change("D", oid, None, reader.tuple_data())
+    if kind in ("I", "U", "D"):
+        message, end = _change(data, 0)
+        if end != len(data):
+            raise ProtocolError("a change message longer than its tuples")
+        return message
     if kind == "T":
         count = reader.int(_I32)
         reader.byte()  # options: CASCADE / RESTART IDENTITY

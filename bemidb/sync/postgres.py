@@ -220,7 +220,7 @@ def _sync_table(conn, catalog, relation, identifier, resolver, progress, cursor=
             raise CopyError("the table has no columns")
         scans = source.scan_numerics(conn, relation, columns)
         for safe in (False, True):
-            plans = [plan_column(column, scans.get(column.name), safe=safe) for column in columns]
+            plans = [plan_column(column, scans.get(column.name), safe=safe, copy=True) for column in columns]
             if not safe:
                 for plan in plans:
                     if plan.note:

@@ -52,6 +52,41 @@ def test_framing_gives_exactly_the_rows_and_the_other_messages(seed):
     assert others == [b"N", b"c", b"C", b"Z"]
 
 
+class _Trickle(io.RawIOBase):
+    """A socket that hands out 1-700 bytes per read: headers and rows split at every possible place."""
+
+    def __init__(self, data: bytes, seed: int):
+        self.data, self.pos, self.rng = data, 0, random.Random(seed)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        size = min(len(target), self.rng.randrange(1, 700), len(self.data) - self.pos)
+        target[:size] = self.data[self.pos:self.pos + size]
+        self.pos += size
+        return size
+
+
+def test_framing_with_split_reads_and_a_row_bigger_than_the_buffer(monkeypatch):
+    import bemidb.sync.postgres_copy as postgres_copy
+
+    monkeypatch.setattr(postgres_copy, "COALESCE_S", 0)
+    rows = _rows(3_000, 7)
+    rows.insert(1_500, b"1," + b"y" * (9 * 1024 * 1024) + b"\n")  # more than the 6 MB the reader starts with
+    stream = b"".join(_message(b"d", r) for r in rows) + _message(b"c", b"") + _message(b"Z", b"I")
+    reader = _MessageReader(io.BufferedReader(_Trickle(stream, 7), buffer_size=512))
+    got, others = [], []
+    while not others or others[-1] != b"Z":
+        chunk, other = reader.copy_data(64 * 1024)
+        if chunk is not None:
+            got.append(chunk.to_pybytes())
+        if other is not None:
+            others.append(other[0])
+    assert b"".join(got) == b"".join(rows)
+    assert others == [b"c", b"Z"]
+
+
 def test_copy_from_postgres_with_newlines_in_values(pg):
     url = pg.create_database("copy_framing")
     with psycopg.connect(url, autocommit=True) as conn:
