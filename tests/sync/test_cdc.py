@@ -13,6 +13,7 @@ from pyiceberg.manifest import ManifestContent
 from bemidb import config
 from bemidb.storage.catalog import PROP_CDC_LSN, PROP_CDC_SLOT, open_catalog
 from bemidb.storage.changes import compact
+from bemidb.sync.pgoutput import format_lsn
 from tests.support.alltypes import SCHEMA_SQL
 from tests.support.cdc import cdc as _cdc
 from tests.support.cdc import cdc_source  # noqa: F401 - the `source` fixture
@@ -230,23 +231,32 @@ def test_changes_are_served_as_the_source_answers(source, data_dir, bemidb_serve
     assert rows == [("public", "items", "cdc", lsn, True)]
 
 
-def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_dir, bemidb_server):  # noqa: F811
-    source("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one')")
+@pytest.mark.parametrize("ddl", [
+    "CREATE TABLE items (id int PRIMARY KEY, name text)",
+    "CREATE TABLE items (id int, name text); ALTER TABLE items REPLICA IDENTITY FULL;"
+    "INSERT INTO items VALUES (2, 'two')",  # a multiset, no key: two equal rows
+], ids=["primary-key", "keyless-identity-full"])
+def test_follow_shows_a_change_within_seconds_and_stops_on_sigterm(source, data_dir, bemidb_server, ddl):  # noqa: F811
+    source(ddl + "; INSERT INTO items VALUES (1, 'one'), (2, 'two')")
     _cdc(source.url, data_dir)
     server = bemidb_server(data_dir)
     follower = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--follow", "--commit-interval", "1s",
                             "--database-url", source.url, "--data-dir", str(data_dir))
+    changes = ["INSERT INTO items VALUES (10, 'followed')", "UPDATE items SET name = 'again' WHERE id = 1",
+               "DELETE FROM items WHERE ctid = (SELECT min(ctid) FROM items WHERE id = 2)"]  # one row (of two equal ones)
+    query = "SELECT id, name FROM items ORDER BY id, name"
     try:
-        for round_ in range(3):
-            source("INSERT INTO items VALUES (%s, 'followed')", 10 + round_)
-            wait_for(lambda r=round_: (10 + r, "followed") in _served(server, "SELECT id, name FROM items"),
-                     follower, "the change to be served", timeout=30)
+        for change in changes:
+            source(change)
+            expected = [tuple(r.values()) for r in _source(source.url, query)]
+            wait_for(lambda e=expected: _served(server, query) == e, follower, "the change to be served", timeout=30)
         assert follower.poll() is None
     finally:
         follower.send_signal(signal.SIGTERM)
         assert follower.wait(timeout=60) == 0, follower.stderr.read().decode()
-    assert _served(server, "SELECT id, name FROM items ORDER BY id") == [
-        tuple(r.values()) for r in _source(source.url, "SELECT id, name FROM items ORDER BY id")]
+    assert _served(server, query) == [tuple(r.values()) for r in _source(source.url, query)]
+    applied = _table(data_dir, "items").properties.get(PROP_CDC_LSN, "")
+    assert applied not in ("", format_lsn(0)), "the changes were applied by CDC, not by a copy"
 
 
 def test_follow_commits_before_the_interval_once_enough_rows_changed(source, data_dir):
