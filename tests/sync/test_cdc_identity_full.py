@@ -4,6 +4,8 @@ local disk and SeaweedFS S3, compared with the source as multisets of rows in Po
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pyarrow as pa
 import pytest
@@ -68,7 +70,12 @@ def _multiset(dsn: str, sql: str = f"SELECT {COLUMNS} FROM ev") -> list[tuple]:
 
 
 def _same(source, server, sql: str = f"SELECT {COLUMNS} FROM ev"):
-    ours, theirs = _multiset(server.dsn(), sql), _multiset(source.url, sql)
+    """The served rows equal the source's; the server looks at the catalog once a second (REFRESH_INTERVAL),
+    so a commit made moments ago may show on a later query, not on the first."""
+    theirs = _multiset(source.url, sql)
+    deadline = time.monotonic() + 15
+    while (ours := _multiset(server.dsn(), sql)) != theirs and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert len(ours) == len(theirs)
     assert ours == theirs
 
