@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 
 from bemidb.quoting import quote_ident
@@ -143,7 +142,9 @@ def _row_reader(columns: tuple[str, ...], names: list[str]):
 def _repeated(table: pa.Table, counts: list[int]) -> pa.Table:
     if all(n == 1 for n in counts):
         return table
-    return table.take(pa.array(np.repeat(np.arange(len(counts)), counts)))
+    # One index per copy: the counted rows are Python values already, so a list costs what they do (and a
+    # drain does not import numpy for it).
+    return table.take(pa.array([i for i, n in enumerate(counts) for _ in range(n)], pa.int64()))
 
 
 def _key_of(version: _Version, keys: list[str]) -> tuple:
