@@ -36,9 +36,8 @@ from bemidb.sync import cdc_collect, cdc_identity, cdc_memory, cdc_source, paral
 from bemidb.sync import postgres as full_sync
 from bemidb.sync import postgres_source as source
 from bemidb.sync.cdc_batch import TableChanges, typed_changes
-from bemidb.sync.cdc_control import StopFlag as _StopFlag
-from bemidb.sync.cdc_control import pause as _pause
-from bemidb.sync.cdc_phases import Phases as _Phases
+from bemidb.sync.cdc_control import StopFlag, pause
+from bemidb.sync.cdc_phases import Phases
 from bemidb.sync.naming import destination, select_tables
 from bemidb.sync.postgres_copy import CopyError
 from bemidb.sync.progress import SyncProgress
@@ -62,7 +61,7 @@ def run(cfg, args) -> int:
     namespace = _Destination(cfg.destination_schema or "public", bool(cfg.source_postgres_keep_schemas))
     slot, publication = slot_name(cfg), publication_name(cfg)
     follow = getattr(args, "follow", False)
-    phases = _Phases(enabled=not follow and log.isEnabledFor(logging.DEBUG))
+    phases = Phases(enabled=not follow and log.isEnabledFor(logging.DEBUG))
     conn = _connect(cfg.source_postgres_database_url)
     phases.mark("connect")
     try:
@@ -88,7 +87,7 @@ def run(cfg, args) -> int:
             state = held = None  # the drain reads up to the position after the copies, and their properties
             phases.mark("copy")
         upto = state.lsn if state else None  # the first drain's end: the position read with the checks
-        stop = _StopFlag() if follow else None
+        stop = StopFlag() if follow else None
         if follow:
             cdc_memory.use_system_allocator()
         while True:
@@ -274,12 +273,12 @@ class _Drained:
 
 
 def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = False, url: str | None = None,
-           upto: int | None = None, held: dict[str, dict] | None = None, phases: _Phases | None = None) -> _Drained:
+           upto: int | None = None, held: dict[str, dict] | None = None, phases: Phases | None = None) -> _Drained:
     """Apply the slot's changes up to now (or `upto`, a position read moments ago), one commit per changed
     table (a table whose changes outgrow cdc_collect.CHUNK_ROWS has its earlier parts staged, then committed
     with the last), then advance the slot. `held`: each table's stored properties, when just loaded."""
     result = _Drained()
-    phases = phases or _Phases(enabled=False)
+    phases = phases or Phases(enabled=False)
     if upto is None:
         upto = cdc_source.current_lsn(conn)
     if held is None:
@@ -298,7 +297,7 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
     phases.mark("read slot")
     touched = list(dict.fromkeys([*applier.staged, *applier.errors, *applier.recopy, *pending]))
     if not touched:  # nothing to apply: only let the source drop the WAL read so far
-        _pause("advance")
+        pause("advance")
         cdc_source.advance(conn, slot, upto)
         phases.mark("advance")
         return result
@@ -319,7 +318,7 @@ def _drain(conn, catalog, namespace, slot, publication, keyed, follow: bool = Fa
             result.status = 1
             return result  # the slot keeps the changes: the next run applies what failed
         phases.mark("apply")
-        _pause("advance")
+        pause("advance")
         cdc_source.advance(conn, slot, upto)
         phases.mark("advance")
     _upkeep(catalog, namespace, [keyed[name][0] for name in touched], follow)
@@ -351,7 +350,7 @@ class _Applier:
         if staged is None:
             return False
         self.staged[name] = staged
-        _pause("stage")
+        pause("stage")
         return True
 
     def apply(self, conn, resolver, name: str, changes: TableChanges, lsn: int) -> bool:
@@ -419,4 +418,4 @@ def _apply(conn, catalog, namespace, relation, changes: TableChanges, resolver, 
     properties = {PROP_SOURCE: full_sync.SOURCE_NAME, PROP_CDC_SLOT: slot, PROP_CDC_LSN: pgoutput.format_lsn(upto),
                   PROP_PRIMARY_KEY: json.dumps(changes.keys)}
     return apply_changes(catalog, identifier, schema, batch, properties=properties, staged=staged,
-                         before_commit=lambda: _pause("commit"))
+                         before_commit=lambda: pause("commit"))

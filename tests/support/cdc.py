@@ -61,7 +61,7 @@ def cdc_source(pg, request):
 
 
 def killed_at(url, data_dir, point, env=None):
-    """A CDC run SIGKILLed exactly at `point` (it says where it waits: see bemidb/sync/cdc.py _pause)."""
+    """A CDC run SIGKILLed exactly at `point` (it says where it waits: see bemidb/sync/cdc_control.py pause)."""
     process = popen_bemidb("sync", "postgres", "--sync-mode", "cdc", "--database-url", url, "--data-dir",
                            str(data_dir), env={**(env or {}), "BEMIDB_CDC_PAUSE_AT": point})
     lines = []
