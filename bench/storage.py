@@ -13,7 +13,9 @@ One run, one machine, every figure against a reference measured in the same run:
     postgres_scanner copying the same tables to zstd Parquet (whole process, its default threads). Target
     <= 1.00. One uncounted warm-up run of each (page caches), then ROUNDS rounds alternated: the ratio is
     of the medians (best-of also shown). Peak RSS of the sync at --threads 1 and at the default, and its
-    time at 1 thread; the CPU of each side's process and of the Postgres backends serving it.
+    time at 1 thread; the CPU of each side's process and of the Postgres backends serving it. Also timed:
+    the peer's scanner feeding pyarrow in bemidb's layout (bench/_pgscan.py --bemidb-layout), i.e. what
+    pinning duckdb 1.5.5 to read through the peer's own binary-COPY decoder could give at most.
 (c) `select * from orders where o_orderkey = $1` through the wire (psycopg, server-side parameters), p50 over
     random existing keys; Postgres with its primary-key index is the reference, and DuckDB in-process over
     the same files (read_parquet, footers cached, the key as a parameter) shows what the engine alone takes.
@@ -46,6 +48,8 @@ from bench.tpch.runner import queries
 REPO = Path(__file__).resolve().parent.parent
 PGSCAN = Path(__file__).resolve().parent / "_pgscan.py"
 SCANNER_PIN = "duckdb-extension-postgres-scanner==1.5.5"
+PEER = "postgres_scanner"
+CEILING = "postgres_scanner -> bemidb layout"
 LOOKUPS = 300
 ROUNDS = 3  # counted rounds of (b), after one warm-up round
 POINT_SQL = "select * from orders where o_orderkey = %s"
@@ -53,12 +57,20 @@ ROUND_TRIP_SQL = "select %s::int"
 
 
 def _scanner_python() -> Path:
-    """The TPC-H generator's venv (duckdb 1.5.5) with the postgres_scanner wheel added once."""
+    """The TPC-H generator's venv (duckdb 1.5.5) with the postgres_scanner wheel added once, and bemidb's own
+    pins of what `bemidb.storage.layout` imports (the --bemidb-layout run)."""
     python = venv_python()
-    if not list(VENV.glob("lib/python*/site-packages/duckdb_extension_postgres_scanner")):
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", SCANNER_PIN], check=True,
-                       capture_output=True)
+    if not list(VENV.glob("lib/python*/site-packages/pyiceberg")):
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", SCANNER_PIN, *_layout_pins()],
+                       check=True, capture_output=True)
     return python
+
+
+def _layout_pins() -> list[str]:
+    import tomllib
+
+    pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [pin for pin in pins if pin.split("==")[0] in ("pyarrow", "pyiceberg", "pg8000")]
 
 
 def _libpq_dsn(cluster, database: str) -> str:
@@ -101,21 +113,22 @@ def _extract(cluster, database: str, url: str, work: Path, log) -> dict:
     Postgres's and the OS's caches), then ROUNDS rounds; median and best wall time of each."""
     python = _scanner_python()
     cores = os.cpu_count() or 1
-    runs = {"postgres_scanner": [], f"sync --threads {cores}": [], "sync --threads 1": []}
+    runs = {PEER: [], f"sync --threads {cores}": [], "sync --threads 1": [], CEILING: []}
     dirs = {}
     for round_ in range(ROUNDS + 1):
         for name in runs:
-            if round_ == 0 and name == "sync --threads 1":
+            if round_ == 0 and name in ("sync --threads 1", CEILING):
                 continue  # the warm-up needs one reader of each kind
-            out = work / name.replace(" ", "_").replace("-", "")
+            out = work / "".join(c if c.isalnum() else "_" for c in name)
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             cluster.execute(database, "CHECKPOINT")
             time.sleep(0.2)  # the CHECKPOINT's backend reaped
             server_before = _postgres_cpu(cluster)
-            if name == "postgres_scanner":
-                cmd = [str(python), str(PGSCAN), _libpq_dsn(cluster, database), str(out), *TABLES]
-                wall, rss, _err, cpu = timed(cmd, env={**os.environ, "PYTHONPATH": ""})
+            if name in (PEER, CEILING):
+                layout = ["--bemidb-layout"] if name == CEILING else []
+                cmd = [str(python), str(PGSCAN), *layout, _libpq_dsn(cluster, database), str(out), *TABLES]
+                wall, rss, _err, cpu = timed(cmd, env={**os.environ, "PYTHONPATH": str(REPO) if layout else ""})
             else:
                 threads = int(name.rsplit(" ", 1)[1])
                 cmd = [sys.executable, "-m", "bemidb", "sync", "postgres"]
@@ -267,7 +280,7 @@ def run(sf: float, repeat: int, log=print, only: str | None = None) -> dict:
         if only == "b":
             return _extraction_result(sf, extraction)
         data_dir = extraction["dirs"][f"sync --threads {cores}"]
-        reference_files = {t: [str(extraction["dirs"]["postgres_scanner"] / f"{t}.parquet")] for t in TABLES}
+        reference_files = {t: [str(extraction["dirs"][PEER] / f"{t}.parquet")] for t in TABLES}
 
         log(f"(a) 22 queries, best of {repeat} ...")
         server = start_server(data_dir, log_level="INFO", timeout=120)
@@ -311,8 +324,9 @@ def run(sf: float, repeat: int, log=print, only: str | None = None) -> dict:
 
 def _extraction_rows(extraction: dict) -> list[dict]:
     cores, ext, ext_best = extraction["cores"], extraction["median"], extraction["best"]
-    peer, sync_n, sync_1 = ext["postgres_scanner"], ext[f"sync --threads {cores}"], ext["sync --threads 1"]
-    best_ratio = ext_best[f"sync --threads {cores}"]["wall_s"] / ext_best["postgres_scanner"]["wall_s"]
+    peer, sync_n, sync_1 = ext[PEER], ext[f"sync --threads {cores}"], ext["sync --threads 1"]
+    ceiling = ext[CEILING]
+    best_ratio = ext_best[f"sync --threads {cores}"]["wall_s"] / ext_best[PEER]["wall_s"]
 
     def total(run: dict) -> float:
         return run["cpu_s"] + run["postgres_cpu_s"]
@@ -328,6 +342,9 @@ def _extraction_rows(extraction: dict) -> list[dict]:
          "reference": f"postgres_scanner {peer['cpu_s']:.1f} + {peer['postgres_cpu_s']:.1f} s; sync "
                       f"{sync_n['cpu_s']:.1f} + {sync_n['postgres_cpu_s']:.1f} s",
          "ratio": total(sync_n) / total(peer)},
+        {"metric": "  the peer's decoder into bemidb's layout (no Iceberg)", "value": ceiling["wall_s"], "unit": "s",
+         "reference": f"CPU {ceiling['cpu_s']:.1f} + {ceiling['postgres_cpu_s']:.1f} s",
+         "ratio": ceiling["wall_s"] / peer["wall_s"]},
         {"metric": f"sync peak RSS, --threads {cores}", "value": sync_n["peak_rss"] / 2**20, "unit": "MB",
          "reference": f"--threads 1: {sync_1['peak_rss'] / 2**20:.0f} MB",
          "ratio": sync_n["peak_rss"] / sync_1["peak_rss"]},
