@@ -21,7 +21,9 @@ from bemidb.server.codec.arrow_bytes import binary_parts, fixed_width
 from bemidb.server.codec.binary_format import supports_binary, to_binary
 from bemidb.server.codec.datetime_text import arrow_timezone
 from bemidb.server.codec.parameters import decode_parameter, infer_parameter_type  # noqa: F401 - part of the API
-from bemidb.server.codec.text_format import small_text, to_text
+from bemidb.server.codec.small_rows import data_rows as small_data_rows
+from bemidb.server.codec.small_rows import text_plan
+from bemidb.server.codec.text_format import to_text
 
 # Keep each assembled slice far below Arrow's 2 GiB binary-offset limit and the peak memory modest.
 _SLICE_BYTES = 64 * 1024 * 1024
@@ -103,6 +105,7 @@ class DataRowEncoder:
         self.columns = column_types(schema, formats, pg_types)
         self.fields = _fields(schema, self.columns, sources)
         self.timezone = arrow_timezone(timezone)
+        self._small_plans: list | None = None  # per column, for few rows (built at the first such batch)
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
         """Every row of `batch` as DataRow messages, in order."""
@@ -126,13 +129,20 @@ class DataRowEncoder:
             yield data_rows(values, part.num_rows)
 
     def _encode_small(self, batch: pa.RecordBatch) -> bytes:
+        columns = batch.columns
+        plans = self._small_plans
+        if plans is None:
+            # Chosen once per result shape, from the batch as it comes (a result adapter may have reshaped a
+            # column, e.g. numerics into their text), which every batch of this shape shares.
+            plans = self._small_plans = [None if fmt else text_plan(col.type, t, self.timezone)
+                                         for col, (t, _mod, fmt) in zip(columns, self.columns, strict=True)]
         values: list = []
-        for col, (t, _mod, fmt) in zip(batch.columns, self.columns, strict=True):
-            text = None if fmt else small_text(col, t, self.timezone)
+        for col, plan, (t, _mod, fmt) in zip(columns, plans, self.columns, strict=True):
+            text = plan(col) if plan is not None else None
             if text is None:
                 text = (to_binary(col, t) if fmt else to_text(col, t, self.timezone)).to_pylist()
             values.append(text)
-        return _data_rows_small(values, batch.num_rows)
+        return small_data_rows(values, batch.num_rows)
 
 
 def _as_binary(values: pa.Array) -> pa.Array:
@@ -182,25 +192,6 @@ def data_rows(values: list[pa.Array], n: int) -> bytes:
         arrays.append(fixed_width(np.concatenate(pending, axis=1)))
     joined = pc.binary_join_element_wise(*arrays, b"") if len(arrays) > 1 else arrays[0]
     return _concatenated_bytes(joined)
-
-
-def _data_rows_small(columns: list[list], n: int) -> bytes:
-    """DataRows from per-column Python lists of str/bytes/None (the few-rows path)."""
-    count = struct.pack(">h", len(columns))
-    out = []
-    for i in range(n):
-        parts = [count]
-        for column in columns:
-            v = column[i]
-            if v is None:
-                parts.append(b"\xff\xff\xff\xff")
-            else:
-                v = v.encode() if isinstance(v, str) else v
-                parts.append(struct.pack(">i", len(v)))
-                parts.append(v)
-        body = b"".join(parts)
-        out.append(b"D" + struct.pack(">i", len(body) + 4) + body)
-    return b"".join(out)
 
 
 def _concatenated_bytes(arr: pa.Array) -> bytes:

@@ -4,14 +4,13 @@
 cases are vectorised (Arrow casts, RE2 regex passes, numpy byte tables; dates and times in datetime_text);
 only rare values (floats whose notation differs from Arrow's, BC and year > 9999 dates, infinities) and rare
 types (struct/map as JSON, DuckDB opaque types) take a Python path, and only for the values that need it.
-`small_text` is the per-value twin used for results of a few rows.
+Results of a few rows take the per-value twin, codec/small_rows.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from decimal import Decimal
 
 import numpy as np
@@ -28,19 +27,11 @@ from bemidb.server.codec.arrow_bytes import (
     validity_of,
 )
 from bemidb.server.codec.datetime_text import (
-    DATE_MAX,
-    DATE_MIN,
-    EPOCH,
-    US_MAX,
-    US_MIN,
-    arrow_timezone,
     dates_text,
     datetime_text,
     intervals_text,
     time_tz_text,
-    timestamp_value_text,
     timestamps_text,
-    zoneinfo_of,
 )
 
 _HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint8).reshape(256, 2)
@@ -284,60 +275,3 @@ def json_text(value) -> str:
     if isinstance(value, (dt.date, dt.time)):
         return json.dumps(value.isoformat())
     return json.dumps(str(value), ensure_ascii=False)
-
-
-# --- few rows: plain Python per value --------------------------------------------------------------------
-# A 4-row answer (most analytical results) would pay ~40 numpy/Arrow calls per column in the vectorised
-# path; these formatters produce the very same text per value. The tests run every Postgres comparison
-# through both paths.
-
-def small_text(arr: pa.Array, t: PgType, timezone: str) -> list[str | None] | None:
-    """Text of a few values of a common scalar type, or None when the vectorised path must do it."""
-    typ = arr.type
-    if t.is_array:
-        return None
-    if isinstance(typ, pa.BaseExtensionType):
-        kind = typ.extension_name
-        if kind == "arrow.bool8":
-            return [None if v is None else ("t" if v else "f") for v in arr.storage.to_pylist()]
-        if kind == "arrow.json":
-            return arr.storage.to_pylist()
-        if kind == "arrow.uuid":
-            return [None if v is None else str(uuid.UUID(bytes=v)) for v in arr.storage.to_pylist()]
-        return None
-    if pa.types.is_integer(typ):
-        return [None if v is None else str(v) for v in arr.to_pylist()]
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return arr.to_pylist()
-    if pa.types.is_boolean(typ):
-        return [None if v is None else ("t" if v else "f") for v in arr.to_pylist()]
-    if pa.types.is_decimal(typ):
-        return [None if v is None else format(v, "f") for v in arr.to_pylist()]
-    if pa.types.is_floating(typ) and typ.bit_width in (32, 64):
-        return [None if v is None else _float_text(v, typ.bit_width == 32) for v in arr.to_pylist()]
-    if pa.types.is_date32(typ):
-        days = arr.cast(pa.int32()).to_pylist()
-        if any(d is not None and not DATE_MIN <= d <= DATE_MAX for d in days):
-            return None
-        return [None if d is None else (EPOCH + dt.timedelta(days=d)).date().isoformat() for d in days]
-    if pa.types.is_timestamp(typ):
-        micros = arr.cast(pa.timestamp("us", tz=typ.tz), safe=False).cast(pa.int64()).to_pylist()
-        if any(us is not None and not US_MIN <= us <= US_MAX for us in micros):
-            return None
-        zone = zoneinfo_of(arrow_timezone(timezone)) if typ.tz is not None else None
-        return [None if us is None else timestamp_value_text(us, zone) for us in micros]
-    return None
-
-
-def _float_text(value: float, single: bool) -> str:
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    shortest = str(np.float32(value)) if single else repr(value)
-    magnitude = abs(value)
-    exponent = magnitude != 0 and (magnitude < (np.float32(1e-4) if single else 1e-4)
-                                   or magnitude >= (np.float32(1e6) if single else 1e15))
-    return float_style(shortest, bool(exponent))
-
-

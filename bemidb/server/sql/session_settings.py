@@ -4,6 +4,10 @@ Postgres semantics kept: names are case-insensitive, SHOW prints the canonical f
 booleans on/off, statement_timeout with its unit), custom `ext.name` placeholders are accepted, unknown plain
 names fail with 42704, read-only ones with 55P02, bad values with 22023. The settings that change results
 (TimeZone, search_path) are pushed into the session's DuckDB cursor by `apply`, only when they changed.
+
+Every query reads a few of them (statement_timeout, search_path, the pushed values): each change bumps a
+version, and what is derived from the values (the timeout in ms, the search_path's schemas, whether the
+cursor is up to date) is computed once per version, not once per query.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class SessionSettings:
         self._values: dict[str, str] = dict(self._defaults)
         self._custom: dict[str, str] = {}
         self._applied: dict[int, dict[str, Any]] = {}  # id(cursor) -> values last pushed to it
+        self._version = 0  # bumped by every change of _values or _custom (see _changed)
+        self._derived: dict[str, Any] = {}  # what is computed from the values, dropped at each change
         self.backend_pid = 0  # set at login to BackendKeyData's pid: pg_backend_pid() and pg_stat_activity show it
 
     # -- SET / SHOW / RESET -------------------------------------------------------------------------------
@@ -43,6 +49,7 @@ class SessionSettings:
         value = str(value)
         if setting is None:
             self._custom[key] = value
+            self._changed()
             return {}
         if setting.read_only:
             raise SettingError("55P02", f'parameter "{setting.name}" cannot be changed')
@@ -55,8 +62,13 @@ class SessionSettings:
     def _store(self, key: str, value: str) -> dict[str, str]:
         old = self._values.get(key)
         self._values[key] = value
+        self._changed()
         setting = SETTINGS[key]
         return {setting.name: value} if setting.report and old != value else {}
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._derived.clear()
 
     def show(self, name: str) -> str:
         key, _ = lookup(name)
@@ -80,6 +92,7 @@ class SessionSettings:
         key, setting = lookup(name)
         if setting is None:
             self._custom.pop(key, None)
+            self._changed()
             return {}
         if setting.read_only:
             raise SettingError("55P02", f'parameter "{setting.name}" cannot be changed')
@@ -88,6 +101,7 @@ class SessionSettings:
     def reset_all(self) -> dict[str, str]:
         changed: dict[str, str] = {}
         self._custom.clear()
+        self._changed()
         for key, setting in SETTINGS.items():
             if not setting.read_only:
                 changed.update(self._store(key, self._defaults[key]))
@@ -103,7 +117,10 @@ class SessionSettings:
     @property
     def statement_timeout_ms(self) -> int:
         """0 = no limit."""
-        return duration_ms(self._values["statement_timeout"])
+        ms = self._derived.get("statement_timeout_ms")
+        if ms is None:
+            ms = self._derived["statement_timeout_ms"] = duration_ms(self._values["statement_timeout"])
+        return ms
 
     @property
     def timezone(self) -> str:
@@ -111,6 +128,13 @@ class SessionSettings:
 
     def search_path_schemas(self) -> list[str]:
         """search_path as a list of schema names, "$user" resolved to the session user, quotes removed."""
+        key = ("search_path_schemas", self.user)  # the user is an attribute: part of the key
+        schemas = self._derived.get(key)
+        if schemas is None:
+            schemas = self._derived[key] = self._search_path_schemas()
+        return list(schemas)
+
+    def _search_path_schemas(self) -> list[str]:
         out = []
         for item in split_list(self._values["search_path"]):
             item = item.strip()
@@ -150,6 +174,10 @@ class SessionSettings:
         search_path keeps only schemas DuckDB knows (DuckDB refuses unknown ones; Postgres ignores them);
         `existing_schemas` lets the caller pass that set (lower-case names), else DuckDB is asked."""
         last = self._applied.setdefault(id(cursor), {})
+        # Nothing changed since the last push to this cursor: nothing to compare (the common case, every query).
+        pushed = (self._version, self.user, self.backend_pid)
+        if last.get("pushed") == pushed:
+            return
         # The catalog functions (current_setting, pg_table_is_visible, current_user ...) read these variables.
         gucs = {**self._values, **self._custom}
         if last.get("gucs") != gucs:
@@ -184,6 +212,7 @@ class SessionSettings:
             names = ", ".join(quote_literal(s) for s in existing)
             cursor.execute(f"SET VARIABLE bemidb_existing_path = [{names}]::VARCHAR[]")
             last["search_path"] = path
+        last["pushed"] = pushed
 
     def forget(self, cursor) -> None:
         """The cursor is closed: drop what we remembered about it."""
