@@ -171,16 +171,17 @@ class Executor:
         """The encoder of a started portal's result. A prepared statement run again with the same result
         shape, formats and source columns reuses its last one: building one costs ~0.2 ms, a tenth of a
         primary-key lookup."""
-        statement, schema, timezone = portal.statement, portal.reader.schema, self.state.settings.timezone
-        # Which table columns the result's are depends on the served tables (tables_version, read before they
-        # are looked at) and the search_path: keyed on those, not on resolving them again (~0.1 ms a lookup).
-        search_path = self.state.settings.search_path_schemas() if getattr(statement.plan, "origins", ()) else None
-        key = (portal.result_formats, schema, [str(t) for t in portal.duck_types], timezone, search_path,
+        statement, settings = portal.statement, self.state.settings
+        # A result's column names follow from the statement's text and what its names resolve to: the served
+        # tables (tables_version, read before they are looked at) through the search_path; its types also
+        # from its parameters' values, so DuckDB's column types are compared (exactly, as DuckDB types: no
+        # text of them, no Arrow schema fetched per run). Equal keys: the same Arrow schema and source columns.
+        key = (portal.result_formats, portal.duck_types, settings.timezone, settings.search_path_schemas(),
                self.engine.tables_version)
         if statement.last_encoder is not None and statement.last_encoder[0] == key:
             return statement.last_encoder[1]
-        encoder = ResultEncoder.from_schema(schema, portal.result_formats, timezone, portal.duck_types,
-                                            self._origins(statement.plan))
+        encoder = ResultEncoder.from_schema(portal.reader.schema, portal.result_formats, settings.timezone,
+                                            portal.duck_types, self._origins(statement.plan))
         statement.last_encoder = (key, encoder)
         _remember(self._encoders, statement.plan.sql, statement.last_encoder)
         return encoder

@@ -124,6 +124,7 @@ class ResultEncoder:
         self.reshape = source_values.for_rows(self.encoder, described, schema,
                                               origins.enums if origins is not None else {})
         self.encoder.fields = _postgres_typmods(self.encoder.fields, described)
+        self._described: tuple | None = None  # (the fields, their RowDescription)
 
     @classmethod
     def from_schema(cls, schema: pa.Schema, formats: list[int], timezone: str = "UTC",
@@ -147,7 +148,11 @@ class ResultEncoder:
         return cls(pa.schema([pa.field(n, pa.string()) for n in names]), formats)
 
     def row_description(self) -> bytes:
-        return encoder.row_description(self.encoder.fields)
+        """The 'T' message; built once (a prepared statement's encoder describes each of its runs)."""
+        fields = self.encoder.fields
+        if self._described is None or self._described[0] is not fields:
+            self._described = (fields, encoder.row_description(fields))
+        return self._described[1]
 
     def data_rows(self, batch: pa.RecordBatch):
         """DataRow bytes of `batch`, in bounded chunks."""

@@ -99,6 +99,7 @@ class QueryRunner:
         if not gate.enter(self, portal, should_stop):
             self.stop(portal)
             raise duckdb.InterruptException("INTERRUPT Error: canceled while waiting to run")
+        portal.admitted = True
         started = time.monotonic()
         try:
             portal.duck_types, portal.reader = duckdb_calls.stream(cursor, sql, portal.params, BATCH_ROWS)
@@ -169,7 +170,9 @@ class QueryRunner:
 
     def stop(self, portal: Portal) -> None:
         self.running = False
-        self.engine.gate.leave(self, portal)
+        if portal.admitted:  # a portal is stopped when it ends and again when closed: the gate is left once
+            portal.admitted = False
+            self.engine.gate.leave(self, portal)
         if portal.timer is not None:
             portal.timer.cancel()
             portal.timer = None

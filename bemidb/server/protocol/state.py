@@ -40,6 +40,7 @@ class Portal:
     done: bool = False
     no_rows: bool = False  # started at Describe: a statement without rows, already run
     timer: threading.Timer | None = None
+    admitted: bool = False  # holds a place in the engine's query gate (admission.py) until stopped
     duck_types: list = field(default_factory=list)  # DuckDB column types of the running result
 
 
