@@ -133,7 +133,10 @@ def _timestamps(typ: pa.TimestampType, zone) -> Formatter:
         values = micros.to_pylist()
         if any(us is not None and not US_MIN <= us <= US_MAX for us in values):
             return None
-        return [None if us is None else timestamp_value_text(us, zone) for us in values]
+        try:
+            return [None if us is None else timestamp_value_text(us, zone) for us in values]
+        except OverflowError:  # 0001-01-01 UTC is still year 0 (1 BC) west of Greenwich: the vectorised path
+            return None
     return text
 
 
