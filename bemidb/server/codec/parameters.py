@@ -215,8 +215,10 @@ def parse_array_literal(s: str, element) -> list:
 
 # --- binary format -------------------------------------------------------------------------------------
 
-_FIXED = {"int2": ">h", "int4": ">i", "int8": ">q", "oid": ">I", "float4": ">f", "float8": ">d", "regclass": ">I",
-          "regtype": ">I", "regproc": ">I", "xid": ">I", "cid": ">I", "regnamespace": ">I", "regrole": ">I"}
+_FIXED = {name: struct.Struct(fmt).unpack for name, fmt in (  # compiled once: a Bind decodes one per value
+    ("int2", ">h"), ("int4", ">i"), ("int8", ">q"), ("oid", ">I"), ("float4", ">f"), ("float8", ">d"),
+    ("regclass", ">I"), ("regtype", ">I"), ("regproc", ">I"), ("xid", ">I"), ("cid", ">I"), ("regnamespace", ">I"),
+    ("regrole", ">I"))}
 
 
 def _binary(b: bytes, t: PgType | None) -> object:
@@ -225,8 +227,9 @@ def _binary(b: bytes, t: PgType | None) -> object:
     name = t.name
     if t.is_array:
         return _binary_array(b)
-    if name in _FIXED:
-        return struct.unpack(_FIXED[name], b)[0]
+    unpack = _FIXED.get(name)
+    if unpack is not None:
+        return unpack(b)[0]
     if name == "bool":
         if len(b) != 1:
             raise ValueError("bool takes 1 byte")
