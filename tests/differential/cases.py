@@ -520,12 +520,23 @@ def naming_cases() -> list[Case]:
         "SELECT 2.5::int, (-2.5)::int, 3.5::smallint", "SELECT '12'::int2 + 1", "SELECT 'abc'::varchar(2)",
         "SELECT 'abc'::char(5) || '|'", "SELECT '1.239'::numeric(5,2)", "SELECT 't'::boolean, 'yes'::boolean",
         "SELECT '2024-01-02'::date::text", "SELECT 1::text || 2::text", "SELECT 'a'::\"char\"",
+        # A cast names its column after its type unless what it casts has a strong name (a column, a call):
+        # parentheses change nothing, CASE / ARRAY[...] / ROW(...) are weak, ARRAY(SELECT ...) is not.
+        "SELECT ('2024-01-02'::timestamptz)::date::text", "SELECT (CASE WHEN true THEN 1 END)::text",
+        "SELECT ARRAY[1]::text[]", "SELECT ARRAY(SELECT 1)::text[]", "SELECT ROW(1, 2)::text",
+        "SELECT (SELECT 1)::text", "SELECT (SELECT 1 AS one)::text", "SELECT (1 + 2)::text",
+        "SELECT (upper('a'))::text::varchar", "SELECT (id)::text FROM numbers ORDER BY id LIMIT 1",
+        "SELECT EXISTS (SELECT 1)::int", "SELECT CASE WHEN id > 1 THEN 0 ELSE id END FROM numbers ORDER BY id",
+        "SELECT CASE WHEN id > 1 THEN id ELSE 0 END FROM numbers ORDER BY id",
+        "SELECT (CASE WHEN id > 1 THEN 'x' ELSE upper('a') END)::text FROM numbers ORDER BY id LIMIT 1",
     ]
     return [_case("naming", sql) for sql in sqls]
 
 
 # The issue's own examples: each must answer exactly as Postgres does (the suite fails if one differs again).
 MUST_MATCH = frozenset((
+    "SELECT ('2024-01-02'::timestamptz)::date::text", "SELECT (CASE WHEN true THEN 1 END)::text",
+    "SELECT CASE WHEN id > 1 THEN 0 ELSE id END FROM numbers ORDER BY id", "SELECT ARRAY[1]::text[]",
     "SELECT 5 / 2", "SELECT 7 / 2 * 2", "SELECT -7 / 2", "SELECT count(*) / 7 FROM numbers",
     "SELECT 10 / 4 * 4 + 10 % 4", "SELECT id FROM everything WHERE c_float4 = 3.14 ORDER BY id",
     "SELECT id FROM everything WHERE c_float4 != 3.14 ORDER BY id",

@@ -89,27 +89,11 @@ def _colname(node: exp.Expression, text: str) -> str | None:
     if isinstance(node, exp.Trim):
         return _TRIMS.get(str(node.args.get("position") or "").upper(), "btrim")
     if isinstance(node, exp.Cast):
-        if isinstance(node.this, exp.Column):
-            return node.this.name
-        innermost = node.this
-        while isinstance(innermost, exp.Cast):
-            innermost = innermost.this
-        # x::a::b is named after x when x is a column or a call; a constant's casts after the outermost type
-        weak = isinstance(node.this, exp.Cast) and (_colname(innermost, text) in (None, "?column?") and
-                                                   not isinstance(innermost, exp.Column))
-        inner = None if weak else _colname(node.this, text)
-        if inner and inner != "?column?":
-            return inner
-        target = type_name(node.args["to"])
-        kind = node.args["to"].args.get("kind")
-        if isinstance(kind, exp.Identifier) and kind.args.get("quoted"):
-            return kind.name  # ::"char" is named char (unquoted, char would be bpchar)
-        parsed = pg_types.parse_type_name(target)
-        return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")
+        return _cast_name(node, text)[0]
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
         return _colname(node.expression, text)
     if isinstance(node, exp.Case):
-        return "case"
+        return _cast_name(node, text)[0]
     if isinstance(node, exp.Array):
         return "array"
     if isinstance(node, exp.Exists):
@@ -126,6 +110,40 @@ def _colname(node: exp.Expression, text: str) -> str | None:
         name = node.sql("postgres").split("(", 1)[0].strip().lower()
         return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else "?column?"
     return None
+
+
+def _cast_name(node: exp.Expression, text: str) -> tuple[str | None, int]:
+    """(name, strength) as Postgres's FigureColnameInternal figures them: a cast keeps the name of what it casts
+    when that name is strong (2: a column, a call, ARRAY[...], ROW(...)), else is named after its own type (1);
+    CASE is weak (1) unless its ELSE has a strong name, which it then takes; a constant, a parameter or an
+    operator has no name (0). So x::a::b is named after x when x is a column or a call, and (CASE ... END)::text
+    or ('...'::timestamptz)::date::text after the outermost type. Parentheses are no node in Postgres's tree."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Cast):
+        name, strength = _cast_name(node.this, text)
+        return (name, strength) if strength > 1 else (_type_name(node.args["to"]), 1)
+    if isinstance(node, exp.Case):  # named after its ELSE when that name is strong
+        default = node.args.get("default")
+        name, strength = _cast_name(default, text) if default is not None else (None, 0)
+        return (name, strength) if strength > 1 else ("case", 1)
+    if isinstance(node, exp.Column):
+        return node.name, 2
+    name = _colname(node, text)
+    if isinstance(node, exp.Subquery):  # (SELECT 1)::text keeps the subquery's column name, even ?column?
+        return name, 2
+    if name in (None, "?column?"):
+        return None, 0
+    return name, 2
+
+
+def _type_name(to: exp.DataType) -> str:
+    target = type_name(to)
+    kind = to.args.get("kind")
+    if isinstance(kind, exp.Identifier) and kind.args.get("quoted"):
+        return kind.name  # ::"char" is named char (unquoted, char would be bpchar)
+    parsed = pg_types.parse_type_name(target)
+    return pg_types.element_of(parsed[0]).name if parsed else target.split(".")[-1].rstrip("[]")
 
 
 def postgres_name(node: exp.Expression, text: str = "") -> str | None:
