@@ -7,6 +7,7 @@ statements on the source Postgres, on local disk and on SeaweedFS S3."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -49,6 +50,18 @@ def _run(conn, sql: str, params: tuple) -> tuple[list, list]:
     return [(d.name, d.type_code) for d in cur.description], cur.fetchall()
 
 
+@contextmanager
+def _bemidb_and_postgres(server, source):
+    with psycopg.connect(server.dsn(), autocommit=True) as bemidb, \
+            psycopg.connect(source, autocommit=True) as postgres:
+        yield bemidb, postgres
+
+
+def _set_on_both(conns: tuple, sql: str) -> None:
+    for conn in conns:
+        conn.execute(sql)
+
+
 def _both(bemidb, postgres, sql: str, params: tuple = ()) -> tuple[list, list]:
     ours = _run(bemidb, sql, params)
     assert ours == _run(postgres, sql, params)
@@ -59,12 +72,10 @@ def test_search_path_set_between_runs_of_a_prepared_statement_is_seen(server, so
     """The same text names another table after SET search_path: other rows (Postgres plans a prepared
     statement again when the search_path changed; with other result columns it would refuse to)."""
     sql = "select * from t where id = %s"
-    with psycopg.connect(server.dsn(), autocommit=True) as bemidb, \
-            psycopg.connect(source, autocommit=True) as postgres:
+    with _bemidb_and_postgres(server, source) as (bemidb, postgres):
         answers = []
         for path in ("north", "south", "north", "south, north"):
-            for conn in (bemidb, postgres):
-                conn.execute(f"SET search_path = {path}")
+            _set_on_both((bemidb, postgres), f"SET search_path = {path}")
             answers.append(_both(bemidb, postgres, sql, (1,)))
             assert _both(bemidb, postgres, "select current_schema()") == ([("current_schema", 19)], [(path[:5],)])
         assert answers[0] != answers[1] and answers[0] == answers[2] and answers[1] == answers[3]
@@ -73,24 +84,20 @@ def test_search_path_set_between_runs_of_a_prepared_statement_is_seen(server, so
 def test_timezone_set_between_runs_of_a_prepared_statement_is_seen(server, source):
     sql = "select %s::timestamptz::text as shown, current_setting('TimeZone') as zone, (%s::timestamptz)::date as day"
     instant = "2024-03-10 06:30:00+00"
-    with psycopg.connect(server.dsn(), autocommit=True) as bemidb, \
-            psycopg.connect(source, autocommit=True) as postgres:
+    with _bemidb_and_postgres(server, source) as (bemidb, postgres):
         seen = []
         for zone in ("UTC", "Asia/Tokyo", "America/New_York", "UTC"):
-            for conn in (bemidb, postgres):
-                conn.execute(f"SET TimeZone = '{zone}'")
+            _set_on_both((bemidb, postgres), f"SET TimeZone = '{zone}'")
             seen.append(_both(bemidb, postgres, sql, (instant, instant))[1])
         assert len({row[0][0] for row in seen}) == 3  # three zones, three texts of the same instant
 
 
 def test_custom_and_reported_settings_set_between_runs_are_seen_by_current_setting(server, source):
     sql = "select current_setting('bemidb_test.flavour'), current_setting('application_name'), %s::int"
-    with psycopg.connect(server.dsn(), autocommit=True) as bemidb, \
-            psycopg.connect(source, autocommit=True) as postgres:
+    with _bemidb_and_postgres(server, source) as (bemidb, postgres):
         for n, (flavour, app) in enumerate([("plain", "first"), ("salted", "first"), ("salted", "second")]):
-            for conn in (bemidb, postgres):
-                conn.execute(f"SET bemidb_test.flavour = '{flavour}'")
-                conn.execute(f"SET application_name = '{app}'")
+            _set_on_both((bemidb, postgres), f"SET bemidb_test.flavour = '{flavour}'")
+            _set_on_both((bemidb, postgres), f"SET application_name = '{app}'")
             assert _both(bemidb, postgres, sql, (n,))[1] == [(flavour, app, n)]
 
 
