@@ -49,7 +49,17 @@ def copy_in_bemidb_layout(con, table: str, path: str) -> None:
     properties = {PROP_PRIMARY_KEY: json.dumps(key)}
     batches: queue.Queue = queue.Queue(maxsize=4)
 
+    failed: list[BaseException] = []
+
     def encode() -> None:
+        try:
+            write_groups()
+        except BaseException as exc:  # noqa: BLE001 - raised in the reading thread; drained so it never blocks
+            failed.append(exc)
+            while batches.get() is not None:
+                pass
+
+    def write_groups() -> None:
         writer, pending, rows = None, [], 0
         while True:
             batch = batches.get()
@@ -76,6 +86,8 @@ def copy_in_bemidb_layout(con, table: str, path: str) -> None:
     finally:
         batches.put(None)
         encoder.join()
+    if failed:
+        raise failed[0]
 
 
 def main(args: list[str]) -> None:
