@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.differential.cases import MUST_MATCH, all_cases, source_type_cases, type_cases
+from tests.differential.cases import MUST_MATCH, all_cases, naming_cases, source_type_cases, type_cases
 from tests.differential.runner import report, run_all
 from tests.differential.schema import setup_sql
 from tests.support.commands import run_bemidb
@@ -79,8 +79,9 @@ def test_bemidb_answers_as_postgres(source, server):
 
 def test_tables_on_s3_answer_as_on_local_disk(source, server, s3_server):
     """The column-type cases (and those of types stored in another form: enums, timetz, unconstrained numeric,
-    char(n), inet, money, bit) once more with the tables on SeaweedFS S3: the same cases differ, no others."""
-    cases = type_cases() + source_type_cases()
+    char(n), inet, money, bit) and the column-naming ones once more with the tables on SeaweedFS S3: the same
+    cases differ, no others."""
+    cases = type_cases() + source_type_cases() + naming_cases()
     outcomes = []
     for process in (server, s3_server):
         with _connect(source) as theirs, _connect(process.dsn("alice")) as ours:
